@@ -1,0 +1,117 @@
+"""The one exception tree of styku_crypto.
+
+Every error the library raises on purpose derives from :class:`StykuCryptoError`.
+Errors caused by bad input also derive from :class:`ValueError` (or
+:class:`TypeError`), so generic input handling keeps working.
+
+No message in this module, or raised anywhere in the library, contains key
+material, plaintext, passwords, peppers or tokens. Messages name *what* failed
+(a tenant, a key id and version, a rule id), never the secret involved.
+
+:class:`DecryptionError` is deliberately opaque: a bad tag, a wrong key, a wrong
+context, a truncated token and a failed key commitment all look the same to the
+caller, so that the error cannot be used as an oracle.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecryptionError",
+    "InvalidHashError",
+    "InvalidInputError",
+    "InvalidPolicyError",
+    "KeyDestroyedError",
+    "KeyNotFoundError",
+    "KeyStoreError",
+    "MissingExtraError",
+    "PasswordMismatchError",
+    "PasswordPolicyError",
+    "PolicyViolationError",
+    "RootKeyUnavailableError",
+    "StykuCryptoError",
+    "TamperedLogError",
+    "UnsupportedFormatError",
+]
+
+
+class StykuCryptoError(Exception):
+    """Root of every error raised on purpose by styku_crypto."""
+
+
+class DecryptionError(StykuCryptoError):
+    """A token could not be authenticated and decrypted.
+
+    Raised for a bad tag, a wrong key, a wrong context, tenant or data class, a
+    truncated or reordered token and a failed key commitment alike. The message
+    never says which: that would be an oracle.
+    """
+
+    def __init__(self, message: str = "decryption failed") -> None:
+        super().__init__(message)
+
+
+class UnsupportedFormatError(StykuCryptoError, ValueError):
+    """The input announces a format version, suite or algorithm we do not accept.
+
+    Raised before any key is touched, from the authenticated header's version and
+    suite bytes (or a hash's algorithm identifier). Unknown is never guessed at.
+    """
+
+
+class KeyStoreError(StykuCryptoError):
+    """The key store is unusable: corrupt, inconsistent, or unreachable."""
+
+
+class KeyNotFoundError(KeyStoreError, LookupError):
+    """No key exists for the requested tenant, purpose or version."""
+
+
+class KeyDestroyedError(KeyStoreError):
+    """The requested key existed but was crypto-shredded.
+
+    Distinct from :class:`DecryptionError`: a shredded key is a fact about the
+    store, not about the token, and reporting it leaks nothing about plaintext.
+    """
+
+
+class RootKeyUnavailableError(KeyStoreError):
+    """A root-key provider could not be reached (timeout, throttling, outage).
+
+    Availability failures may fail over to another configured provider;
+    integrity failures (a wrapped key that does not authenticate) never do.
+    """
+
+
+class PolicyViolationError(StykuCryptoError):
+    """An operation was refused because it would break a configured policy."""
+
+
+class InvalidInputError(StykuCryptoError, ValueError):
+    """An argument has the wrong shape or value (not a secret-dependent failure)."""
+
+
+class InvalidPolicyError(InvalidInputError):
+    """A policy file or object is malformed; the message names the key at fault."""
+
+
+class PasswordMismatchError(StykuCryptoError):
+    """The password does not match the stored hash."""
+
+
+class InvalidHashError(StykuCryptoError, ValueError):
+    """A stored password hash is malformed, unknown, or exceeds configured limits."""
+
+
+class PasswordPolicyError(InvalidInputError):
+    """A new password breaks the input policy (too short, too long, blocklisted)."""
+
+
+class TamperedLogError(StykuCryptoError):
+    """An append-only, authenticated log failed verification."""
+
+
+class MissingExtraError(StykuCryptoError, ImportError):
+    """An optional integration was used without its extra installed.
+
+    The message names the extra, e.g. ``pip install 'styku-crypto[postgres]'``.
+    """

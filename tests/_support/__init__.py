@@ -1,0 +1,1 @@
+"""Shared test support: vector loading and the secret-leak registry."""

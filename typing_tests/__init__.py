@@ -1,0 +1,1 @@
+"""Typed usage files checked by ``mypy --strict`` (one per capability)."""
