@@ -49,7 +49,7 @@ class AesSiv:
         self._key_size = len(key)
 
     def __repr__(self) -> str:
-        return f"<AesSiv {self._key_size * 4}-bit>"
+        return f"<AesSiv AES-{self._key_size * 4}-SIV, {self._key_size * 8}-bit key>"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("AesSiv objects hold key material and cannot be pickled")

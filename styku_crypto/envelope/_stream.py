@@ -1,0 +1,268 @@
+"""Streamed tokens (suite 2): chunked, key-committing encryption of objects of any size.
+
+The payload of a streamed token is a C2SP chunked-encryption message
+(https://c2sp.org/chunked-encryption, "Cobblestone-256": HKDF-Expand-SHA-512 key
+derivation with a 32-byte key commitment, AES-256-GCM over 16 KiB chunks, the chunk
+counter XOR'd into the base nonce, a final chunk that is always short). Streaming
+encryption and decryption run in ``cryptography.cobblestone``; random access
+(:func:`decrypt_range`) uses the same vetted primitives (``HKDFExpand``, ``AESGCM``)
+with the derivation and nonce schedule that the C2SP specification documents, because
+``cryptography`` 50 exposes only ``update``/``finalize`` for Cobblestone.
+
+Release rule (what a reader may hand out before a later check fails): plaintext of
+chunk *i* is released only after chunk *i* authenticated. Truncation, a missing final
+chunk and appended data can only be detected at the end of the ciphertext; they raise
+:class:`~styku_crypto.exceptions.DecryptionError` from the ``read()`` that reaches the
+end (or from ``close()`` when the caller stops early and asks for verification), never
+a clean end-of-file. Callers that must not act on unverified data read to the end
+before using it, or use ``decrypt_file``, which publishes nothing until the whole
+stream authenticated.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+from typing import BinaryIO, NoReturn, TypeAlias
+
+from cryptography.cobblestone import (
+    Cobblestone128Decryptor,
+    Cobblestone128Encryptor,
+    Cobblestone256Decryptor,
+    Cobblestone256Encryptor,
+)
+from cryptography.exceptions import AlreadyFinalized, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from styku_crypto.exceptions import DecryptionError, InvalidInputError
+
+CHUNK_SIZE = 16384
+TAG_SIZE = 16
+SEALED_CHUNK = CHUNK_SIZE + TAG_SIZE
+SALT_SIZE = 24
+COMMITMENT_SIZE = 32
+C2SP_HEADER_SIZE = SALT_SIZE + COMMITMENT_SIZE
+NONCE_SIZE = 12
+MAX_CHUNKS = 1 << 38
+_INFO_PREFIX = b"c2sp.org/chunked-encryption@v1+"
+#: I/O granularity: how much ciphertext or plaintext is handled per call (bounds memory).
+IO_BLOCK = 1 << 20
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+_SUITES = {
+    16: (b"AEAD_AES_128_GCM", Cobblestone128Encryptor, Cobblestone128Decryptor),
+    32: (b"AEAD_AES_256_GCM", Cobblestone256Encryptor, Cobblestone256Decryptor),
+}
+
+
+def _failed() -> DecryptionError:
+    return DecryptionError("decryption failed")
+
+
+def _suite(key: bytes) -> tuple[bytes, type, type]:
+    try:
+        return _SUITES[len(key)]
+    except KeyError:
+        raise InvalidInputError("chunked-encryption key must be 16 or 32 bytes") from None
+
+
+def sealed_length(plaintext_length: int) -> int:
+    """Ciphertext length of a C2SP message of *plaintext_length* bytes (header included)."""
+    return C2SP_HEADER_SIZE + plaintext_length + (plaintext_length // CHUNK_SIZE + 1) * TAG_SIZE
+
+
+def plaintext_length(sealed: int) -> int:
+    """Plaintext length of a well-formed C2SP message of *sealed* bytes.
+
+    Raises:
+        DecryptionError: no plaintext length maps to *sealed* (truncated or padded).
+    """
+    body = sealed - C2SP_HEADER_SIZE
+    if body < TAG_SIZE:
+        raise _failed()
+    full, rest = divmod(body, SEALED_CHUNK)
+    if rest < TAG_SIZE:
+        raise _failed()
+    return full * CHUNK_SIZE + rest - TAG_SIZE
+
+
+class ChunkedEncryptor:
+    """Incremental C2SP encryption into a bounded, reusable output buffer."""
+
+    __slots__ = ("_buf", "_enc")
+
+    def __init__(self, key: bytes, context: bytes) -> None:
+        _, enc_cls, _ = _suite(key)
+        self._enc = enc_cls(key, context)
+        self._buf = bytearray(IO_BLOCK + IO_BLOCK // 512 + CHUNK_SIZE + 4 * C2SP_HEADER_SIZE)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("encryptors hold key material and cannot be pickled")
+
+    def update(self, data: Buffer, sink: BinaryIO) -> None:
+        """Encrypt *data* and write whatever ciphertext is complete to *sink*."""
+        view = memoryview(data).cast("B")
+        buf = self._buf
+        out = memoryview(buf)
+        for start in range(0, len(view), IO_BLOCK):
+            n = self._enc.update_into(view[start : start + IO_BLOCK], buf)
+            if n:
+                sink.write(out[:n])
+
+    def finalize(self, sink: BinaryIO) -> None:
+        """Write the final (short) chunk."""
+        sink.write(self._enc.finalize())
+
+
+class ChunkedDecryptor:
+    """Incremental C2SP decryption; output only for authenticated chunks; errors are sticky."""
+
+    __slots__ = ("_buf", "_dec", "_done", "_failed")
+
+    def __init__(self, key: bytes, context: bytes) -> None:
+        _, _, dec_cls = _suite(key)
+        self._dec = dec_cls(key, context)
+        self._buf = bytearray(IO_BLOCK + 2 * SEALED_CHUNK + C2SP_HEADER_SIZE)
+        self._failed = False
+        self._done = False
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("decryptors hold key material and cannot be pickled")
+
+    def update(self, data: Buffer) -> memoryview:
+        """Decrypt *data* (at most :data:`IO_BLOCK` bytes); return authenticated plaintext.
+
+        The returned view is only valid until the next call.
+        """
+        if len(data) > IO_BLOCK:
+            raise InvalidInputError("feed the decryptor at most IO_BLOCK bytes per update")
+        if self._failed or self._done:
+            raise _failed()
+        try:
+            n = self._dec.update_into(data, self._buf)
+        except (InvalidTag, AlreadyFinalized, ValueError):
+            self._failed = True
+            raise _failed() from None
+        return memoryview(self._buf)[:n]
+
+    def finalize(self) -> bytes:
+        """Check the final chunk; return its plaintext.
+
+        Raises:
+            DecryptionError: truncated, extended or tampered message.
+        """
+        if self._failed or self._done:
+            raise _failed()
+        try:
+            tail: bytes = self._dec.finalize()
+        except (InvalidTag, AlreadyFinalized, ValueError):
+            self._failed = True
+            raise _failed() from None
+        self._done = True
+        return tail
+
+
+def derive(key: bytes, salt: bytes, context: bytes) -> tuple[bytes, bytes, bytes]:
+    """C2SP key schedule: ``(aead key, base nonce, commitment)`` for one message."""
+    aead_name, _, _ = _suite(key)
+    info = _INFO_PREFIX + aead_name + b"\x00" + salt + context
+    okm = HKDFExpand(
+        algorithm=hashes.SHA512(), length=len(key) + NONCE_SIZE + COMMITMENT_SIZE, info=info
+    ).derive(key)
+    k = len(key)
+    return okm[:k], okm[k : k + NONCE_SIZE], okm[k + NONCE_SIZE :]
+
+
+def _chunk_nonce(base_nonce: bytes, index: int) -> bytes:
+    return (int.from_bytes(base_nonce, "big") ^ index).to_bytes(NONCE_SIZE, "big")
+
+
+class RangeReader:
+    """Random-access decryption of a C2SP message stored in a seekable file.
+
+    The commitment is checked when the reader is built (before any chunk is decrypted)
+    and the message length is authenticated by decrypting the final chunk, so a range
+    read never trusts the file size alone.
+    """
+
+    __slots__ = ("_aead", "_base", "_length", "_nonce", "_src")
+
+    def __init__(self, src: BinaryIO, *, base: int, key: bytes, context: bytes) -> None:
+        _suite(key)
+        self._src = src
+        self._base = base
+        end = src.seek(0, io.SEEK_END)
+        src.seek(base)
+        head = _read_exact(src, C2SP_HEADER_SIZE)
+        if len(head) != C2SP_HEADER_SIZE:
+            raise _failed()
+        aead_key, nonce, commitment = derive(key, head[:SALT_SIZE], context)
+        if not hmac.compare_digest(commitment, head[SALT_SIZE:]):
+            raise _failed()
+        self._aead = AESGCM(aead_key)
+        self._nonce = nonce
+        self._length = plaintext_length(end - base)
+        last = self._length // CHUNK_SIZE
+        if last >= MAX_CHUNKS:
+            raise _failed()
+        self._open(last, last)  # authenticates the message length
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("range readers hold key material and cannot be pickled")
+
+    @property
+    def length(self) -> int:
+        """Authenticated plaintext length of the whole message."""
+        return self._length
+
+    def _open(self, first: int, last: int) -> bytes:
+        final = self._length // CHUNK_SIZE
+        src = self._src
+        src.seek(self._base + C2SP_HEADER_SIZE + first * SEALED_CHUNK)
+        end_pt = min((last + 1) * CHUNK_SIZE, self._length)
+        sealed = _read_exact(src, end_pt - first * CHUNK_SIZE + (last - first + 1) * TAG_SIZE)
+        view = memoryview(sealed)
+        out = bytearray()
+        for i in range(first, last + 1):
+            off = (i - first) * SEALED_CHUNK
+            size = SEALED_CHUNK if i < final else (self._length % CHUNK_SIZE) + TAG_SIZE
+            piece = view[off : off + size]
+            if len(piece) != size:
+                raise _failed()
+            try:
+                out += self._aead.decrypt(_chunk_nonce(self._nonce, i), piece, None)
+            except InvalidTag:
+                raise _failed() from None
+        return bytes(out)
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Return plaintext ``[offset, offset + length)``, clipped at the message end.
+
+        Raises:
+            InvalidInputError: negative *offset* or *length*.
+            DecryptionError: a chunk in the range fails authentication.
+        """
+        if offset < 0 or length < 0:
+            raise InvalidInputError("offset and length must be non-negative")
+        stop = min(offset + length, self._length)
+        if offset >= stop:
+            return b""
+        first, last = offset // CHUNK_SIZE, (stop - 1) // CHUNK_SIZE
+        data = self._open(first, last)
+        skip = offset - first * CHUNK_SIZE
+        return data[skip : skip + (stop - offset)]
+
+
+def _read_exact(src: BinaryIO, n: int) -> bytes:
+    parts = []
+    remaining = n
+    while remaining > 0:
+        got = src.read(remaining)
+        if not got:
+            break
+        parts.append(got)
+        remaining -= len(got)
+    return b"".join(parts)
