@@ -45,7 +45,7 @@ def _stream_decrypt(key: bytes, ctx: bytes, ct: bytes, piece: int) -> tuple[byte
 
 @pytest.mark.parametrize(("group", "test"), CASES)
 def test_cobblestone_streaming_vectors(group: dict[str, Any], test: dict[str, Any]) -> None:
-    """Streaming decryption accepts valid vectors, rejects invalid ones, releases only a valid prefix."""
+    """Streaming decryption: valid vectors decrypt, invalid ones fail, only a valid prefix leaks."""
     key, ctx = bytes.fromhex(test["key"]), bytes.fromhex(test["ctx"])
     ct = zlib.decompress(bytes.fromhex(test["ct"]))
     for piece in (_stream.IO_BLOCK, 7919, _stream.SEALED_CHUNK):
