@@ -1,0 +1,174 @@
+"""A :class:`logging.Formatter` that renders records as Elastic Common Schema JSON.
+
+One JSON object per line, using ECS 8.11 field names so the events can be
+shipped by Filebeat / Elastic Agent / Fluent Bit / Vector into Elasticsearch,
+OpenSearch, Splunk or Loki without a custom parser.
+
+Mapping (``docs/events.md`` has the full table):
+
+=========================  ==============================================
+ECS field                  source
+=========================  ==============================================
+``@timestamp``             the event's UTC timestamp (else record time)
+``message``                the log message (the event name for events)
+``log.logger``             the logger name, e.g. ``styku_crypto.envelope``
+``log.level``              the level name, lower case
+``ecs.version``            ``8.11.0``
+``event.kind``             ``alert`` for ``alert.*``, ``event`` otherwise
+``event.action``           the event name
+``event.outcome``          ``success`` / ``failure`` / ``unknown``
+``event.category``         from the vocabulary
+``event.type``             from the vocabulary
+``event.dataset``          ``styku_crypto.<capability>``
+``event.reason``           the event's ``reason``
+``user.name``              ``actor`` (only when the caller supplied one)
+``source.address``         ``source`` (plus ``source.ip`` when it is an IP)
+``styku.tenant``           the tenant
+``styku.key.id``           the key id
+``styku.key.version``      the key version
+``styku.<name>``           every other event attribute
+``styku.redacted``         replacements made by :class:`RedactionFilter`
+``error.*``                exception type, message and stack trace
+``process.pid``,
+``process.thread.id``      the emitting process and thread
+=========================  ==============================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from styku_crypto.events._emit import EVENT_ATTRIBUTE
+from styku_crypto.events._redact import REDACTED_ATTRIBUTE
+from styku_crypto.events._vocabulary import lookup_event
+
+__all__ = ["ECS_VERSION", "EcsFormatter"]
+
+#: The ECS version the output follows.
+ECS_VERSION = "8.11.0"
+
+_MAPPED = frozenset(
+    {
+        "event",
+        "outcome",
+        "timestamp",
+        "tenant",
+        "key_id",
+        "key_version",
+        "actor",
+        "source",
+        "reason",
+    }
+)
+
+
+class EcsFormatter(logging.Formatter):
+    """Format each record as one line of Elastic Common Schema JSON.
+
+    Works for any record; records carrying a ``styku_event`` get the full
+    ``event.*`` / ``styku.*`` mapping. Output is deterministic (sorted keys)
+    and always valid JSON, whatever the record holds (non-JSON values are
+    rendered with ``str``).
+
+    .. warning::
+       The formatter does not redact. Put a :class:`RedactionFilter` on the
+       same handler so application records that carry secrets by mistake are
+       scrubbed before they are formatted.
+
+    Args:
+        static_fields: ECS fields added to every line, as dotted names, e.g.
+            ``{"service.name": "styku-api", "host.name": "web-1"}``.
+    """
+
+    def __init__(self, *, static_fields: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self._static = dict(static_fields or {})
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one ECS JSON line (no trailing newline)."""
+        return json.dumps(self.to_ecs(record), sort_keys=True, default=str, ensure_ascii=False)
+
+    def to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the nested ECS dictionary for *record*."""
+        doc: dict[str, Any] = {}
+        for dotted, value in self._static.items():
+            _put(doc, dotted, value)
+        event = getattr(record, EVENT_ATTRIBUTE, None)
+        timestamp = None
+        if isinstance(event, dict):
+            timestamp = event.get("timestamp")
+        if not isinstance(timestamp, str):
+            timestamp = datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="microseconds"
+            )
+        doc["@timestamp"] = timestamp.replace("+00:00", "Z")
+        try:
+            doc["message"] = record.getMessage()
+        except Exception:
+            doc["message"] = str(record.msg)
+        doc["log"] = {"logger": record.name, "level": record.levelname.lower()}
+        doc["ecs"] = {"version": ECS_VERSION}
+        doc["process"] = {"pid": record.process, "thread": {"id": record.thread}}
+        if isinstance(event, dict):
+            self._map_event(doc, event, record)
+        redacted = getattr(record, REDACTED_ATTRIBUTE, 0)
+        if redacted:
+            _put(doc, "styku.redacted", redacted)
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, exc, _tb = record.exc_info
+            _put(doc, "error.type", exc_type.__name__)
+            _put(doc, "error.message", str(exc))
+            _put(doc, "error.stack_trace", record.exc_text or self.formatException(record.exc_info))
+        elif record.exc_text:
+            _put(doc, "error.stack_trace", record.exc_text)
+        return doc
+
+    @staticmethod
+    def _map_event(doc: dict[str, Any], event: dict[str, Any], record: logging.LogRecord) -> None:
+        name = str(event.get("event", record.msg))
+        spec = lookup_event(name)
+        ecs_event: dict[str, Any] = {
+            "kind": "alert" if name.startswith("alert.") else "event",
+            "action": name,
+            "outcome": event.get("outcome", "unknown"),
+            "dataset": record.name,
+        }
+        if spec is not None:
+            ecs_event["category"] = list(spec.category)
+            ecs_event["type"] = list(spec.types)
+        if event.get("reason") is not None:
+            ecs_event["reason"] = event["reason"]
+        doc["event"] = ecs_event
+        if event.get("actor") is not None:
+            _put(doc, "user.name", event["actor"])
+        source = event.get("source")
+        if source is not None:
+            _put(doc, "source.address", source)
+            with contextlib.suppress(ValueError):
+                _put(doc, "source.ip", str(ipaddress.ip_address(str(source))))
+        if event.get("tenant") is not None:
+            _put(doc, "styku.tenant", event["tenant"])
+        if event.get("key_id") is not None:
+            _put(doc, "styku.key.id", event["key_id"])
+        if event.get("key_version") is not None:
+            _put(doc, "styku.key.version", event["key_version"])
+        for key, value in event.items():
+            if key not in _MAPPED:
+                _put(doc, f"styku.{key}", value)
+
+
+def _put(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value

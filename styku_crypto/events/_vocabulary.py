@@ -1,0 +1,217 @@
+"""The stable security-event vocabulary, as data.
+
+This table is the single source of truth for event names: :func:`emit` checks
+names against it, the ECS formatter takes ``event.category``/``event.type``
+from it, and the table in ``docs/events.md`` is generated from it (a test keeps
+the two identical). Names are stable: a name is never reused for a different
+meaning; new events are added, old ones deprecated, never silently renamed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+__all__ = [
+    "CAPABILITIES",
+    "VOCABULARY",
+    "EventSpec",
+    "is_known_event",
+    "lookup_event",
+    "vocabulary_markdown",
+]
+
+#: Every capability (logger suffix under ``styku_crypto.``) that emits events.
+CAPABILITIES = ("envelope", "keys", "passwords", "tls", "web", "incidents", "alerts")
+
+_LEVEL_NAMES = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One entry of the vocabulary.
+
+    Attributes:
+        name: the event name, e.g. ``"envelope.decrypt.failed"``; also the log
+            message and the ECS ``event.action``.
+        capability: the logger suffix (``styku_crypto.<capability>``).
+        level: the logging level the event is emitted at.
+        outcome: the usual outcome (``success``, ``failure`` or ``unknown``).
+        fields: the context fields the event carries when known.
+        description: one sentence for the docs table.
+        category: ECS ``event.category`` values.
+        types: ECS ``event.type`` values.
+    """
+
+    name: str
+    capability: str
+    level: int
+    outcome: str
+    fields: tuple[str, ...]
+    description: str
+    category: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @property
+    def level_name(self) -> str:
+        """The level as text, e.g. ``"WARNING"``."""
+        return _LEVEL_NAMES.get(self.level, str(self.level))
+
+
+_D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
+_KEY = ("tenant", "key_id", "key_version")
+
+
+def _e(
+    name: str,
+    level: int,
+    outcome: str,
+    fields: tuple[str, ...],
+    category: tuple[str, ...],
+    types: tuple[str, ...],
+    description: str,
+) -> EventSpec:
+    return EventSpec(
+        name=name,
+        capability=_CAPABILITY_OF_PREFIX[name.split(".", 1)[0]],
+        level=level,
+        outcome=outcome,
+        fields=fields,
+        description=description,
+        category=category,
+        types=types,
+    )
+
+
+_CAPABILITY_OF_PREFIX = {
+    "envelope": "envelope",
+    "key": "keys",
+    "password": "passwords",
+    "tls": "tls",
+    "web": "web",
+    "incident": "incidents",
+    "alert": "alerts",
+}
+
+_CFG = ("configuration",)
+_AUTH = ("authentication",)
+_NET = ("network",)
+_WEB = ("web",)
+_IDS = ("intrusion_detection",)
+_LIB = ("library",)
+
+# fmt: off
+#: The vocabulary, in documentation order.
+VOCABULARY: tuple[EventSpec, ...] = (
+    # envelope
+    _e("envelope.encrypt", _D, "success", (*_KEY, "actor"), _LIB, ("access",),
+       "A record was encrypted (DEBUG: high volume)."),
+    _e("envelope.decrypt.failed", _W, "failure", (*_KEY, "actor", "source", "reason"), _LIB,
+       ("access", "denied"),
+       "A token was refused; reason is tamper, unknown_key, key_destroyed or "
+       "unsupported_format. Tamper covers wrong key, wrong context and truncation alike."),
+    _e("envelope.rewrap", _I, "success", (*_KEY, "actor"), _LIB, ("change",),
+       "A token's data key was re-wrapped under the current tenant key."),
+    # keys
+    _e("key.created", _I, "success", (*_KEY, "actor"), _CFG, ("creation",),
+       "A tenant and its first key versions were created."),
+    _e("key.rotated", _I, "success", (*_KEY, "actor"), _CFG, ("change",),
+       "A new tenant key version became primary."),
+    _e("key.rewrapped", _I, "success", (*_KEY, "actor"), _CFG, ("change",),
+       "Tenant keys were re-wrapped at the root (new or additional root provider)."),
+    _e("key.shredded", _W, "success", ("tenant", "actor"), _CFG, ("deletion",),
+       "Every key of a tenant was destroyed (crypto-shredding)."),
+    _e("key.backup", _I, "success", ("actor", "reason"), _CFG, ("info",),
+       "An encrypted key-store backup was written."),
+    _e("key.restored", _W, "success", ("actor", "reason"), _CFG, ("change",),
+       "A key store was restored from a backup."),
+    _e("key.drill", _I, "success", ("actor", "reason"), _CFG, ("info",),
+       "A disaster-recovery drill ran (outcome says whether it passed)."),
+    _e("key.root_failover", _W, "failure", ("reason",), _CFG, ("error",),
+       "A root-key provider was unavailable; the next provider was used."),
+    _e("key.shredded_access", _W, "failure", ("tenant", "key_version", "actor", "source"), _CFG,
+       ("access", "denied"),
+       "Someone tried to decrypt data of a shredded tenant."),
+    # passwords
+    _e("password.verified", _I, "success", ("actor", "source"), _AUTH, ("info",),
+       "A password matched its stored hash."),
+    _e("password.failed", _W, "failure", ("actor", "source", "reason"), _AUTH, ("info",),
+       "A password did not match its stored hash."),
+    _e("password.rehashed", _I, "success", ("actor", "reason"), _AUTH, ("change",),
+       "A hash was upgraded to the current profile after a successful verify."),
+    _e("password.upgraded_legacy", _I, "success", ("actor", "reason"), _AUTH, ("change",),
+       "A legacy (bcrypt, PBKDF2, ...) hash was replaced by Argon2id."),
+    _e("password.hash_refused", _W, "failure", ("actor", "source", "reason"), _AUTH,
+       ("denied",),
+       "A stored hash exceeded the parameter limits and was refused unverified."),
+    _e("password.policy_rejected", _I, "failure", ("actor", "reason"), _AUTH, ("denied",),
+       "A new password was rejected by the password policy."),
+    # tls
+    _e("tls.context_created", _I, "success", ("reason",), _NET, ("protocol",),
+       "An SSL context was built from a policy."),
+    _e("tls.policy_violation", _W, "failure", ("source", "reason"), _NET, ("protocol", "denied"),
+       "A TLS connection or configuration broke the policy."),
+    _e("tls.certificate_violation", _W, "failure", ("source", "reason"), _NET,
+       ("protocol", "denied"),
+       "A certificate failed the certificate policy."),
+    _e("tls.audit", _I, "unknown", ("source", "reason"), ("network", "vulnerability"), ("info",),
+       "A TLS endpoint was audited (outcome says pass or fail)."),
+    # web
+    _e("web.https_redirect", _I, "success", ("source", "reason"), _WEB, ("access",),
+       "A plain-HTTP request was redirected to HTTPS."),
+    _e("web.https_reject", _W, "failure", ("source", "reason"), _WEB, ("access", "denied"),
+       "A plain-HTTP request was refused."),
+    _e("web.client_cert_rejected", _W, "failure", ("source", "reason"), _WEB,
+       ("access", "denied"),
+       "A client certificate failed the client-certificate policy."),
+    _e("web.login_throttled", _W, "failure", ("actor", "source"), ("web", "authentication"),
+       ("denied",),
+       "A login attempt was throttled."),
+    # incidents
+    _e("incident.opened", _W, "success", ("tenant", "actor"), _IDS, ("start",),
+       "An incident record was opened."),
+    _e("incident.updated", _I, "success", ("tenant", "actor"), _IDS, ("change",),
+       "An incident record was updated (action, severity, tenants)."),
+    _e("incident.closed", _I, "success", ("tenant", "actor"), _IDS, ("end",),
+       "An incident record was closed with a disposition."),
+    _e("incident.verify_failed", _E, "failure", ("reason",), _IDS, ("error",),
+       "The incident log failed verification (edit, deletion, reordering, truncation)."),
+    # alerts
+    _e("alert.raised", _W, "unknown", ("tenant", "source", "reason"), _IDS, ("indicator",),
+       "An anomaly detector saw a burst (reason names the rule)."),
+)
+# fmt: on
+
+_BY_NAME = {spec.name: spec for spec in VOCABULARY}
+
+
+def is_known_event(name: str) -> bool:
+    """Return whether *name* is in the vocabulary."""
+    return name in _BY_NAME
+
+
+def lookup_event(name: str) -> EventSpec | None:
+    """Return the :class:`EventSpec` for *name*, or ``None`` for an unknown name."""
+    return _BY_NAME.get(name)
+
+
+def vocabulary_markdown() -> str:
+    """Render the vocabulary as the Markdown table used in ``docs/events.md``."""
+    lines = [
+        "| Event | Logger | Level | Outcome | Fields | ECS category / type | Meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in VOCABULARY:
+        fields = ", ".join(f"`{f}`" for f in spec.fields) or "-"
+        ecs = f"{', '.join(spec.category)} / {', '.join(spec.types)}"
+        lines.append(
+            f"| `{spec.name}` | `styku_crypto.{spec.capability}` | {spec.level_name} "
+            f"| {spec.outcome} | {fields} | {ecs} | {spec.description} |"
+        )
+    return "\n".join(lines) + "\n"
