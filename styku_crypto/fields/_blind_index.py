@@ -1,0 +1,170 @@
+"""Blind indexes: keyed, truncated, versioned equality tags for encrypted fields."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
+from styku_crypto.fields._codec import KeySource, b64d, b64e, encode_value
+
+__all__ = ["BlindIndexer", "casefold_email", "digits_only", "normalize_text"]
+
+_PREFIX = "bi1"
+_PURPOSE = "customer"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+MIN_LENGTH = 4
+MAX_LENGTH = 32
+
+Normalizer = Callable[[str], str]
+
+
+def normalize_text(value: str) -> str:
+    """NFKC, case-fold and collapse runs of whitespace: ``" Jane  DOE "`` -> ``"jane doe"``."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def casefold_email(value: str) -> str:
+    """Trim, NFKC-normalise and case-fold an e-mail address (local part included).
+
+    Treating the local part case-insensitively matches how every mainstream mail
+    provider behaves; callers that need exact local parts pass their own normaliser.
+    """
+    return unicodedata.normalize("NFKC", value.strip()).casefold()
+
+
+def digits_only(value: str) -> str:
+    """Keep only decimal digits: ``"+1 (555) 010-9999"`` -> ``"15550109999"``."""
+    return "".join(ch for ch in value if ch.isdecimal())
+
+
+class BlindIndexer:
+    """Computes blind-index tags: ``HMAC-SHA-256(k, normalise(value))`` truncated.
+
+    The HMAC key ``k`` is derived from the tenant's customer key hierarchy, per
+    tenant and per index *name* (``KeyStore._derive_key``), so tags of one tenant or
+    field say nothing about another. A tag reads ``bi1.<key version>.<base64url>``:
+    the version names the tenant key version it was computed under, so the index key
+    rotates with the tenant key; during a rotation, search with :meth:`search_tags`
+    over every version still present and re-index rows lazily.
+
+    Truncating to *length* bytes bounds what the index reveals and its size, at the
+    cost of false positives: a row whose value differs from the query matches with
+    probability ``2 ** -(8 * length)`` (:attr:`false_positive_rate`), so a query over
+    ``N`` non-matching rows returns about ``N * 2 ** -(8 * length)`` extra rows that
+    the caller filters out after decrypting. The default of 8 bytes gives 1 false
+    match per 1.8e19 rows.
+
+    .. warning::
+        A blind index is deterministic: rows with equal (normalised) values have equal
+        tags, so whoever reads the table learns which rows share a value and how often
+        each value occurs. Index only fields where that is acceptable, and never
+        low-entropy fields (booleans, small enums, birth years) whose values can be
+        enumerated by anyone who can also insert rows.
+
+    Args:
+        keys: the key store (anything implementing ``_derive_key``).
+        name: the index name, e.g. ``"members.email"``; part of the key derivation.
+        length: tag length in bytes, 4 to 32.
+        normalize: applied to ``str`` values before hashing (e.g. :func:`casefold_email`).
+
+    Raises:
+        InvalidInputError: bad name or length.
+    """
+
+    __slots__ = ("_keys", "_label", "length", "name", "normalize")
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        name: str,
+        length: int = 8,
+        normalize: Normalizer | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise InvalidInputError("index name: 1-128 of letters, digits and _ . : / -")
+        if not isinstance(length, int) or not MIN_LENGTH <= length <= MAX_LENGTH:
+            raise InvalidInputError(f"blind index length must be {MIN_LENGTH}-{MAX_LENGTH} bytes")
+        self._keys = keys
+        self.name = name
+        self.length = length
+        self.normalize = normalize
+        self._label = f"styku.blind-index/v1/{name}/{length}".encode()
+
+    def __repr__(self) -> str:
+        return f"<BlindIndexer name={self.name!r} length={self.length}>"
+
+    @property
+    def false_positive_rate(self) -> float:
+        """Probability that one row with a different value matches a query tag."""
+        return float(2.0 ** (-8 * self.length))
+
+    def expected_false_positives(self, rows: int) -> float:
+        """Expected number of extra matches when querying a table of *rows* other rows."""
+        return rows * self.false_positive_rate
+
+    def _message(self, value: Any) -> bytes:
+        if isinstance(value, str) and self.normalize is not None:
+            value = self.normalize(value)
+        if not isinstance(value, str | bytes | bytearray | memoryview):
+            raise InvalidInputError("blind indexes take str or bytes values")
+        return encode_value(value)
+
+    def tag(self, value: str | bytes, *, tenant: str, version: int | None = None) -> str:
+        """The tag of *value* for *tenant* under key *version* (default: current).
+
+        Raises:
+            InvalidInputError: *value* is not str or bytes.
+            KeyNotFoundError: unknown tenant or version.
+            KeyDestroyedError: the tenant was shredded.
+        """
+        message = self._message(value)
+        key, used = self._keys._derive_key(
+            tenant, purpose=_PURPOSE, label=self._label, length=32, version=version
+        )
+        mac = hmac.new(key, message, hashlib.sha256).digest()[: self.length]
+        return f"{_PREFIX}.{used}.{b64e(mac)}"
+
+    def search_tags(
+        self, value: str | bytes, *, tenant: str, versions: Iterable[int] | None = None
+    ) -> list[str]:
+        """Tags to look *value* up with: one per key version (``IN (...)`` query).
+
+        Args:
+            versions: the key versions rows may still be indexed under; default is
+                the current version only.
+        """
+        if versions is None:
+            return [self.tag(value, tenant=tenant)]
+        return [self.tag(value, tenant=tenant, version=v) for v in dict.fromkeys(versions)]
+
+    def needs_reindex(self, tag: str, *, tenant: str) -> bool:
+        """True when *tag* was computed under an older key version than the current one.
+
+        Raises:
+            UnsupportedFormatError: *tag* is not a ``bi1`` tag of this index's length.
+        """
+        current = int(self.tag("", tenant=tenant).split(".")[1])
+        return self.version_of(tag) < current
+
+    def version_of(self, tag: str) -> int:
+        """The key version a tag was computed under.
+
+        Raises:
+            UnsupportedFormatError: *tag* is not a ``bi1`` tag of this index's length.
+        """
+        parts = tag.split(".") if isinstance(tag, str) else []
+        if len(parts) != 3 or parts[0] != _PREFIX or not parts[1].isdigit():
+            raise UnsupportedFormatError("not a bi1 blind-index tag")
+        try:
+            raw = b64d(parts[2])
+        except ValueError:
+            raise UnsupportedFormatError("not a bi1 blind-index tag") from None
+        if len(raw) != self.length:
+            raise UnsupportedFormatError("blind-index tag has the wrong length for this index")
+        return int(parts[1])
