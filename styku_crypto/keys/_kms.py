@@ -1,0 +1,253 @@
+"""A root key in AWS KMS (or any KMS speaking its API).
+
+Needs the ``aws`` extra (``boto3``), imported lazily.
+
+Tenant keys are wrapped with KMS ``Encrypt`` and unwrapped with ``Decrypt``
+under one KMS key id. The store's associated data travels as the KMS
+*encryption context*, which KMS authenticates (and logs in CloudTrail)::
+
+    EncryptionContext = {"styku:aad-sha256": base64(SHA-256(domain || aad))}
+    domain            = "styku-crypto/kms-root/v1" || 0x00
+    wrapped           = 0x01 || CiphertextBlob
+
+The context holds a digest, not the associated data itself, so tenant names do
+not end up in KMS audit logs. ``Decrypt`` also names the key id, so KMS refuses a
+ciphertext made under another key.
+
+Resilience: botocore's own retries are disabled; each call has connect and read
+timeouts, and throttling, internal and connection errors are retried a bounded
+number of times with jittered backoff (:mod:`~styku_crypto.keys._resilience`),
+then reported as :class:`~styku_crypto.exceptions.RootKeyUnavailableError`.
+``InvalidCiphertextException`` and ``IncorrectKeyException`` are integrity
+failures: :class:`~styku_crypto.exceptions.DecryptionError`, never retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from typing import Any
+
+from styku_crypto._extras import require
+from styku_crypto.exceptions import DecryptionError, RootKeyUnavailableError
+from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._resilience import RetryPolicy, call_with_retries
+
+__all__ = ["AwsKmsRootKey"]
+
+_WRAP_VERSION = 0x01
+_CONTEXT_KEY = "styku:aad-sha256"
+_AAD_DOMAIN = b"styku-crypto/kms-root/v1\x00"
+
+_INTEGRITY_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "KMSInternalException",
+        "InternalFailure",
+        "DependencyTimeoutException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def encryption_context(aad: bytes) -> dict[str, str]:
+    """The KMS encryption context that binds a wrap to *aad*."""
+    digest = hashlib.sha256(_AAD_DOMAIN + aad).digest()
+    return {_CONTEXT_KEY: base64.b64encode(digest).decode("ascii")}
+
+
+class AwsKmsRootKey(RootKeyProvider):
+    """Root key provider backed by a KMS key.
+
+    The client is created lazily on first use, so a store can be configured
+    while the KMS is unreachable.
+
+    Args:
+        key_id: the KMS key id or ARN (an alias works for wrap; use the key ARN
+            so unwraps name the same key).
+        region: the AWS region (default: boto3's configuration).
+        endpoint_url: a non-default endpoint (VPC endpoint, FIPS endpoint, a test server).
+        connect_timeout: seconds to establish a connection.
+        read_timeout: seconds to wait for a response.
+        retry: attempts, backoff and overall deadline.
+        provider_id: override the stable id (default ``aws-kms:<key id>``).
+        client: a ready boto3 KMS client (its own timeouts and retries then apply
+            as configured by the caller).
+        client_kwargs: extra keyword arguments for ``boto3.client("kms", ...)``
+            (credentials, profile-less setups).
+    """
+
+    def __init__(
+        self,
+        *,
+        key_id: str,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        provider_id: str | None = None,
+        client: Any = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not key_id:
+            raise ValueError("key_id is required")
+        self._key_id = key_id
+        self._region = region
+        self._endpoint = endpoint_url
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._retry = retry or RetryPolicy()
+        self._id = provider_id or f"aws-kms:{key_id}"
+        self._client = client
+        self._client_kwargs = dict(client_kwargs or {})
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def provider_id(self) -> str:
+        """``aws-kms:<key id>`` unless overridden."""
+        return self._id
+
+    @property
+    def key_id(self) -> str:
+        """The KMS key id."""
+        return self._key_id
+
+    def _kms(self) -> Any:
+        with self._lock:
+            if self._closed:
+                raise RootKeyUnavailableError(f"root key provider {self._id!r} is closed")
+            if self._client is None:
+                boto3 = require("boto3", extra="aws")
+                botocore_config = require("botocore.config", extra="aws")
+                config = botocore_config.Config(
+                    connect_timeout=self._connect_timeout,
+                    read_timeout=self._read_timeout,
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                )
+                kwargs: dict[str, Any] = {"config": config, **self._client_kwargs}
+                if self._region:
+                    kwargs["region_name"] = self._region
+                if self._endpoint:
+                    kwargs["endpoint_url"] = self._endpoint
+                self._client = boto3.client("kms", **kwargs)
+            return self._client
+
+    def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+        """Encrypt *key* under the KMS key with an encryption context bound to *aad*.
+
+        Raises:
+            RootKeyUnavailableError: KMS unreachable, throttling, or the key unusable.
+        """
+
+        def op() -> bytes:
+            resp = self._kms().encrypt(
+                KeyId=self._key_id, Plaintext=key, EncryptionContext=encryption_context(aad)
+            )
+            return bytes([_WRAP_VERSION]) + bytes(resp["CiphertextBlob"])
+
+        result: bytes = self._call(op, "wrap")
+        return result
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        """Decrypt *wrapped* with KMS; the encryption context must match *aad*.
+
+        Raises:
+            DecryptionError: KMS says the ciphertext or context do not authenticate.
+            RootKeyUnavailableError: KMS unreachable, throttling, or the key unusable.
+        """
+        if len(wrapped) < 2 or wrapped[0] != _WRAP_VERSION:
+            raise DecryptionError("wrapped key does not authenticate")
+        blob = wrapped[1:]
+
+        def op() -> bytes:
+            resp = self._kms().decrypt(
+                KeyId=self._key_id, CiphertextBlob=blob, EncryptionContext=encryption_context(aad)
+            )
+            return bytes(resp["Plaintext"])
+
+        result: bytes = self._call(op, "unwrap")
+        return result
+
+    def check(self) -> None:
+        """Ask KMS to describe the key; raise unless it is enabled.
+
+        Raises:
+            RootKeyUnavailableError: KMS unreachable or the key not enabled.
+        """
+
+        def op() -> None:
+            meta = self._kms().describe_key(KeyId=self._key_id)["KeyMetadata"]
+            if meta.get("KeyState") != "Enabled":
+                raise RootKeyUnavailableError(
+                    f"root key provider {self._id!r}: key state {meta.get('KeyState')!r}"
+                )
+
+        self._call(op, "check")
+
+    def close(self) -> None:
+        """Close the HTTP connection pool. Idempotent."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+
+    def __repr__(self) -> str:
+        return f"<AwsKmsRootKey {self._id}>"
+
+    def _call(self, op: Any, operation: str) -> Any:
+        exceptions = require("botocore.exceptions", extra="aws")
+
+        def transient(exc: BaseException) -> bool:
+            if isinstance(exc, exceptions.ClientError):
+                return _code(exc) in _TRANSIENT_CODES or _status(exc) >= 500
+            return isinstance(
+                exc,
+                exceptions.ConnectionError
+                | exceptions.HTTPClientError
+                | exceptions.ConnectTimeoutError
+                | exceptions.ReadTimeoutError,
+            )
+
+        try:
+            return call_with_retries(
+                op,
+                policy=self._retry,
+                is_transient=transient,
+                provider=self._id,
+                operation=operation,
+                describe=lambda e: (
+                    _code(e) if isinstance(e, exceptions.ClientError) else type(e).__name__
+                ),
+            )
+        except exceptions.ClientError as exc:
+            code = _code(exc)
+            if code in _INTEGRITY_CODES:
+                raise DecryptionError("wrapped key does not authenticate") from None
+            raise RootKeyUnavailableError(
+                f"root key provider {self._id!r} refused {operation} ({code})"
+            ) from None
+        except exceptions.BotoCoreError as exc:
+            raise RootKeyUnavailableError(
+                f"root key provider {self._id!r} failed {operation} ({type(exc).__name__})"
+            ) from None
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

@@ -1,0 +1,436 @@
+"""A root key inside a PKCS#11 token (a hardware security module, or SoftHSM2).
+
+Needs the ``pkcs11`` extra (``python-pkcs11``), imported lazily.
+
+The root key is a non-extractable, sensitive AES-256 secret key object in the
+token. Tenant keys are wrapped and unwrapped *inside* the token with
+``CKM_AES_GCM`` (SoftHSM2 2.6 and most HSMs implement it, including the
+associated data), so the root key never reaches this process:
+
+    wrapped = 0x01 || nonce(12) || AES-256-GCM_root(tenant key, aad') || tag(16)
+    aad'    = "styku-crypto/pkcs11-root/v1" || 0x00 || aad
+
+The 96-bit nonce comes from the token's random generator (``C_GenerateRandom``);
+wraps are rare (one per tenant key version), far below the 2^32 random-nonce
+limit for one GCM key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Any, ClassVar
+
+from styku_crypto._extras import require
+from styku_crypto.exceptions import DecryptionError, KeyStoreError, RootKeyUnavailableError
+from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._resilience import (
+    CallTimeoutError,
+    RetryPolicy,
+    call_with_retries,
+    run_with_timeout,
+)
+
+__all__ = ["Pkcs11RootKey"]
+
+_WRAP_VERSION = 0x01
+_NONCE_LEN = 12
+_TAG_LEN = 16
+_AAD_PREFIX = b"styku-crypto/pkcs11-root/v1\x00"
+
+# python-pkcs11 exception names, classified. Looked up by name so the module
+# imports without the extra.
+_INTEGRITY = frozenset(
+    {
+        "EncryptedDataInvalid",
+        "EncryptedDataLenRange",
+        "DataInvalid",
+        "DataLenRange",
+        # SoftHSM2 reports a GCM tag mismatch on C_Decrypt as CKR_GENERAL_ERROR.
+        "GeneralError",
+    }
+)
+_TRANSIENT = frozenset(
+    {
+        "SessionHandleInvalid",
+        "SessionClosed",
+        "SessionCount",
+        "DeviceError",
+        "DeviceMemory",
+        "DeviceRemoved",
+        "TokenNotPresent",
+        "ObjectHandleInvalid",
+        "KeyHandleInvalid",
+        "UserNotLoggedIn",
+        "OperationActive",
+        "FunctionFailed",
+        "HostMemory",
+    }
+)
+
+
+# python-pkcs11 calls C_Initialize(NULL): the module is told the application
+# will not call it from several threads at once, and SoftHSM2 then runs without
+# internal locking (concurrent calls crash it). Every call into one module is
+# therefore serialised by this process-wide lock per module path.
+_module_locks: dict[str, threading.RLock] = {}
+_module_locks_guard = threading.Lock()
+
+
+def _module_lock(module: str) -> threading.RLock:
+    with _module_locks_guard:
+        lock = _module_locks.get(module)
+        if lock is None:
+            lock = _module_locks[module] = threading.RLock()
+        return lock
+
+
+class _Login:
+    """The one logged-in session per (module, token) in this process.
+
+    PKCS#11 login state belongs to the application, not to a session: the first
+    session logs in, further sessions share it, and closing the logged-in
+    session logs every session out. So one anchor session stays open while any
+    provider for the token is in use (reference-counted).
+    """
+
+    _registry: ClassVar[dict[tuple[str, str], _Login]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, module: str, token: Any, pin: str) -> None:
+        self.module = module
+        self.token = token
+        self._pin = pin
+        self.refs = 0
+        self.anchor: Any = None
+        self.lock = threading.Lock()
+
+    @classmethod
+    def acquire(cls, module: str, token_label: str, pin: str) -> _Login:
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        with cls._registry_lock, _module_lock(module):
+            login = cls._registry.get((module, token_label))
+            if login is None:
+                lib = pkcs11.lib(module)
+                token = lib.get_token(token_label=token_label)
+                login = cls(module, token, pin)
+                cls._registry[(module, token_label)] = login
+            login.refs += 1
+            return login
+
+    def ensure(self) -> None:
+        """(Re-)establish the logged-in anchor session."""
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        with self.lock:
+            if self.anchor is not None:
+                return
+            try:
+                self.anchor = self.token.open(user_pin=self._pin)
+            except pkcs11.exceptions.UserAlreadyLoggedIn:
+                self.anchor = self.token.open()
+
+    def reset(self) -> None:
+        """Drop the anchor (after the token logged us out); the next use re-logs in."""
+        with _module_lock(self.module), self.lock:
+            anchor, self.anchor = self.anchor, None
+            if anchor is not None:
+                with contextlib.suppress(Exception):
+                    anchor.close()
+
+    def release(self, module: str, token_label: str) -> None:
+        with self._registry_lock:
+            self.refs -= 1
+            if self.refs > 0:
+                return
+            self._registry.pop((module, token_label), None)
+        self.reset()
+
+
+class Pkcs11RootKey(RootKeyProvider):
+    """Root key provider backed by an AES-256 key inside a PKCS#11 token.
+
+    Connection is lazy: constructing the provider does not touch the token, so a
+    store can be configured while one of its providers is down. :meth:`check`
+    opens a session and verifies the key's attributes.
+
+    Sessions come from a thread-safe pool of at most *pool_size*; each call runs
+    with a timeout (a hung token cannot hang the caller) and bounded retries of
+    transient failures (lost session, device error, timeout), after which
+    :class:`~styku_crypto.exceptions.RootKeyUnavailableError` is raised.
+
+    Args:
+        module: path of the PKCS#11 module, e.g. ``/usr/lib/softhsm/libsofthsm2.so``.
+        token_label: label of the token holding the root key.
+        pin: the token's user PIN (kept in memory, never shown).
+        key_label: label of the root key object.
+        pool_size: maximum concurrent sessions.
+        retry: attempts, backoff, deadline and per-call timeout.
+        provider_id: override the stable id (default ``pkcs11:<token>/<key label>``).
+
+    .. warning::
+       The provider id names the token and key labels; re-creating a different
+       key under the same labels makes existing wraps undecryptable
+       (:class:`~styku_crypto.exceptions.DecryptionError`). Never delete a root
+       key object while any backup still needs it.
+    """
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        token_label: str,
+        pin: str,
+        key_label: str = "styku-root",
+        pool_size: int = 4,
+        retry: RetryPolicy | None = None,
+        provider_id: str | None = None,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self._module = module
+        self._token_label = token_label
+        self._pin = pin
+        self._key_label = key_label
+        self._retry = retry or RetryPolicy()
+        self._id = provider_id or f"pkcs11:{token_label}/{key_label}"
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._idle: queue.LifoQueue[tuple[Any, Any]] = queue.LifoQueue()
+        self._login: _Login | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._generation = 0
+
+    # -- key management -----------------------------------------------------
+    @classmethod
+    def create_key(
+        cls,
+        *,
+        module: str,
+        token_label: str,
+        pin: str,
+        key_label: str = "styku-root",
+    ) -> None:
+        """Generate the root key in the token: AES-256, non-extractable, sensitive.
+
+        Raises:
+            KeyStoreError: a key with *key_label* already exists.
+            RootKeyUnavailableError: the token cannot be opened.
+        """
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        attr = pkcs11.Attribute
+        provider = cls(module=module, token_label=token_label, pin=pin, key_label=key_label)
+        lock = _module_lock(module)
+        lock.acquire()
+        try:
+            session = provider._open_session(rw=True)
+            try:
+                existing = list(
+                    session.get_objects(
+                        {attr.LABEL: key_label, attr.CLASS: pkcs11.ObjectClass.SECRET_KEY}
+                    )
+                )
+                if existing:
+                    raise KeyStoreError(f"a key labelled {key_label!r} already exists")
+                session.generate_key(
+                    pkcs11.KeyType.AES,
+                    256,
+                    label=key_label,
+                    store=True,
+                    capabilities=pkcs11.MechanismFlag.ENCRYPT | pkcs11.MechanismFlag.DECRYPT,
+                    template={
+                        attr.TOKEN: True,
+                        attr.PRIVATE: True,
+                        attr.SENSITIVE: True,
+                        attr.EXTRACTABLE: False,
+                        attr.WRAP: False,
+                        attr.UNWRAP: False,
+                    },
+                )
+            finally:
+                session.close()
+        except pkcs11.exceptions.PKCS11Error as exc:
+            raise RootKeyUnavailableError(
+                f"PKCS#11 token {token_label!r}: {type(exc).__name__}"
+            ) from None
+        finally:
+            lock.release()
+            provider.close()
+
+    # -- provider interface --------------------------------------------------
+    @property
+    def provider_id(self) -> str:
+        """``pkcs11:<token label>/<key label>`` unless overridden."""
+        return self._id
+
+    def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+        """Wrap *key* with AES-256-GCM inside the token, bound to *aad*.
+
+        Raises:
+            RootKeyUnavailableError: the token cannot be reached or keeps failing.
+        """
+        mech = require("pkcs11", extra="pkcs11")
+
+        def op(session: Any, root: Any) -> bytes:
+            nonce = bytes(session.generate_random(_NONCE_LEN * 8))
+            params = mech.mechanisms.GCMParams(nonce, _AAD_PREFIX + aad, _TAG_LEN * 8)
+            sealed = root.encrypt(key, mechanism=mech.Mechanism.AES_GCM, mechanism_param=params)
+            return bytes([_WRAP_VERSION]) + nonce + bytes(sealed)
+
+        result: bytes = self._call(op, "wrap")
+        return result
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        """Unwrap inside the token; the GCM tag authenticates *wrapped* and *aad*.
+
+        Raises:
+            DecryptionError: *wrapped* or *aad* do not authenticate (opaque).
+            RootKeyUnavailableError: the token cannot be reached or keeps failing.
+        """
+        if len(wrapped) < 1 + _NONCE_LEN + _TAG_LEN + 1 or wrapped[0] != _WRAP_VERSION:
+            raise DecryptionError("wrapped key does not authenticate")
+        mech = require("pkcs11", extra="pkcs11")
+        nonce = wrapped[1 : 1 + _NONCE_LEN]
+        body = wrapped[1 + _NONCE_LEN :]
+
+        def op(session: Any, root: Any) -> bytes:
+            params = mech.mechanisms.GCMParams(nonce, _AAD_PREFIX + aad, _TAG_LEN * 8)
+            try:
+                out = root.decrypt(body, mechanism=mech.Mechanism.AES_GCM, mechanism_param=params)
+            except mech.exceptions.PKCS11Error as exc:
+                if type(exc).__name__ in _INTEGRITY:
+                    raise DecryptionError("wrapped key does not authenticate") from None
+                raise
+            return bytes(out)
+
+        result: bytes = self._call(op, "unwrap")
+        return result
+
+    def check(self) -> None:
+        """Open a session, find the root key and verify it is sensitive and non-extractable.
+
+        Raises:
+            RootKeyUnavailableError: the token or the key cannot be reached.
+            KeyStoreError: the key is extractable or not sensitive (refused).
+        """
+        attr = require("pkcs11", extra="pkcs11").Attribute
+
+        def op(session: Any, root: Any) -> None:
+            if root[attr.EXTRACTABLE] or not root[attr.SENSITIVE]:
+                raise KeyStoreError(
+                    f"root key {self._key_label!r} is extractable or not sensitive; refused"
+                )
+
+        self._call(op, "check")
+
+    def close(self) -> None:
+        """Close every pooled session and release the token login. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            login, self._login = self._login, None
+        self._drain()
+        if login is not None:
+            login.release(self._module, self._token_label)
+
+    def __repr__(self) -> str:
+        return f"<Pkcs11RootKey {self._id}>"
+
+    # -- internals -------------------------------------------------------------
+    def _drain(self) -> None:
+        with _module_lock(self._module):
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        while True:
+            try:
+                session, _ = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def _login_state(self) -> _Login:
+        with self._lock:
+            if self._closed:
+                raise RootKeyUnavailableError(f"root key provider {self._id!r} is closed")
+            if self._login is None:
+                self._login = _Login.acquire(self._module, self._token_label, self._pin)
+            return self._login
+
+    def _open_session(self, *, rw: bool = False) -> Any:
+        login = self._login_state()
+        login.ensure()
+        return login.token.open(rw=rw)
+
+    def _find_key(self, session: Any) -> Any:
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        return session.get_key(
+            label=self._key_label,
+            key_type=pkcs11.KeyType.AES,
+            object_class=pkcs11.ObjectClass.SECRET_KEY,
+        )
+
+    def _one_attempt(self, op: Any) -> Any:
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        if not self._slots.acquire(timeout=self._retry.timeout):
+            raise CallTimeoutError("no PKCS#11 session free in time")
+        module_lock = _module_lock(self._module)
+        if not module_lock.acquire(timeout=self._retry.timeout):
+            self._slots.release()
+            raise CallTimeoutError("PKCS#11 module busy")
+        try:
+            try:
+                session, root = self._idle.get_nowait()
+            except queue.Empty:
+                session = self._open_session()
+                try:
+                    root = self._find_key(session)
+                except Exception:
+                    session.close()
+                    raise
+            try:
+                result = op(session, root)
+            except pkcs11.exceptions.PKCS11Error as exc:
+                with contextlib.suppress(Exception):
+                    session.close()
+                if type(exc).__name__ in {"UserNotLoggedIn", "ObjectHandleInvalid"}:
+                    self._drain_locked()
+                    if self._login is not None:
+                        self._login.reset()
+                raise
+            except BaseException:
+                self._idle.put((session, root))
+                raise
+            self._idle.put((session, root))
+            return result
+        finally:
+            module_lock.release()
+            self._slots.release()
+
+    def _call(self, op: Any, operation: str) -> Any:
+        pkcs11 = require("pkcs11", extra="pkcs11")
+
+        def attempt() -> Any:
+            return run_with_timeout(lambda: self._one_attempt(op), timeout=self._retry.timeout)
+
+        def transient(exc: BaseException) -> bool:
+            if isinstance(exc, CallTimeoutError):
+                return True
+            return isinstance(exc, pkcs11.exceptions.PKCS11Error) and (
+                type(exc).__name__ in _TRANSIENT
+            )
+
+        try:
+            return call_with_retries(
+                attempt,
+                policy=self._retry,
+                is_transient=transient,
+                provider=self._id,
+                operation=operation,
+            )
+        except (RuntimeError, OSError) as exc:  # PKCS11Error, a missing module
+            raise RootKeyUnavailableError(
+                f"root key provider {self._id!r} failed {operation} ({type(exc).__name__})"
+            ) from None
