@@ -92,9 +92,7 @@ class DeterministicEncryptor:
         sealed = siv.encrypt(plaintext, associated_data=[*ad, ctx])
         return f"{_PREFIX}.{used}.{b64e(sealed)}"
 
-    def decrypt(
-        self, token: str, *, tenant: str, context: Mapping[str, str] | None = None
-    ) -> Any:
+    def decrypt(self, token: str, *, tenant: str, context: Mapping[str, str] | None = None) -> Any:
         """Decrypt a token made by :meth:`encrypt` with the same tenant, name and context.
 
         Raises:
