@@ -1,0 +1,670 @@
+"""The PostgreSQL key-store backend (``postgres`` extra: psycopg 3, imported lazily).
+
+Same interface and guarantees as the SQLite backend. Tables are prefixed
+``styku_`` so the store can share a database with an application.
+
+Concurrency: every write runs in one transaction; operations on one tenant
+(``rotate``, ``shred``, ``replace_wraps``) first take the tenant's row lock
+(``SELECT ... FOR UPDATE``), so concurrent rotations from many processes get
+distinct consecutive versions, and a shred cannot interleave with a rotation.
+Schema creation is serialised by a transaction-scoped advisory lock.
+
+Secondary: a read-only *secondary* URL (a streaming replica) serves reads when
+the primary cannot be reached; writes never go to it (they raise
+:class:`~styku_crypto.exceptions.KeyStoreError` naming the unreachable
+primary). Pass it as ``secondary=`` or in the store URL's ``secondary`` query
+parameter (URL-encoded), which :meth:`KeyStore.open` forwards untouched::
+
+    postgresql://app@db1/keys?secondary=postgresql%3A%2F%2Fapp%40db2%2Fkeys
+
+After a primary failure, reads stay on the secondary for ``retry_primary_after``
+seconds before the primary is tried again.
+
+.. warning::
+   PostgreSQL cannot promise that deleted bytes are physically gone: after a
+   shred the wrap rows are deleted and the wraps table is rewritten
+   (``VACUUM FULL``), but copies may remain in WAL segments, replicas' files
+   and database backups until they are recycled. Crypto-shredding still holds
+   while the root key is intact: a wrapped key is useless without the root,
+   and restores honour the shred list (see ``docs/keys.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from styku_crypto._extras import require
+from styku_crypto.exceptions import (
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    KeyStoreError,
+)
+from styku_crypto.keys._backend import (
+    PURPOSES,
+    KeyRecord,
+    KeyStoreBackend,
+    StoreSnapshot,
+    TenantRecord,
+)
+
+__all__ = ["PostgresBackend"]
+
+_SCHEMA_VERSION = 1
+_ADVISORY_LOCK = 0x5354594B  # "STYK"
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS styku_schema (
+        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+        version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS styku_tenants (
+        name TEXT PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL,
+        shredded_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS styku_tenant_keys (
+        tenant TEXT NOT NULL REFERENCES styku_tenants(name),
+        purpose TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        key_id TEXT NOT NULL UNIQUE,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (tenant, purpose, version))""",
+    """CREATE TABLE IF NOT EXISTS styku_key_wraps (
+        tenant TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        provider_id TEXT NOT NULL,
+        wrapped BYTEA NOT NULL,
+        PRIMARY KEY (tenant, purpose, version, provider_id),
+        FOREIGN KEY (tenant, purpose, version)
+            REFERENCES styku_tenant_keys(tenant, purpose, version))""",
+    """CREATE TABLE IF NOT EXISTS styku_shredded (
+        tenant TEXT PRIMARY KEY,
+        shredded_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS styku_meta (
+        name TEXT PRIMARY KEY,
+        value BYTEA NOT NULL)""",
+)
+_TENANT_STATE = "SELECT shredded_at FROM styku_tenants WHERE name = %s"
+_TENANT_FOR_UPDATE = _TENANT_STATE + " FOR UPDATE"
+_KEYS_SELECT = (
+    "SELECT k.tenant, k.purpose, k.version, k.key_id, k.created_at, w.provider_id, w.wrapped"
+    " FROM styku_tenant_keys k LEFT JOIN styku_key_wraps w"
+    " ON w.tenant = k.tenant AND w.purpose = k.purpose AND w.version = k.version WHERE "
+)
+_KEYS_ORDER = ' ORDER BY k.tenant COLLATE "C", k.purpose, k.version, w.position'
+_TABLES = ("styku_tenants", "styku_tenant_keys", "styku_key_wraps", "styku_shredded")
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    """Return (primary URL without our parameters, secondary URL or None)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    secondary = None
+    kept = []
+    for name, value in query:
+        if name == "secondary":
+            secondary = value
+        else:
+            kept.append((name, value))
+    clean = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+    return clean, secondary
+
+
+def _describe(url: str) -> str:
+    """A URL without its password, for messages and ``location``."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+class PostgresBackend(KeyStoreBackend):
+    """Tenants and wrapped keys in PostgreSQL (psycopg 3).
+
+    Args:
+        url: ``postgresql://user[:password]@host[:port]/dbname[?...]``; a
+            ``secondary`` query parameter names a read-only replica.
+        read_only: refuse every write (and use only reads on the primary).
+        secondary: URL of a read-only replica for reads when the primary is
+            unreachable (overrides the query parameter).
+        connect_timeout: seconds to wait for a connection.
+        retry_primary_after: seconds reads stay on the secondary after the
+            primary failed.
+
+    Raises:
+        MissingExtraError: psycopg is not installed (``pip install 'styku-crypto[postgres]'``).
+        InvalidInputError: the URL is not a PostgreSQL URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        secondary: str | None = None,
+        connect_timeout: float = 5.0,
+        retry_primary_after: float = 5.0,
+    ) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise InvalidInputError("a PostgreSQL store URL starts with postgresql://")
+        self._psycopg = require("psycopg", extra="postgres")
+        primary, from_query = _split_url(url)
+        self._primary_url = primary
+        self._secondary_url = secondary or from_query
+        self._read_only = read_only
+        self._connect_timeout = max(1, round(connect_timeout))
+        self._retry_after = retry_primary_after
+        self._lock = threading.RLock()
+        self._conn: Any = None
+        self._sconn: Any = None
+        self._primary_down_until = 0.0
+        self._closed = False
+
+    # -- plumbing -----------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        """True when writes are refused."""
+        return self._read_only
+
+    @property
+    def location(self) -> str:
+        """The primary's URL without password (and the secondary's, if any)."""
+        loc = _describe(self._primary_url)
+        if self._secondary_url:
+            loc += f" (secondary {_describe(self._secondary_url)})"
+        return loc
+
+    def __repr__(self) -> str:
+        return f"<PostgresBackend {self.location!r}{' read-only' if self._read_only else ''}>"
+
+    def _connect(self, url: str, *, read_only: bool) -> Any:
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": self._connect_timeout,
+        }
+        if read_only:
+            kwargs["options"] = "-c default_transaction_read_only=on"
+        return self._psycopg.connect(url, **kwargs)
+
+    def _primary(self) -> Any:
+        if self._closed:
+            raise KeyStoreError("key store is closed")
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = None
+            try:
+                self._conn = self._connect(self._primary_url, read_only=self._read_only)
+            except self._psycopg.OperationalError:
+                self._primary_down_until = time.monotonic() + self._retry_after
+                raise
+        return self._conn
+
+    def _secondary(self) -> Any:
+        if self._sconn is None or self._sconn.closed or self._sconn.broken:
+            self._sconn = None
+            assert self._secondary_url is not None
+            self._sconn = self._connect(self._secondary_url, read_only=True)
+        return self._sconn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        """A read transaction: on the primary, or on the secondary when the primary is down."""
+        psycopg = self._psycopg
+        with self._lock:
+            use_secondary = (
+                self._secondary_url is not None and time.monotonic() < self._primary_down_until
+            )
+            conn = None
+            if not use_secondary:
+                try:
+                    conn = self._primary()
+                    conn.execute("SELECT 1")
+                except psycopg.OperationalError:
+                    self._primary_down_until = time.monotonic() + self._retry_after
+                    if self._secondary_url is None:
+                        raise KeyStoreError(
+                            f"key store {_describe(self._primary_url)} is unreachable"
+                        ) from None
+                    conn = None
+            if conn is None:
+                try:
+                    conn = self._secondary()
+                except psycopg.OperationalError:
+                    raise KeyStoreError(
+                        f"key store {_describe(self._primary_url)} and its secondary"
+                        f" {_describe(self._secondary_url or '')} are unreachable"
+                    ) from None
+            try:
+                with conn.transaction():
+                    cur = conn.cursor()
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    yield cur
+            except psycopg.Error as exc:
+                raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """A write transaction on the primary (never the secondary)."""
+        psycopg = self._psycopg
+        with self._lock:
+            if self._read_only:
+                raise KeyStoreError("key store is open read-only")
+            try:
+                conn = self._primary()
+            except psycopg.OperationalError:
+                raise KeyStoreError(
+                    f"key store primary {_describe(self._primary_url)} is unreachable;"
+                    " writes are refused (a secondary is read-only)"
+                ) from None
+            try:
+                with conn.transaction():
+                    yield conn.cursor()
+            except psycopg.errors.UniqueViolation:
+                raise KeyStoreError("key store constraint violated (duplicate)") from None
+            except psycopg.errors.ReadOnlySqlTransaction:
+                raise KeyStoreError("key store database is read-only") from None
+            except psycopg.OperationalError:
+                raise KeyStoreError(
+                    f"key store primary {_describe(self._primary_url)} failed during a write;"
+                    " the transaction was not committed or its outcome is unknown"
+                ) from None
+            except psycopg.Error as exc:
+                raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
+
+    # -- schema -------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Create the schema if absent (idempotent, safe from concurrent processes)."""
+        if self._read_only:
+            self._check_schema()
+            return
+        with self._write() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
+            for statement in _SCHEMA:
+                cur.execute(statement)
+            cur.execute("SELECT version FROM styku_schema")
+            row = cur.fetchone()
+            if row is None:
+                cur.execute("INSERT INTO styku_schema (version) VALUES (%s)", (_SCHEMA_VERSION,))
+            elif row[0] != _SCHEMA_VERSION:
+                raise KeyStoreError(f"unsupported key store schema version {row[0]}")
+
+    def _check_schema(self) -> None:
+        with self._read() as cur:
+            cur.execute("SELECT to_regclass('styku_schema') IS NOT NULL")
+            row = cur.fetchone()
+            if not row or not row[0]:
+                raise KeyStoreError(f"{self.location} is not an initialised key store")
+            cur.execute("SELECT version FROM styku_schema")
+            row = cur.fetchone()
+        if row is None or row[0] != _SCHEMA_VERSION:
+            raise KeyStoreError(f"{self.location} is not an initialised key store")
+
+    # -- tenants ------------------------------------------------------------
+
+    def create_tenant(self, name: str, records: Sequence[KeyRecord]) -> TenantRecord:
+        """Insert tenant *name* and its first keys in one transaction."""
+        created = datetime.now(UTC)
+        with self._write() as cur:
+            cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (name,))
+            if cur.fetchone():
+                raise KeyStoreError(f"tenant {name!r} was shredded; names are never reused")
+            cur.execute(
+                "INSERT INTO styku_tenants (name, created_at) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, created),
+            )
+            if cur.rowcount != 1:
+                raise KeyStoreError(f"tenant {name!r} already exists")
+            for record in records:
+                if record.tenant != name:
+                    raise KeyStoreError("key record belongs to another tenant")
+                self._insert_key(cur, record)
+        return TenantRecord(name=name, created_at=created)
+
+    @staticmethod
+    def _insert_key(cur: Any, record: KeyRecord) -> None:
+        if not record.wraps:
+            raise KeyStoreError("a key record needs at least one wrap")
+        cur.execute(
+            "INSERT INTO styku_tenant_keys (tenant, purpose, version, key_id, created_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (record.tenant, record.purpose, record.version, record.key_id, record.created_at),
+        )
+        cur.executemany(
+            "INSERT INTO styku_key_wraps"
+            " (tenant, purpose, version, position, provider_id, wrapped)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (record.tenant, record.purpose, record.version, pos, provider, wrapped)
+                for pos, (provider, wrapped) in enumerate(record.wraps)
+            ],
+        )
+
+    def get_tenant(self, name: str) -> TenantRecord:
+        """Return tenant *name*; :class:`KeyNotFoundError` if unknown."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT name, created_at, shredded_at FROM styku_tenants WHERE name = %s", (name,)
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise KeyNotFoundError(f"unknown tenant {name!r}")
+        return TenantRecord(row[0], row[1], row[2])
+
+    def list_tenants(self) -> list[TenantRecord]:
+        """Every tenant, sorted by name."""
+        with self._read() as cur:
+            cur.execute(
+                'SELECT name, created_at, shredded_at FROM styku_tenants ORDER BY name COLLATE "C"'
+            )
+            rows = cur.fetchall()
+        return [TenantRecord(r[0], r[1], r[2]) for r in rows]
+
+    # -- keys ---------------------------------------------------------------
+
+    @staticmethod
+    def _tenant_state(cur: Any, tenant: str, *, lock: bool = False) -> None:
+        cur.execute(_TENANT_FOR_UPDATE if lock else _TENANT_STATE, (tenant,))
+        row = cur.fetchone()
+        if row is None:
+            cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (tenant,))
+            if cur.fetchone():
+                raise KeyDestroyedError(f"the keys of tenant {tenant!r} were destroyed")
+            raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+        if row[0] is not None:
+            raise KeyDestroyedError(f"the keys of tenant {tenant!r} were destroyed")
+
+    @staticmethod
+    def _load_keys(cur: Any, where: str, args: tuple[object, ...]) -> list[KeyRecord]:
+        # *where* is always a constant from this module; values are bound parameters.
+        cur.execute(_KEYS_SELECT + where + _KEYS_ORDER, args)
+        grouped: dict[tuple[str, str, int], tuple[str, datetime, list[tuple[str, bytes]]]] = {}
+        for tenant, purpose, version, key_id, created_at, provider, wrapped in cur.fetchall():
+            entry = grouped.setdefault((tenant, purpose, version), (key_id, created_at, []))
+            if provider is not None:
+                entry[2].append((provider, bytes(wrapped)))
+        return [
+            KeyRecord(
+                tenant=t,
+                purpose=p,
+                version=v,
+                key_id=key_id,
+                wraps=tuple(wraps),
+                created_at=created_at,
+            )
+            for (t, p, v), (key_id, created_at, wraps) in grouped.items()
+        ]
+
+    def get_key(self, tenant: str, purpose: str, version: int) -> KeyRecord:
+        """Return one key version."""
+        with self._read() as cur:
+            self._tenant_state(cur, tenant)
+            found = self._load_keys(
+                cur,
+                "k.tenant = %s AND k.purpose = %s AND k.version = %s",
+                (tenant, purpose, version),
+            )
+        if not found:
+            raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key version {version}")
+        return found[0]
+
+    def get_primary(self, tenant: str, purpose: str) -> KeyRecord:
+        """Return the highest version of (*tenant*, *purpose*)."""
+        with self._read() as cur:
+            self._tenant_state(cur, tenant)
+            found = self._load_keys(
+                cur,
+                "k.tenant = %s AND k.purpose = %s AND k.version = (SELECT MAX(version)"
+                " FROM styku_tenant_keys WHERE tenant = %s AND purpose = %s)",
+                (tenant, purpose, tenant, purpose),
+            )
+        if not found:
+            raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
+        return found[0]
+
+    def list_keys(self, tenant: str) -> list[KeyRecord]:
+        """Every key of *tenant*."""
+        with self._read() as cur:
+            self._tenant_state(cur, tenant)
+            return self._load_keys(cur, "k.tenant = %s", (tenant,))
+
+    def rotate(self, tenant: str, purpose: str, make: Callable[[int], KeyRecord]) -> KeyRecord:
+        """Insert the next version under the tenant's row lock (``SELECT ... FOR UPDATE``)."""
+        with self._write() as cur:
+            self._tenant_state(cur, tenant, lock=True)
+            cur.execute(
+                "SELECT MAX(version) FROM styku_tenant_keys WHERE tenant = %s AND purpose = %s",
+                (tenant, purpose),
+            )
+            row = cur.fetchone()
+            if row is None or row[0] is None:
+                raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
+            nxt = int(row[0]) + 1
+            record = make(nxt)
+            if (record.tenant, record.purpose, record.version) != (tenant, purpose, nxt):
+                raise KeyStoreError("rotate: the new record does not match the next version")
+            self._insert_key(cur, record)
+        return record
+
+    def replace_wraps(self, records: Sequence[KeyRecord]) -> None:
+        """Replace the wraps of existing key versions in one transaction."""
+        with self._write() as cur:
+            for tenant in sorted({r.tenant for r in records}):
+                cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
+            for record in records:
+                if not record.wraps:
+                    raise KeyStoreError("a key record needs at least one wrap")
+                cur.execute(
+                    "SELECT key_id FROM styku_tenant_keys"
+                    " WHERE tenant = %s AND purpose = %s AND version = %s",
+                    (record.tenant, record.purpose, record.version),
+                )
+                row = cur.fetchone()
+                if row is None:
+                    raise KeyNotFoundError(
+                        f"tenant {record.tenant!r} has no {record.purpose} key"
+                        f" version {record.version}"
+                    )
+                if row[0] != record.key_id:
+                    raise KeyStoreError("replace_wraps: key id does not match the stored key")
+                cur.execute(
+                    "DELETE FROM styku_key_wraps"
+                    " WHERE tenant = %s AND purpose = %s AND version = %s",
+                    (record.tenant, record.purpose, record.version),
+                )
+                cur.executemany(
+                    "INSERT INTO styku_key_wraps"
+                    " (tenant, purpose, version, position, provider_id, wrapped)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (record.tenant, record.purpose, record.version, pos, provider, wrapped)
+                        for pos, (provider, wrapped) in enumerate(record.wraps)
+                    ],
+                )
+
+    # -- shredding ----------------------------------------------------------
+
+    def shred(self, tenant: str) -> None:
+        """Delete every key of *tenant*, record the shred, then rewrite the wraps table."""
+        when = datetime.now(UTC)
+        with self._write() as cur:
+            cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
+            if cur.fetchone() is None:
+                raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+            cur.execute("DELETE FROM styku_key_wraps WHERE tenant = %s", (tenant,))
+            cur.execute("DELETE FROM styku_tenant_keys WHERE tenant = %s", (tenant,))
+            cur.execute(
+                "UPDATE styku_tenants SET shredded_at = COALESCE(shredded_at, %s) WHERE name = %s",
+                (when, tenant),
+            )
+            cur.execute(
+                "INSERT INTO styku_shredded (tenant, shredded_at) VALUES (%s, %s)"
+                " ON CONFLICT (tenant) DO NOTHING",
+                (tenant, when),
+            )
+        self._purge()
+
+    def _purge(self) -> None:
+        """Rewrite the wraps and keys tables so deleted rows leave the live files."""
+        psycopg = self._psycopg
+        with self._lock:
+            try:
+                conn = self._primary()
+                conn.execute("VACUUM (FULL) styku_key_wraps")
+                conn.execute("VACUUM (FULL) styku_tenant_keys")
+            except psycopg.Error as exc:
+                raise KeyStoreError(
+                    "keys were deleted but the tables could not be rewritten"
+                    f" ({type(exc).__name__})"
+                ) from None
+
+    def shred_list(self) -> list[tuple[str, datetime]]:
+        """Every shredded tenant with its shred time."""
+        with self._read() as cur:
+            cur.execute(
+                'SELECT tenant, shredded_at FROM styku_shredded ORDER BY tenant COLLATE "C"'
+            )
+            rows = cur.fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # -- meta ---------------------------------------------------------------
+
+    def get_meta(self, name: str) -> bytes | None:
+        """A small value by name, or ``None``."""
+        with self._read() as cur:
+            cur.execute("SELECT value FROM styku_meta WHERE name = %s", (name,))
+            row = cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_meta(self, name: str, value: bytes | None) -> None:
+        """Set or delete a small value."""
+        with self._write() as cur:
+            if value is None:
+                cur.execute("DELETE FROM styku_meta WHERE name = %s", (name,))
+            else:
+                cur.execute(
+                    "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, bytes(value)),
+                )
+
+    # -- snapshots ----------------------------------------------------------
+
+    def export_snapshot(self) -> StoreSnapshot:
+        """A consistent copy of the whole store (one repeatable-read transaction)."""
+        with self._read() as cur:
+            cur.execute(
+                'SELECT name, created_at, shredded_at FROM styku_tenants ORDER BY name COLLATE "C"'
+            )
+            tenants = cur.fetchall()
+            keys = self._load_keys(cur, "TRUE", ())
+            cur.execute(
+                'SELECT tenant, shredded_at FROM styku_shredded ORDER BY tenant COLLATE "C"'
+            )
+            shredded = cur.fetchall()
+            cur.execute('SELECT name, value FROM styku_meta ORDER BY name COLLATE "C"')
+            meta = cur.fetchall()
+        return StoreSnapshot(
+            tenants=tuple(TenantRecord(r[0], r[1], r[2]) for r in tenants),
+            keys=tuple(keys),
+            shredded=tuple((r[0], r[1]) for r in shredded),
+            meta=tuple((r[0], bytes(r[1])) for r in meta),
+        )
+
+    def import_snapshot(self, snapshot: StoreSnapshot) -> None:
+        """Load *snapshot* into this (empty) store in one transaction."""
+        if snapshot.format_version != 1:
+            raise KeyStoreError(f"unsupported snapshot format {snapshot.format_version}")
+        with self._write() as cur:
+            cur.execute("LOCK TABLE styku_tenants IN EXCLUSIVE MODE")
+            for table in _TABLES:
+                cur.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - constant names
+                if cur.fetchone():
+                    raise KeyStoreError("import_snapshot needs an empty key store")
+            cur.executemany(
+                "INSERT INTO styku_tenants (name, created_at, shredded_at) VALUES (%s, %s, %s)",
+                [(t.name, t.created_at, t.shredded_at) for t in snapshot.tenants],
+            )
+            for record in snapshot.keys:
+                self._insert_key(cur, record)
+            cur.executemany(
+                "INSERT INTO styku_shredded (tenant, shredded_at) VALUES (%s, %s)",
+                list(snapshot.shredded),
+            )
+            cur.executemany(
+                "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                list(snapshot.meta),
+            )
+
+    # -- health -------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Consistency problems: keyless or gapped tenants, shred-list mismatches, orphans."""
+        problems: list[str] = []
+        try:
+            with self._read() as cur:
+                cur.execute("SELECT name, shredded_at FROM styku_tenants")
+                tenants = cur.fetchall()
+                cur.execute("SELECT tenant FROM styku_shredded")
+                shredded = {r[0] for r in cur.fetchall()}
+                cur.execute(
+                    "SELECT tenant, purpose, version FROM styku_tenant_keys"
+                    " ORDER BY tenant, purpose, version"
+                )
+                versions: dict[str, list[tuple[str, int]]] = {}
+                for tenant, purpose, version in cur.fetchall():
+                    versions.setdefault(tenant, []).append((purpose, version))
+                cur.execute(
+                    "SELECT COUNT(*) FROM styku_tenant_keys k WHERE NOT EXISTS"
+                    " (SELECT 1 FROM styku_key_wraps w WHERE w.tenant = k.tenant"
+                    " AND w.purpose = k.purpose AND w.version = k.version)"
+                )
+                orphans = cur.fetchone()[0]
+                cur.execute(
+                    "SELECT COUNT(*) FROM styku_key_wraps w WHERE NOT EXISTS"
+                    " (SELECT 1 FROM styku_tenant_keys k WHERE w.tenant = k.tenant"
+                    " AND w.purpose = k.purpose AND w.version = k.version)"
+                )
+                stray = cur.fetchone()[0]
+        except KeyStoreError as exc:
+            return [str(exc)]
+        for name, shredded_at in tenants:
+            rows = versions.get(name, [])
+            if shredded_at is not None:
+                if rows:
+                    problems.append(f"tenant {name!r} is shredded but still has keys")
+                if name not in shredded:
+                    problems.append(f"tenant {name!r} is shredded but not on the shred list")
+                continue
+            if name in shredded:
+                problems.append(f"tenant {name!r} is on the shred list but not shredded")
+            for purpose in PURPOSES:
+                have = [v for p, v in rows if p == purpose]
+                if not have:
+                    problems.append(f"tenant {name!r} has no {purpose} key")
+                elif have != list(range(1, len(have) + 1)):
+                    problems.append(f"tenant {name!r} {purpose} versions have gaps")
+        if orphans:
+            problems.append(f"{orphans} key version(s) have no wrap")
+        if stray:
+            problems.append(f"{stray} wrap(s) belong to no key version")
+        return problems
+
+    def close(self) -> None:
+        """Close both connections. Idempotent."""
+        with self._lock:
+            self._closed = True
+            for conn in (self._conn, self._sconn):
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+            self._conn = self._sconn = None
