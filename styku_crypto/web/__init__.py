@@ -1,0 +1,24 @@
+"""HTTPS enforcement for ASGI and WSGI apps, and login helpers (see ``docs/web.md``)."""
+
+from styku_crypto.web._asgi import CLIENT_CERT_SCOPE_KEY, ASGIMiddleware
+from styku_crypto.web._clientcert import ClientCertPolicy, ClientCertResult
+from styku_crypto.web._config import HTTPSEnforcer
+from styku_crypto.web._cookies import CookiePolicy
+from styku_crypto.web._hsts import HSTS
+from styku_crypto.web._login import LoginGuard, LoginResult, LoginThrottledError
+from styku_crypto.web._wsgi import CLIENT_CERT_ENVIRON_KEY, WSGIMiddleware
+
+__all__ = [
+    "CLIENT_CERT_ENVIRON_KEY",
+    "CLIENT_CERT_SCOPE_KEY",
+    "HSTS",
+    "ASGIMiddleware",
+    "ClientCertPolicy",
+    "ClientCertResult",
+    "CookiePolicy",
+    "HTTPSEnforcer",
+    "LoginGuard",
+    "LoginResult",
+    "LoginThrottledError",
+    "WSGIMiddleware",
+]

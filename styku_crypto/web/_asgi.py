@@ -1,0 +1,231 @@
+"""ASGI shape of the HTTPS enforcer (Starlette, FastAPI, any ASGI 3 app)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from styku_crypto.web._clientcert import decode_proxy_pem
+from styku_crypto.web._config import Action, HTTPSEnforcer, Verdict
+
+__all__ = ["CLIENT_CERT_SCOPE_KEY", "ASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Scope key under which the accepted client certificate is exposed to the app.
+CLIENT_CERT_SCOPE_KEY = "styku_crypto.client_certificate"
+
+_STS = b"strict-transport-security"
+_SET_COOKIE = b"set-cookie"
+_REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
+_CERT_BODY = b'{"error":"client_certificate_rejected"}'
+_HOST_BODY = b"Bad Request: host not allowed\n"
+_REDIRECT_BODY = b"Redirecting to HTTPS\n"
+
+
+class ASGIMiddleware:
+    """Enforce HTTPS in front of an ASGI application.
+
+    Plain-HTTP requests are redirected (or rejected) according to the
+    *enforcer*; HTTPS responses gain ``Strict-Transport-Security`` and
+    hardened cookies; requests for a host outside the allow-list get ``400``.
+    ``ws://`` upgrades are redirected to ``wss://`` where the server supports
+    the ASGI WebSocket denial-response extension, and refused otherwise.
+    Lifespan and other scope types pass through untouched.
+
+    Args:
+        app: the ASGI application.
+        enforcer: the configuration (shared with :class:`WSGIMiddleware`).
+
+    .. warning::
+        Turn off the server's own forwarding-header handling (uvicorn:
+        ``proxy_headers=False``), or it rewrites the scheme from
+        ``X-Forwarded-Proto`` before this middleware can apply its own
+        proxy trust.
+    """
+
+    __slots__ = ("_proxy_cert_key", "app", "enforcer")
+
+    def __init__(self, app: ASGIApp, *, enforcer: HTTPSEnforcer) -> None:
+        if not isinstance(enforcer, HTTPSEnforcer):
+            raise TypeError("enforcer must be an HTTPSEnforcer")
+        self.app = app
+        self.enforcer = enforcer
+        cert = enforcer.client_cert
+        self._proxy_cert_key = (
+            cert.header_key.encode("latin-1") if cert and cert.header_key else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        enforcer = self.enforcer
+        client = scope.get("client")
+        peer = client[0] if client else None
+        trusted = enforcer.trusted_proxies.is_trusted(peer)
+        host_header: str | None = None
+        forwarded = xff = xfp = xfh = proxy_cert = None
+        if trusted:
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host_header = value.decode("latin-1")
+                elif key == b"forwarded":
+                    forwarded = _join(forwarded, value)
+                elif key == b"x-forwarded-for":
+                    xff = _join(xff, value)
+                elif key == b"x-forwarded-proto":
+                    xfp = _join(xfp, value)
+                elif key == b"x-forwarded-host":
+                    xfh = _join(xfh, value)
+                elif key == self._proxy_cert_key:
+                    proxy_cert = value.decode("latin-1")
+            view = enforcer.trusted_proxies.resolve(
+                peer=peer,
+                forwarded=forwarded,
+                x_forwarded_for=xff,
+                x_forwarded_proto=xfp,
+                x_forwarded_host=xfh,
+            )
+        else:
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host_header = value.decode("latin-1")
+                    break
+            view = None
+        verdict = enforcer.decide(
+            scheme=scope.get("scheme") or ("ws" if kind == "websocket" else "http"),
+            host_header=host_header,
+            path=scope.get("path", "/"),
+            peer=peer,
+            forwarded=view,
+        )
+        action = verdict.action
+        if action == Action.PASS:
+            if verdict.secure:
+                if enforcer.client_cert is not None and not verdict.exempt:
+                    chain = _client_chain(scope, proxy_cert)
+                    result = enforcer.client_cert.check(chain)
+                    if not result.accepted:
+                        enforcer.client_cert.report_rejection(result, source=verdict.client)
+                        await self._respond(
+                            scope, receive, send, 403, _CERT_BODY, b"application/json", True
+                        )
+                        return
+                    if result.certificate is not None:
+                        scope[CLIENT_CERT_SCOPE_KEY] = result.certificate
+                if kind == "http":
+                    await self.app(scope, receive, self._secure_send(send))
+                    return
+            await self.app(scope, receive, send)
+            return
+        enforcer.report(verdict)
+        if action == Action.REDIRECT:
+            location = self._location(scope, verdict, websocket=kind == "websocket")
+            await self._respond(
+                scope,
+                receive,
+                send,
+                enforcer.redirect_status,
+                _REDIRECT_BODY,
+                b"text/plain; charset=utf-8",
+                False,
+                location=location,
+            )
+        elif action == Action.REJECT:
+            await self._respond(scope, receive, send, 403, _REJECT_BODY, b"application/json", False)
+        else:
+            await self._respond(
+                scope,
+                receive,
+                send,
+                400,
+                _HOST_BODY,
+                b"text/plain; charset=utf-8",
+                verdict.secure,
+            )
+
+    def _location(self, scope: Scope, verdict: Verdict, *, websocket: bool) -> str:
+        raw = scope.get("raw_path")
+        raw_path = raw.decode("latin-1") if raw else scope.get("path", "/")
+        query = scope.get("query_string", b"").decode("latin-1")
+        return self.enforcer.location(verdict, websocket=websocket, raw_path=raw_path, query=query)
+
+    def _secure_send(self, send: Send) -> Send:
+        hsts = self.enforcer.hsts_header.encode("latin-1")
+        cookies = self.enforcer.cookies
+
+        async def secure_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[tuple[bytes, bytes]] = []
+                for key, value in message.get("headers", ()):
+                    length = len(key)
+                    if length == 25 and key.lower() == _STS:
+                        continue
+                    if length == 10 and key.lower() == _SET_COOKIE:
+                        value = cookies.harden(value.decode("latin-1")).encode("latin-1")
+                    headers.append((key, value))
+                headers.append((_STS, hsts))
+                message["headers"] = headers
+            await send(message)
+
+        return secure_send
+
+    async def _respond(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        secure: bool,
+        *,
+        location: str | None = None,
+    ) -> None:
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        if location is not None:
+            headers.append((b"location", location.encode("ascii")))
+        if secure:
+            headers.append((_STS, self.enforcer.hsts_header.encode("latin-1")))
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        # WebSocket: wait for the handshake, then answer it with an HTTP
+        # response where the server supports that, or refuse it.
+        message = await receive()
+        if message.get("type") != "websocket.connect":
+            return
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send(
+                {"type": "websocket.http.response.start", "status": status, "headers": headers}
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def _join(previous: str | None, value: bytes) -> str:
+    text = value.decode("latin-1")
+    return text if previous is None else f"{previous}, {text}"
+
+
+def _client_chain(scope: Scope, proxy_cert: str | None) -> list[str] | None:
+    if proxy_cert is not None:
+        return decode_proxy_pem(proxy_cert)
+    tls = (scope.get("extensions") or {}).get("tls")
+    if not tls:
+        return None
+    if tls.get("client_cert_error"):
+        return None
+    chain = tls.get("client_cert_chain")
+    return list(chain) if chain else None
