@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hmac
 import io
-from typing import BinaryIO, NoReturn, TypeAlias
+from typing import Any, BinaryIO, NoReturn, TypeAlias
 
 from cryptography.cobblestone import (
     Cobblestone128Decryptor,
@@ -266,3 +266,165 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
         parts.append(got)
         remaining -= len(got)
     return b"".join(parts)
+
+
+class EncryptingWriter(io.RawIOBase):
+    """A writable file object that encrypts into *dst* as a streamed token.
+
+    Bytes written are encrypted in 16 KiB chunks and written to *dst* as soon as each
+    chunk is complete; at most one partial chunk (plus one I/O block of output) is held
+    in memory. :meth:`close` writes the final chunk: a stream that is never closed, or
+    whose ``with`` block raised, is left without its final chunk and therefore fails
+    to decrypt (it can never be mistaken for a complete object). *dst* is flushed but
+    not closed.
+    """
+
+    def __init__(
+        self, dst: BinaryIO, *, header: bytes, key: bytes, context: bytes, on_close: Any = None
+    ) -> None:
+        super().__init__()
+        self._dst = dst
+        self._enc: ChunkedEncryptor | None = ChunkedEncryptor(key, context)
+        self._written = 0
+        self._on_close = on_close
+        dst.write(header)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<EncryptingWriter {state} written={self._written}>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("stream writers hold key material and cannot be pickled")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:  # type: ignore[override]
+        """Encrypt *data*; return its length (every byte is always consumed)."""
+        if self.closed or self._enc is None:
+            raise ValueError("write to a closed stream")
+        size = memoryview(data).nbytes
+        self._enc.update(data, self._dst)
+        self._written += size
+        return size
+
+    @property
+    def bytes_written(self) -> int:
+        """Plaintext bytes accepted so far."""
+        return self._written
+
+    def abort(self) -> None:
+        """Close *without* the final chunk: the output stays undecryptable."""
+        self._enc = None
+        super().close()
+
+    def close(self) -> None:
+        """Write the final chunk and flush *dst* (idempotent)."""
+        if self.closed:
+            return
+        enc, self._enc = self._enc, None
+        try:
+            if enc is not None:
+                enc.finalize(self._dst)
+                self._dst.flush()
+                if self._on_close is not None:
+                    self._on_close(self._written)
+        finally:
+            super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class DecryptingReader(io.RawIOBase):
+    """A readable file object over a streamed token's payload.
+
+    Plaintext of a chunk is handed out only after that chunk authenticated. The end
+    of the object is authenticated when *src* reaches end-of-file: a truncated,
+    extended or tampered stream raises :class:`DecryptionError` from the ``read`` that
+    gets there, instead of returning end-of-file, and every later ``read`` raises too.
+    A caller that stops reading early has seen only authenticated chunks but has NOT
+    learned that the object is complete.
+    """
+
+    def __init__(
+        self, src: BinaryIO, *, decryptor: ChunkedDecryptor, on_fail: Any = None
+    ) -> None:
+        super().__init__()
+        self._src = src
+        self._dec = decryptor
+        self._pending = memoryview(b"")
+        self._eof = False
+        self._failed = False
+        self._on_fail = on_fail
+        self._read = 0
+
+    def __repr__(self) -> str:
+        return f"<DecryptingReader read={self._read} eof={self._eof}>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("stream readers hold key material and cannot be pickled")
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        while not self._pending and not self._eof:
+            if self._failed:
+                raise _failed()
+            block = self._src.read(IO_BLOCK)
+            try:
+                if block:
+                    self._pending = self._dec.update(block)
+                else:
+                    self._pending = memoryview(self._dec.finalize())
+                    self._eof = True
+            except DecryptionError:
+                self._failed = True
+                if self._on_fail is not None:
+                    self._on_fail()
+                raise
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill *buffer* with authenticated plaintext; 0 only at an authenticated end."""
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        self._fill()
+        out = memoryview(buffer).cast("B")
+        n = min(len(out), len(self._pending))
+        out[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._read += n
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to *size* bytes (all remaining when negative or None)."""
+        if size is None or size < 0:
+            return self.readall()
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        self._fill()
+        n = min(size, len(self._pending))
+        data = bytes(self._pending[:n])
+        self._pending = self._pending[n:]
+        self._read += n
+        return data
+
+    def readall(self) -> bytes:
+        """Read to the authenticated end of the object."""
+        parts: list[bytes] = []
+        while True:
+            self._fill()
+            if not self._pending:
+                return b"".join(parts)
+            parts.append(bytes(self._pending))
+            self._read += len(self._pending)
+            self._pending = memoryview(b"")
+
+    @property
+    def complete(self) -> bool:
+        """True once the whole object, final chunk included, authenticated."""
+        return self._eof and not self._failed
