@@ -1,0 +1,211 @@
+"""The key-store backend interface and its records.
+
+A backend stores tenants and *wrapped* tenant keys; it never sees a key in the
+clear. Every method is atomic. The SQLite backend is the embedded default;
+PostgreSQL implements the same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+
+__all__ = [
+    "PURPOSES",
+    "KeyRecord",
+    "KeyStoreBackend",
+    "StoreSnapshot",
+    "TenantRecord",
+]
+
+#: Independent tenant-key hierarchies every tenant has. ``customer`` protects
+#: Customer Data (and derives blind-index and incident-log keys); ``sensitive``
+#: is the separate hierarchy for Permitted Sensitive Data.
+PURPOSES: tuple[str, ...] = ("customer", "sensitive")
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A tenant. ``shredded_at`` is set once its keys were destroyed."""
+
+    name: str
+    created_at: datetime
+    shredded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One version of one tenant key, stored only wrapped.
+
+    ``wraps`` holds ``(provider_id, wrapped_bytes)`` pairs, one per root-key
+    provider the key is wrapped under. ``version`` starts at 1; the highest
+    version of a (tenant, purpose) is the primary.
+    """
+
+    tenant: str
+    purpose: str
+    version: int
+    key_id: str
+    wraps: tuple[tuple[str, bytes], ...] = field(repr=False)
+    created_at: datetime
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The provider ids this key is wrapped under, in stored order."""
+        return tuple(p for p, _ in self.wraps)
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """Everything a backend holds, for backup and restore (wrapped keys only)."""
+
+    tenants: tuple[TenantRecord, ...]
+    keys: tuple[KeyRecord, ...]
+    shredded: tuple[tuple[str, datetime], ...]
+    meta: tuple[tuple[str, bytes], ...] = field(repr=False)
+    format_version: int = 1
+
+
+class KeyStoreBackend(abc.ABC):
+    """Persistent storage of tenants and wrapped tenant keys.
+
+    Every method is atomic: after a crash at any point the store holds either
+    the state before or the state after the call. Implementations are
+    thread-safe and safe with concurrent processes.
+
+    Lookup failures raise :class:`~styku_crypto.exceptions.KeyNotFoundError`;
+    keys of a shredded tenant raise
+    :class:`~styku_crypto.exceptions.KeyDestroyedError`; anything else wrong with
+    the store raises :class:`~styku_crypto.exceptions.KeyStoreError`.
+    """
+
+    @property
+    @abc.abstractmethod
+    def read_only(self) -> bool:
+        """True when the backend refuses writes."""
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """A non-secret description of where the store lives (path or DSN without password)."""
+
+    @abc.abstractmethod
+    def initialize(self) -> None:
+        """Create the schema if absent (idempotent)."""
+
+    @abc.abstractmethod
+    def create_tenant(self, name: str, records: Sequence[KeyRecord]) -> TenantRecord:
+        """Insert tenant *name* with its first key *records* in one transaction.
+
+        Raises:
+            KeyStoreError: the tenant exists, or was shredded (names are never reused).
+        """
+
+    @abc.abstractmethod
+    def get_tenant(self, name: str) -> TenantRecord:
+        """Return tenant *name* (shredded or not); :class:`KeyNotFoundError` if unknown."""
+
+    @abc.abstractmethod
+    def list_tenants(self) -> list[TenantRecord]:
+        """Every tenant, shredded ones included, sorted by name."""
+
+    @abc.abstractmethod
+    def get_key(self, tenant: str, purpose: str, version: int) -> KeyRecord:
+        """Return one key version.
+
+        Raises:
+            KeyDestroyedError: the tenant was shredded.
+            KeyNotFoundError: no such tenant, purpose or version.
+        """
+
+    @abc.abstractmethod
+    def get_primary(self, tenant: str, purpose: str) -> KeyRecord:
+        """Return the highest version of (*tenant*, *purpose*); errors as :meth:`get_key`."""
+
+    @abc.abstractmethod
+    def list_keys(self, tenant: str) -> list[KeyRecord]:
+        """Every key of *tenant* sorted by (purpose, version); errors as :meth:`get_key`."""
+
+    @abc.abstractmethod
+    def rotate(self, tenant: str, purpose: str, make: Callable[[int], KeyRecord]) -> KeyRecord:
+        """Atomically insert the next version of (*tenant*, *purpose*).
+
+        Takes the store's write lock, computes ``next = primary + 1``, calls
+        ``make(next)`` and inserts its result, all in one transaction, so
+        concurrent rotations (threads or processes) get distinct versions.
+
+        Raises:
+            KeyDestroyedError: the tenant was shredded.
+            KeyNotFoundError: no such tenant or purpose.
+        """
+
+    @abc.abstractmethod
+    def replace_wraps(self, records: Sequence[KeyRecord]) -> None:
+        """Atomically replace the ``wraps`` of existing key versions.
+
+        Each record is matched by (tenant, purpose, version) and its ``key_id``
+        must equal the stored one. Used to re-wrap under a new root or to add a
+        provider.
+
+        Raises:
+            KeyNotFoundError: a record does not exist.
+            KeyStoreError: a ``key_id`` does not match.
+        """
+
+    @abc.abstractmethod
+    def shred(self, tenant: str) -> None:
+        """Destroy every key of *tenant*, irreversibly.
+
+        Deletes all key rows, marks the tenant shredded, adds it to the
+        persistent shred list, and makes the deleted bytes physically gone from
+        the storage (overwrite, checkpoint, vacuum) where the backend can.
+
+        Raises:
+            KeyNotFoundError: no such tenant.
+        """
+
+    @abc.abstractmethod
+    def shred_list(self) -> list[tuple[str, datetime]]:
+        """Every shredded tenant with its shred time, sorted by name."""
+
+    @abc.abstractmethod
+    def get_meta(self, name: str) -> bytes | None:
+        """A small non-secret value by name, or ``None``."""
+
+    @abc.abstractmethod
+    def set_meta(self, name: str, value: bytes | None) -> None:
+        """Set (or with ``None`` delete) a small non-secret value."""
+
+    @abc.abstractmethod
+    def export_snapshot(self) -> StoreSnapshot:
+        """A consistent copy of the whole store (one read transaction)."""
+
+    @abc.abstractmethod
+    def import_snapshot(self, snapshot: StoreSnapshot) -> None:
+        """Load *snapshot* into this store in one transaction.
+
+        Raises:
+            KeyStoreError: the store is not empty, or the snapshot is inconsistent.
+        """
+
+    @abc.abstractmethod
+    def check(self) -> list[str]:
+        """Consistency problems found (empty list when healthy); never raises for them."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> KeyStoreBackend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,81 @@
+"""The root-key provider interface.
+
+A root-key provider wraps and unwraps tenant keys. The embedded default is
+:class:`~styku_crypto.keys.LocalRootKey` (a key file, development only);
+PKCS#11 HSMs and cloud KMSs implement the same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+
+__all__ = ["RootKeyProvider"]
+
+
+class RootKeyProvider(abc.ABC):
+    """Wraps tenant keys under a root key that never leaves the provider.
+
+    Implementations must be thread-safe. They distinguish two kinds of failure,
+    because :class:`~styku_crypto.keys.KeyStore` treats them differently:
+
+    * integrity failure (the wrapped bytes or the associated data do not
+      authenticate): raise :class:`~styku_crypto.exceptions.DecryptionError`.
+      The store never fails over to another provider on this.
+    * availability failure (timeout, throttling, outage, session lost): raise
+      :class:`~styku_crypto.exceptions.RootKeyUnavailableError`. The store may
+      fail over to the next configured provider.
+    """
+
+    @property
+    @abc.abstractmethod
+    def provider_id(self) -> str:
+        """A stable, non-secret identifier, e.g. ``local:<fingerprint hex>``.
+
+        The store records which provider produced each wrap by this id, so it
+        must not change for the same root key.
+        """
+
+    @abc.abstractmethod
+    def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+        """Encrypt and authenticate *key*, binding it to *aad*.
+
+        Args:
+            key: the tenant key (secret) to wrap.
+            aad: associated data the wrap is bound to (tenant, purpose, version).
+
+        Returns:
+            The wrapped key, opaque bytes safe to store.
+
+        Raises:
+            RootKeyUnavailableError: the provider cannot be reached.
+        """
+
+    @abc.abstractmethod
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        """Authenticate and decrypt *wrapped*, which must be bound to *aad*.
+
+        Raises:
+            DecryptionError: the wrapped bytes or *aad* do not authenticate.
+            RootKeyUnavailableError: the provider cannot be reached.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release any resources (sessions, connections). Idempotent."""
+
+    def __enter__(self) -> RootKeyProvider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.provider_id}>"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError(f"{type(self).__name__} cannot be pickled")

@@ -1,0 +1,571 @@
+"""The :class:`KeyStore` facade: tenants, rotation, shredding, cached tenant keys."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from styku_crypto.events import emit
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyStoreError,
+    RootKeyUnavailableError,
+)
+from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
+from styku_crypto.keys._material import TenantKey, wrap_aad
+from styku_crypto.keys._provider import RootKeyProvider
+
+__all__ = ["STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo"]
+
+#: Environment variable naming the default store for the CLI.
+STORE_ENV = "STYKU_CRYPTO_STORE"
+
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}\Z")
+_DEFAULT_TTL = 300.0
+_DEFAULT_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """Non-secret description of one tenant key version."""
+
+    purpose: str
+    version: int
+    key_id: str
+    created_at: datetime
+    providers: tuple[str, ...]
+    primary: bool
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """Non-secret description of a tenant and its key versions."""
+
+    name: str
+    created_at: datetime
+    shredded_at: datetime | None
+    keys: tuple[KeyInfo, ...]
+
+    @property
+    def shredded(self) -> bool:
+        """True once the tenant's keys were destroyed."""
+        return self.shredded_at is not None
+
+
+def check_tenant(name: object) -> str:
+    """Validate a tenant name: 1-128 of ``A-Z a-z 0-9 . _ : @ + -``, starting alphanumeric.
+
+    Raises:
+        InvalidInputError: the name is not a valid tenant name.
+    """
+    if not isinstance(name, str) or not _TENANT_RE.match(name):
+        raise InvalidInputError(
+            "tenant names are 1-128 characters of A-Z a-z 0-9 . _ : @ + -, starting alphanumeric"
+        )
+    return name
+
+
+def _check_purpose(purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise InvalidInputError(f"unknown key purpose {purpose!r}; expected one of {PURPOSES}")
+    return purpose
+
+
+class KeyStore:
+    """Tenant key hierarchies under one or more root keys.
+
+    Root key -> per-tenant, per-purpose, versioned tenant keys (stored only
+    wrapped, the wrap bound to tenant, purpose, version and key id) -> per-message
+    data keys (in :mod:`styku_crypto.envelope`).
+
+    Unwrapped tenant keys are cached in memory for at most ``cache_ttl``
+    seconds and at most ``cache_size`` entries, so the root key is not called
+    per record. Thread-safe.
+
+    With several root providers every tenant key is wrapped under each of them;
+    unwrapping tries them in order and fails over to the next *only* on
+    :class:`~styku_crypto.exceptions.RootKeyUnavailableError` (emitting
+    ``key.root_failover``); an integrity failure never fails over.
+
+    .. warning::
+       A cached tenant key outlives a ``shred`` performed by *another process*
+       for up to ``cache_ttl`` seconds. Shred through the same store object,
+       or pick a short ``cache_ttl``, when that matters.
+    """
+
+    def __init__(
+        self,
+        backend: KeyStoreBackend,
+        *,
+        root: RootKeyProvider | Sequence[RootKeyProvider],
+        cache_ttl: float = _DEFAULT_TTL,
+        cache_size: int = _DEFAULT_SIZE,
+    ) -> None:
+        """Use *backend* (already initialised) with the root provider(s) *root*.
+
+        Raises:
+            InvalidInputError: no provider, duplicate provider ids, or bad cache limits.
+        """
+        providers = (root,) if isinstance(root, RootKeyProvider) else tuple(root)
+        if not providers or not all(isinstance(p, RootKeyProvider) for p in providers):
+            raise InvalidInputError(
+                "root must be a RootKeyProvider or a non-empty sequence of them"
+            )
+        ids = [p.provider_id for p in providers]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError("root providers must have distinct provider ids")
+        if not 0 <= cache_ttl <= 86400 or cache_size < 0:
+            raise InvalidInputError("cache_ttl must be 0..86400 seconds and cache_size >= 0")
+        self._backend = backend
+        self._providers = providers
+        self._ttl = float(cache_ttl)
+        self._size = int(cache_size)
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[str, str, int], tuple[float, TenantKey]] = {}
+        self._primary: dict[tuple[str, str], tuple[float, int]] = {}
+        self._closed = False
+
+    # -- opening ------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url_or_path: str | os.PathLike[str],
+        *,
+        root: RootKeyProvider | Sequence[RootKeyProvider] | None = None,
+        cache_ttl: float = _DEFAULT_TTL,
+        cache_size: int = _DEFAULT_SIZE,
+        read_only: bool = False,
+    ) -> KeyStore:
+        """Open (creating when absent) a key store.
+
+        Args:
+            url_or_path: a file path or ``sqlite:///path`` (SQLite, the embedded
+                default) or ``postgresql://...`` (needs the ``postgres`` extra).
+            root: the root provider(s). Default for SQLite: a
+                :class:`~styku_crypto.keys.LocalRootKey` at
+                ``$STYKU_CRYPTO_ROOT_KEY_FILE`` or ``<store>.rootkey``
+                (development only). Required for PostgreSQL.
+            cache_ttl: seconds an unwrapped tenant key stays cached (0 disables).
+            cache_size: most tenant key versions cached at once.
+            read_only: open without write access (SQLite: ``mode=ro``).
+
+        Raises:
+            KeyStoreError: the store cannot be opened or is unsafe.
+            InvalidInputError: the URL or arguments are malformed.
+            MissingExtraError: a PostgreSQL URL without the ``postgres`` extra.
+        """
+        target = os.fspath(url_or_path)
+        backend: KeyStoreBackend
+        if target.startswith(("postgresql://", "postgres://")):
+            if root is None:
+                raise InvalidInputError("a PostgreSQL key store needs an explicit root provider")
+            if importlib.util.find_spec("styku_crypto.keys._postgres") is None:
+                raise KeyStoreError("PostgreSQL key stores are not available in this build")
+            postgres = importlib.import_module("styku_crypto.keys._postgres")
+            backend = postgres.PostgresBackend(target, read_only=read_only)
+        else:
+            if "://" in target:
+                if not target.startswith("sqlite:///"):
+                    raise InvalidInputError(
+                        "store must be a path, sqlite:///path or postgresql://..."
+                    )
+                target = target[len("sqlite:///") :]
+                if not target:
+                    raise InvalidInputError("sqlite:/// URL without a path")
+            from styku_crypto.keys._local import LocalRootKey
+            from styku_crypto.keys._sqlite import SQLiteBackend
+
+            if read_only and not Path(target).exists():
+                raise KeyStoreError(f"key store {target} does not exist")
+            if root is None:
+                root = LocalRootKey.for_store(target, create=not read_only)
+            backend = SQLiteBackend(target, read_only=read_only)
+        try:
+            backend.initialize()
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend, root=root, cache_ttl=cache_ttl, cache_size=cache_size)
+
+    # -- properties ---------------------------------------------------------
+
+    @property
+    def backend(self) -> KeyStoreBackend:
+        """The storage backend."""
+        return self._backend
+
+    @property
+    def providers(self) -> tuple[RootKeyProvider, ...]:
+        """The root providers, in failover order."""
+        return self._providers
+
+    def __repr__(self) -> str:
+        ids = ",".join(p.provider_id for p in self._providers)
+        return f"<KeyStore {self._backend.location!r} root={ids}>"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("KeyStore cannot be pickled")
+
+    def __enter__(self) -> KeyStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop cached keys, close the backend and the providers. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._keys.clear()
+            self._primary.clear()
+        self._backend.close()
+        for provider in self._providers:
+            provider.close()
+
+    # -- wrapping -----------------------------------------------------------
+
+    def _new_record(self, tenant: str, purpose: str, version: int) -> KeyRecord:
+        secret = os.urandom(32)
+        key_id = "tk_" + os.urandom(8).hex()
+        aad = wrap_aad(tenant, purpose, version, key_id)
+        wraps = tuple((p.provider_id, p.wrap(secret, aad=aad)) for p in self._providers)
+        return KeyRecord(
+            tenant=tenant,
+            purpose=purpose,
+            version=version,
+            key_id=key_id,
+            wraps=wraps,
+            created_at=datetime.now(UTC),
+        )
+
+    def _unwrap(self, record: KeyRecord) -> bytes:
+        aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
+        stored = dict(record.wraps)
+        tried: list[str] = []
+        for provider in self._providers:
+            wrapped = stored.get(provider.provider_id)
+            if wrapped is None:
+                continue
+            tried.append(provider.provider_id)
+            try:
+                return provider.unwrap(wrapped, aad=aad)
+            except RootKeyUnavailableError:
+                emit(
+                    "key.root_failover",
+                    capability="keys",
+                    outcome="failure",
+                    level=logging.WARNING,
+                    tenant=record.tenant,
+                    key_id=record.key_id,
+                    key_version=record.version,
+                    reason="unavailable",
+                    attributes={"provider": provider.provider_id},
+                )
+                continue
+            except DecryptionError:
+                raise KeyStoreError(
+                    f"the stored wrap of tenant {record.tenant!r} {record.purpose} key"
+                    f" v{record.version} failed its integrity check under {provider.provider_id}"
+                ) from None
+        if not tried:
+            raise KeyStoreError(
+                f"tenant {record.tenant!r} {record.purpose} key v{record.version} is not wrapped"
+                " under any configured root provider"
+            )
+        raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
+
+    # -- public operations --------------------------------------------------
+
+    def create_tenant(self, tenant: str) -> TenantInfo:
+        """Create *tenant* with version 1 of every key purpose.
+
+        Raises:
+            InvalidInputError: malformed tenant name.
+            KeyStoreError: the tenant exists or was shredded (names are never reused).
+            RootKeyUnavailableError: a root provider cannot wrap.
+        """
+        check_tenant(tenant)
+        records = [self._new_record(tenant, purpose, 1) for purpose in PURPOSES]
+        self._backend.create_tenant(tenant, records)
+        for record in records:
+            emit(
+                "key.created",
+                capability="keys",
+                outcome="success",
+                tenant=tenant,
+                key_id=record.key_id,
+                key_version=1,
+                attributes={"purpose": record.purpose},
+            )
+        return self.describe(tenant)
+
+    def rotate(self, tenant: str, *, purpose: str | None = None) -> tuple[KeyInfo, ...]:
+        """Make a new primary version of one purpose (or of every purpose).
+
+        Old versions keep decrypting; new encryptions use the new primary.
+
+        Returns:
+            The new key versions.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            KeyDestroyedError: the tenant was shredded.
+            InvalidInputError: unknown purpose.
+        """
+        purposes = PURPOSES if purpose is None else (_check_purpose(purpose),)
+        made = []
+        for p in purposes:
+
+            def make(version: int, purpose: str = p) -> KeyRecord:
+                return self._new_record(tenant, purpose, version)
+
+            record = self._backend.rotate(tenant, p, make)
+            with self._lock:
+                self._primary.pop((tenant, p), None)
+            emit(
+                "key.rotated",
+                capability="keys",
+                outcome="success",
+                tenant=tenant,
+                key_id=record.key_id,
+                key_version=record.version,
+                attributes={"purpose": p},
+            )
+            made.append(
+                KeyInfo(p, record.version, record.key_id, record.created_at, record.providers, True)
+            )
+        return tuple(made)
+
+    def shred(self, tenant: str) -> None:
+        """Destroy every key version of *tenant* (crypto-shredding), irreversibly.
+
+        Afterwards every token of the tenant raises
+        :class:`~styku_crypto.exceptions.KeyDestroyedError`, the wrapped keys are
+        purged from the store file, and the name can never be reused.
+
+        .. danger:: There is no undo, except restoring a backup taken before.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+        """
+        self._backend.shred(tenant)
+        self._forget(tenant)
+        emit("key.shredded", capability="keys", outcome="success", tenant=tenant)
+
+    def _forget(self, tenant: str) -> None:
+        with self._lock:
+            for k in [k for k in self._keys if k[0] == tenant]:
+                del self._keys[k]
+            for p in [p for p in self._primary if p[0] == tenant]:
+                del self._primary[p]
+
+    def tenants(self) -> list[TenantRecord]:
+        """Every tenant (shredded ones included), sorted by name."""
+        return self._backend.list_tenants()
+
+    def describe(self, tenant: str) -> TenantInfo:
+        """Non-secret description of *tenant* and its key versions.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+        """
+        record = self._backend.get_tenant(tenant)
+        keys: tuple[KeyInfo, ...] = ()
+        if record.shredded_at is None:
+            rows = self._backend.list_keys(tenant)
+            top: dict[str, int] = {}
+            for r in rows:
+                top[r.purpose] = max(top.get(r.purpose, 0), r.version)
+            keys = tuple(
+                KeyInfo(
+                    r.purpose,
+                    r.version,
+                    r.key_id,
+                    r.created_at,
+                    r.providers,
+                    r.version == top[r.purpose],
+                )
+                for r in rows
+            )
+        return TenantInfo(record.name, record.created_at, record.shredded_at, keys)
+
+    def check(self, *, deep: bool = False) -> list[str]:
+        """Consistency problems of the store (empty when healthy).
+
+        Args:
+            deep: also unwrap every live key under every configured provider
+                that holds a wrap of it (calls the root once per key and provider).
+        """
+        problems = self._backend.check()
+        if deep:
+            for tenant in self._backend.list_tenants():
+                if tenant.shredded_at is not None:
+                    continue
+                for record in self._backend.list_keys(tenant.name):
+                    stored = dict(record.wraps)
+                    aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
+                    for provider in self._providers:
+                        wrapped = stored.get(provider.provider_id)
+                        if wrapped is None:
+                            problems.append(
+                                f"tenant {record.tenant!r} {record.purpose} v{record.version}"
+                                f" has no wrap under {provider.provider_id}"
+                            )
+                            continue
+                        try:
+                            provider.unwrap(wrapped, aad=aad)
+                        except (DecryptionError, RootKeyUnavailableError) as exc:
+                            problems.append(
+                                f"tenant {record.tenant!r} {record.purpose} v{record.version}"
+                                f" does not unwrap under {provider.provider_id}"
+                                f" ({type(exc).__name__})"
+                            )
+        return problems
+
+    def rewrap_root(self, *, tenant: str | None = None) -> int:
+        """Re-wrap tenant keys under every configured root provider.
+
+        Use after adding a provider or moving to a new root: each key is
+        unwrapped (with failover) and wrapped afresh under every provider, and
+        the wraps are replaced in one transaction per tenant. Emits ``key.rewrapped``.
+
+        Returns:
+            The number of key versions re-wrapped.
+        """
+        names = (
+            [tenant]
+            if tenant is not None
+            else [t.name for t in self._backend.list_tenants() if t.shredded_at is None]
+        )
+        count = 0
+        for name in names:
+            updated = []
+            for record in self._backend.list_keys(name):
+                secret = self._unwrap(record)
+                aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
+                wraps = tuple((p.provider_id, p.wrap(secret, aad=aad)) for p in self._providers)
+                updated.append(
+                    KeyRecord(
+                        record.tenant,
+                        record.purpose,
+                        record.version,
+                        record.key_id,
+                        wraps,
+                        record.created_at,
+                    )
+                )
+            self._backend.replace_wraps(updated)
+            count += len(updated)
+            emit(
+                "key.rewrapped",
+                capability="keys",
+                outcome="success",
+                tenant=name,
+                attributes={
+                    "versions": len(updated),
+                    "providers": ",".join(p.provider_id for p in self._providers),
+                },
+            )
+        return count
+
+    # -- private API for envelope / fields / incidents ----------------------
+
+    def _primary_version(self, tenant: str, purpose: str) -> int:
+        now = time.monotonic()
+        entry = self._primary.get((tenant, purpose))
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        record = self._load(tenant, purpose, None)
+        return record.version
+
+    def _load(self, tenant: str, purpose: str, version: int | None) -> KeyRecord:
+        try:
+            if version is None:
+                record = self._backend.get_primary(tenant, purpose)
+            else:
+                record = self._backend.get_key(tenant, purpose, version)
+        except KeyDestroyedError:
+            self._forget(tenant)
+            emit(
+                "key.shredded_access",
+                capability="keys",
+                outcome="failure",
+                level=logging.WARNING,
+                tenant=tenant,
+                key_version=version,
+                reason="key_destroyed",
+            )
+            raise
+        if version is None and self._ttl > 0:
+            with self._lock:
+                self._primary[(tenant, purpose)] = (time.monotonic() + self._ttl, record.version)
+        return record
+
+    def _tenant_key(self, tenant: str, purpose: str, version: int | None = None) -> TenantKey:
+        """The unwrapped tenant key (cached), primary when *version* is ``None``.
+
+        Raises:
+            KeyNotFoundError, KeyDestroyedError, RootKeyUnavailableError, KeyStoreError.
+        """
+        if self._closed:
+            raise KeyStoreError("key store is closed")
+        now = time.monotonic()
+        if version is None:
+            entry_p = self._primary.get((tenant, purpose))
+            if entry_p is not None and entry_p[0] > now:
+                version = entry_p[1]
+        if version is not None:
+            entry = self._keys.get((tenant, purpose, version))
+            if entry is not None and entry[0] > now:
+                return entry[1]
+        record = self._load(tenant, purpose, version)
+        key = TenantKey(
+            tenant=tenant,
+            purpose=purpose,
+            version=record.version,
+            key_id=record.key_id,
+            secret=self._unwrap(record),
+        )
+        if self._ttl > 0 and self._size > 0:
+            with self._lock:
+                while len(self._keys) >= self._size:
+                    self._keys.pop(next(iter(self._keys)))
+                self._keys[(tenant, purpose, record.version)] = (time.monotonic() + self._ttl, key)
+        return key
+
+    def _derive_key(
+        self,
+        tenant: str,
+        *,
+        purpose: str,
+        label: bytes,
+        length: int = 32,
+        version: int | None = None,
+    ) -> tuple[bytes, int]:
+        """A labelled subkey of a tenant key version and that version (primary by default).
+
+        HKDF-SHA256 with ``info`` = domain prefix, tenant, purpose, version and
+        *label*, so labels are independent of each other and of the data-key wrap.
+        """
+        key = self._tenant_key(tenant, _check_purpose(purpose), version)
+        return key.derive(label, length), key.version
