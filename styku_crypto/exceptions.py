@@ -16,6 +16,7 @@ caller, so that the error cannot be used as an oracle.
 from __future__ import annotations
 
 __all__ = [
+    "BackupError",
     "DecryptionError",
     "InvalidHashError",
     "InvalidInputError",
@@ -79,6 +80,14 @@ class RootKeyUnavailableError(KeyStoreError):
 
     Availability failures may fail over to another configured provider;
     integrity failures (a wrapped key that does not authenticate) never do.
+    """
+
+
+class BackupError(KeyStoreError):
+    """A key-store backup could not be written everywhere, or does not verify.
+
+    Raised when any destination of a backup failed (the message names each), or
+    when a backup's authentication or checksums fail on restore or drill.
     """
 
 
