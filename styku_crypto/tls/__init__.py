@@ -1,0 +1,37 @@
+"""TLS policy: Mozilla-derived profiles, hardened contexts, certificate and configuration checks."""
+
+from styku_crypto.tls import profiles
+from styku_crypto.tls._policy import Finding, Policy, Report, Waiver
+from styku_crypto.tls._policy_file import load_policy, parse_policy
+from styku_crypto.tls._registry import (
+    CIPHER_SUITES,
+    NAMED_GROUPS,
+    CipherSuite,
+    NamedGroup,
+    cipher_by_code,
+    cipher_by_name,
+    group_by_code,
+    group_by_name,
+)
+from styku_crypto.tls._rules import RULES, Rule, Severity
+
+__all__ = [
+    "CIPHER_SUITES",
+    "NAMED_GROUPS",
+    "RULES",
+    "CipherSuite",
+    "Finding",
+    "NamedGroup",
+    "Policy",
+    "Report",
+    "Rule",
+    "Severity",
+    "Waiver",
+    "cipher_by_code",
+    "cipher_by_name",
+    "group_by_code",
+    "group_by_name",
+    "load_policy",
+    "parse_policy",
+    "profiles",
+]
