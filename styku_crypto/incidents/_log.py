@@ -1,0 +1,823 @@
+"""The tamper-evident incident log: records, storage and :class:`IncidentLog`."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from styku_crypto.events import emit
+from styku_crypto.exceptions import InvalidInputError, StykuCryptoError, TamperedLogError
+from styku_crypto.incidents._chain import (
+    FORMAT_VERSION,
+    GENESIS,
+    HeadRecord,
+    HeadStore,
+    MacKey,
+    canonical,
+    check_head,
+    entry_mac,
+    head_bytes,
+    parse_head,
+    verify_lines,
+)
+
+__all__ = [
+    "Incident",
+    "IncidentAction",
+    "IncidentLog",
+    "Severity",
+    "VerificationReport",
+]
+
+_log = logging.getLogger("styku_crypto.incidents")
+_MAX_TEXT = 20_000
+_MAX_TENANTS = 1_000
+_HEAD_PREFIX = "styku.incidents.head."
+_TABLE = "styku_incident_log"
+_SQL_CREATE = f"CREATE TABLE IF NOT EXISTS {_TABLE} (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)"
+_SQL_SELECT = f"SELECT entry FROM {_TABLE} ORDER BY seq"  # noqa: S608 - constant identifier
+_SQL_COUNT = f"SELECT COUNT(*) FROM {_TABLE}"  # noqa: S608 - constant identifier
+_SQL_INSERT = f"INSERT INTO {_TABLE} (seq, entry) VALUES (?, ?)"  # noqa: S608 - constant identifier
+
+
+class Severity(enum.StrEnum):
+    """Incident severity."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentAction:
+    """One recorded step: an action taken, a finding, a status note.
+
+    Attributes:
+        at: when it was recorded (UTC).
+        text: what happened.
+        actor: who recorded it, when given.
+    """
+
+    at: datetime
+    text: str
+    actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """The current state of one incident, folded from its log entries.
+
+    Attributes:
+        id: ``INC-`` and six digits (the log sequence number of its opening entry).
+        title: short title.
+        severity: the current severity.
+        description: what happened.
+        tenants: affected tenants, sorted.
+        detected_at: when the incident was detected (UTC).
+        reported_at: when it was recorded in the log (UTC).
+        resolved_at: when it was resolved (UTC), ``None`` while open.
+        disposition: how it ended (``None`` while open).
+        actions: every update, oldest first.
+        updated_at: time of the latest entry (UTC).
+    """
+
+    id: str
+    title: str
+    severity: Severity
+    description: str
+    tenants: tuple[str, ...]
+    detected_at: datetime
+    reported_at: datetime
+    resolved_at: datetime | None
+    disposition: str | None
+    actions: tuple[IncidentAction, ...]
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the incident has not been closed."""
+        return self.resolved_at is None
+
+    @property
+    def status(self) -> str:
+        """``"open"`` or ``"closed"``."""
+        return "open" if self.is_open else "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    """The result of a successful :meth:`IncidentLog.verify`.
+
+    Attributes:
+        entries: complete, authentic entries.
+        incidents: incidents in the log.
+        head_checked: whether a head record was available and matched (so
+            truncation of the tail would have been detected).
+        head_entries: entries the head record covers (``None`` without one).
+        incomplete_tail_bytes: bytes after the last complete entry (a write
+            cut short by a crash); 0 when none. They are ignored, and the next
+            append removes them.
+        stopped_at: a human-readable description of where verification stopped.
+    """
+
+    entries: int
+    incidents: int
+    head_checked: bool
+    head_entries: int | None
+    incomplete_tail_bytes: int
+    stopped_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    lines: list[str]
+    complete_bytes: int
+    tail_bytes: int
+
+
+class _FileStorage:
+    """JSON Lines file; appends under ``flock`` with ``O_APPEND`` and ``fsync``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def read(self) -> _Snapshot:
+        try:
+            with open(self.path, "rb") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+                try:
+                    data = fh.read()
+                finally:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except FileNotFoundError:
+            return _Snapshot([], 0, 0)
+        return _split(data)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[_FileWriter]:
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if created:
+                    _fsync_dir(self.path.parent)
+                yield _FileWriter(fd)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+class _FileWriter:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._snapshot: _Snapshot | None = None
+
+    def snapshot(self) -> _Snapshot:
+        self._snapshot = _split(_read_all(self._fd))
+        return self._snapshot
+
+    def write(self, line: str) -> None:
+        snapshot = self._snapshot
+        assert snapshot is not None
+        if snapshot.tail_bytes:
+            # a previous writer crashed mid-append: drop its partial line first
+            os.ftruncate(self._fd, snapshot.complete_bytes)
+        _write_all(self._fd, (line + "\n").encode("ascii"))
+        os.fsync(self._fd)
+
+
+class _SqliteStorage:
+    """A table in an SQLite database (the key store's), one row per entry."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".incidents.lock")
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}#{_TABLE}"
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(_SQL_CREATE)
+        return conn
+
+    def read(self) -> _Snapshot:
+        if not self.path.exists():
+            return _Snapshot([], 0, 0)
+        with contextlib.closing(self._connect()) as conn:
+            return _rows(conn)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[_SqliteWriter]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                with contextlib.closing(self._connect()) as conn:
+                    yield _SqliteWriter(conn)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+class _SqliteWriter:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._count = 0
+
+    def snapshot(self) -> _Snapshot:
+        snapshot = _rows(self._conn)
+        self._count = len(snapshot.lines)
+        return snapshot
+
+    def write(self, line: str) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (count,) = conn.execute(_SQL_COUNT).fetchone()
+            if count != self._count:
+                raise TamperedLogError("incident table changed outside the log's lock")
+            conn.execute(_SQL_INSERT, (count + 1, line))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _rows(conn: sqlite3.Connection) -> _Snapshot:
+    rows = conn.execute(_SQL_SELECT).fetchall()
+    return _Snapshot([str(r[0]) for r in rows], 0, 0)
+
+
+_Storage = _FileStorage | _SqliteStorage
+
+
+class IncidentLog:
+    """An append-only, hash-chained, MAC-authenticated record of security incidents.
+
+    Every change (open, update, close) appends one entry; nothing is ever
+    rewritten. Entries are chained (each carries the MAC of the previous one)
+    and authenticated with HMAC-SHA256 under a key from the key store, so
+    :meth:`verify` detects any edit, deletion, insertion, reordering or
+    splicing. When a *head_store* is given (the key store's metadata, by
+    default with :meth:`open`), the last entry's position and MAC are recorded
+    there too, so truncation of the tail is detected as well.
+
+    Reads (:meth:`get`, :meth:`list`, exports) verify the whole log first and
+    raise :class:`~styku_crypto.exceptions.TamperedLogError` rather than
+    present tampered records. Appends verify too: nothing is appended to a
+    tampered log.
+
+    Concurrent writers in threads and processes are serialised with ``flock``
+    on the log file; each entry is written with one ``O_APPEND`` write and
+    ``fsync``'d before the call returns. A crash mid-append leaves a partial
+    last line, which :meth:`verify` reports (``incomplete_tail_bytes``) and
+    the next append removes.
+
+    Args:
+        path: the JSON Lines file, or the SQLite database when *sqlite* is true.
+        mac_key: the key entries are authenticated with.
+        head_store: where the head record is kept (``get_meta``/``set_meta``);
+            without it a removed tail cannot be detected.
+        name: the log's name in the head store (one head per name).
+        sqlite: store entries in a table of the SQLite database at *path*
+            instead of a JSON Lines file.
+        clock: returns the current UTC time (inject a fixed clock in tests).
+
+    .. warning::
+       Without a *head_store*, deleting entries from the end of the log is
+       undetectable: the remaining chain is valid. Use :meth:`open` with a key
+       store, or pass the store's backend as *head_store*.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mac_key: MacKey,
+        head_store: HeadStore | None = None,
+        name: str = "default",
+        sqlite: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not name or len(name) > 200:
+            raise InvalidInputError("log name must be 1..200 characters")
+        p = Path(path)
+        self._storage: _Storage = _SqliteStorage(p) if sqlite else _FileStorage(p)
+        self._key = mac_key
+        self._head_store = head_store
+        self._head_name = _HEAD_PREFIX + name
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._thread_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        store: Any,
+        name: str = "default",
+        sqlite: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> IncidentLog:
+        """Open the incident log of a key store, authenticated with a key derived from it.
+
+        Args:
+            path: the log file; ``incidents.jsonl`` beside the key store's
+                SQLite file when omitted. With *sqlite*, the database file
+                (the key store's own file when omitted).
+            store: a :class:`~styku_crypto.keys.KeyStore`.
+            name: the log's name (head record and MAC key are per store).
+            sqlite: keep entries in a table of the key store's SQLite database.
+            clock: returns the current UTC time.
+
+        Raises:
+            InvalidInputError: no *path* and the store is not file-based.
+            KeyStoreError: the MAC key cannot be derived.
+        """
+        from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
+
+        if path is None:
+            base = store_path(store)
+            if base is None:
+                raise InvalidInputError("the key store is not file-based; pass the log path")
+            path = base if sqlite else base.with_name("incidents.jsonl")
+        return cls(
+            path,
+            mac_key=KeyStoreMacKey(store),
+            head_store=store_head(store),
+            name=name,
+            sqlite=sqlite,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"IncidentLog({self._storage.describe()!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the entries are stored (a path or an SQLite table)."""
+        return self._storage.describe()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def open_incident(
+        self,
+        title: str,
+        *,
+        severity: Severity | str,
+        description: str,
+        tenants: Iterable[str] = (),
+        detected_at: datetime | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Record a new incident and return it.
+
+        Args:
+            title: short title (1..200 characters).
+            severity: ``low``, ``medium``, ``high`` or ``critical``.
+            description: what happened.
+            tenants: affected tenants.
+            detected_at: when it was detected (timezone-aware; default now).
+            actor: who records it.
+
+        Raises:
+            InvalidInputError: empty or oversized text, unknown severity, naive time.
+            TamperedLogError: the existing log does not verify.
+        """
+        data: dict[str, Any] = {
+            "title": _text("title", title, limit=200),
+            "severity": _severity(severity).value,
+            "description": _text("description", description),
+            "tenants": _tenants(tenants),
+        }
+        if detected_at is not None:
+            data["detected_at"] = _iso(_aware(detected_at))
+        entry = self._append("open", None, data, actor)
+        incident = self._fold_one(entry["id"])
+        emit(
+            "incident.opened",
+            capability="incidents",
+            outcome="success",
+            level=logging.WARNING,
+            tenant=_single(incident.tenants),
+            actor=actor,
+            attributes={
+                "incident": incident.id,
+                "severity": incident.severity.value,
+                "tenants": len(incident.tenants),
+            },
+        )
+        return incident
+
+    def update(
+        self,
+        incident_id: str,
+        *,
+        action: str | None = None,
+        severity: Severity | str | None = None,
+        tenants: Iterable[str] = (),
+        actor: str | None = None,
+    ) -> Incident:
+        """Record an update to an open incident: an action or finding, a new
+        severity, newly affected tenants.
+
+        Raises:
+            InvalidInputError: unknown or closed incident, nothing to record, bad values.
+            TamperedLogError: the existing log does not verify.
+        """
+        data: dict[str, Any] = {}
+        if action is not None:
+            data["action"] = _text("action", action)
+        if severity is not None:
+            data["severity"] = _severity(severity).value
+        added = _tenants(tenants)
+        if added:
+            data["tenants"] = added
+        if not data:
+            raise InvalidInputError("nothing to update: give an action, a severity or tenants")
+        self._append("update", incident_id, data, actor)
+        incident = self._fold_one(incident_id)
+        emit(
+            "incident.updated",
+            capability="incidents",
+            outcome="success",
+            tenant=_single(incident.tenants),
+            actor=actor,
+            attributes={"incident": incident.id, "severity": incident.severity.value},
+        )
+        return incident
+
+    def close(
+        self,
+        incident_id: str,
+        *,
+        disposition: str,
+        resolved_at: datetime | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Close an incident with its disposition.
+
+        Args:
+            incident_id: the incident.
+            disposition: how it ended (e.g. "contained; 2 customers notified").
+            resolved_at: when it was resolved (timezone-aware; default now).
+            action: a final action to record.
+            actor: who closes it.
+
+        Raises:
+            InvalidInputError: unknown or already closed incident, bad values.
+            TamperedLogError: the existing log does not verify.
+        """
+        data: dict[str, Any] = {"disposition": _text("disposition", disposition)}
+        if resolved_at is not None:
+            data["resolved_at"] = _iso(_aware(resolved_at))
+        if action is not None:
+            data["action"] = _text("action", action)
+        self._append("close", incident_id, data, actor)
+        incident = self._fold_one(incident_id)
+        emit(
+            "incident.closed",
+            capability="incidents",
+            outcome="success",
+            tenant=_single(incident.tenants),
+            actor=actor,
+            attributes={"incident": incident.id, "severity": incident.severity.value},
+        )
+        return incident
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def verify(self) -> VerificationReport:
+        """Verify the whole log: every MAC, the chain, the order, and the head record.
+
+        Returns:
+            A :class:`VerificationReport` (the log is intact up to
+            ``entries``; a partial last line from a crash is reported, not
+            counted).
+
+        Raises:
+            TamperedLogError: naming the first bad entry (edit, deletion,
+                insertion, reordering, splicing, truncation). An
+                ``incident.verify_failed`` event is logged at ERROR.
+            KeyStoreError: the MAC key is unavailable.
+        """
+        snapshot = self._storage.read()
+        entries, head = self._verified(snapshot)
+        return _report(snapshot, entries, head)
+
+    def export(self, fmt: str = "json") -> str:
+        """A report of every incident as ``json``, ``markdown`` or ``html`` (verified first).
+
+        The JSON form follows the schema ``styku-crypto/incidents-export/v1``
+        (see ``docs/incidents.md``); Markdown and HTML are readable reports for
+        a customer notification, with every text field escaped.
+
+        Raises:
+            InvalidInputError: unknown format.
+            TamperedLogError: the log does not verify.
+        """
+        from styku_crypto.incidents._export import export_incidents
+
+        snapshot = self._storage.read()
+        entries, head = self._verified(snapshot)
+        return export_incidents(
+            list(_fold(entries).values()),
+            fmt=fmt,
+            report=_report(snapshot, entries, head),
+            generated_at=_aware(self._clock()),
+            location=self._storage.describe(),
+        )
+
+    def incidents(self) -> list[Incident]:
+        """Every incident, oldest first (verifies the log first).
+
+        Raises:
+            TamperedLogError: the log does not verify.
+        """
+        entries, _ = self._verified(self._storage.read())
+        return list(_fold(entries).values())
+
+    def get(self, incident_id: str) -> Incident:
+        """One incident (verifies the log first).
+
+        Raises:
+            InvalidInputError: no such incident.
+            TamperedLogError: the log does not verify.
+        """
+        return self._fold_one(incident_id)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The raw verified entries (parsed JSON), oldest first.
+
+        Raises:
+            TamperedLogError: the log does not verify.
+        """
+        entries, _ = self._verified(self._storage.read())
+        return entries
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _fold_one(self, incident_id: str) -> Incident:
+        incidents = _fold(self._verified(self._storage.read())[0])
+        try:
+            return incidents[incident_id]
+        except KeyError:
+            raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
+
+    def _verified(self, snapshot: _Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
+        try:
+            entries = verify_lines(self._key, snapshot.lines)
+            head = self._read_head()
+            if head is not None:
+                check_head(entries, head)
+            elif entries and self._head_store is not None:
+                raise TamperedLogError(
+                    "incident log has entries but its head record is missing from the key store"
+                )
+        except TamperedLogError as exc:
+            emit(
+                "incident.verify_failed",
+                capability="incidents",
+                outcome="failure",
+                level=logging.ERROR,
+                reason=str(exc),
+            )
+            raise
+        return entries, head
+
+    def _read_head(self) -> HeadRecord | None:
+        if self._head_store is None:
+            return None
+        raw = self._head_store.get_meta(self._head_name)
+        if raw is None:
+            return None
+        return parse_head(self._key, raw)
+
+    def _append(
+        self, op: str, incident_id: str | None, data: dict[str, Any], actor: str | None
+    ) -> dict[str, Any]:
+        by = None if actor is None else _text("actor", actor, limit=200)
+        with self._thread_lock, self._storage.locked() as writer:
+            entries, _ = self._verified(writer.snapshot())
+            seq = len(entries) + 1
+            if op == "open":
+                target = f"INC-{seq:06d}"
+            else:
+                assert incident_id is not None
+                target = incident_id
+                state = _fold(entries).get(target)
+                if state is None:
+                    raise InvalidInputError(f"no incident {target!r} in the log")
+                if not state.is_open:
+                    raise InvalidInputError(f"incident {target!r} is already closed")
+            log_id = entries[0]["log"] if entries else secrets.token_hex(16)
+            body: dict[str, Any] = {
+                "at": _iso(_aware(self._clock())),
+                "by": by,
+                "data": data,
+                "id": target,
+                "kid": self._key.current_key_id(),
+                "log": log_id,
+                "op": op,
+                "prev": entries[-1]["mac"] if entries else GENESIS,
+                "seq": seq,
+                "v": FORMAT_VERSION,
+            }
+            body["mac"] = entry_mac(self._key, body)
+            if not entries:
+                # an empty head first: a crash before the first entry lands still verifies
+                self._write_head(HeadRecord(log=log_id, seq=0, mac=GENESIS), strict=True)
+            writer.write(canonical(body))
+            self._write_head(HeadRecord(log=log_id, seq=seq, mac=body["mac"]), strict=False)
+        return body
+
+    def _write_head(self, head: HeadRecord, *, strict: bool) -> None:
+        if self._head_store is None:
+            return
+        try:
+            self._head_store.set_meta(self._head_name, head_bytes(self._key, head))
+        except StykuCryptoError as exc:
+            if strict:
+                raise
+            # The entry is durable; a lagging head only weakens truncation detection.
+            _log.warning("incident log head not updated: %s", type(exc).__name__)
+
+
+def _report(
+    snapshot: _Snapshot, entries: Sequence[dict[str, Any]], head: HeadRecord | None
+) -> VerificationReport:
+    incidents = {e["id"] for e in entries if e["op"] == "open"}
+    if snapshot.tail_bytes:
+        stopped = (
+            f"stopped after entry {len(entries)} (byte {snapshot.complete_bytes}): "
+            f"{snapshot.tail_bytes} bytes of an incomplete entry follow"
+        )
+    else:
+        stopped = f"end of log after entry {len(entries)}"
+    return VerificationReport(
+        entries=len(entries),
+        incidents=len(incidents),
+        head_checked=head is not None,
+        head_entries=None if head is None else head.seq,
+        incomplete_tail_bytes=snapshot.tail_bytes,
+        stopped_at=stopped,
+    )
+
+
+def _fold(entries: Sequence[dict[str, Any]]) -> dict[str, Incident]:
+    states: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        at = _parse_time(entry["at"])
+        data = entry["data"]
+        if entry["op"] == "open":
+            states[entry["id"]] = {
+                "id": entry["id"],
+                "title": str(data.get("title", "")),
+                "severity": Severity(data.get("severity", "low")),
+                "description": str(data.get("description", "")),
+                "tenants": set(data.get("tenants", [])),
+                "detected_at": _parse_time(data["detected_at"]) if "detected_at" in data else at,
+                "reported_at": at,
+                "resolved_at": None,
+                "disposition": None,
+                "actions": [],
+                "updated_at": at,
+            }
+            continue
+        state = states.get(entry["id"])
+        if state is None:
+            continue
+        state["updated_at"] = at
+        if "severity" in data:
+            state["severity"] = Severity(data["severity"])
+        state["tenants"].update(data.get("tenants", []))
+        if "action" in data:
+            state["actions"].append(
+                IncidentAction(at=at, text=str(data["action"]), actor=entry["by"])
+            )
+        if entry["op"] == "close":
+            state["disposition"] = str(data.get("disposition", ""))
+            state["resolved_at"] = _parse_time(data["resolved_at"]) if "resolved_at" in data else at
+    return {
+        key: Incident(
+            id=s["id"],
+            title=s["title"],
+            severity=s["severity"],
+            description=s["description"],
+            tenants=tuple(sorted(s["tenants"])),
+            detected_at=s["detected_at"],
+            reported_at=s["reported_at"],
+            resolved_at=s["resolved_at"],
+            disposition=s["disposition"],
+            actions=tuple(s["actions"]),
+            updated_at=s["updated_at"],
+        )
+        for key, s in states.items()
+    }
+
+
+def _split(data: bytes) -> _Snapshot:
+    end = data.rfind(b"\n") + 1
+    complete = data[:end]
+    lines = [raw.decode("utf-8", "replace") for raw in complete.split(b"\n")[:-1]]
+    return _Snapshot(lines, end, len(data) - end)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError as exc:  # some filesystems refuse directory fsync
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(dfd)
+
+
+def _text(what: str, value: str, *, limit: int = _MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be text")
+    value = value.strip()
+    if not value:
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise InvalidInputError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _severity(value: Severity | str) -> Severity:
+    try:
+        return Severity(str(value).lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Severity)
+        raise InvalidInputError(f"severity must be one of: {choices}") from None
+
+
+def _tenants(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise InvalidInputError("tenants must be a list of names, not one string")
+    result = sorted({_text("tenant", v, limit=200) for v in values})
+    if len(result) > _MAX_TENANTS:
+        raise InvalidInputError(f"at most {_MAX_TENANTS} tenants per entry")
+    return result
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError("times must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _single(tenants: tuple[str, ...]) -> str | None:
+    return tenants[0] if len(tenants) == 1 else None
