@@ -351,6 +351,56 @@ _CATALOGUE = (
         "the certificate lacks the serverAuth extended key usage",
         "Reissue with extendedKeyUsage = serverAuth.",
     ),
+    # --- live scan only (styku_crypto.tls.audit) ---------------------------------
+    Rule(
+        "AUDIT-SSLV2-001",
+        "protocols",
+        _E,
+        "SSL 2.0 is enabled (DROWN)",
+        "Disable SSLv2 everywhere the certificate's key is used.",
+    ),
+    Rule(
+        "AUDIT-RENEG-001",
+        "protocols",
+        _E,
+        "secure renegotiation (RFC 5746) is not supported",
+        "Upgrade the TLS library; every maintained one supports RFC 5746.",
+    ),
+    Rule(
+        "AUDIT-EMS-001",
+        "protocols",
+        _W,
+        "the extended master secret (RFC 7627) is not supported",
+        "Enable EMS (or upgrade the TLS library); it stops the triple-handshake attack.",
+    ),
+    Rule(
+        "AUDIT-FALLBACK-001",
+        "protocols",
+        _W,
+        "TLS_FALLBACK_SCSV (RFC 7507) is not honoured",
+        "Upgrade the TLS library, or offer a single protocol version.",
+    ),
+    Rule(
+        "AUDIT-ECDH-001",
+        "ecdh_param_size",
+        _E,
+        "an elliptic-curve group is smaller than the policy minimum",
+        "Restrict groups to X25519, P-256 or larger.",
+    ),
+    Rule(
+        "AUDIT-GROUP-001",
+        "groups",
+        _I,
+        "no post-quantum hybrid group (X25519MLKEM768) is offered",
+        "Use a TLS stack with ML-KEM (OpenSSL 3.5+) and enable X25519MLKEM768 first.",
+    ),
+    Rule(
+        "AUDIT-CERT-001",
+        "certificate",
+        _E,
+        "no certificate chain could be retrieved",
+        "Check that the server presents a certificate for this name (SNI).",
+    ),
 )
 
 #: Every rule, by id.
