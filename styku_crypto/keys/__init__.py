@@ -7,21 +7,47 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._backup import (
+    BackupResult,
+    DirectoryDestination,
+    RestoreResult,
+    S3Destination,
+    backup,
+    restore,
+)
+from styku_crypto.keys._drill import DrillReport, TenantDrill, drill
+from styku_crypto.keys._kms import AwsKmsRootKey
 from styku_crypto.keys._local import LocalRootKey
+from styku_crypto.keys._pkcs11 import Pkcs11RootKey
+from styku_crypto.keys._postgres import PostgresBackend
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._resilience import RetryPolicy
 from styku_crypto.keys._sqlite import SQLiteBackend
 from styku_crypto.keys._store import KeyInfo, KeyStore, TenantInfo
 
 __all__ = [
     "PURPOSES",
+    "AwsKmsRootKey",
+    "BackupResult",
+    "DirectoryDestination",
+    "DrillReport",
     "KeyInfo",
     "KeyRecord",
     "KeyStore",
     "KeyStoreBackend",
     "LocalRootKey",
+    "Pkcs11RootKey",
+    "PostgresBackend",
+    "RestoreResult",
+    "RetryPolicy",
     "RootKeyProvider",
+    "S3Destination",
     "SQLiteBackend",
     "StoreSnapshot",
+    "TenantDrill",
     "TenantInfo",
     "TenantRecord",
+    "backup",
+    "drill",
+    "restore",
 ]

@@ -1,0 +1,860 @@
+"""Authenticated key-store backups to several destinations, and restores.
+
+A backup is three files under one backup id (``20261127T031500Z-1a2b3c4d``)::
+
+    <destination>/<backup id>/snapshot.json   the whole store: tenants, key versions
+                                              (still WRAPPED under the root providers),
+                                              shred list, metadata
+    <destination>/<backup id>/canaries.json   one canary per live key version (see drill)
+    <destination>/<backup id>/manifest.json   format, id, time, provider ids, shred list,
+                                              SHA-256 and size of each file above,
+                                              the wrapped MAC key(s) and the MAC
+
+Authentication: every backup draws a fresh random 32-byte MAC key, wraps it
+under *every* root provider of the store (associated data binds the backup
+id), and puts the wraps in the manifest. The MAC is HMAC-SHA256 over the
+canonical JSON of the manifest without its ``mac`` field; the manifest carries
+the SHA-256 of every other file. A restore unwraps the MAC key with the
+configured root provider(s) (failing over on unavailability), checks the MAC
+with :func:`hmac.compare_digest`, then every file's size and SHA-256. A backup
+that was altered, truncated, mixed with another's files, or made under another
+root fails with :class:`~styku_crypto.exceptions.BackupError` before anything
+is imported. Nobody without access to a root provider can forge one.
+
+Atomicity: a directory destination receives the files in a hidden temporary
+directory (each file fsynced, then the directory), which is renamed into place
+and the parent fsynced; a crash leaves either no backup or a complete one, and
+readers ignore hidden directories. An S3 destination receives the data files
+first and ``manifest.json`` last; a backup without a manifest is incomplete and
+never listed.
+
+Shred list rule (crypto-shredding wins): every backup records the store's
+complete shred list in its (authenticated) manifest. A restore removes the
+keys of every tenant named in the shred list of the backup itself, of every
+other *verifying* backup found at the same source (older or newer), of the
+target store, and of any shred-list files the operator passes. A tenant
+shredded after the newest backup that is available to the restore is outside
+this rule: run a backup after every shred (``keys shred`` then ``keys backup``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from styku_crypto._extras import require
+from styku_crypto.events import emit
+from styku_crypto.exceptions import (
+    BackupError,
+    DecryptionError,
+    InvalidInputError,
+    KeyStoreError,
+    RootKeyUnavailableError,
+)
+from styku_crypto.keys._backend import KeyRecord, StoreSnapshot, TenantRecord
+from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._store import KeyStore
+
+__all__ = [
+    "BACKUP_FORMAT",
+    "BackupResult",
+    "Destination",
+    "DirectoryDestination",
+    "RestoreResult",
+    "S3Destination",
+    "VerifiedBackup",
+    "backup",
+    "destination",
+    "load_backup",
+    "restore",
+]
+
+BACKUP_FORMAT = "styku-keys-backup/1"
+_MAC_AAD = b"styku-crypto/v1/backup-mac\x00"
+_CANARY_LABEL = b"styku-crypto/v1/backup-canary"
+_CANARY_AAD = b"styku-crypto/v1/backup-canary\x00"
+_FILES = ("snapshot.json", "canaries.json")
+_MAX_FILE = 256 * 1024 * 1024
+
+
+# -- destinations ------------------------------------------------------------
+
+
+class Destination:
+    """Where backups are written and read. Subclasses: directory, S3 bucket."""
+
+    def describe(self) -> str:
+        """A non-secret name of the destination, for messages and events."""
+        raise NotImplementedError
+
+    def write_backup(self, backup_id: str, files: dict[str, bytes]) -> None:
+        """Store *files* of *backup_id* atomically (``manifest.json`` visible last)."""
+        raise NotImplementedError
+
+    def list_backups(self) -> list[str]:
+        """Ids of complete backups (with a manifest), oldest first."""
+        raise NotImplementedError
+
+    def read_file(self, backup_id: str, name: str) -> bytes:
+        """One file of one backup."""
+        raise NotImplementedError
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DirectoryDestination(Destination):
+    """Backups as sub-directories of a local (or mounted) directory."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        """The directory path."""
+        return str(self.path)
+
+    def write_backup(self, backup_id: str, files: dict[str, bytes]) -> None:
+        """Write into a hidden temp dir, fsync everything, rename into place, fsync parent."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        final = self.path / backup_id
+        if final.exists():
+            raise BackupError(f"backup {backup_id} already exists at {self.path}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{backup_id}-", dir=self.path))
+        try:
+            for name in sorted(files, key=lambda n: n == "manifest.json"):
+                fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(files[name])
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            _fsync_dir(tmp)
+            os.rename(tmp, final)
+            _fsync_dir(self.path)
+        except BaseException:
+            for child in tmp.glob("*"):
+                child.unlink(missing_ok=True)
+            if tmp.exists():
+                tmp.rmdir()
+            raise
+
+    def list_backups(self) -> list[str]:
+        """Complete backups: visible sub-directories holding a manifest."""
+        if not self.path.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.path.iterdir()
+            if not p.name.startswith(".") and (p / "manifest.json").is_file()
+        )
+
+    def read_file(self, backup_id: str, name: str) -> bytes:
+        """Read one file (bounded size)."""
+        path = self.path / backup_id / name
+        try:
+            if path.stat().st_size > _MAX_FILE:
+                raise BackupError(f"{path} is too large to be a backup file")
+            return path.read_bytes()
+        except OSError as exc:
+            raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+class S3Destination(Destination):
+    """Backups as objects ``<prefix>/<backup id>/<file>`` in an S3-compatible bucket.
+
+    Needs the ``aws`` extra. The endpoint comes from *endpoint_url*, else from
+    boto3's configuration (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        client: Any = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not bucket:
+            raise InvalidInputError("an S3 destination needs a bucket name")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._endpoint = endpoint_url
+        self._client = client
+        self._client_kwargs = dict(client_kwargs or {})
+
+    def describe(self) -> str:
+        """``s3://bucket/prefix``."""
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            boto3 = require("boto3", extra="aws")
+            config = require("botocore.config", extra="aws").Config(
+                connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}
+            )
+            kwargs: dict[str, Any] = {"config": config, **self._client_kwargs}
+            if self._endpoint:
+                kwargs["endpoint_url"] = self._endpoint
+            self._client = boto3.client("s3", **kwargs)
+        return self._client
+
+    def _key(self, backup_id: str, name: str) -> str:
+        return "/".join(p for p in (self.prefix, backup_id, name) if p)
+
+    def write_backup(self, backup_id: str, files: dict[str, bytes]) -> None:
+        """PUT the data files, then the manifest (whose presence marks completion)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        s3 = self._s3()
+        try:
+            for name in sorted(files, key=lambda n: n == "manifest.json"):
+                data = files[name]
+                s3.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(backup_id, name),
+                    Body=data,
+                    ChecksumAlgorithm="SHA256",
+                )
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
+
+    def list_backups(self) -> list[str]:
+        """Backup ids having a ``manifest.json`` object."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        s3 = self._s3()
+        base = f"{self.prefix}/" if self.prefix else ""
+        found: set[str] = set()
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base
+            ):
+                for obj in page.get("Contents", []):
+                    rest = obj["Key"][len(base) :]
+                    parts = rest.split("/")
+                    if len(parts) == 2 and parts[1] == "manifest.json":
+                        found.add(parts[0])
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
+        return sorted(found)
+
+    def read_file(self, backup_id: str, name: str) -> bytes:
+        """GET one object (bounded size)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        try:
+            resp = self._s3().get_object(Bucket=self.bucket, Key=self._key(backup_id, name))
+            if int(resp.get("ContentLength", 0)) > _MAX_FILE:
+                raise BackupError(f"{self.describe()}/{backup_id}/{name} is too large")
+            data: bytes = resp["Body"].read()
+            return data
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}/{backup_id}/{name}: {_aws_error(exc)}") from None
+
+
+def _aws_error(exc: Any) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+def destination(spec: str | os.PathLike[str] | Destination) -> Destination:
+    """Parse a destination: a directory path, ``file:///path`` or ``s3://bucket/prefix``."""
+    if isinstance(spec, Destination):
+        return spec
+    text = os.fspath(spec)
+    if text.startswith("s3://"):
+        bucket, _, prefix = text[len("s3://") :].partition("/")
+        return S3Destination(bucket, prefix)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    if "://" in text:
+        raise InvalidInputError("a backup destination is a directory or s3://bucket/prefix")
+    if not text:
+        raise InvalidInputError("empty backup destination")
+    return DirectoryDestination(text)
+
+
+# -- serialisation ------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise BackupError("malformed backup (expected base64 text)")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise BackupError("malformed backup (bad base64)") from None
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _snapshot_to_json(snap: StoreSnapshot) -> dict[str, Any]:
+    return {
+        "format_version": snap.format_version,
+        "tenants": [
+            {"name": t.name, "created_at": _ts(t.created_at), "shredded_at": _ts(t.shredded_at)}
+            for t in snap.tenants
+        ],
+        "keys": [
+            {
+                "tenant": k.tenant,
+                "purpose": k.purpose,
+                "version": k.version,
+                "key_id": k.key_id,
+                "created_at": _ts(k.created_at),
+                "wraps": [[p, _b64(w)] for p, w in k.wraps],
+            }
+            for k in snap.keys
+        ],
+        "shredded": [[name, _ts(when)] for name, when in snap.shredded],
+        "meta": [[name, _b64(value)] for name, value in snap.meta],
+    }
+
+
+def _parse_ts(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise BackupError("malformed backup (bad timestamp)")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise BackupError("malformed backup (bad timestamp)") from None
+
+
+def _snapshot_from_json(doc: Any) -> StoreSnapshot:
+    try:
+        if doc["format_version"] != 1:
+            raise BackupError(f"unsupported snapshot format {doc['format_version']!r}")
+        tenants = tuple(
+            TenantRecord(
+                name=str(t["name"]),
+                created_at=_parse_ts(t["created_at"]),
+                shredded_at=None if t["shredded_at"] is None else _parse_ts(t["shredded_at"]),
+            )
+            for t in doc["tenants"]
+        )
+        keys = tuple(
+            KeyRecord(
+                tenant=str(k["tenant"]),
+                purpose=str(k["purpose"]),
+                version=int(k["version"]),
+                key_id=str(k["key_id"]),
+                wraps=tuple((str(p), _unb64(w)) for p, w in k["wraps"]),
+                created_at=_parse_ts(k["created_at"]),
+            )
+            for k in doc["keys"]
+        )
+        shredded = tuple((str(n), _parse_ts(w)) for n, w in doc["shredded"])
+        meta = tuple((str(n), _unb64(v)) for n, v in doc["meta"])
+    except (KeyError, TypeError, ValueError):
+        raise BackupError("malformed backup snapshot") from None
+    return StoreSnapshot(tenants=tenants, keys=keys, shredded=shredded, meta=meta)
+
+
+# -- canaries -----------------------------------------------------------------
+
+
+def _canary_aad(backup_id: str, tenant: str, purpose: str, version: int) -> bytes:
+    return _CANARY_AAD + _canonical([backup_id, tenant, purpose, version])
+
+
+def _make_canaries(store: KeyStore, snap: StoreSnapshot, backup_id: str) -> list[dict[str, Any]]:
+    """One AES-GCM canary per live key version, under a key derived from that version."""
+    canaries = []
+    for record in snap.keys:
+        key, _ = store._derive_key(
+            record.tenant, purpose=record.purpose, label=_CANARY_LABEL, version=record.version
+        )
+        plain = secrets.token_bytes(16)
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(key).encrypt(
+            nonce, plain, _canary_aad(backup_id, record.tenant, record.purpose, record.version)
+        )
+        canaries.append(
+            {
+                "tenant": record.tenant,
+                "purpose": record.purpose,
+                "version": record.version,
+                "key_id": record.key_id,
+                "nonce": _b64(nonce),
+                "sealed": _b64(sealed),
+                "expect_sha256": hashlib.sha256(plain).hexdigest(),
+            }
+        )
+    return canaries
+
+
+def check_canary(store: KeyStore, backup_id: str, canary: dict[str, Any]) -> None:
+    """Decrypt one canary through *store*; raise unless it yields the recorded value.
+
+    Raises:
+        BackupError: the canary is malformed or decrypts to something else.
+        DecryptionError: the key unwrapped but does not decrypt the canary.
+        KeyStoreError: the key cannot be loaded or unwrapped.
+    """
+    try:
+        tenant = str(canary["tenant"])
+        purpose = str(canary["purpose"])
+        version = int(canary["version"])
+        nonce = _unb64(canary["nonce"])
+        sealed = _unb64(canary["sealed"])
+        expect = str(canary["expect_sha256"])
+    except (KeyError, TypeError, ValueError):
+        raise BackupError("malformed canary") from None
+    key, _ = store._derive_key(tenant, purpose=purpose, label=_CANARY_LABEL, version=version)
+    try:
+        plain = AESGCM(key).decrypt(nonce, sealed, _canary_aad(backup_id, tenant, purpose, version))
+    except (InvalidTag, ValueError):
+        raise DecryptionError("canary does not decrypt") from None
+    if not hmac.compare_digest(hashlib.sha256(plain).hexdigest(), expect):
+        raise BackupError("canary decrypted to an unexpected value")
+
+
+# -- backup ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a backup wrote, and where it failed.
+
+    Attributes:
+        backup_id: the id shared by every copy.
+        tenants: tenants in the snapshot (shredded ones included).
+        key_versions: wrapped key versions in the snapshot.
+        written: destinations that hold a complete copy.
+        failed: ``(destination, reason)`` for each destination that does not.
+    """
+
+    backup_id: str
+    tenants: int
+    key_versions: int
+    written: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every destination holds a complete copy."""
+        return not self.failed
+
+
+def _new_backup_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
+
+
+def build_backup(store: KeyStore) -> tuple[str, dict[str, bytes], StoreSnapshot]:
+    """Snapshot *store* and produce the authenticated backup files (not yet written)."""
+    backup_id = _new_backup_id()
+    snap = store.backend.export_snapshot()
+    snapshot_bytes = _canonical(_snapshot_to_json(snap))
+    canaries_bytes = _canonical(
+        {"backup_id": backup_id, "canaries": _make_canaries(store, snap, backup_id)}
+    )
+    mac_key = secrets.token_bytes(32)
+    mac_aad = _MAC_AAD + backup_id.encode("ascii")
+    wraps = {p.provider_id: _b64(p.wrap(mac_key, aad=mac_aad)) for p in store.providers}
+    manifest: dict[str, Any] = {
+        "format": BACKUP_FORMAT,
+        "backup_id": backup_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "source": store.backend.location,
+        "providers": [p.provider_id for p in store.providers],
+        "tenants": len(snap.tenants),
+        "key_versions": len(snap.keys),
+        "shred_list": [[name, _ts(when)] for name, when in snap.shredded],
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for name, data in (("snapshot.json", snapshot_bytes), ("canaries.json", canaries_bytes))
+        },
+        "mac_key_wraps": wraps,
+        "mac_alg": "HMAC-SHA256",
+    }
+    manifest["mac"] = hmac.new(mac_key, _canonical(manifest), hashlib.sha256).hexdigest()
+    del mac_key
+    files = {
+        "snapshot.json": snapshot_bytes,
+        "canaries.json": canaries_bytes,
+        "manifest.json": json.dumps(manifest, sort_keys=True, indent=1).encode(),
+    }
+    return backup_id, files, snap
+
+
+def backup(
+    store: KeyStore,
+    destinations: Sequence[str | os.PathLike[str] | Destination],
+    *,
+    actor: str | None = None,
+) -> BackupResult:
+    """Back up *store* to every destination (the same backup id and bytes everywhere).
+
+    Tenant keys stay wrapped under the root providers; the backup is
+    authenticated (see the module documentation) and written atomically to each
+    destination. Emits ``key.backup``.
+
+    Args:
+        store: the key store to back up.
+        destinations: directories and/or ``s3://bucket/prefix`` URLs (at least one).
+        actor: who asked, for the event (optional).
+
+    Returns:
+        The :class:`BackupResult` (every destination succeeded).
+
+    Raises:
+        BackupError: any destination failed; the message names each failed one,
+            and ``exc.result`` holds the full :class:`BackupResult`.
+        RootKeyUnavailableError: a root provider could not wrap the MAC key.
+    """
+    if not destinations:
+        raise InvalidInputError("a backup needs at least one destination")
+    dests = [destination(d) for d in destinations]
+    backup_id, files, snap = build_backup(store)
+    written: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for dest in dests:
+        try:
+            dest.write_backup(backup_id, files)
+            written.append(dest.describe())
+        except BackupError as exc:
+            failed.append((dest.describe(), str(exc)))
+        except OSError as exc:
+            failed.append((dest.describe(), exc.strerror or type(exc).__name__))
+    result = BackupResult(
+        backup_id=backup_id,
+        tenants=len(snap.tenants),
+        key_versions=len(snap.keys),
+        written=tuple(written),
+        failed=tuple(failed),
+    )
+    emit(
+        "key.backup",
+        capability="keys",
+        outcome="success" if result.ok else "failure",
+        level=logging.INFO if result.ok else logging.WARNING,
+        actor=actor,
+        reason=None if result.ok else "destination_failed",
+        attributes={
+            "backup_id": backup_id,
+            "tenants": result.tenants,
+            "key_versions": result.key_versions,
+            "destinations_ok": len(written),
+            "destinations_failed": len(failed),
+        },
+    )
+    if failed:
+        names = "; ".join(f"{d}: {why}" for d, why in failed)
+        err = BackupError(f"backup {backup_id} incomplete, failed destination(s): {names}")
+        err.result = result  # type: ignore[attr-defined]
+        raise err
+    return result
+
+
+# -- verification and restore ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedBackup:
+    """A backup whose MAC and checksums verified under the configured root."""
+
+    backup_id: str
+    created_at: datetime
+    manifest: dict[str, Any] = field(repr=False)
+    snapshot: StoreSnapshot = field(repr=False)
+    canaries: tuple[dict[str, Any], ...] = field(repr=False)
+    shred_list: tuple[tuple[str, datetime], ...] = ()
+
+
+def _unwrap_mac_key(manifest: dict[str, Any], providers: Sequence[RootKeyProvider]) -> bytes:
+    wraps = manifest.get("mac_key_wraps")
+    backup_id = manifest.get("backup_id")
+    if not isinstance(wraps, dict) or not isinstance(backup_id, str):
+        raise BackupError("malformed backup manifest")
+    aad = _MAC_AAD + backup_id.encode("ascii", "replace")
+    tried: list[str] = []
+    for provider in providers:
+        wrapped = wraps.get(provider.provider_id)
+        if wrapped is None:
+            continue
+        tried.append(provider.provider_id)
+        try:
+            return provider.unwrap(_unb64(wrapped), aad=aad)
+        except RootKeyUnavailableError:
+            continue
+        except DecryptionError:
+            raise BackupError(
+                f"backup {backup_id} does not authenticate under {provider.provider_id}"
+            ) from None
+    if not tried:
+        raise BackupError(
+            f"backup {backup_id} was made under other root provider(s)"
+            f" ({', '.join(sorted(wraps))}); configure the same root to restore it"
+        )
+    raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
+
+
+def _parse_manifest(raw: bytes) -> dict[str, Any]:
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BackupError("malformed backup manifest") from None
+    if not isinstance(manifest, dict):
+        raise BackupError("malformed backup manifest")
+    if manifest.get("format") != BACKUP_FORMAT:
+        raise BackupError(f"unsupported backup format {str(manifest.get('format'))[:40]!r}")
+    return manifest
+
+
+def load_backup(
+    source: str | os.PathLike[str] | Destination,
+    providers: Sequence[RootKeyProvider],
+    *,
+    backup_id: str | None = None,
+) -> VerifiedBackup:
+    """Read and verify one backup (the newest at *source* unless *backup_id* is given).
+
+    *source* may name a destination (its newest backup is used) or one backup
+    directory (``<dest>/<backup id>``, or ``s3://bucket/prefix/<backup id>``).
+
+    Raises:
+        BackupError: nothing found, or the MAC or a checksum does not verify.
+        RootKeyUnavailableError: no configured provider could unwrap the MAC key.
+    """
+    dest, backup_id = _locate(source, backup_id)
+    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"))
+    if manifest.get("backup_id") != backup_id:
+        raise BackupError(f"backup {backup_id}: manifest names another backup")
+    mac_key = _unwrap_mac_key(manifest, providers)
+    claimed = manifest.get("mac")
+    body = {k: v for k, v in manifest.items() if k != "mac"}
+    expect = hmac.new(mac_key, _canonical(body), hashlib.sha256).hexdigest()
+    del mac_key
+    if not isinstance(claimed, str) or not hmac.compare_digest(claimed, expect):
+        raise BackupError(f"backup {backup_id} failed its integrity check (manifest MAC)")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != set(_FILES):
+        raise BackupError(f"backup {backup_id}: manifest lists unexpected files")
+    data: dict[str, bytes] = {}
+    for name in _FILES:
+        blob = dest.read_file(backup_id, name)
+        entry = files[name]
+        if len(blob) != entry.get("size") or not hmac.compare_digest(
+            hashlib.sha256(blob).hexdigest(), str(entry.get("sha256"))
+        ):
+            raise BackupError(f"backup {backup_id} failed its integrity check ({name} checksum)")
+        data[name] = blob
+    try:
+        snapshot = _snapshot_from_json(json.loads(data["snapshot.json"]))
+        canary_doc = json.loads(data["canaries.json"])
+        canaries = tuple(canary_doc["canaries"])
+    except (ValueError, KeyError, TypeError):
+        raise BackupError(f"backup {backup_id}: malformed content") from None
+    shred_list = tuple((str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", []))
+    return VerifiedBackup(
+        backup_id=backup_id,
+        created_at=_parse_ts(manifest.get("created_at")),
+        manifest=manifest,
+        snapshot=snapshot,
+        canaries=canaries,
+        shred_list=shred_list,
+    )
+
+
+def _locate(
+    source: str | os.PathLike[str] | Destination, backup_id: str | None
+) -> tuple[Destination, str]:
+    """Resolve *source* (a destination, or one backup in it) to (destination, backup id)."""
+    dest = destination(source)
+    single: tuple[Destination, str] | None = None
+    if isinstance(dest, DirectoryDestination) and (dest.path / "manifest.json").is_file():
+        single = DirectoryDestination(dest.path.parent), dest.path.name
+    elif isinstance(dest, S3Destination) and dest.prefix:
+        parent, _, last = dest.prefix.rpartition("/")
+        parent_dest = S3Destination(dest.bucket, parent, client=dest._s3())
+        if last in parent_dest.list_backups():
+            single = parent_dest, last
+    if single is not None:
+        if backup_id not in (None, single[1]):
+            raise BackupError(f"{dest.describe()} is backup {single[1]}, not {backup_id}")
+        return single
+    if backup_id is not None:
+        return dest, backup_id
+    ids = dest.list_backups()
+    if not ids:
+        raise BackupError(f"no complete backup found at {dest.describe()}")
+    return dest, ids[-1]
+
+
+def shred_lists_at(
+    source: str | os.PathLike[str] | Destination, providers: Sequence[RootKeyProvider]
+) -> tuple[dict[str, datetime], list[str]]:
+    """Union of the shred lists of every verifying backup at *source*.
+
+    Returns:
+        ``({tenant: shred time}, [ids of backups that did not verify])``.
+    """
+    dest, _ = _locate(source, None)
+    merged: dict[str, datetime] = {}
+    unverified: list[str] = []
+    for bid in dest.list_backups():
+        try:
+            vb = load_backup(dest, providers, backup_id=bid)
+        except (BackupError, KeyStoreError):
+            unverified.append(bid)
+            continue
+        for name, when in vb.shred_list:
+            merged.setdefault(name, when)
+    return merged, unverified
+
+
+def read_shred_list_file(path: str | os.PathLike[str]) -> dict[str, datetime]:
+    """A shred-list file: JSON ``[[tenant, iso time], ...]`` (``keys list --shredded`` output)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(doc, dict):
+            doc = doc.get("shredded", [])
+        return {str(n): _parse_ts(w) for n, w in doc}
+    except (OSError, ValueError, TypeError):
+        raise InvalidInputError(f"cannot read shred list {path}") from None
+
+
+def apply_shred_list(snapshot: StoreSnapshot, shredded: dict[str, datetime]) -> StoreSnapshot:
+    """*snapshot* with every key of every tenant in *shredded* removed and marked shredded."""
+    merged = dict(snapshot.shredded)
+    for name, when in shredded.items():
+        merged.setdefault(name, when)
+    tenants = tuple(
+        TenantRecord(t.name, t.created_at, t.shredded_at or merged[t.name])
+        if t.name in merged
+        else t
+        for t in snapshot.tenants
+    )
+    keys = tuple(k for k in snapshot.keys if k.tenant not in merged)
+    return StoreSnapshot(
+        tenants=tenants,
+        keys=keys,
+        shredded=tuple(sorted(merged.items())),
+        meta=snapshot.meta,
+        format_version=snapshot.format_version,
+    )
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore did.
+
+    Attributes:
+        backup_id: the restored backup.
+        tenants: tenants restored with live keys.
+        key_versions: key versions restored.
+        kept_shredded: tenants the backup still held keys for but that stay
+            shredded because a shred list names them.
+        seconds: wall time of the restore.
+    """
+
+    backup_id: str
+    tenants: int
+    key_versions: int
+    kept_shredded: tuple[str, ...]
+    seconds: float
+
+
+def _verify_unwraps(store: KeyStore, snapshot: StoreSnapshot) -> None:
+    """Every key version must unwrap under the configured providers (with failover)."""
+    for record in snapshot.keys:
+        try:
+            store._unwrap(record)
+        except RootKeyUnavailableError:
+            raise
+        except KeyStoreError as exc:
+            raise BackupError(
+                f"tenant {record.tenant!r} {record.purpose} v{record.version}"
+                f" does not unwrap under the configured root: {exc}"
+            ) from None
+
+
+def restore(
+    source: str | os.PathLike[str] | Destination,
+    store: KeyStore,
+    *,
+    backup_id: str | None = None,
+    shred_lists: Iterable[str | os.PathLike[str]] = (),
+    actor: str | None = None,
+) -> RestoreResult:
+    """Restore a verified backup into the EMPTY *store* (same root provider(s)).
+
+    Order: verify the backup (MAC, checksums), merge shred lists (backup,
+    every verifying backup at *source*, the target store, *shred_lists*),
+    drop shredded tenants' keys, check every remaining key unwraps under the
+    store's providers, then import in one transaction. Emits ``key.restored``.
+
+    Raises:
+        BackupError: the backup does not verify, or keys do not unwrap.
+        KeyStoreError: the target store is not empty.
+        RootKeyUnavailableError: no configured root provider is reachable.
+    """
+    start = time.perf_counter()
+    if store.backend.list_tenants():
+        raise KeyStoreError("restore needs an empty key store (it has tenants)")
+    vb = load_backup(source, store.providers, backup_id=backup_id)
+    shredded: dict[str, datetime] = dict(vb.shred_list)
+    at_source, _unverified = shred_lists_at(source, store.providers)
+    for name, when in at_source.items():
+        shredded.setdefault(name, when)
+    for name, when in store.backend.shred_list():
+        shredded.setdefault(name, when)
+    for path in shred_lists:
+        for name, when in read_shred_list_file(path).items():
+            shredded.setdefault(name, when)
+    live_before = {k.tenant for k in vb.snapshot.keys}
+    snapshot = apply_shred_list(vb.snapshot, shredded)
+    kept = tuple(sorted(live_before - {k.tenant for k in snapshot.keys}))
+    _verify_unwraps(store, snapshot)
+    store.backend.import_snapshot(snapshot)
+    seconds = time.perf_counter() - start
+    result = RestoreResult(
+        backup_id=vb.backup_id,
+        tenants=len({k.tenant for k in snapshot.keys}),
+        key_versions=len(snapshot.keys),
+        kept_shredded=kept,
+        seconds=seconds,
+    )
+    emit(
+        "key.restored",
+        capability="keys",
+        outcome="success",
+        actor=actor,
+        attributes={
+            "backup_id": vb.backup_id,
+            "tenants": result.tenants,
+            "key_versions": result.key_versions,
+            "kept_shredded": len(kept),
+            "seconds": round(seconds, 3),
+        },
+    )
+    return result
