@@ -152,7 +152,10 @@ class ASGIMiddleware:
 
     def _location(self, scope: Scope, verdict: Verdict, *, websocket: bool) -> str:
         raw = scope.get("raw_path")
-        raw_path = raw.decode("latin-1") if raw else scope.get("path", "/")
+        if raw:
+            raw_path = raw.decode("latin-1")
+        else:
+            raw_path = scope.get("path", "/").encode("utf-8").decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         return self.enforcer.location(verdict, websocket=websocket, raw_path=raw_path, query=query)
 

@@ -261,20 +261,22 @@ class HTTPSEnforcer:
     def location(self, verdict: Verdict, *, websocket: bool, raw_path: str, query: str) -> str:
         """The HTTPS URL a redirect points to (always on a validated host).
 
-        *raw_path* and *query* are re-encoded so that no control character,
-        space or non-ASCII byte reaches the ``Location`` header.
+        *raw_path* and *query* are the request's bytes as latin-1 text (as
+        PEP 3333 and ASGI's ``raw_path`` give them); they are re-encoded so
+        that no control character, space or non-ASCII byte reaches the
+        ``Location`` header.
         """
         host = verdict.host or ""
         if ":" in host:
             host = f"[{host}]"
         if self.https_port is not None:
             host = f"{host}:{self.https_port}"
-        path = urllib.parse.quote(raw_path, safe=_URL_SAFE) or "/"
+        path = _quote(raw_path) or "/"
         if not path.startswith("/"):
             path = "/" + path
         url = f"{'wss' if websocket else 'https'}://{host}{path}"
         if query:
-            url += "?" + urllib.parse.quote(query, safe=_URL_SAFE)
+            url += "?" + _quote(query)
         return url
 
     # -- events -------------------------------------------------------------
@@ -309,6 +311,15 @@ class HTTPSEnforcer:
                 reason="host_not_allowed",
                 attributes={"status": 400},
             )
+
+
+def _quote(text: str) -> str:
+    """Percent-encode a PEP 3333 / ASGI latin-1 "bytes as str" value for a URL."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:  # a server that handed us real text
+        raw = text.encode("utf-8")
+    return urllib.parse.quote(raw, safe=_URL_SAFE)
 
 
 def _policy_minimum(policy: HSTSMinimum | None) -> int:
