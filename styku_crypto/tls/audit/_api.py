@@ -1,0 +1,181 @@
+"""The public entry points: :func:`audit` and :func:`audit_async`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.tls.audit._fleet import Progress, run_audit
+from styku_crypto.tls.audit._model import AuditReport, Target
+from styku_crypto.tls.audit._view import PolicyView, view_of
+
+__all__ = ["audit", "audit_async", "parse_target", "resolve_policy"]
+
+_MAX_TARGETS = 10_000
+
+
+def parse_target(text: str, *, sni: str | None = None) -> Target:
+    """Parse ``host``, ``host:port``, ``[v6]:port`` or ``https://host[:port]/``.
+
+    Raises:
+        InvalidInputError: empty, malformed, or a port outside 1..65535.
+    """
+    raw = text.strip()
+    if "://" in raw:
+        scheme, _, raw = raw.partition("://")
+        if scheme.lower() != "https":
+            raise InvalidInputError(f"target {text!r}: only https:// URLs can be audited")
+        raw = raw.split("/", 1)[0]
+    if not raw or any(c.isspace() for c in raw):
+        raise InvalidInputError(f"target {text!r}: expected host[:port]")
+    port_text = "443"
+    if raw.startswith("["):
+        host, sep, rest = raw[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise InvalidInputError(f"target {text!r}: malformed [IPv6]:port")
+        port_text = rest[1:] or "443"
+    elif raw.count(":") == 1:
+        host, _, port_text = raw.partition(":")
+    elif raw.count(":") > 1:
+        try:
+            ipaddress.IPv6Address(raw)
+        except ValueError:
+            raise InvalidInputError(f"target {text!r}: malformed address") from None
+        host = raw
+    else:
+        host = raw
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidInputError(f"target {text!r}: port must be 1..65535")
+    if not host:
+        raise InvalidInputError(f"target {text!r}: empty host")
+    return Target(host=host, port=int(port_text), sni=sni)
+
+
+def resolve_policy(policy: Any) -> PolicyView:
+    """Turn a profile name, a policy file path or a :class:`~styku_crypto.tls.Policy` into a view.
+
+    Raises:
+        InvalidPolicyError: unknown profile, unreadable or invalid policy file.
+    """
+    if isinstance(policy, PolicyView):
+        return policy
+    if isinstance(policy, str | Path):
+        from styku_crypto.tls import load_policy
+
+        policy = load_policy(policy)
+    return view_of(policy)
+
+
+def _targets(targets: Iterable[str | Target], sni: str | None) -> list[Target]:
+    out: list[Target] = []
+    for item in targets:
+        if isinstance(item, Target):
+            out.append(item if sni is None or item.sni else Target(item.host, item.port, sni))
+        else:
+            out.append(parse_target(item, sni=sni))
+        if len(out) > _MAX_TARGETS:
+            raise InvalidInputError(f"more than {_MAX_TARGETS} targets in one run")
+    if not out:
+        raise InvalidInputError("no target to audit")
+    return out
+
+
+async def audit_async(
+    targets: Iterable[str | Target],
+    *,
+    policy: Any = "intermediate",
+    concurrency: int = 16,
+    per_host: int = 4,
+    timeout: float = 5.0,
+    sni: str | None = None,
+    ca_file: str | Path | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> AuditReport:
+    """Audit TLS endpoints against a policy (coroutine version of :func:`audit`)."""
+    view = resolve_policy(policy)
+    items = _targets(targets, sni)
+    if concurrency < 1 or per_host < 1:
+        raise InvalidInputError("concurrency and per_host must be at least 1")
+    if not 0 < timeout <= 300:
+        raise InvalidInputError("timeout must be in (0, 300] seconds")
+    if ca_file is not None:
+        path = Path(ca_file)
+        if not path.is_file():
+            raise InvalidInputError(f"CA file {str(path)!r} does not exist")
+        view = dataclasses.replace(view, trust=path)
+    return await run_audit(
+        items,
+        view,
+        concurrency=concurrency,
+        per_host=per_host,
+        timeout=timeout,
+        progress=progress,
+        now=now,
+    )
+
+
+def audit(
+    targets: Iterable[str | Target],
+    *,
+    policy: Any = "intermediate",
+    concurrency: int = 16,
+    per_host: int = 4,
+    timeout: float = 5.0,
+    sni: str | None = None,
+    ca_file: str | Path | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> AuditReport:
+    """Audit TLS endpoints against a policy and return a typed report.
+
+    Each target is probed with hand-built ClientHellos (protocols SSLv2 to TLS
+    1.3, every IANA cipher suite, EC/FFDHE/post-quantum groups, server
+    preference, fallback SCSV, EMS, secure renegotiation, compression), then
+    with full handshakes (certificate chain, OCSP stapling, ALPN, resumption,
+    client-initiated renegotiation, HSTS), and judged against *policy*.
+
+    Args:
+        targets: ``host[:port]`` strings (port 443 by default) or :class:`Target`.
+        policy: ``"intermediate"`` / ``"modern"`` (Mozilla 6.0), another profile
+            name, a policy file path or a :class:`~styku_crypto.tls.Policy`.
+        concurrency: most connections open at once, over all targets.
+        per_host: most connections open at once to one host.
+        timeout: seconds allowed per connection.
+        sni: server name to send (and check the certificate against) for
+            every target; by default the target's host.
+        ca_file: PEM bundle of trust anchors for chain validation (default: certifi).
+        progress: called with ``(done, total)`` as targets finish.
+        now: the time certificates are judged at (default: now).
+
+    Returns:
+        The report; :attr:`AuditReport.exit_code` is 0 compliant, 1
+        non-compliant, 3 a target unreachable or its scan incomplete.
+
+    Raises:
+        InvalidInputError: no target, a malformed target or bad limits.
+        InvalidPolicyError: unknown profile or invalid policy file.
+
+    .. warning::
+       The scanner connects to every target many times and sends ``GET /``.
+       Audit only endpoints you are allowed to test.
+    """
+    return asyncio.run(
+        audit_async(
+            targets,
+            policy=policy,
+            concurrency=concurrency,
+            per_host=per_host,
+            timeout=timeout,
+            sni=sni,
+            ca_file=ca_file,
+            progress=progress,
+            now=now,
+        )
+    )

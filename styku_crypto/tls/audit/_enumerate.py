@@ -1,0 +1,343 @@
+"""Enumeration with the pure-Python prober: protocols, suites, groups, preference, flags.
+
+Each question is answered by ClientHellos and the server's first flight only,
+so the local OpenSSL's abilities never limit what is found. Where a question
+cannot be asked (a probe timed out, a protocol is absent) the fact stays
+``None`` and :attr:`Facts.not_tested` records why: the scanner never reports
+"not supported" for something it did not see refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from styku_crypto.tls.audit import _catalog, _records
+from styku_crypto.tls.audit import _clienthello as ch
+from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._wire import Gate, ProbeError, Reply, exchange, no_gate
+
+__all__ = ["Prober", "UnreachableError"]
+
+ALERT_INAPPROPRIATE_FALLBACK = 86
+HS_CERTIFICATE = 11
+HS_SERVER_KEY_EXCHANGE = 12
+HS_CERTIFICATE_STATUS = 22
+EXT_STATUS_REQUEST = 5
+EXT_EMS = 23
+EXT_SESSION_TICKET = 35
+EXT_RENEGOTIATION_INFO = 0xFF01
+
+_LEGACY_VERSIONS = (ch.SSL3, ch.TLS10, ch.TLS11, ch.TLS12)
+
+
+class UnreachableError(Exception):
+    """No probe got any TLS answer from the target."""
+
+
+def _offer_order(suites: Sequence[_catalog.CipherSuite]) -> list[int]:
+    """Strong suites first so a baseline hello lands on what a browser would get."""
+
+    def rank(s: _catalog.CipherSuite) -> tuple[int, int, int]:
+        return (0 if s.forward_secret else 1, 0 if s.aead else 1, -_catalog.strength(s))
+
+    return [s.code for s in sorted(suites, key=rank)]
+
+
+@dataclass
+class _Found:
+    """The ServerHello of a baseline probe for one version."""
+
+    version: int
+    reply: Reply
+
+
+class Prober:
+    """Runs every wire probe for one target.
+
+    Args:
+        target: the endpoint.
+        timeout: seconds per connection.
+        gate: limits concurrent connections (global and per host).
+    """
+
+    def __init__(self, target: Target, *, timeout: float, gate: Gate = no_gate) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.gate = gate
+        self.legacy_suites = _offer_order([s for s in _catalog.suites() if not s.tls13])
+        self.tls13_suites = [s.code for s in _catalog.suites() if s.tls13]
+        self.ec_groups = [g.code for g in _catalog.groups() if g.kind == "ec"]
+        self.all_groups = [g.code for g in _catalog.groups()]
+        self.answered = False
+
+    async def _send(self, payload: bytes, *, full_flight: bool = False, sslv2: bool = False) -> Reply:
+        reply = await exchange(
+            self.target.host,
+            self.target.port,
+            payload,
+            timeout=self.timeout,
+            gate=self.gate,
+            full_flight=full_flight,
+            sslv2=sslv2,
+        )
+        if reply.kind in {"hello", "alert", "sslv2"}:
+            self.answered = True
+        return reply
+
+    def _hello(self, version: int, suites: Sequence[int], **kw: object) -> bytes:
+        groups = kw.pop("groups", self.all_groups if version >= ch.TLS13 else self.ec_groups)
+        shares = kw.pop("key_shares", (0x001D, 0x0017) if version >= ch.TLS13 else ())
+        return ch.client_hello(
+            version=version,
+            suites=suites,
+            groups=groups,  # type: ignore[arg-type]
+            key_shares=shares,  # type: ignore[arg-type]
+            sni=self.target.server_name,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    async def run(self, facts: Facts) -> None:
+        """Fill *facts* with everything the prober can learn.
+
+        Raises:
+            UnreachableError: no TLS answer to any baseline probe.
+        """
+        baseline = await asyncio.gather(
+            self._probe_sslv2(facts),
+            *(self._probe_version(v, facts) for v in (*_LEGACY_VERSIONS, ch.TLS13)),
+        )
+        if not self.answered:
+            errors = sorted({why for why in facts.not_tested.values()})
+            raise UnreachableError("; ".join(errors) or "no TLS answer")
+        found = [b for b in baseline if isinstance(b, _Found)]
+        self._flags_from_baseline(found, facts)
+        tasks = [self._enumerate_legacy(f.version, facts) for f in found if f.version < ch.TLS13]
+        if facts.protocols.get("TLSv1.3"):
+            tasks.append(self._enumerate_tls13(facts))
+            tasks.append(self._groups_tls13(facts))
+        else:
+            self._skip_tls13_groups(facts)
+        if any(f.version == ch.TLS12 or f.version < ch.TLS12 for f in found):
+            tasks.append(self._groups_legacy(max(f.version for f in found if f.version < ch.TLS13), facts))
+        tasks.append(self._fallback_scsv(facts))
+        await asyncio.gather(*tasks)
+
+    # --- protocols ---------------------------------------------------------
+
+    async def _probe_sslv2(self, facts: Facts) -> None:
+        try:
+            reply = await self._send(ch.sslv2_client_hello(), sslv2=True)
+        except ProbeError as exc:
+            if exc.kind == "protocol":
+                # Not an SSLv2 SERVER-HELLO and not TLS: an SSLv3+ server that
+                # does not speak SSLv2 may answer anything; a hard "no" here.
+                facts.protocols["SSLv2"] = False
+                return
+            facts.protocols["SSLv2"] = None
+            facts.skip("SSLv2", f"probe failed: {exc}")
+            return
+        facts.protocols["SSLv2"] = reply.kind == "sslv2" and bool(reply.sslv2)
+
+    async def _probe_version(self, version: int, facts: Facts) -> _Found | None:
+        name = ch.VERSION_NAMES[version]
+        if version >= ch.TLS13:
+            payload = self._hello(version, self.tls13_suites, status_request=True)
+        else:
+            payload = self._hello(
+                version,
+                self.legacy_suites,
+                status_request=True,
+                compression=(1, 0),
+                session_ticket=True,
+            )
+        try:
+            reply = await self._send(payload, full_flight=True)
+        except ProbeError as exc:
+            facts.protocols[name] = None
+            facts.skip(name, f"probe failed: {exc}")
+            return None
+        hello = reply.hello
+        ok = hello is not None and (hello.version == version or (hello.is_hrr and version >= ch.TLS13))
+        facts.protocols[name] = ok
+        return _Found(version, reply) if ok else None
+
+    def _flags_from_baseline(self, found: list[_Found], facts: Facts) -> None:
+        legacy = [f for f in found if f.version < ch.TLS13]
+        if not legacy:
+            why = "no protocol below TLS 1.3 offered (TLS 1.3 has none of these)"
+            for item in ("ems", "secure_renegotiation", "compression"):
+                facts.skip(item, why)
+            return
+        best = max(legacy, key=lambda f: f.version)
+        hello = best.reply.hello
+        assert hello is not None  # noqa: S101 - _Found always carries a hello
+        facts.ems = EXT_EMS in hello.extensions
+        facts.secure_renegotiation = EXT_RENEGOTIATION_INFO in hello.extensions
+        facts.compression = hello.compression != 0
+        facts.session_tickets = EXT_SESSION_TICKET in hello.extensions
+        types = [t for t, _ in best.reply.messages]
+        facts.ocsp_stapling = EXT_STATUS_REQUEST in hello.extensions and HS_CERTIFICATE_STATUS in types
+        for msg_type, body in best.reply.messages:
+            if msg_type == HS_CERTIFICATE and not facts.certificates:
+                try:
+                    facts.certificates = list(_records.parse_certificate_list(body))
+                except _records.TLSParseError as exc:
+                    facts.skip("certificate", f"malformed Certificate message: {exc}")
+
+    # --- suites -------------------------------------------------------------
+
+    async def _enumerate_legacy(self, version: int, facts: Facts) -> None:
+        name = ch.VERSION_NAMES[version]
+        remaining = list(self.legacy_suites)
+        accepted: list[int] = []
+        for _ in range(len(self.legacy_suites) + 1):
+            if not remaining:
+                break
+            try:
+                reply = await self._send(self._hello(version, remaining), full_flight=True)
+            except ProbeError as exc:
+                facts.skip(f"suites {name}", f"enumeration stopped: {exc}")
+                break
+            hello = reply.hello
+            if hello is None or hello.version != version or hello.cipher_suite not in remaining:
+                break
+            accepted.append(hello.cipher_suite)
+            remaining.remove(hello.cipher_suite)
+            self._key_exchange(hello.cipher_suite, reply, facts)
+        facts.suites[name] = [_catalog.suite_by_code(c).iana for c in accepted]
+        facts.server_preference[name] = await self._preference(version, accepted, facts)
+
+    async def _enumerate_tls13(self, facts: Facts) -> None:
+        remaining = list(self.tls13_suites)
+        accepted: list[int] = []
+        for _ in range(len(self.tls13_suites) + 1):
+            if not remaining:
+                break
+            try:
+                reply = await self._send(self._hello(ch.TLS13, remaining))
+            except ProbeError as exc:
+                facts.skip("suites TLSv1.3", f"enumeration stopped: {exc}")
+                break
+            hello = reply.hello
+            if hello is None or hello.version != ch.TLS13 or hello.cipher_suite not in remaining:
+                break
+            accepted.append(hello.cipher_suite)
+            remaining.remove(hello.cipher_suite)
+        facts.suites["TLSv1.3"] = [_catalog.suite_by_code(c).iana for c in accepted]
+        facts.server_preference["TLSv1.3"] = await self._preference(ch.TLS13, accepted, facts)
+
+    def _key_exchange(self, code: int, reply: Reply, facts: Facts) -> None:
+        kind = _catalog.kx(_catalog.suite_by_code(code))
+        if kind not in {"ecdhe", "dhe"}:
+            return
+        for msg_type, body in reply.messages:
+            if msg_type != HS_SERVER_KEY_EXCHANGE:
+                continue
+            try:
+                kex = _records.parse_server_key_exchange(body, kind)
+            except _records.TLSParseError:
+                return
+            if kex.dh_bits is not None:
+                facts.dh_bits = kex.dh_bits if facts.dh_bits is None else min(facts.dh_bits, kex.dh_bits)
+            if kex.group is not None:
+                bits = _catalog.group_by_code(kex.group).bits
+                if bits:
+                    facts.ecdh_bits = bits if facts.ecdh_bits is None else min(facts.ecdh_bits, bits)
+
+    async def _preference(self, version: int, accepted: list[int], facts: Facts) -> bool | None:
+        name = ch.VERSION_NAMES[version]
+        if len(accepted) < 2:
+            facts.skip(f"server preference {name}", "fewer than two suites accepted")
+            return None
+        try:
+            first = await self._send(self._hello(version, accepted))
+            second = await self._send(self._hello(version, list(reversed(accepted))))
+        except ProbeError as exc:
+            facts.skip(f"server preference {name}", f"probe failed: {exc}")
+            return None
+        if first.hello is None or second.hello is None:
+            facts.skip(f"server preference {name}", "server refused a suite it had accepted")
+            return None
+        return first.hello.cipher_suite == second.hello.cipher_suite
+
+    # --- groups -------------------------------------------------------------
+
+    def _skip_tls13_groups(self, facts: Facts) -> None:
+        for g in _catalog.groups():
+            if g.kind in {"pq", "hybrid"}:
+                facts.skip(f"group {g.name}", "defined for TLS 1.3 only, which is not offered")
+
+    async def _group13(self, group: _catalog.Group, facts: Facts) -> None:
+        try:
+            reply = await self._send(
+                self._hello(ch.TLS13, self.tls13_suites, groups=[group.code], key_shares=[group.code])
+            )
+        except ProbeError as exc:
+            facts.skip(f"group {group.name}", f"probe failed: {exc}")
+            return
+        hello = reply.hello
+        if hello is not None and hello.version == ch.TLS13 and hello.selected_group == group.code:
+            facts.groups.setdefault(group.name, []).append("TLSv1.3")
+
+    async def _groups_tls13(self, facts: Facts) -> None:
+        await asyncio.gather(*(self._group13(g, facts) for g in _catalog.groups()))
+
+    async def _group12(self, version: int, group: _catalog.Group, facts: Facts) -> None:
+        ecdhe = [c for c in self.legacy_suites if _catalog.kx(_catalog.suite_by_code(c)) == "ecdhe"]
+        try:
+            reply = await self._send(
+                self._hello(version, ecdhe, groups=[group.code]), full_flight=True
+            )
+        except ProbeError as exc:
+            facts.skip(f"group {group.name}", f"probe failed: {exc}")
+            return
+        hello = reply.hello
+        if hello is None or hello.version != version:
+            return
+        for msg_type, body in reply.messages:
+            if msg_type == HS_SERVER_KEY_EXCHANGE:
+                try:
+                    kex = _records.parse_server_key_exchange(body, "ecdhe")
+                except _records.TLSParseError:
+                    return
+                if kex.group == group.code:
+                    facts.groups.setdefault(group.name, []).append(ch.VERSION_NAMES[version])
+
+    async def _groups_legacy(self, version: int, facts: Facts) -> None:
+        ec = [g for g in _catalog.groups() if g.kind == "ec" and not g.name.endswith("tls13")]
+        await asyncio.gather(*(self._group12(version, g, facts) for g in ec))
+        if not facts.protocols.get("TLSv1.3"):
+            for g in _catalog.groups():
+                if g.kind == "ffdhe":
+                    facts.skip(
+                        f"group {g.name}",
+                        "TLS 1.2 servers choose DH parameters themselves (RFC 7919 "
+                        "negotiation is rarely implemented); see dh_bits",
+                    )
+
+    # --- downgrade protection --------------------------------------------------
+
+    async def _fallback_scsv(self, facts: Facts) -> None:
+        order = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+        offered = [v for v in order if facts.protocols.get(v)]
+        if len(offered) < 2:
+            facts.skip("fallback_scsv", "fewer than two TLS versions offered: no downgrade possible")
+            return
+        lower = {
+            "TLSv1.0": ch.TLS10,
+            "TLSv1.1": ch.TLS11,
+            "TLSv1.2": ch.TLS12,
+        }[offered[-2]]
+        try:
+            reply = await self._send(self._hello(lower, self.legacy_suites, fallback_scsv=True))
+        except ProbeError as exc:
+            facts.skip("fallback_scsv", f"probe failed: {exc}")
+            return
+        if reply.alert is not None and reply.alert.description == ALERT_INAPPROPRIATE_FALLBACK:
+            facts.fallback_scsv = True
+        elif reply.hello is not None:
+            facts.fallback_scsv = False
+        else:
+            facts.skip("fallback_scsv", "ambiguous answer (neither inappropriate_fallback nor hello)")

@@ -1,0 +1,174 @@
+"""One probe on the wire: connect, send a hello, read the server's first flight, hang up.
+
+Every probe is bounded: one deadline covers connect, write and every read, the
+bytes read are capped by :mod:`._records`, and the socket is aborted (not
+gracefully closed) afterwards, so a server that never answers, answers forever
+or resets costs at most *timeout* seconds and never raises anything but
+:class:`ProbeError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from styku_crypto.tls.audit import _records
+
+__all__ = ["Gate", "ProbeError", "Reply", "exchange", "no_gate"]
+
+Gate = Callable[[], AbstractAsyncContextManager[None]]
+
+_HS_SERVER_HELLO = 2
+_HS_SERVER_HELLO_DONE = 14
+
+
+class ProbeError(Exception):
+    """A probe could not get a TLS answer: ``kind`` is timeout, unreachable or protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a server answered to one hello.
+
+    Attributes:
+        kind: ``hello`` (ServerHello or HRR), ``alert``, ``closed`` (EOF or reset
+            before any byte) or ``sslv2``.
+        hello: the ServerHello when ``kind == "hello"``.
+        messages: handshake messages that followed the ServerHello (TLS 1.2 and
+            older, when the full flight was requested), as ``(type, body)``.
+        alert: the alert when ``kind == "alert"`` (or one after the ServerHello).
+        sslv2: the SSLv2 SERVER-HELLO when ``kind == "sslv2"``.
+        detail: a short human-readable note (``reset``, ``eof``).
+    """
+
+    kind: str
+    hello: _records.ServerHello | None = None
+    messages: tuple[tuple[int, bytes], ...] = ()
+    alert: _records.Alert | None = None
+    sslv2: _records.SSLv2ServerHello | None = None
+    detail: str = ""
+
+
+@contextlib.asynccontextmanager
+async def _no_gate() -> AsyncIterator[None]:
+    yield
+
+
+def no_gate() -> AbstractAsyncContextManager[None]:
+    """A gate that never waits (tests and single probes)."""
+    return _no_gate()
+
+
+async def exchange(
+    host: str,
+    port: int,
+    payload: bytes,
+    *,
+    timeout: float,
+    gate: Gate = no_gate,
+    full_flight: bool = False,
+    sslv2: bool = False,
+) -> Reply:
+    """Send *payload* and read the answer.
+
+    Args:
+        host: address or name to connect to.
+        port: TCP port.
+        payload: the ClientHello record(s).
+        timeout: seconds for the whole probe (connect included).
+        gate: an async context manager factory that limits concurrency; the
+            deadline starts once the gate is entered.
+        full_flight: for TLS 1.2 and older, read up to ServerHelloDone.
+        sslv2: expect an SSLv2 answer.
+
+    Raises:
+        ProbeError: timeout, refused/unreachable, or bytes that are not TLS.
+    """
+    async with gate():
+        try:
+            async with asyncio.timeout(timeout):
+                return await _exchange(host, port, payload, full_flight, sslv2)
+        except TimeoutError:
+            raise ProbeError("timeout", f"no complete answer within {timeout:g} s") from None
+        except _records.TLSParseError as exc:
+            raise ProbeError("protocol", str(exc)) from None
+
+
+async def _exchange(host: str, port: int, payload: bytes, full_flight: bool, sslv2: bool) -> Reply:
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as exc:
+        raise ProbeError("unreachable", f"cannot connect: {exc.strerror or exc}") from None
+    try:
+        try:
+            writer.write(payload)
+            await writer.drain()
+        except OSError:
+            return Reply(kind="closed", detail="reset")
+        return await _read_answer(reader, full_flight, sslv2)
+    finally:
+        writer.transport.abort()
+
+
+async def _read_answer(reader: asyncio.StreamReader, full_flight: bool, sslv2: bool) -> Reply:
+    records = _records.RecordBuffer()
+    handshake = _records.HandshakeBuffer()
+    received = 0
+    hello: _records.ServerHello | None = None
+    messages: list[tuple[int, bytes]] = []
+    while True:
+        try:
+            chunk = await reader.read(65536)
+        except OSError:
+            chunk = b""
+            if not received:
+                return Reply(kind="closed", detail="reset")
+        if not chunk:
+            if not received:
+                return Reply(kind="closed", detail="eof")
+            if hello is not None:
+                return Reply(kind="hello", hello=hello, messages=tuple(messages), detail="eof")
+            raise _records.TLSParseError("connection closed inside a record (truncated)")
+        received += len(chunk)
+        records.feed(chunk)
+        if sslv2 and records.peek_sslv2():
+            data = records.take_all()
+            length = ((data[0] & 0x7F) << 8 | data[1]) if len(data) >= 2 else 1 << 16
+            if len(data) < 2 + length:
+                records.feed(data)
+                continue
+            return Reply(kind="sslv2", sslv2=_records.parse_sslv2_server_hello(data))
+        while (record := records.next_record()) is not None:
+            ctype, _version, fragment = record
+            if ctype == _records.CONTENT_ALERT:
+                alert = _records.parse_alert(fragment)
+                if hello is not None:
+                    return Reply(kind="hello", hello=hello, messages=tuple(messages), alert=alert)
+                return Reply(kind="alert", alert=alert)
+            if ctype == _records.CONTENT_CHANGE_CIPHER_SPEC:
+                if hello is None:
+                    raise _records.TLSParseError("ChangeCipherSpec before ServerHello")
+                return Reply(kind="hello", hello=hello, messages=tuple(messages))
+            if ctype != _records.CONTENT_HANDSHAKE:
+                if hello is None:
+                    raise _records.TLSParseError(f"record type {ctype} before ServerHello")
+                return Reply(kind="hello", hello=hello, messages=tuple(messages))
+            handshake.feed(fragment)
+            for msg_type, body in handshake.messages():
+                if hello is None:
+                    if msg_type != _HS_SERVER_HELLO:
+                        raise _records.TLSParseError(f"handshake type {msg_type} before ServerHello")
+                    hello = _records.parse_server_hello(body)
+                    if not full_flight or hello.is_hrr or hello.version >= 0x0304:
+                        return Reply(kind="hello", hello=hello)
+                    continue
+                messages.append((msg_type, body))
+                if msg_type == _HS_SERVER_HELLO_DONE:
+                    return Reply(kind="hello", hello=hello, messages=tuple(messages))
