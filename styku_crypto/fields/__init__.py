@@ -5,6 +5,7 @@ ORM column types live in :mod:`styku_crypto.fields.sqlalchemy` (``sqlalchemy`` e
 
 from styku_crypto.fields._blind_index import (
     BlindIndexer,
+    IndexTag,
     casefold_email,
     digits_only,
     normalize_text,
@@ -14,6 +15,7 @@ from styku_crypto.fields._deterministic import DeterministicEncryptor
 __all__ = [
     "BlindIndexer",
     "DeterministicEncryptor",
+    "IndexTag",
     "casefold_email",
     "digits_only",
     "normalize_text",

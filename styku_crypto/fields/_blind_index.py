@@ -12,7 +12,7 @@ from typing import Any
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._codec import KeySource, b64d, b64e, encode_value
 
-__all__ = ["BlindIndexer", "casefold_email", "digits_only", "normalize_text"]
+__all__ = ["BlindIndexer", "IndexTag", "casefold_email", "digits_only", "normalize_text"]
 
 _PREFIX = "bi1"
 _PURPOSE = "customer"
@@ -21,6 +21,12 @@ MIN_LENGTH = 4
 MAX_LENGTH = 32
 
 Normalizer = Callable[[str], str]
+
+
+class IndexTag(str):
+    """A computed blind-index tag (a ``str``), marked so ORM types store it unchanged."""
+
+    __slots__ = ()
 
 
 def normalize_text(value: str) -> str:
@@ -115,7 +121,7 @@ class BlindIndexer:
             raise InvalidInputError("blind indexes take str or bytes values")
         return encode_value(value)
 
-    def tag(self, value: str | bytes, *, tenant: str, version: int | None = None) -> str:
+    def tag(self, value: str | bytes, *, tenant: str, version: int | None = None) -> IndexTag:
         """The tag of *value* for *tenant* under key *version* (default: current).
 
         Raises:
@@ -128,11 +134,11 @@ class BlindIndexer:
             tenant, purpose=_PURPOSE, label=self._label, length=32, version=version
         )
         mac = hmac.new(key, message, hashlib.sha256).digest()[: self.length]
-        return f"{_PREFIX}.{used}.{b64e(mac)}"
+        return IndexTag(f"{_PREFIX}.{used}.{b64e(mac)}")
 
     def search_tags(
         self, value: str | bytes, *, tenant: str, versions: Iterable[int] | None = None
-    ) -> list[str]:
+    ) -> list[IndexTag]:
         """Tags to look *value* up with: one per key version (``IN (...)`` query).
 
         Args:
