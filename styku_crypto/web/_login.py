@@ -20,17 +20,18 @@ passwords in memory, and latency without limit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from styku_crypto.events import emit
 from styku_crypto.exceptions import InvalidInputError, PasswordMismatchError, StykuCryptoError
 
-__all__ = ["LoginGuard", "LoginResult", "LoginThrottledError", "SupportsLogin"]
+if TYPE_CHECKING:
+    from styku_crypto.passwords import PasswordHasher
+
+__all__ = ["LoginGuard", "LoginResult", "LoginThrottledError"]
 
 
 class LoginThrottledError(StykuCryptoError):
@@ -43,16 +44,6 @@ class LoginThrottledError(StykuCryptoError):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("too many logins in progress; retry later")
         self.retry_after = retry_after
-
-
-class SupportsLogin(Protocol):
-    """What :class:`LoginGuard` needs from a password hasher."""
-
-    def verify_and_update(self, stored: str, password: str) -> str | None: ...
-
-    def averify_and_update(self, stored: str, password: str) -> Awaitable[str | None]: ...
-
-    def dummy_verify(self, password: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +86,7 @@ class LoginGuard:
     )
 
     def __init__(
-        self, hasher: SupportsLogin, *, max_pending: int = 32, retry_after: int = 1
+        self, hasher: PasswordHasher, *, max_pending: int = 32, retry_after: int = 1
     ) -> None:
         if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
             raise InvalidInputError("max_pending must be a positive integer")
@@ -159,8 +150,8 @@ class LoginGuard:
                 user (a dummy verify of the same cost runs, then the same
                 error as a wrong password is raised).
             password: the submitted password.
-            actor: the account name, for the throttling event only.
-            source: the client address, for the throttling event only.
+            actor: the account name, for events (never the password).
+            source: the client address, for events.
 
         Returns:
             :class:`LoginResult`; store ``new_hash`` when it is not ``None``.
@@ -173,9 +164,11 @@ class LoginGuard:
         self._enter(actor=actor, source=source, sync=False)
         try:
             if stored_hash is None:
-                await self._adummy(password)
-                raise PasswordMismatchError("password does not match")
-            new_hash = await self._hasher.averify_and_update(stored_hash, password)
+                await self._hasher.adummy_verify(password, actor=actor, source=source)
+                raise PasswordMismatchError("password does not match")  # pragma: no cover
+            new_hash = await self._hasher.averify_and_update(
+                stored_hash, password, actor=actor, source=source
+            )
             return LoginResult(new_hash)
         finally:
             self._leave(sync=False)
@@ -198,15 +191,10 @@ class LoginGuard:
         self._enter(actor=actor, source=source, sync=True)
         try:
             if stored_hash is None:
-                self._hasher.dummy_verify(password)
-                raise PasswordMismatchError("password does not match")
-            return LoginResult(self._hasher.verify_and_update(stored_hash, password))
+                self._hasher.dummy_verify(password, actor=actor, source=source)
+                raise PasswordMismatchError("password does not match")  # pragma: no cover
+            return LoginResult(
+                self._hasher.verify_and_update(stored_hash, password, actor=actor, source=source)
+            )
         finally:
             self._leave(sync=True)
-
-    async def _adummy(self, password: str) -> None:
-        adummy = getattr(self._hasher, "adummy_verify", None)
-        if adummy is not None:
-            await adummy(password)
-        else:
-            await asyncio.to_thread(self._hasher.dummy_verify, password)
