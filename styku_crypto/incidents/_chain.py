@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from styku_crypto.exceptions import TamperedLogError
+from styku_crypto.exceptions import KeyNotFoundError, TamperedLogError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -125,9 +125,9 @@ def parse_head(key: MacKey, raw: bytes) -> HeadRecord:
         tag = bytes.fromhex(obj["tag"])
         if not isinstance(body["seq"], int) or not isinstance(body["kid"], str):
             raise TypeError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        expected = key.mac(_HEAD_DOMAIN + canonical(body).encode("ascii"), key_id=body["kid"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, KeyNotFoundError) as exc:
         raise TamperedLogError("incident log head record is malformed") from exc
-    expected = key.mac(_HEAD_DOMAIN + canonical(body).encode("ascii"), key_id=body["kid"])
     if not hmac.compare_digest(expected, tag):
         raise TamperedLogError("incident log head record failed authentication")
     return HeadRecord(log=str(body["log"]), seq=body["seq"], mac=str(body["mac"]))
@@ -156,7 +156,13 @@ def verify_lines(key: MacKey, lines: Iterable[str]) -> list[dict[str, Any]]:
         if not _eq(entry["prev"], prev):
             raise _bad(index, "chain broken: previous-entry hash does not match")
         body = {k: v for k, v in entry.items() if k != "mac"}
-        if not _eq(entry_mac(key, body), entry["mac"]):
+        try:
+            expected = entry_mac(key, body)
+        except KeyNotFoundError:
+            raise _bad(
+                index, "names an unknown MAC key (edited, or a key not in this store)"
+            ) from None
+        if not _eq(expected, entry["mac"]):
             raise _bad(index, "MAC mismatch (entry edited or wrong key)")
         prev = entry["mac"]
         entries.append(entry)

@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,10 @@ class _Snapshot:
     lines: list[str]
     complete_bytes: int
     tail_bytes: int
+    head: bytes | None = None  # the raw head record, read under the same lock
+
+
+_HeadReader = Callable[[], bytes | None]
 
 
 class _FileStorage:
@@ -157,17 +161,18 @@ class _FileStorage:
     def describe(self) -> str:
         return str(self.path)
 
-    def read(self) -> _Snapshot:
+    def read(self, head: _HeadReader) -> _Snapshot:
         try:
             with open(self.path, "rb") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
                 try:
                     data = fh.read()
+                    raw_head = head()
                 finally:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         except FileNotFoundError:
-            return _Snapshot([], 0, 0)
-        return _split(data)
+            return _Snapshot([], 0, 0, head())
+        return replace(_split(data), head=raw_head)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[_FileWriter]:
@@ -190,8 +195,8 @@ class _FileWriter:
         self._fd = fd
         self._snapshot: _Snapshot | None = None
 
-    def snapshot(self) -> _Snapshot:
-        self._snapshot = _split(_read_all(self._fd))
+    def snapshot(self, head: _HeadReader) -> _Snapshot:
+        self._snapshot = replace(_split(_read_all(self._fd)), head=head())
         return self._snapshot
 
     def write(self, line: str) -> None:
@@ -220,11 +225,19 @@ class _SqliteStorage:
         conn.execute(_SQL_CREATE)
         return conn
 
-    def read(self) -> _Snapshot:
+    def read(self, head: _HeadReader) -> _Snapshot:
         if not self.path.exists():
-            return _Snapshot([], 0, 0)
-        with contextlib.closing(self._connect()) as conn:
-            return _rows(conn)
+            return _Snapshot([], 0, 0, head())
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                with contextlib.closing(self._connect()) as conn:
+                    return replace(_rows(conn), head=head())
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[_SqliteWriter]:
@@ -245,8 +258,8 @@ class _SqliteWriter:
         self._conn = conn
         self._count = 0
 
-    def snapshot(self) -> _Snapshot:
-        snapshot = _rows(self._conn)
+    def snapshot(self, head: _HeadReader) -> _Snapshot:
+        snapshot = replace(_rows(self._conn), head=head())
         self._count = len(snapshot.lines)
         return snapshot
 
@@ -299,7 +312,9 @@ class IncidentLog:
         mac_key: the key entries are authenticated with.
         head_store: where the head record is kept (``get_meta``/``set_meta``);
             without it a removed tail cannot be detected.
-        name: the log's name in the head store (one head per name).
+        name: the log's name in the head store: one head record per name, so
+            every log sharing a head store needs its own name (default
+            ``"default"``, or ``"sqlite"`` for the table mode).
         sqlite: store entries in a table of the SQLite database at *path*
             instead of a JSON Lines file.
         clock: returns the current UTC time (inject a fixed clock in tests).
@@ -316,10 +331,12 @@ class IncidentLog:
         *,
         mac_key: MacKey,
         head_store: HeadStore | None = None,
-        name: str = "default",
+        name: str | None = None,
         sqlite: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        if name is None:
+            name = "sqlite" if sqlite else "default"
         if not name or len(name) > 200:
             raise InvalidInputError("log name must be 1..200 characters")
         p = Path(path)
@@ -336,7 +353,7 @@ class IncidentLog:
         path: str | os.PathLike[str] | None = None,
         *,
         store: Any,
-        name: str = "default",
+        name: str | None = None,
         sqlite: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> IncidentLog:
@@ -347,7 +364,7 @@ class IncidentLog:
                 SQLite file when omitted. With *sqlite*, the database file
                 (the key store's own file when omitted).
             store: a :class:`~styku_crypto.keys.KeyStore`.
-            name: the log's name (head record and MAC key are per store).
+            name: the log's name in the store's metadata (see the constructor).
             sqlite: keep entries in a table of the key store's SQLite database.
             clock: returns the current UTC time.
 
@@ -523,7 +540,7 @@ class IncidentLog:
                 ``incident.verify_failed`` event is logged at ERROR.
             KeyStoreError: the MAC key is unavailable.
         """
-        snapshot = self._storage.read()
+        snapshot = self._storage.read(self._raw_head)
         entries, head = self._verified(snapshot)
         return _report(snapshot, entries, head)
 
@@ -540,7 +557,7 @@ class IncidentLog:
         """
         from styku_crypto.incidents._export import export_incidents
 
-        snapshot = self._storage.read()
+        snapshot = self._storage.read(self._raw_head)
         entries, head = self._verified(snapshot)
         return export_incidents(
             list(_fold(entries).values()),
@@ -556,7 +573,7 @@ class IncidentLog:
         Raises:
             TamperedLogError: the log does not verify.
         """
-        entries, _ = self._verified(self._storage.read())
+        entries, _ = self._verified(self._storage.read(self._raw_head))
         return list(_fold(entries).values())
 
     def get(self, incident_id: str) -> Incident:
@@ -574,13 +591,13 @@ class IncidentLog:
         Raises:
             TamperedLogError: the log does not verify.
         """
-        entries, _ = self._verified(self._storage.read())
+        entries, _ = self._verified(self._storage.read(self._raw_head))
         return entries
 
     # -- internals --------------------------------------------------------------------------
 
     def _fold_one(self, incident_id: str) -> Incident:
-        incidents = _fold(self._verified(self._storage.read())[0])
+        incidents = _fold(self._verified(self._storage.read(self._raw_head))[0])
         try:
             return incidents[incident_id]
         except KeyError:
@@ -589,7 +606,7 @@ class IncidentLog:
     def _verified(self, snapshot: _Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
         try:
             entries = verify_lines(self._key, snapshot.lines)
-            head = self._read_head()
+            head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
             if head is not None:
                 check_head(entries, head)
             elif entries and self._head_store is not None:
@@ -607,20 +624,17 @@ class IncidentLog:
             raise
         return entries, head
 
-    def _read_head(self) -> HeadRecord | None:
+    def _raw_head(self) -> bytes | None:
         if self._head_store is None:
             return None
-        raw = self._head_store.get_meta(self._head_name)
-        if raw is None:
-            return None
-        return parse_head(self._key, raw)
+        return self._head_store.get_meta(self._head_name)
 
     def _append(
         self, op: str, incident_id: str | None, data: dict[str, Any], actor: str | None
     ) -> dict[str, Any]:
         by = None if actor is None else _text("actor", actor, limit=200)
         with self._thread_lock, self._storage.locked() as writer:
-            entries, _ = self._verified(writer.snapshot())
+            entries, _ = self._verified(writer.snapshot(self._raw_head))
             seq = len(entries) + 1
             if op == "open":
                 target = f"INC-{seq:06d}"

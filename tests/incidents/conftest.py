@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from styku_crypto.exceptions import KeyNotFoundError
 from styku_crypto.incidents import IncidentLog
 from styku_crypto.keys import KeyStore, LocalRootKey
 from tests._support import leaks
@@ -56,6 +57,8 @@ class RawMacKey:
         return self.current
 
     def mac(self, data: bytes, *, key_id: str) -> bytes:
+        if key_id not in self.keys:
+            raise KeyNotFoundError("unknown test key")
         return hmac.new(self.keys[key_id], data, hashlib.sha256).digest()
 
 

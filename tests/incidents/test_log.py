@@ -46,20 +46,25 @@ def test_open_update_close_round_trip(log: IncidentLog) -> None:
     assert inc.tenants == ("acme", "globex")
     assert inc.detected_at == detected.astimezone(UTC)
     assert inc.detected_at.tzinfo == UTC
-    assert inc.is_open and inc.status == "open"
+    assert inc.is_open
+    assert inc.status == "open"
     inc = log.update(inc.id, action="Key revoked", severity="critical", tenants=["initech"])
     assert inc.severity is Severity.CRITICAL
     assert inc.tenants == ("acme", "globex", "initech")
     assert [a.text for a in inc.actions] == ["Key revoked"]
     inc = log.close(inc.id, disposition="Contained; customers notified", actor="bob")
-    assert not inc.is_open and inc.status == "closed"
+    assert not inc.is_open
+    assert inc.status == "closed"
     assert inc.disposition == "Contained; customers notified"
-    assert inc.resolved_at is not None and inc.resolved_at > inc.reported_at
+    assert inc.resolved_at is not None
+    assert inc.resolved_at > inc.reported_at
     assert log.get(inc.id) == inc
     assert log.incidents() == [inc]
     report = log.verify()
-    assert report.entries == 3 and report.incidents == 1
-    assert report.head_checked and report.head_entries == 3
+    assert report.entries == 3
+    assert report.incidents == 1
+    assert report.head_checked
+    assert report.head_entries == 3
     assert report.incomplete_tail_bytes == 0
 
 
@@ -79,8 +84,11 @@ def test_entries_are_canonical_json_lines(log: IncidentLog, tmp_path: Path) -> N
     lines = (tmp_path / "incidents.jsonl").read_text().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert set(first) == {"at", "by", "data", "id", "kid", "log", "mac", "op", "prev", "seq", "v"}
-    assert first["v"] == 1 and first["seq"] == 1 and first["prev"] == "0" * 64
-    assert second["prev"] == first["mac"] and second["log"] == first["log"]
+    assert first["v"] == 1
+    assert first["seq"] == 1
+    assert first["prev"] == "0" * 64
+    assert second["prev"] == first["mac"]
+    assert second["log"] == first["log"]
     assert first["kid"] == "store:incidents:v1"
     assert first["at"].endswith("Z")
     for line in lines:
@@ -124,9 +132,7 @@ def test_update_and_close_refuse_unknown_or_closed(log: IncidentLog) -> None:
     assert log.verify().entries == 2
 
 
-def test_events_emitted_without_text(
-    log: IncidentLog, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_events_emitted_without_text(log: IncidentLog, caplog: pytest.LogCaptureFixture) -> None:
     """open/update/close emit incident.* events carrying ids and severity, never the text."""
     caplog.set_level(logging.DEBUG, logger="styku_crypto")
     inc = log.open_incident(
@@ -135,7 +141,11 @@ def test_events_emitted_without_text(
     log.update(inc.id, action="secret action")
     log.close(inc.id, disposition="secret disposition")
     events = _events(caplog, "incident.")
-    assert [e["event"] for e in events] == ["incident.opened", "incident.updated", "incident.closed"]
+    assert [e["event"] for e in events] == [
+        "incident.opened",
+        "incident.updated",
+        "incident.closed",
+    ]
     assert all(e["incident"] == inc.id and e["tenant"] == "acme" for e in events)
     assert events[0]["severity"] == "high"
     text = " ".join(r.getMessage() + repr(getattr(r, "styku_event", "")) for r in caplog.records)
@@ -176,7 +186,8 @@ def test_sqlite_table_mode(store: KeyStore) -> None:
     log = IncidentLog.open(store=store, sqlite=True)
     inc = log.open_incident("t", severity="medium", description="d", tenants=["acme"])
     log.close(inc.id, disposition="done")
-    assert log.location.startswith("sqlite:///") and log.location.endswith("styku_incident_log")
+    assert log.location.startswith("sqlite:///")
+    assert log.location.endswith("styku_incident_log")
     assert log.verify().entries == 2
     assert log.get(inc.id).disposition == "done"
     assert isinstance(log.incidents()[0], Incident)
@@ -184,4 +195,5 @@ def test_sqlite_table_mode(store: KeyStore) -> None:
 
 def test_repr_names_location_only(log: IncidentLog) -> None:
     """repr shows where the log is, nothing else."""
-    assert repr(log).startswith("IncidentLog(") and "incidents.jsonl" in repr(log)
+    assert repr(log).startswith("IncidentLog(")
+    assert "incidents.jsonl" in repr(log)
