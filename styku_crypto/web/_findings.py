@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from styku_crypto.web._hsts import DEFAULT_MAX_AGE, PRELOAD_MIN_MAX_AGE
 
@@ -118,9 +119,12 @@ class Finding:
     remediation: str
 
 
-def _finding(rule: str, message: str, clause: str, *, severity: str | None = None) -> Finding:
+def _make(rule: str, message: str, clause: str, *, severity: str | None = None) -> Finding:
     default, _title, remediation = rule_info(rule)
     return Finding(rule, severity or default, message, clause, remediation)
+
+
+_finding = _make
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +171,8 @@ def evaluate_hsts(
     values: Sequence[str],
     *,
     https: bool,
-    min_age: int = DEFAULT_MAX_AGE,
+    policy: Any = None,
+    min_age: int | None = None,
     clause: str = "hsts_min_age",
 ) -> list[Finding]:
     """Findings for the ``Strict-Transport-Security`` header(s) of one response.
@@ -175,9 +180,20 @@ def evaluate_hsts(
     Args:
         values: every ``Strict-Transport-Security`` header value received.
         https: the response came over HTTPS.
-        min_age: the policy's minimum max-age (``Policy.hsts_min_age``).
+        policy: a :class:`styku_crypto.tls.Policy`; gives the minimum
+            max-age and its severity overrides for the shared ``TLS-HSTS-*``
+            rules. ``None``: two years and the catalogue severities.
+        min_age: override the minimum max-age.
         clause: the policy clause named in findings.
     """
+    if min_age is None:
+        min_age = int(policy.hsts_min_age) if policy is not None else DEFAULT_MAX_AGE
+
+    def _finding(rule: str, message: str, clause: str, *, severity: str | None = None) -> Finding:
+        if severity is None and policy is not None and rule.startswith("TLS-"):
+            severity = str(policy.severity(rule))
+        return _make(rule, message, clause, severity=severity)
+
     if not https:
         if values:
             return [
