@@ -1,6 +1,7 @@
 """HTTPS enforcement for ASGI and WSGI apps, and login helpers (see ``docs/web.md``)."""
 
 from styku_crypto.web._asgi import CLIENT_CERT_SCOPE_KEY, ASGIMiddleware
+from styku_crypto.web._check import WebCheckReport, check_url
 from styku_crypto.web._clientcert import ClientCertPolicy, ClientCertResult
 from styku_crypto.web._config import HTTPSEnforcer
 from styku_crypto.web._cookies import CookiePolicy
@@ -21,4 +22,6 @@ __all__ = [
     "LoginResult",
     "LoginThrottledError",
     "WSGIMiddleware",
+    "WebCheckReport",
+    "check_url",
 ]
