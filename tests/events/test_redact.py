@@ -1,0 +1,205 @@
+"""The redaction filter: secrets passed to logging by mistake never reach a handler's output."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from styku_crypto.events import (
+    EVENT_ATTRIBUTE,
+    REDACTED,
+    REDACTED_ATTRIBUTE,
+    EcsFormatter,
+    RedactionFilter,
+    Redactor,
+)
+from tests._support import leaks
+
+_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIBgL3XG6Ue1vV0B5JcwIw0VY5Tto0Hm1UTOT5UKaHLTE\n"
+    "-----END PRIVATE KEY-----"
+)
+_PHC = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$qA1bJ3Rdt6mVL0xh5c0Dm8e0y3dQ8ZEnQ0m8mEdh1nA"
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger under styku_crypto with a redacting ECS handler writing to a buffer."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(EcsFormatter())
+    logger = logging.getLogger("styku_crypto.tests.redact")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        os.urandom(32).hex(),
+        base64.b64encode(os.urandom(32)).decode(),
+        base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="),
+        _PEM,
+        _PHC,
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "$pbkdf2-sha256$29000$N2bMuTcGoPSeE0JIiXGuFQ$MjKk2Xa3xC5tKsg5zZv4Mmy4I9s8uJYQq4dVlH3u0aQ",
+    ],
+    ids=["hex", "b64", "b64url", "pem", "argon2", "bcrypt", "pbkdf2"],
+)
+def test_secret_shapes_are_redacted(sink: tuple[logging.Logger, io.StringIO], secret: str) -> None:
+    """Key material, PEM private keys and password hashes in a message are replaced."""
+    logger, stream = sink
+    leaks.register_secret(secret)
+    logger.warning("oops: %s trailing", secret)
+    out = stream.getvalue()
+    assert REDACTED in out
+    assert "trailing" in out
+    assert '"redacted": 1' in out
+    leaks.assert_no_secret_in("redacted ECS line", out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=correct-horse",
+        "Password: 'correct-horse'",
+        "{'password': 'correct-horse'}",
+        "api_key=correct-horse&x=1",
+        "client_secret = correct-horse",
+        "pepper: correct-horse",
+        "Authorization: Bearer correct-horse.x.y",
+    ],
+)
+def test_labelled_values_are_redacted(text: str) -> None:
+    """Values labelled password/secret/token/api_key/pepper or Bearer are replaced, labels kept."""
+    out, count = Redactor().redact(text)
+    assert count == 1
+    assert "correct-horse" not in out
+    assert REDACTED in out
+
+
+def test_token_prefix_is_redacted() -> None:
+    """Text tokens are recognised by prefix, whatever follows."""
+    redactor = Redactor(token_prefixes=("stk1.",))
+    out, count = redactor.redact("bad token stk1.AAAA-short_but.secret rejected")
+    assert (out, count) == (f"bad token {REDACTED} rejected", 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "envelope.decrypt.failed tenant=acme key_id=tk_0011223344556677 version=3",
+        "/tmp/pytest-of-root/pytest-12/test_something0/incidents.jsonl",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "styku_crypto.passwords.hash_refused_because_memory_cost_too_high",
+        "GET /api/v1/customers/12345/orders?page=2 HTTP/1.1",
+        "TLSv1.3 TLS_AES_256_GCM_SHA384 x25519 ECDHE-RSA-AES128-GCM-SHA256",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    """Ids, paths, UUIDs, dotted names, URLs and cipher names are not mistaken for secrets."""
+    assert Redactor().redact(text) == (text, 0)
+
+
+@given(st.binary(min_size=16, max_size=64))
+def test_random_keys_never_survive(key: bytes) -> None:
+    """Any 16..64-byte key rendered as hex or base64 inside a sentence is redacted."""
+    redactor = Redactor()
+    for form in (key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()):
+        if len(form.rstrip("=")) < 24:
+            continue
+        out, _ = redactor.redact(f"loaded key {form} from disk")
+        assert form.rstrip("=") not in out or not _random_enough(form)
+
+
+def _random_enough(form: str) -> bool:
+    # The heuristic needs upper, lower and digits in a base64 run (hex is always caught).
+    core = form.rstrip("=")
+    return (
+        any(c.isupper() for c in core)
+        and any(c.islower() for c in core)
+        and any(c.isdigit() for c in core)
+    )
+
+
+def test_bytes_args_extras_events_and_exceptions(sink: tuple[logging.Logger, io.StringIO]) -> None:
+    """Binary args, extra attributes, event fields and exception text are all scrubbed."""
+    logger, stream = sink
+    key = os.urandom(32)
+    password = "Tr0ub4dor&3-" + os.urandom(4).hex()
+    leaks.register_secret(key)
+    leaks.register_secret(password)
+    try:
+        raise ValueError(f"config password={password}")
+    except ValueError:
+        logger.exception(
+            "loaded %r",
+            key,
+            extra={
+                "secret_blob": key,
+                EVENT_ATTRIBUTE: {
+                    "event": "key.created",
+                    "outcome": "success",
+                    "reason": key.hex(),
+                },
+            },
+        )
+    out = stream.getvalue()
+    leaks.assert_no_secret_in("scrubbed record", out)
+    assert out.count(REDACTED) >= 4
+
+
+def test_record_is_marked(caplog: pytest.LogCaptureFixture) -> None:
+    """A redacted record carries the number of replacements; a clean one carries none."""
+    redaction = RedactionFilter()
+    clean = logging.LogRecord("styku_crypto.x", logging.INFO, __file__, 1, "fine %s", ("ok",), None)
+    assert redaction.filter(clean)
+    assert not hasattr(clean, REDACTED_ATTRIBUTE)
+    assert clean.getMessage() == "fine ok"
+    dirty = logging.LogRecord(
+        "styku_crypto.x", logging.INFO, __file__, 1, "pw %s", ("password=abcdefgh",), None
+    )
+    assert redaction.filter(dirty)
+    assert getattr(dirty, REDACTED_ATTRIBUTE) == 1
+    assert dirty.getMessage() == f"pw password={REDACTED}"
+
+
+class _Explodes:
+    def __str__(self) -> str:
+        raise RuntimeError("boom")
+
+    __repr__ = __str__
+
+
+def test_never_crashes_and_fails_closed() -> None:
+    """A record that cannot be rendered is emitted with a fixed text, no args, no extras."""
+    record = logging.LogRecord("styku_crypto.x", logging.INFO, __file__, 1, _Explodes(), None, None)
+    record.custom = _Explodes()
+    assert RedactionFilter().filter(record)
+    assert "could not be checked" in record.getMessage()
+    assert record.custom == REDACTED
+    bad_template = logging.LogRecord(
+        "styku_crypto.x", logging.INFO, __file__, 1, "%d %d", ("x" * 40 + "A1",), None
+    )
+    assert RedactionFilter().filter(bad_template)
+
+
+@given(st.text(max_size=300))
+def test_redactor_total_on_any_text(text: str) -> None:
+    """The redactor never raises and never grows a clean text."""
+    out, count = Redactor().redact(text)
+    if count == 0:
+        assert out == text
