@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import hmac
 import io
-from typing import Any, BinaryIO, NoReturn, TypeAlias
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeAlias
 
 from cryptography.cobblestone import (
     Cobblestone128Decryptor,
@@ -34,9 +39,31 @@ from cryptography.cobblestone import (
 from cryptography.exceptions import AlreadyFinalized, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
-from styku_crypto.exceptions import DecryptionError, InvalidInputError
+from styku_crypto.envelope._format import (
+    LAYER_LEN,
+    PREFIX_LEN,
+    SUITE_STREAM,
+    DataClass,
+    Header,
+    encode_context,
+    parse_header,
+    prefix,
+)
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    UnsupportedFormatError,
+)
+
+if TYPE_CHECKING:
+    from styku_crypto.envelope._envelope import Envelope
+
+_LOG = logging.getLogger("styku_crypto.envelope")
+_FAILURES = (DecryptionError, UnsupportedFormatError, KeyNotFoundError, KeyDestroyedError)
 
 CHUNK_SIZE = 16384
 TAG_SIZE = 16
@@ -350,9 +377,7 @@ class DecryptingReader(io.RawIOBase):
     learned that the object is complete.
     """
 
-    def __init__(
-        self, src: BinaryIO, *, decryptor: ChunkedDecryptor, on_fail: Any = None
-    ) -> None:
+    def __init__(self, src: BinaryIO, *, decryptor: ChunkedDecryptor, on_fail: Any = None) -> None:
         super().__init__()
         self._src = src
         self._dec = decryptor
@@ -428,3 +453,233 @@ class DecryptingReader(io.RawIOBase):
     def complete(self) -> bool:
         """True once the whole object, final chunk included, authenticated."""
         return self._eof and not self._failed
+
+
+# -- streamed tokens (suite 2) on top of the envelope's key hierarchy ----------------
+
+_STREAM_KEY_DOMAIN = b"styku-crypto/v1/stream-key\x00"
+_STREAM_CTX_DOMAIN = b"styku-crypto/v1/stream-context\x00"
+
+
+def _stream_key(deks: list[bytes], pre: bytes) -> bytes:
+    """The Cobblestone input key: HKDF-SHA-256 over every layer's data key.
+
+    With two layers (``SENSITIVE``) the key depends on both data keys, so reading
+    needs both tenant keys, as for one-shot tokens.
+    """
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=_STREAM_KEY_DOMAIN + pre
+    ).derive(b"".join(deks))
+
+
+def _stream_context(pre: bytes, commitments: bytes, tenant_lp: bytes, context: bytes) -> bytes:
+    """The Cobblestone context: everything a rewrap does not change (not the wraps)."""
+    return _STREAM_CTX_DOMAIN + pre + commitments + tenant_lp + context
+
+
+def _data_class(envelope: Envelope, data_class: object) -> DataClass:
+    return envelope._data_class(data_class)
+
+
+def encrypt_stream(
+    envelope: Envelope,
+    dst: BinaryIO,
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+    data_class: DataClass,
+) -> EncryptingWriter:
+    """See :meth:`styku_crypto.envelope.Envelope.encrypt_stream`."""
+    ctx = encode_context(context)
+    tlp = envelope._tenant_lp(tenant)
+    dc = _data_class(envelope, data_class)
+    header, commits, deks, keys = envelope._fresh_layers(tenant, tlp, dc, SUITE_STREAM)
+    pre = header[:PREFIX_LEN]
+    version = keys[0].version
+
+    def done(_: int) -> None:
+        if _LOG.isEnabledFor(logging.DEBUG):
+            envelope._encrypted(tenant, dc, SUITE_STREAM, version)
+
+    return EncryptingWriter(
+        dst,
+        header=header,
+        key=_stream_key(deks, pre),
+        context=_stream_context(pre, commits, tlp, ctx),
+        on_close=done,
+    )
+
+
+def _read_header(src: BinaryIO) -> Header:
+    head = _read_exact(src, PREFIX_LEN)
+    if len(head) == PREFIX_LEN:
+        head += _read_exact(src, LAYER_LEN * head[3])
+    header = parse_header(head)
+    if header.suite != SUITE_STREAM:
+        raise UnsupportedFormatError(
+            "not a streamed token (suite 2): decrypt it with Envelope.decrypt"
+        )
+    return header
+
+
+def _open(
+    envelope: Envelope, header: Header, tenant: str, tlp: bytes, ctx: bytes
+) -> tuple[bytes, bytes]:
+    """(stream key, stream context) of a parsed streamed-token header."""
+    deks = envelope._open_layers(header, tenant, tlp)
+    pre = prefix(header.suite, header.data_class)
+    return _stream_key(deks, pre), _stream_context(pre, header.commitments, tlp, ctx)
+
+
+def decrypt_stream(
+    envelope: Envelope, src: BinaryIO, *, tenant: str, context: Mapping[str, str]
+) -> DecryptingReader:
+    """See :meth:`styku_crypto.envelope.Envelope.decrypt_stream`."""
+    try:
+        ctx = encode_context(context)
+        tlp = envelope._tenant_lp(tenant)
+        header = _read_header(src)
+        key, sctx = _open(envelope, header, tenant, tlp, ctx)
+        decryptor = ChunkedDecryptor(key, sctx)
+    except _FAILURES as exc:
+        envelope._failed(exc, tenant)
+        raise
+    return DecryptingReader(
+        src,
+        decryptor=decryptor,
+        on_fail=lambda: envelope._failed(DecryptionError(), tenant),
+    )
+
+
+def decrypt_token(
+    envelope: Envelope, token: Buffer, header: Header, tenant: str, tlp: bytes, ctx: bytes
+) -> bytes:
+    """One-shot decryption of a streamed token; ``Envelope.decrypt`` calls it for suite 2.
+
+    *tlp* and *ctx* are the envelope's encoded tenant and context. Raises as
+    ``Envelope.decrypt``; returns nothing unless the whole token authenticated.
+    """
+    view = memoryview(token).cast("B")
+    key, sctx = _open(envelope, header, tenant, tlp, ctx)
+    dec = ChunkedDecryptor(key, sctx)
+    out = bytearray()
+    for start in range(header.length, len(view), IO_BLOCK):
+        out += dec.update(view[start : start + IO_BLOCK])
+    out += dec.finalize()
+    return bytes(out)
+
+
+def decrypt_range(
+    envelope: Envelope,
+    src: BinaryIO | str | os.PathLike[str],
+    offset: int,
+    length: int,
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+) -> bytes:
+    """See :meth:`styku_crypto.envelope.Envelope.decrypt_range`."""
+    if isinstance(src, str | os.PathLike):
+        with open(src, "rb") as fh:
+            return decrypt_range(envelope, fh, offset, length, tenant=tenant, context=context)
+    if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 0:
+        raise InvalidInputError("offset and length must be non-negative integers")
+    try:
+        ctx = encode_context(context)
+        tlp = envelope._tenant_lp(tenant)
+        start = src.tell()
+        header = _read_header(src)
+        key, sctx = _open(envelope, header, tenant, tlp, ctx)
+        reader = RangeReader(src, base=start + header.length, key=key, context=sctx)
+        return reader.read(offset, length)
+    except _FAILURES as exc:
+        envelope._failed(exc, tenant)
+        raise
+
+
+def _copy(src: BinaryIO, writer: Any) -> None:
+    buf = bytearray(IO_BLOCK)
+    view = memoryview(buf)
+    while n := src.readinto(buf):  # type: ignore[attr-defined]
+        writer.write(view[:n])
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_output(dst_path: Path, produce: Any) -> None:
+    """Run ``produce(fh)`` into a temp file beside *dst_path*; publish only on success."""
+    directory = dst_path.parent
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{dst_path.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            produce(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
+
+
+def encrypt_file(
+    envelope: Envelope,
+    src_path: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str],
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+    data_class: DataClass,
+) -> int:
+    """See :meth:`styku_crypto.envelope.Envelope.encrypt_file`."""
+    written = 0
+
+    def produce(fh: BinaryIO) -> None:
+        nonlocal written
+        with open(src_path, "rb") as src:
+            writer = encrypt_stream(
+                envelope, fh, tenant=tenant, context=context, data_class=data_class
+            )
+            with writer:
+                _copy(src, writer)
+            written = writer.bytes_written
+
+    _atomic_output(Path(dst_path), produce)
+    return written
+
+
+def decrypt_file(
+    envelope: Envelope,
+    src_path: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str],
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+) -> int:
+    """See :meth:`styku_crypto.envelope.Envelope.decrypt_file`."""
+    total = 0
+
+    def produce(fh: BinaryIO) -> None:
+        nonlocal total
+        with open(src_path, "rb") as src:
+            reader = decrypt_stream(envelope, src, tenant=tenant, context=context)
+            buf = bytearray(IO_BLOCK)
+            view = memoryview(buf)
+            while n := reader.readinto(buf):
+                fh.write(view[:n])
+                total += n
+            if not reader.complete:  # pragma: no cover - readinto raises first
+                raise _failed()
+
+    _atomic_output(Path(dst_path), produce)
+    return total

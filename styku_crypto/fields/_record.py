@@ -1,0 +1,196 @@
+"""Encrypt selected fields of a record, bound to the field name and the record identity."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
+from styku_crypto.fields._blind_index import BlindIndexer
+from styku_crypto.fields._codec import decode_value, encode_value
+
+if TYPE_CHECKING:
+    from styku_crypto.envelope import DataClass, Envelope
+
+__all__ = ["RecordEncryptor"]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+#: Context keys the record encryptor sets itself; callers may not pass them.
+RESERVED_PREFIX = "styku."
+
+
+class RecordEncryptor:
+    """Encrypts chosen fields of a mapping (a JSON-like record) with an :class:`Envelope`.
+
+    Every encrypted field is its own envelope token (text form, ``stk1.``...) whose
+    encryption context binds, on top of the caller's context:
+    ``styku.record_type`` (this encryptor's *record_type*), ``styku.record_id`` (the
+    record identity passed to each call) and ``styku.field`` (the field name). A value
+    moved to another field, another record or another record type therefore fails to
+    decrypt with :class:`~styku_crypto.exceptions.DecryptionError`, as does a value
+    read under another tenant.
+
+    Values may be ``bytes``, ``str`` or any JSON value and come back with the same
+    type. ``None`` is encrypted too, so the stored record does not reveal which
+    sensitive fields are empty. Fields not listed pass through unchanged; listed fields
+    absent from the record are skipped.
+
+    Blind indexes: for each ``field -> BlindIndexer`` in *blind_indexes*, encryption
+    adds ``<field><index_suffix>`` holding the tag of the field's plaintext;
+    decryption drops it again.
+
+    Args:
+        envelope: the :class:`~styku_crypto.envelope.Envelope` to encrypt with.
+        record_type: what kind of record this is (e.g. ``"members"``); bound into every
+            field's context.
+        fields: the names of the fields to encrypt.
+        blind_indexes: blind indexes to compute, keyed by field name (each field must
+            also be in *fields*).
+        data_class: ``DataClass.SENSITIVE`` for a second, independent key layer.
+        index_suffix: suffix of the index fields (default ``"_bidx"``).
+
+    Raises:
+        InvalidInputError: bad names, or a blind index on a field that is not encrypted.
+    """
+
+    __slots__ = ("_envelope", "blind_indexes", "data_class", "fields", "index_suffix", "record_type")
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        *,
+        record_type: str,
+        fields: Iterable[str],
+        blind_indexes: Mapping[str, BlindIndexer] | None = None,
+        data_class: DataClass | None = None,
+        index_suffix: str = "_bidx",
+    ) -> None:
+        if not isinstance(record_type, str) or not _NAME_RE.match(record_type):
+            raise InvalidInputError("record_type: 1-128 of letters, digits and _ . : / -")
+        names = tuple(dict.fromkeys(fields))
+        if not names or not all(isinstance(f, str) and f for f in names):
+            raise InvalidInputError("fields must be a non-empty list of field names")
+        indexes = dict(blind_indexes or {})
+        for name, idx in indexes.items():
+            if name not in names:
+                raise InvalidInputError(f"blind index on {name!r}, which is not encrypted")
+            if not isinstance(idx, BlindIndexer):
+                raise InvalidInputError("blind_indexes values must be BlindIndexer objects")
+        if not index_suffix:
+            raise InvalidInputError("index_suffix must not be empty")
+        clash = {f + index_suffix for f in indexes} & set(names)
+        if clash:
+            raise InvalidInputError("an index field name clashes with an encrypted field")
+        self._envelope = envelope
+        self.record_type = record_type
+        self.fields = names
+        self.blind_indexes = indexes
+        self.data_class = data_class
+        self.index_suffix = index_suffix
+
+    def __repr__(self) -> str:
+        return (
+            f"<RecordEncryptor record_type={self.record_type!r} fields={list(self.fields)!r}"
+            f" blind_indexes={sorted(self.blind_indexes)!r}>"
+        )
+
+    def _context(
+        self, field: str, record_id: str, context: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        if not isinstance(record_id, str) or not record_id:
+            raise InvalidInputError("record_id must be a non-empty str")
+        ctx: dict[str, str] = {}
+        if context is not None:
+            if not isinstance(context, Mapping):
+                raise InvalidInputError("context must be a mapping of str to str")
+            for key in context:
+                if isinstance(key, str) and key.startswith(RESERVED_PREFIX):
+                    raise InvalidInputError("context keys starting with 'styku.' are reserved")
+            ctx.update(context)
+        ctx["styku.record_type"] = self.record_type
+        ctx["styku.record_id"] = record_id
+        ctx["styku.field"] = field
+        return ctx
+
+    def encrypt(
+        self,
+        record: Mapping[str, Any],
+        *,
+        tenant: str,
+        record_id: str,
+        context: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A copy of *record* with the chosen fields encrypted (and index fields added).
+
+        Args:
+            record: the record; it is not modified.
+            tenant: the tenant whose keys protect the record.
+            record_id: the record's stable identity (primary key), bound into each field.
+            context: extra encryption context (e.g. ``{"table": "members"}``).
+
+        Raises:
+            InvalidInputError: unsupported value type, bad context or record id.
+            KeyNotFoundError: unknown tenant.
+            KeyDestroyedError: the tenant was shredded.
+        """
+        from styku_crypto.envelope import to_text
+
+        out = dict(record)
+        kwargs: dict[str, Any] = {}
+        if self.data_class is not None:
+            kwargs["data_class"] = self.data_class
+        for name in self.fields:
+            if name not in record:
+                continue
+            value = record[name]
+            token = self._envelope.encrypt(
+                encode_value(value),
+                tenant=tenant,
+                context=self._context(name, record_id, context),
+                **kwargs,
+            )
+            out[name] = to_text(token)
+            idx = self.blind_indexes.get(name)
+            if idx is not None and value is not None:
+                out[name + self.index_suffix] = str(idx.tag(value, tenant=tenant))
+            elif idx is not None:
+                out[name + self.index_suffix] = None
+        return out
+
+    def decrypt(
+        self,
+        record: Mapping[str, Any],
+        *,
+        tenant: str,
+        record_id: str,
+        context: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A copy of *record* with the encrypted fields decrypted and index fields removed.
+
+        All fields are decrypted or none: the first failure raises and nothing is returned.
+
+        Raises:
+            DecryptionError: a field was tampered with, moved from another field, record,
+                record type or tenant, or read with another context.
+            UnsupportedFormatError: a field does not hold a token.
+            KeyDestroyedError: the tenant was shredded.
+        """
+        from styku_crypto.envelope import from_text
+
+        out = dict(record)
+        for name in self.fields:
+            if name not in record:
+                continue
+            value = record[name]
+            if not isinstance(value, str):
+                raise UnsupportedFormatError(f"field {name!r} does not hold a text token")
+            plaintext = self._envelope.decrypt(
+                from_text(value),
+                tenant=tenant,
+                context=self._context(name, record_id, context),
+            )
+            out[name] = decode_value(plaintext)
+        for name in self.blind_indexes:
+            out.pop(name + self.index_suffix, None)
+        return out
