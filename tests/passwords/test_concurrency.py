@@ -156,7 +156,11 @@ _BURST = textwrap.dedent(
 def test_burst_of_32_verifies_stays_within_memory_bound(mode: str) -> None:
     """32 concurrent verifies at m=64 MiB with max_concurrency=2: RSS growth < 2 x 64 MiB + 32 MiB, and back after trim."""
     out = subprocess.run(
-        [sys.executable, "-c", _BURST, mode], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", _BURST, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     data = json.loads(out.stdout.strip().splitlines()[-1])
     mib = 1024 * 1024

@@ -164,7 +164,9 @@ def test_dummy_verify_always_raises_mismatch(hasher: PasswordHasher, events: Eve
     assert events.last("password.failed")["reason"] == "unknown_user"
 
 
-def test_dummy_verify_does_the_same_argon2_work(password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dummy_verify_does_the_same_argon2_work(
+    password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """dummy_verify runs Argon2 with the same parameters and attempt count as a failed verify."""
     from styku_crypto.passwords import _hasher
 

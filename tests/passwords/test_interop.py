@@ -64,11 +64,9 @@ LEGACY: dict[str, Callable[[str], str]] = {
     "passlib_pbkdf2_sha512": lambda pw: passlib_hash.pbkdf2_sha512.using(rounds=1000).hash(pw),
     "passlib_pbkdf2_sha1": lambda pw: passlib_hash.pbkdf2_sha1.using(rounds=1000).hash(pw),
     "passlib_sha512_crypt": lambda pw: passlib_hash.sha512_crypt.using(rounds=5000).hash(pw),
-    "passlib_sha512_crypt_default_rounds": lambda pw: passlib_hash.sha512_crypt.using(
-        rounds=5000
-    )
-    .hash(pw)
-    .replace("$rounds=5000", ""),
+    "passlib_sha512_crypt_default_rounds": lambda pw: (
+        passlib_hash.sha512_crypt.using(rounds=5000).hash(pw).replace("$rounds=5000", "")
+    ),
     "bcrypt_2b": lambda pw: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode(),
     "bcrypt_2a": lambda pw: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4, b"2a")).decode(),
     "passlib_bcrypt_2y": lambda pw: passlib_hash.bcrypt.using(rounds=4, ident="2y").hash(pw),

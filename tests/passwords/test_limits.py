@@ -155,7 +155,9 @@ def test_arbitrary_text_never_crashes(shared_hasher: PasswordHasher, stored: str
     st.sampled_from(["$argon2id$v=19$m=", "pbkdf2_sha256$", "$2b$", "$6$", "scrypt$", "$pbkdf2"]),
     st.text(alphabet="0123456789$=,tmpv.+/abcABC", max_size=120),
 )
-def test_near_miss_formats_never_crash(shared_hasher: PasswordHasher, prefix: str, rest: str) -> None:
+def test_near_miss_formats_never_crash(
+    shared_hasher: PasswordHasher, prefix: str, rest: str
+) -> None:
     """Strings that look almost like a known format fail closed with typed errors."""
     from styku_crypto.exceptions import PasswordMismatchError
 

@@ -122,7 +122,9 @@ def test_blocklist_fast_on_a_million_entries(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     with path.open("w") as fh:
         for start in range(0, n, 100_000):
-            fh.write("".join(f"{i * step:040X}:{i % 997 + 1}\n" for i in range(start, start + 100_000)))
+            fh.write(
+                "".join(f"{i * step:040X}:{i % 997 + 1}\n" for i in range(start, start + 100_000))
+            )
     bl = Blocklist(path)
     probes = [f"{i * step:040X}" for i in range(0, n, 9973)]
     misses = [f"{i * step + 1:040X}" for i in range(0, n, 9973)]
