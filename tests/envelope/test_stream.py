@@ -1,4 +1,4 @@
-"""Streamed tokens through the Envelope: same key hierarchy, header, commitment, rewrap and shred."""
+"""Streamed tokens through the Envelope: same key hierarchy, header, commitment, rewrap, shred."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from styku_crypto.envelope import DataClass, Envelope
-from styku_crypto.envelope import _stream
+from styku_crypto.envelope import DataClass, Envelope, _stream
 from styku_crypto.envelope._format import LAYER_LEN, PREFIX_LEN, SUITE_STREAM, parse_header
 from styku_crypto.exceptions import (
     DecryptionError,
@@ -146,13 +145,13 @@ def test_any_bit_flip_in_token_rejected(env: Envelope, data: st.DataObject) -> N
 def test_every_truncation_rejected(env: Envelope) -> None:
     """Every truncation of a two-chunk token fails (header, salt, chunk, tag, final chunk)."""
     token = seal(env, os.urandom(C + 100))
-    for cut in [*range(0, 200), *range(len(token) - 200, len(token))]:
+    for cut in [*range(200), *range(len(token) - 200, len(token))]:
         with pytest.raises((DecryptionError, UnsupportedFormatError)):
             unseal(env, token[:cut])
 
 
 def test_unknown_suite_and_version_rejected(env: Envelope) -> None:
-    """Unknown versions and suites are UnsupportedFormatError; one-shot tokens are refused by streams."""
+    """Unknown versions/suites are UnsupportedFormatError; streams refuse one-shot tokens."""
     token = bytearray(seal(env, b"abc"))
     for index, value in ((0, 2), (1, 9)):
         bad = bytearray(token)
@@ -212,7 +211,7 @@ def test_files_round_trip_atomically(env: Envelope, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_last", "append"])
 def test_failed_decrypt_file_leaves_no_output(env: Envelope, tmp_path: Path, damage: str) -> None:
-    """A tampered file never produces output (not even a partial or temp file); old output survives."""
+    """A tampered file never produces output (no partial or temp file); old output survives."""
     data = os.urandom(4 * C)
     src = tmp_path / "obj.stk"
     src.write_bytes(seal(env, data))
