@@ -41,7 +41,7 @@ def peak_concurrency(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
                 result[0] = state["peak"]
 
     monkeypatch.setattr(hasher_module, "argon2_raw", counting)
-    yield result
+    return result
 
 
 class _ThreadNames(logging.Handler):
@@ -74,7 +74,8 @@ def test_async_twins_run_on_the_dedicated_pool() -> None:
             asyncio.run(scenario(h))
     finally:
         logger.removeHandler(handler)
-    assert handler.names and all(n.startswith("styku-passwords") for n in handler.names)
+    assert handler.names
+    assert all(n.startswith("styku-passwords") for n in handler.names)
 
 
 def test_concurrency_bound_holds_for_async_and_sync(peak_concurrency: list[int]) -> None:
@@ -103,7 +104,8 @@ def test_idle_buffers_are_unmapped_by_the_timer() -> None:
     ) as h:
         h.verify(h.hash(pw), pw)
         pool = h._pool
-        assert pool is not None and pool.resident_bytes > 0
+        assert pool is not None
+        assert pool.resident_bytes > 0
         deadline = time.monotonic() + 5
         while pool.resident_bytes and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -154,7 +156,7 @@ _BURST = textwrap.dedent(
 
 @pytest.mark.parametrize("mode", ["threads", "async"])
 def test_burst_of_32_verifies_stays_within_memory_bound(mode: str) -> None:
-    """32 concurrent verifies at m=64 MiB with max_concurrency=2: RSS growth < 2 x 64 MiB + 32 MiB, and back after trim."""
+    """32 verifies at m=64 MiB, bound 2: RSS grows < 2 x 64 + 32 MiB and returns after trim."""
     out = subprocess.run(
         [sys.executable, "-c", _BURST, mode],
         capture_output=True,

@@ -10,7 +10,6 @@ import argon2
 import pytest
 
 from styku_crypto.exceptions import (
-    InvalidHashError,
     InvalidInputError,
     PasswordMismatchError,
     PasswordPolicyError,
@@ -32,10 +31,11 @@ PHC = re.compile(r"\$argon2id\$v=19\$m=8,t=1,p=1\$([A-Za-z0-9+/]{22})\$([A-Za-z0
 
 
 def test_hash_is_a_phc_string_with_fresh_salt(hasher: PasswordHasher, password: str) -> None:
-    """hash() emits a canonical Argon2id PHC string with a 16-byte salt and 32-byte tag, new salt each time."""
+    """hash() emits a canonical Argon2id PHC string (16-byte salt, 32-byte tag), fresh salt."""
     first, second = hasher.hash(password), hasher.hash(password)
     m1, m2 = PHC.fullmatch(first), PHC.fullmatch(second)
-    assert m1 and m2
+    assert m1
+    assert m2
     assert len(base64.b64decode(m1.group(1) + "==")) == 16
     assert len(base64.b64decode(m1.group(2) + "=")) == 32
     assert m1.group(1) != m2.group(1)
@@ -143,7 +143,8 @@ def test_verify_and_update_rehashes_weaker(password: str, events: EventLog) -> N
     stored = old.hash(password)
     with PasswordHasher(profile=OWASP_M7168_T5, max_concurrency=1) as h:
         new = h.verify_and_update(stored, password)
-        assert new is not None and new.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+        assert new is not None
+        assert new.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
         assert h.verify_and_update(new, password) is None
         event = events.last("password.rehashed")
         assert event["reason"] == "weaker_parameters"
@@ -225,7 +226,8 @@ def test_events_never_carry_password_or_hash(hasher: PasswordHasher, events: Eve
     with pytest.raises(PasswordMismatchError):
         hasher.verify(stored, pw + "y")
     ok, bad = events.last("password.verified"), events.last("password.failed")
-    assert ok["actor"] == "alice" and ok["source"] == "198.51.100.7"
+    assert ok["actor"] == "alice"
+    assert ok["source"] == "198.51.100.7"
     assert bad["reason"] == "mismatch"
     leaks.assert_no_secret_in("password events", repr(events.events))
 
@@ -233,7 +235,8 @@ def test_events_never_carry_password_or_hash(hasher: PasswordHasher, events: Eve
 def test_repr_and_pickling(peppered: PasswordHasher) -> None:
     """The hasher's repr names profile and pepper id only; it refuses to pickle."""
     text = repr(peppered)
-    assert "CHEAPEST" in text and "p1" in text
+    assert "CHEAPEST" in text
+    assert "p1" in text
     leaks.assert_no_secret_in("hasher repr", text)
     with pytest.raises(TypeError):
         pickle.dumps(peppered)
@@ -248,7 +251,7 @@ def test_close_is_idempotent_and_trim_unmaps(hasher: PasswordHasher, password: s
 
 
 def test_without_buffer_reuse_results_are_identical(password: str) -> None:
-    """reuse_buffers=False (plain malloc) produces hashes the pooled path verifies and vice versa."""
+    """reuse_buffers=False (plain malloc) and the pooled path verify each other's hashes."""
     with (
         PasswordHasher(profile=CHEAPEST, insecure_test_only=True, reuse_buffers=False) as plain,
         PasswordHasher(profile=CHEAPEST, insecure_test_only=True) as pooled,

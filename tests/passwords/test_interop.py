@@ -19,8 +19,8 @@ from tests.passwords.conftest import EventLog, new_password
 if not settings.configured:
     settings.configure(USE_TZ=True)
 
-from django.contrib.auth import hashers as dj  # noqa: E402
-from passlib import hash as passlib_hash  # noqa: E402
+from django.contrib.auth import hashers as dj
+from passlib import hash as passlib_hash
 
 
 class _CheapDjangoArgon2(dj.Argon2PasswordHasher):
@@ -94,7 +94,8 @@ def test_legacy_hash_verifies_and_is_upgraded(
     with pytest.raises(PasswordMismatchError):
         hasher.verify(stored, pw + "!")
     new = hasher.verify_and_update(stored, pw)
-    assert new is not None and new.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert new is not None
+    assert new.startswith("$argon2id$v=19$m=8,t=1,p=1$")
     assert hasher.verify(new, pw)
     assert hasher.verify_and_update(new, pw) is None
     assert {"password.upgraded_legacy", "password.rehashed"} & set(events.names())
@@ -182,7 +183,8 @@ def test_argon2_cffi_hash_of_non_normalised_password(hasher: PasswordHasher) -> 
     leaks.register_secret(pw)
     stored = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(pw)
     new = hasher.verify_and_update(stored, pw)
-    assert new is not None and hasher.verify(new, pw)
+    assert new is not None
+    assert hasher.verify(new, pw)
 
 
 def test_django_pbkdf2_wire_format_parsed_by_hand(hasher: PasswordHasher) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 import tracemalloc
 
@@ -92,7 +93,7 @@ def test_planted_hash_refused_fast_without_allocation(
     ],
 )
 def test_malformed_hashes_refused(stored: str, hasher: PasswordHasher) -> None:
-    """Malformed, non-canonical and unknown formats raise InvalidHashError (never crash or verify)."""
+    """Malformed, non-canonical and unknown formats raise InvalidHashError, never verify."""
     with pytest.raises(InvalidHashError):
         hasher.verify(stored, new_password())
     with pytest.raises(InvalidHashError):
@@ -125,11 +126,13 @@ def test_custom_limits_tighter(hasher: PasswordHasher) -> None:
     assert hasher.verify(stored, pw)
     from styku_crypto.passwords import CHEAPEST
 
-    with PasswordHasher(
-        profile=CHEAPEST, insecure_test_only=True, limits=HashLimits(argon2_max_time_cost=3)
-    ) as tight:
-        with pytest.raises(InvalidHashError):
-            tight.verify(stored, pw)
+    with (
+        PasswordHasher(
+            profile=CHEAPEST, insecure_test_only=True, limits=HashLimits(argon2_max_time_cost=3)
+        ) as tight,
+        pytest.raises(InvalidHashError),
+    ):
+        tight.verify(stored, pw)
 
 
 def test_invalid_limits_rejected() -> None:
@@ -161,7 +164,5 @@ def test_near_miss_formats_never_crash(
     """Strings that look almost like a known format fail closed with typed errors."""
     from styku_crypto.exceptions import PasswordMismatchError
 
-    try:
+    with contextlib.suppress(InvalidHashError, PasswordMismatchError):
         shared_hasher.verify(prefix + rest, "fuzz-password-123456")
-    except (InvalidHashError, PasswordMismatchError):
-        pass

@@ -59,7 +59,8 @@ def test_rotation_old_hashes_verify_and_upgrade(events: EventLog) -> None:
         assert after.verify(stored, pw)
         assert after.needs_rehash(stored) is True
         updated = after.verify_and_update(stored, pw)
-        assert updated is not None and ",pepper=p2$" in updated
+        assert updated is not None
+        assert ",pepper=p2$" in updated
         assert after.needs_rehash(updated) is False
         assert events.last("password.rehashed")["reason"] == "pepper"
     with _hasher(new) as retired, pytest.raises(InvalidHashError):
@@ -74,7 +75,8 @@ def test_unpeppered_hashes_upgrade_to_pepper() -> None:
     with _hasher(new_pepper("p1")) as peppered:
         assert peppered.needs_rehash(stored)
         updated = peppered.verify_and_update(stored, pw)
-        assert updated is not None and ",pepper=p1$" in updated
+        assert updated is not None
+        assert ",pepper=p1$" in updated
 
 
 def test_pepper_never_prints_or_pickles() -> None:
@@ -114,4 +116,5 @@ def test_generate_and_equality() -> None:
     leaks.register_secret(a.export_key())
     leaks.register_secret(b.export_key())
     assert len(a.export_key()) == 32
-    assert a != b and a == Pepper("p1", a.export_key())
+    assert a != b
+    assert a == Pepper("p1", a.export_key())

@@ -39,7 +39,7 @@ def test_nfc_and_nfd_forms_verify(shared_hasher: PasswordHasher, pw: str) -> Non
 
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_different_passwords_never_verify(shared_hasher: PasswordHasher, a: str, b: str) -> None:
-    """Passwords (same random prefix, any Unicode tails) with different NFKC forms never cross-verify."""
+    """Passwords (shared prefix, any Unicode tails) with different NFKC forms never cross-verify."""
     prefix = secrets.token_urlsafe(12) + "-"
     a, b = prefix + a, prefix + b
     assume(unicodedata.normalize("NFKC", a) != unicodedata.normalize("NFKC", b))
