@@ -112,7 +112,8 @@ def _split_url(url: str) -> tuple[str, str | None]:
             secondary = value
         else:
             kept.append((name, value))
-    clean = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+    query_text = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
+    clean = urllib.parse.urlunsplit(parts._replace(query=query_text))
     return clean, secondary
 
 
@@ -215,37 +216,50 @@ class PostgresBackend(KeyStoreBackend):
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Any]:
-        """A read transaction: on the primary, or on the secondary when the primary is down."""
+        """A read transaction: on the primary, or on the secondary when the primary is down.
+
+        The ``BEGIN`` doubles as the liveness probe: if it fails on the primary,
+        the read goes to the secondary (when configured).
+        """
         psycopg = self._psycopg
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         with self._lock:
+            cur = None
             use_secondary = (
                 self._secondary_url is not None and time.monotonic() < self._primary_down_until
             )
-            conn = None
             if not use_secondary:
                 try:
-                    conn = self._primary()
-                    conn.execute("SELECT 1")
+                    cur = self._primary().cursor()
+                    cur.execute(begin)
                 except psycopg.OperationalError:
                     self._primary_down_until = time.monotonic() + self._retry_after
                     if self._secondary_url is None:
                         raise KeyStoreError(
                             f"key store {_describe(self._primary_url)} is unreachable"
                         ) from None
-                    conn = None
-            if conn is None:
+                    cur = None
+            if cur is None:
                 try:
-                    conn = self._secondary()
+                    cur = self._secondary().cursor()
+                    cur.execute(begin)
                 except psycopg.OperationalError:
                     raise KeyStoreError(
                         f"key store {_describe(self._primary_url)} and its secondary"
                         f" {_describe(self._secondary_url or '')} are unreachable"
                     ) from None
             try:
-                with conn.transaction():
-                    cur = conn.cursor()
-                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    yield cur
+                yield cur
+            except psycopg.Error as exc:
+                with contextlib.suppress(psycopg.Error):
+                    cur.execute("ROLLBACK")
+                raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            try:
+                cur.execute("COMMIT")
             except psycopg.Error as exc:
                 raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
 

@@ -24,6 +24,10 @@ from styku_crypto.keys import (
     RootKeyProvider,
     SQLiteBackend,
 )
+from tests._support.keystores import EXTRA_BACKEND_FACTORIES, EXTRA_PROVIDER_FACTORIES
+from tests._support.moto_server import fault_proxy, moto_server  # noqa: F401 - fixtures
+from tests._support.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
+from tests._support.softhsm import softhsm_token  # noqa: F401 - fixtures
 
 BackendFactory = Callable[[pytest.FixtureRequest, Path, str], KeyStoreBackend]
 ProviderFactory = Callable[[pytest.FixtureRequest, Path, str], RootKeyProvider]
@@ -37,10 +41,16 @@ def _local_provider(request: pytest.FixtureRequest, tmp_path: Path, name: str) -
     return LocalRootKey(tmp_path / f"{name}.rootkey")
 
 
-BACKENDS = ["sqlite"]
-PROVIDERS = ["local"]
-BACKEND_FACTORIES: dict[str, BackendFactory] = {"sqlite": _sqlite_backend}
-PROVIDER_FACTORIES: dict[str, ProviderFactory] = {"local": _local_provider}
+BACKENDS = ["sqlite", *EXTRA_BACKEND_FACTORIES]
+PROVIDERS = ["local", *EXTRA_PROVIDER_FACTORIES]
+BACKEND_FACTORIES: dict[str, BackendFactory] = {
+    "sqlite": _sqlite_backend,
+    **EXTRA_BACKEND_FACTORIES,
+}
+PROVIDER_FACTORIES: dict[str, ProviderFactory] = {
+    "local": _local_provider,
+    **EXTRA_PROVIDER_FACTORIES,
+}
 
 
 @pytest.fixture(params=BACKENDS)
