@@ -11,11 +11,13 @@ from styku_crypto.fields._blind_index import (
     normalize_text,
 )
 from styku_crypto.fields._deterministic import DeterministicEncryptor
+from styku_crypto.fields._record import RecordEncryptor
 
 __all__ = [
     "BlindIndexer",
     "DeterministicEncryptor",
     "IndexTag",
+    "RecordEncryptor",
     "casefold_email",
     "digits_only",
     "normalize_text",

@@ -134,8 +134,6 @@ class RecordEncryptor:
             KeyNotFoundError: unknown tenant.
             KeyDestroyedError: the tenant was shredded.
         """
-        from styku_crypto.envelope import to_text
-
         out = dict(record)
         kwargs: dict[str, Any] = {}
         if self.data_class is not None:
@@ -144,13 +142,12 @@ class RecordEncryptor:
             if name not in record:
                 continue
             value = record[name]
-            token = self._envelope.encrypt(
+            out[name] = self._envelope.encrypt_text(
                 encode_value(value),
                 tenant=tenant,
                 context=self._context(name, record_id, context),
                 **kwargs,
             )
-            out[name] = to_text(token)
             idx = self.blind_indexes.get(name)
             if idx is not None and value is not None:
                 out[name + self.index_suffix] = str(idx.tag(value, tenant=tenant))
@@ -176,8 +173,6 @@ class RecordEncryptor:
             UnsupportedFormatError: a field does not hold a token.
             KeyDestroyedError: the tenant was shredded.
         """
-        from styku_crypto.envelope import from_text
-
         out = dict(record)
         for name in self.fields:
             if name not in record:
@@ -185,8 +180,8 @@ class RecordEncryptor:
             value = record[name]
             if not isinstance(value, str):
                 raise UnsupportedFormatError(f"field {name!r} does not hold a text token")
-            plaintext = self._envelope.decrypt(
-                from_text(value),
+            plaintext = self._envelope.decrypt_text(
+                value,
                 tenant=tenant,
                 context=self._context(name, record_id, context),
             )

@@ -88,8 +88,7 @@ class _EncryptedColumn:
         kwargs: dict[str, Any] = {"tenant": _tenant(self.tenant), "context": dict(self.context)}
         if self.data_class is not None:
             kwargs["data_class"] = self.data_class
-        token: bytes = self.envelope.encrypt(data, **kwargs)
-        return token
+        return self.envelope.encrypt(data, **kwargs)
 
     def _decrypt(self, token: bytes) -> bytes:
         return self.envelope.decrypt(
@@ -162,16 +161,18 @@ class EncryptedText(_EncryptedColumn, TypeDecorator[str]):
             return None
         if not isinstance(value, str):
             raise InvalidInputError("EncryptedText columns take str")
-        from styku_crypto.envelope import to_text
-
-        return to_text(self._encrypt(value.encode("utf-8")))
+        kwargs: dict[str, Any] = {"tenant": _tenant(self.tenant), "context": dict(self.context)}
+        if self.data_class is not None:
+            kwargs["data_class"] = self.data_class
+        return self.envelope.encrypt_text(value.encode("utf-8"), **kwargs)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        from styku_crypto.envelope import from_text
-
-        return self._decrypt(from_text(value)).decode("utf-8")
+        plaintext = self.envelope.decrypt_text(
+            str(value), tenant=_tenant(self.tenant), context=dict(self.context)
+        )
+        return plaintext.decode("utf-8")
 
 
 class BlindIndex(TypeDecorator[str]):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from styku_crypto.envelope import Envelope
 from styku_crypto.keys import KeyStore
+from tests._support.postgres import postgres_server, postgres_url  # noqa: F401
 
 
 @pytest.fixture
@@ -20,3 +22,9 @@ def store(tmp_path: Path) -> Iterator[KeyStore]:
         yield ks
     finally:
         ks.close()
+
+
+@pytest.fixture
+def env(store: KeyStore) -> Envelope:
+    """An envelope over the fresh store."""
+    return Envelope(store)

@@ -1,0 +1,184 @@
+"""Record field encryption: field and record identity bound, types preserved, indexes attached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from styku_crypto.envelope import DataClass, Envelope
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    UnsupportedFormatError,
+)
+from styku_crypto.fields import BlindIndexer, RecordEncryptor, casefold_email
+from styku_crypto.keys import KeyStore
+from tests._support import leaks
+
+MEMBER = {
+    "id": 42,
+    "name": "Jane Doe",
+    "email": "Jane.Doe@example.com",
+    "ssn": "078-05-1120",
+    "scan": b"\x00\x01binary-scan-bytes",
+    "measurements": {"height_cm": 172.5, "tags": ["a", "b"]},
+    "plan": "gold",
+}
+FIELDS = ["email", "ssn", "scan", "measurements"]
+
+
+def _member_encryptor(env: Envelope, store: KeyStore) -> RecordEncryptor:
+    return RecordEncryptor(
+        env,
+        record_type="members",
+        fields=FIELDS,
+        blind_indexes={
+            "email": BlindIndexer(store, name="members.email", normalize=casefold_email)
+        },
+    )
+
+
+def test_round_trip_preserves_types_and_passthrough(env: Envelope, store: KeyStore) -> None:
+    """Selected fields become tokens, others pass through, and decrypt restores the record."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    for name in FIELDS:
+        assert isinstance(sealed[name], str)
+        assert sealed[name].startswith("stk1.")
+    assert sealed["name"] == "Jane Doe"
+    assert sealed["plan"] == "gold"
+    assert sealed["email_bidx"].startswith("bi1.")
+    assert enc.decrypt(sealed, tenant="acme", record_id="42") == MEMBER
+    assert MEMBER["email"] == "Jane.Doe@example.com"  # input not modified
+
+
+def test_value_swapped_between_fields_fails(env: Envelope, store: KeyStore) -> None:
+    """Moving a ciphertext into another field of the same record is detected."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    sealed["email"], sealed["ssn"] = sealed["ssn"], sealed["email"]
+    with pytest.raises(DecryptionError):
+        enc.decrypt(sealed, tenant="acme", record_id="42")
+
+
+def test_value_swapped_between_rows_fails(env: Envelope, store: KeyStore) -> None:
+    """Moving a ciphertext into the same field of another record is detected."""
+    enc = _member_encryptor(env, store)
+    a = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    b = enc.encrypt({**MEMBER, "ssn": "219-09-9999"}, tenant="acme", record_id="43")
+    a["ssn"] = b["ssn"]
+    with pytest.raises(DecryptionError):
+        enc.decrypt(a, tenant="acme", record_id="42")
+    with pytest.raises(DecryptionError):
+        enc.decrypt(b, tenant="acme", record_id="42")
+
+
+def test_other_record_type_tenant_or_context_fails(env: Envelope, store: KeyStore) -> None:
+    """Another record type, tenant or caller context cannot read the fields."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42", context={"table": "members"})
+    staff = RecordEncryptor(env, record_type="staff", fields=FIELDS)
+    with pytest.raises(DecryptionError):
+        staff.decrypt(sealed, tenant="acme", record_id="42", context={"table": "members"})
+    with pytest.raises(DecryptionError):
+        enc.decrypt(sealed, tenant="globex", record_id="42", context={"table": "members"})
+    with pytest.raises(DecryptionError):
+        enc.decrypt(sealed, tenant="acme", record_id="42")
+
+
+def test_sensitive_fields_need_both_layers(env: Envelope, store: KeyStore) -> None:
+    """SENSITIVE records use two-layer tokens and still round-trip."""
+    enc = RecordEncryptor(
+        env, record_type="members", fields=["ssn"], data_class=DataClass.SENSITIVE
+    )
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    customer = RecordEncryptor(env, record_type="members", fields=["ssn"])
+    assert len(sealed["ssn"]) > len(customer.encrypt(MEMBER, tenant="acme", record_id="42")["ssn"])
+    assert enc.decrypt(sealed, tenant="acme", record_id="42")["ssn"] == MEMBER["ssn"]
+
+
+def test_none_is_encrypted_and_missing_fields_skipped(env: Envelope, store: KeyStore) -> None:
+    """None values are hidden behind a token; fields absent from the record are skipped."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt({"id": 1, "email": None}, tenant="acme", record_id="1")
+    assert isinstance(sealed["email"], str)
+    assert sealed["email_bidx"] is None
+    assert "ssn" not in sealed
+    assert enc.decrypt(sealed, tenant="acme", record_id="1") == {"id": 1, "email": None}
+
+
+def test_blind_index_matches_normalised_query(env: Envelope, store: KeyStore) -> None:
+    """The index field equals the indexer's tag of a differently-cased query."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    idx = enc.blind_indexes["email"]
+    assert sealed["email_bidx"] == idx.tag("  jane.doe@EXAMPLE.com", tenant="acme")
+
+
+def test_bad_configuration_and_inputs(env: Envelope, store: KeyStore) -> None:
+    """Misconfiguration and malformed records raise typed errors."""
+    idx = BlindIndexer(store, name="x")
+    with pytest.raises(InvalidInputError):
+        RecordEncryptor(env, record_type="bad type", fields=["a"])
+    with pytest.raises(InvalidInputError):
+        RecordEncryptor(env, record_type="t", fields=[])
+    with pytest.raises(InvalidInputError):
+        RecordEncryptor(env, record_type="t", fields=["a"], blind_indexes={"b": idx})
+    with pytest.raises(InvalidInputError):
+        RecordEncryptor(env, record_type="t", fields=["a", "a_bidx"], blind_indexes={"a": idx})
+    enc = RecordEncryptor(env, record_type="t", fields=["a"])
+    with pytest.raises(InvalidInputError):
+        enc.encrypt({"a": 1}, tenant="acme", record_id="1", context={"styku.field": "b"})
+    with pytest.raises(InvalidInputError):
+        enc.encrypt({"a": 1}, tenant="acme", record_id="")
+    with pytest.raises(InvalidInputError):
+        enc.encrypt({"a": object()}, tenant="acme", record_id="1")
+    with pytest.raises(UnsupportedFormatError):
+        enc.decrypt({"a": 5}, tenant="acme", record_id="1")
+    with pytest.raises(UnsupportedFormatError):
+        enc.decrypt({"a": "plain text"}, tenant="acme", record_id="1")
+
+
+def test_shredded_tenant_and_no_leaks(env: Envelope, store: KeyStore) -> None:
+    """After shred, fields raise KeyDestroyedError; no plaintext in reprs or errors."""
+    enc = _member_encryptor(env, store)
+    secret = "ssn-secret-078-05-1120"
+    leaks.register_secret(secret)
+    sealed = enc.encrypt({**MEMBER, "ssn": secret}, tenant="globex", record_id="7")
+    assert secret not in str(sealed)
+    leaks.assert_no_secret_in("record encryptor repr", repr(enc))
+    store.shred("globex")
+    with pytest.raises(KeyDestroyedError) as info:
+        enc.decrypt(sealed, tenant="globex", record_id="7")
+    leaks.assert_no_secret_in("record error", str(info.value))
+
+
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30) | st.binary(max_size=30)
+)
+
+
+@given(
+    record=st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), json_scalars, max_size=4),
+    record_id=st.text(min_size=1, max_size=10),
+)
+@settings(max_examples=25)
+def test_any_record_round_trips(
+    record_env: Envelope, record: dict[str, Any], record_id: str
+) -> None:
+    """Any record of scalar values round-trips for any record id."""
+    enc = RecordEncryptor(record_env, record_type="t", fields=["a", "b", "c"])
+    sealed = enc.encrypt(record, tenant="acme", record_id=record_id)
+    assert enc.decrypt(sealed, tenant="acme", record_id=record_id) == record
+
+
+@pytest.fixture(scope="module")
+def record_env(tmp_path_factory: pytest.TempPathFactory) -> Envelope:
+    """A module-wide envelope for property tests."""
+    ks = KeyStore.open(tmp_path_factory.mktemp("rec") / "keys.db")
+    ks.create_tenant("acme")
+    return Envelope(ks)
