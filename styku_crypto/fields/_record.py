@@ -54,7 +54,14 @@ class RecordEncryptor:
         InvalidInputError: bad names, or a blind index on a field that is not encrypted.
     """
 
-    __slots__ = ("_envelope", "blind_indexes", "data_class", "fields", "index_suffix", "record_type")
+    __slots__ = (
+        "_envelope",
+        "blind_indexes",
+        "data_class",
+        "fields",
+        "index_suffix",
+        "record_type",
+    )
 
     def __init__(
         self,
