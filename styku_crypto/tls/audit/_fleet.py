@@ -95,14 +95,16 @@ async def _scan_one(
     try:
         async with asyncio.timeout(budget):
             await Prober(target, timeout=timeout, gate=gate).run(facts)
-            jobs = [in_thread(_handshake.peer_facts), in_thread(_handshake.fetch_hsts_and_resumption)]
+            await asyncio.gather(
+                in_thread(_handshake.peer_facts), in_thread(_handshake.fetch_hsts_and_resumption)
+            )
+            # Last: a refused renegotiation can stall a single-threaded server.
             if any(facts.protocols.get(p) for p in ("TLSv1.0", "TLSv1.1", "TLSv1.2")):
-                jobs.append(in_thread(_handshake.client_renegotiation))
+                await in_thread(_handshake.client_renegotiation)
             else:
                 facts.skip("client_renegotiation", "no protocol below TLS 1.3 (which has none)")
-            await asyncio.gather(*jobs)
     except UnreachableError as exc:
-        report.error = f"unreachable: {exc}"
+        report.error = f"no TLS answer: {exc}"
     except TimeoutError:
         report.error = f"incomplete: the scan did not finish within {budget:g} s"
     if report.error is None:
@@ -131,7 +133,7 @@ def _emit(report: TargetReport) -> None:
             "tls.audit",
             capability="tls",
             outcome="success" if report.compliant else "failure",
-            level=logging.INFO if report.complete else logging.WARNING,
+            level=logging.INFO,
             reason=None if report.complete else "incomplete",
             attributes=attributes,
         )

@@ -229,6 +229,9 @@ def to_text(report: AuditReport) -> str:
             lines.append(f"            cap {cap}")
         protos = "  ".join(f"{p} {_yes(f.protocols.get(p))}" for p in PROTOCOLS)
         lines.append(f"  protocols {protos}")
+        if t.error and not any(f.protocols.values()):
+            lines.append("")
+            continue
         for proto, names in f.suites.items():
             pref = f.server_preference.get(proto)
             order = {True: "server order", False: "client order", None: "order not tested"}[pref]
