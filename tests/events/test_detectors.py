@@ -61,7 +61,7 @@ def test_slow_trickle_never_alerts() -> None:
 
 
 def test_cooldown_then_realert_after_quiet_period() -> None:
-    """A continuing burst alerts once per cooldown; after a quiet period a new burst alerts again."""
+    """A continuing burst alerts once per cooldown; after a quiet period, again."""
     clock, alerts = FakeClock(), []
     rule = DetectorRule("r", ("password.failed",), threshold=3, window=5.0, per=("source",))
     detector = AnomalyDetector([rule], on_alert=alerts.append, clock=clock, alert_level=None)
