@@ -91,9 +91,7 @@ class _EncryptedColumn:
         return self.envelope.encrypt(data, **kwargs)
 
     def _decrypt(self, token: bytes) -> bytes:
-        return self.envelope.decrypt(
-            token, tenant=_tenant(self.tenant), context=dict(self.context)
-        )
+        return self.envelope.decrypt(token, tenant=_tenant(self.tenant), context=dict(self.context))
 
 
 class EncryptedBytes(_EncryptedColumn, TypeDecorator[bytes]):
