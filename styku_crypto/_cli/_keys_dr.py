@@ -1,0 +1,361 @@
+"""``styku-crypto keys`` disaster-recovery commands: backup, restore, drill, check, root.
+
+Registered into the ``keys`` group by :mod:`styku_crypto._cli._keys` via
+:func:`register`. Imports here are cheap; the key store loads inside handlers.
+
+Root providers are named with ``--root SPEC`` (repeatable; the order is the
+failover order) or the ``STYKU_CRYPTO_ROOTS`` environment variable (specs
+separated by whitespace). Without either, a SQLite store uses its local root
+key file (development only). Specs:
+
+* ``local:PATH``: a local root key file;
+* ``pkcs11:MODULE#token=LABEL&key=LABEL``: a key in a PKCS#11 token; the PIN
+  comes from ``STYKU_CRYPTO_PKCS11_PIN`` (never from the command line);
+* ``aws-kms:KEY_ID[?region=REGION&endpoint=URL]``: a KMS key.
+
+Exit codes: 0 success; 1 refused (a backup destination failed, a backup does
+not verify, a drill failed, the store has consistency problems); 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.parse
+from typing import Any
+
+__all__ = ["ROOTS_ENV", "PIN_ENV", "parse_root", "register"]
+
+ROOTS_ENV = "STYKU_CRYPTO_ROOTS"
+PIN_ENV = "STYKU_CRYPTO_PKCS11_PIN"
+_DEFAULT_STORE = "styku-keys.db"
+
+
+def register(keys_sub: Any) -> None:
+    """Add ``backup``, ``restore``, ``drill``, ``check`` and ``root`` to the ``keys`` group."""
+    p = keys_sub.add_parser("backup", help="back up the key store to one or more destinations")
+    _common(p)
+    p.add_argument(
+        "--to",
+        dest="to",
+        action="append",
+        required=True,
+        metavar="DEST",
+        help="directory or s3://bucket/prefix (repeat for several)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=_backup)
+
+    p = keys_sub.add_parser("restore", help="restore a backup into an empty key store")
+    _common(p)
+    p.add_argument("source", metavar="FROM", help="a destination or one backup in it")
+    p.add_argument("--backup-id", default=None, help="restore this backup (default: newest)")
+    p.add_argument(
+        "--shred-list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="JSON shred list whose tenants stay shredded (repeatable)",
+    )
+    p.set_defaults(handler=_restore)
+
+    p = keys_sub.add_parser(
+        "drill", help="DR drill: restore into a scratch store, decrypt canaries"
+    )
+    _common(p)
+    p.add_argument("source", metavar="FROM", help="a destination or one backup in it")
+    p.add_argument("--backup-id", default=None)
+    p.add_argument("--shred-list", action="append", default=[], metavar="FILE")
+    p.add_argument("--report", default=None, metavar="JSON", help="write the JSON report here")
+    p.set_defaults(handler=_drill)
+
+    p = keys_sub.add_parser("check", help="consistency check of the key store")
+    _common(p)
+    p.add_argument(
+        "--deep", action="store_true", help="also unwrap every key under every root provider"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=_check)
+
+    p = keys_sub.add_parser("root", help="list, add or remove root-key providers")
+    root_sub = p.add_subparsers(dest="root_command", metavar="ACTION")
+    q = root_sub.add_parser("list", help="providers configured and the wraps stored")
+    _common(q)
+    q.set_defaults(handler=_root_list)
+    q = root_sub.add_parser("add", help="wrap every tenant key under one more provider")
+    _common(q)
+    q.add_argument("spec", metavar="SPEC", help="the provider to add")
+    q.set_defaults(handler=_root_add)
+    q = root_sub.add_parser("remove", help="drop a provider's wraps (re-wrap under the others)")
+    _common(q)
+    q.add_argument("provider_id", metavar="PROVIDER_ID", help="the provider id to drop")
+    q.set_defaults(handler=_root_remove)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        help="store path or URL (default: $STYKU_CRYPTO_STORE or ./styku-keys.db)",
+    )
+    p.add_argument(
+        "--root",
+        dest="roots",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help=f"root provider spec, repeatable, failover order (default: ${ROOTS_ENV})",
+    )
+    p.add_argument("--actor", default=None, help="who runs this, recorded in events")
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def parse_root(spec: str) -> Any:
+    """Build a root-key provider from a spec string (see the module docs).
+
+    Raises:
+        InvalidInputError: the spec is malformed (the message never echoes secrets).
+    """
+    from styku_crypto.exceptions import InvalidInputError
+
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise InvalidInputError("root spec must look like local:PATH, pkcs11:..., aws-kms:...")
+    if kind == "local":
+        from styku_crypto.keys import LocalRootKey
+
+        return LocalRootKey(rest, create=False)
+    if kind == "pkcs11":
+        from styku_crypto.keys import Pkcs11RootKey
+
+        module, _, frag = rest.partition("#")
+        opts = dict(urllib.parse.parse_qsl(frag))
+        pin = os.environ.get(PIN_ENV)
+        if not module or "token" not in opts:
+            raise InvalidInputError("pkcs11 root spec: pkcs11:MODULE#token=LABEL&key=LABEL")
+        if not pin:
+            raise InvalidInputError(f"pkcs11 root needs the token PIN in ${PIN_ENV}")
+        return Pkcs11RootKey(
+            module=module,
+            token_label=opts["token"],
+            pin=pin,
+            key_label=opts.get("key", "styku-root"),
+        )
+    if kind == "aws-kms":
+        from styku_crypto.keys import AwsKmsRootKey
+
+        key_id, _, query = rest.partition("?")
+        opts = dict(urllib.parse.parse_qsl(query))
+        return AwsKmsRootKey(
+            key_id=key_id, region=opts.get("region"), endpoint_url=opts.get("endpoint")
+        )
+    raise InvalidInputError(f"unknown root provider kind {kind[:20]!r}")
+
+
+def _root_specs(args: argparse.Namespace) -> list[str]:
+    specs: list[str] | None = args.roots
+    if specs:
+        return list(specs)
+    return os.environ.get(ROOTS_ENV, "").split()
+
+
+def _store_target(args: argparse.Namespace) -> str:
+    target = getattr(args, "store", None) or os.environ.get("STYKU_CRYPTO_STORE") or _DEFAULT_STORE
+    return str(target)
+
+
+def _open_store(args: argparse.Namespace, *, extra: list[Any] | None = None) -> Any:
+    from styku_crypto.keys import KeyStore
+
+    roots = [parse_root(s) for s in _root_specs(args)] + list(extra or [])
+    return KeyStore.open(_store_target(args), root=roots or None)
+
+
+def _emit_json(doc: object) -> None:
+    json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from styku_crypto.exceptions import BackupError
+    from styku_crypto.keys import backup
+
+    with _open_store(args) as store:
+        try:
+            result = backup(store, args.to, actor=args.actor)
+        except BackupError as exc:
+            partial = getattr(exc, "result", None)
+            if partial is None:
+                raise
+            result = partial
+    if args.format == "json":
+        _emit_json(
+            {
+                "schema": "styku-keys-backup-result/1",
+                "backup_id": result.backup_id,
+                "tenants": result.tenants,
+                "key_versions": result.key_versions,
+                "written": list(result.written),
+                "failed": [{"destination": d, "reason": r} for d, r in result.failed],
+                "ok": result.ok,
+            }
+        )
+    else:
+        print(
+            f"backup {result.backup_id}: {result.tenants} tenant(s), {result.key_versions} key(s)"
+        )
+        for dest in result.written:
+            print(f"  ok      {dest}")
+        for dest, reason in result.failed:
+            print(f"  FAILED  {dest}: {reason}")
+    if not result.ok:
+        names = ", ".join(d for d, _ in result.failed)
+        print(f"styku-crypto: backup incomplete; failed destination(s): {names}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from styku_crypto.keys import restore
+
+    with _open_store(args) as store:
+        result = restore(
+            args.source,
+            store,
+            backup_id=args.backup_id,
+            shred_lists=args.shred_list,
+            actor=args.actor,
+        )
+        problems = store.check()
+    print(
+        f"restored backup {result.backup_id}: {result.tenants} tenant(s),"
+        f" {result.key_versions} key(s) in {result.seconds:.3f}s"
+    )
+    for name in result.kept_shredded:
+        print(f"  kept shredded: {name}")
+    for problem in problems:
+        print(f"  PROBLEM {problem}")
+    return 0 if not problems else 1
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from styku_crypto.keys import KeyStore, drill
+
+    roots = [parse_root(s) for s in _root_specs(args)]
+    owned = None
+    if not roots:
+        # Development default: the local root key of the configured SQLite store.
+        owned = KeyStore.open(_store_target(args))
+        roots = list(owned.providers)
+    try:
+        report = drill(
+            args.source,
+            root=roots,
+            backup_id=args.backup_id,
+            shred_lists=args.shred_list,
+            actor=args.actor,
+        )
+    finally:
+        if owned is not None:
+            owned.close()
+        else:
+            for root in roots:
+                root.close()
+    doc = report.to_json()
+    if args.report:
+        tmp = f"{args.report}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, args.report)
+    print(f"drill of backup {report.backup_id} from {report.source}")
+    print(f"  restore {report.restore_seconds:.3f}s, total {report.total_seconds:.3f}s")
+    for t in report.tenants:
+        extra = f" ({t.error})" if t.error else ""
+        print(
+            f"  {t.status.upper():8} {t.tenant}  {t.canaries} canary(ies)  {t.seconds:.4f}s{extra}"
+        )
+    for problem in report.check_problems:
+        print(f"  PROBLEM {problem}")
+    if report.error:
+        print(f"  ERROR {report.error}")
+    print("PASSED" if report.passed else "FAILED")
+    return 0 if report.passed else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        problems = store.check(deep=args.deep)
+        location = store.backend.location
+    if args.format == "json":
+        _emit_json({"schema": "styku-keys-check/1", "store": location, "problems": problems})
+    elif problems:
+        for problem in problems:
+            print(f"PROBLEM {problem}")
+    else:
+        print(f"ok: {location}")
+    return 0 if not problems else 1
+
+
+def _root_list(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        configured = [p.provider_id for p in store.providers]
+        counts: dict[str, int] = {}
+        for tenant in store.backend.list_tenants():
+            if tenant.shredded_at is not None:
+                continue
+            for record in store.backend.list_keys(tenant.name):
+                for provider in record.providers:
+                    counts[provider] = counts.get(provider, 0) + 1
+    for pid in configured:
+        print(f"configured  {pid}  wraps={counts.get(pid, 0)}")
+    for pid in sorted(set(counts) - set(configured)):
+        print(f"stored-only {pid}  wraps={counts[pid]}")
+    return 0
+
+
+def _root_add(args: argparse.Namespace) -> int:
+    from styku_crypto.exceptions import InvalidInputError
+
+    new = parse_root(args.spec)
+    with _open_store(args, extra=[new]) as store:
+        if [p.provider_id for p in store.providers].count(new.provider_id) > 1:
+            raise InvalidInputError("that provider is already configured")
+        count = store.rewrap_root()
+        problems = store.check(deep=True)
+    print(f"re-wrapped {count} key version(s) under {new.provider_id} and the others")
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    return 0 if not problems else 1
+
+
+def _root_remove(args: argparse.Namespace) -> int:
+    from styku_crypto.exceptions import InvalidInputError
+
+    roots = [parse_root(s) for s in _root_specs(args)]
+    keep = [r for r in roots if r.provider_id != args.provider_id]
+    if not roots or len(keep) == len(roots):
+        raise InvalidInputError("name the provider to remove among the configured --root specs")
+    if not keep:
+        raise InvalidInputError("cannot remove the last root provider")
+    from styku_crypto.keys import KeyStore
+
+    with KeyStore.open(_store_target(args), root=keep) as store:
+        count = store.rewrap_root()
+        problems = store.check(deep=True)
+    for root in roots:
+        if root not in keep:
+            root.close()
+    print(f"re-wrapped {count} key version(s) without {args.provider_id}")
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    return 0 if not problems else 1
