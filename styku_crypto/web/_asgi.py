@@ -37,6 +37,11 @@ class ASGIMiddleware:
     the ASGI WebSocket denial-response extension, and refused otherwise.
     Lifespan and other scope types pass through untouched.
 
+    When a trusted proxy forwarded the request, the scope handed to the app
+    carries what the proxy said: ``scheme`` becomes ``https`` (or ``wss``)
+    and ``client`` the forwarded client address, so ``request.url`` and
+    ``request.client`` are right behind the proxy.
+
     Args:
         app: the ASGI application.
         enforcer: the configuration (shared with :class:`WSGIMiddleware`).
@@ -107,6 +112,8 @@ class ASGIMiddleware:
         )
         action = verdict.action
         if action == Action.PASS:
+            if view is not None:
+                _apply_forwarded(scope, verdict, kind)
             if verdict.secure:
                 if enforcer.client_cert is not None and not verdict.exempt:
                     chain = _client_chain(scope, proxy_cert)
@@ -215,6 +222,14 @@ class ASGIMiddleware:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008})
+
+
+def _apply_forwarded(scope: Scope, verdict: Verdict, kind: str) -> None:
+    """Tell the app what the trusted proxy said: scheme and client address."""
+    if verdict.secure:
+        scope["scheme"] = "wss" if kind == "websocket" else "https"
+    if verdict.client is not None and verdict.client != (scope.get("client") or (None,))[0]:
+        scope["client"] = (verdict.client, 0)
 
 
 def _join(previous: str | None, value: bytes) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from styku_crypto.web._clientcert import decode_proxy_pem
 from styku_crypto.web._config import Action, HTTPSEnforcer
 
-__all__ = ["CLIENT_CERT_ENVIRON_KEY", "WSGIMiddleware"]
+__all__ = ["CLIENT_CERT_ENVIRON_KEY", "PROXY_PEER_ENVIRON_KEY", "WSGIMiddleware"]
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -18,6 +18,8 @@ WSGIApp = Callable[[WSGIEnviron, StartResponse], Iterable[bytes]]
 
 #: Environ key under which the accepted client certificate is exposed.
 CLIENT_CERT_ENVIRON_KEY = "styku_crypto.client_certificate"
+#: Environ key keeping the proxy's own address when REMOTE_ADDR is replaced.
+PROXY_PEER_ENVIRON_KEY = "styku_crypto.proxy_peer"
 
 _REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
 _CERT_BODY = b'{"error":"client_certificate_rejected"}'
@@ -41,6 +43,13 @@ class WSGIMiddleware:
     A client certificate is read from ``SSL_CLIENT_CERT`` in the environ (set
     by the server itself, e.g. mod_wsgi with ``SSLOptions +ExportCertData``)
     or from the configured header of a trusted proxy.
+
+    When a trusted proxy forwarded the request, the environ handed to the app
+    carries what the proxy said: ``wsgi.url_scheme`` becomes ``https`` and
+    ``REMOTE_ADDR`` the forwarded client (the proxy's address is kept under
+    :data:`PROXY_PEER_ENVIRON_KEY`), so Django's ``request.is_secure()`` and
+    Flask's ``url_for(..., _external=True)`` are right behind the proxy
+    without ``SECURE_PROXY_SSL_HEADER`` or ``ProxyFix``.
 
     Args:
         app: the WSGI application (for Flask, ``app.wsgi_app``).
@@ -89,6 +98,12 @@ class WSGIMiddleware:
         )
         action = verdict.action
         if action == Action.PASS:
+            if view is not None:
+                if verdict.secure:
+                    environ["wsgi.url_scheme"] = "https"
+                if verdict.client is not None and verdict.client != peer:
+                    environ[PROXY_PEER_ENVIRON_KEY] = peer
+                    environ["REMOTE_ADDR"] = verdict.client
             if not verdict.secure:
                 return self.app(environ, start_response)
             if enforcer.client_cert is not None and not verdict.exempt:

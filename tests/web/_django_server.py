@@ -28,7 +28,17 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-urlpatterns = [path("", home), path("login", login), path("health", health)]
+def whoami(request: HttpRequest) -> HttpResponse:
+    scheme = "https" if request.is_secure() else "http"
+    return HttpResponse(f"{scheme} {request.META.get('REMOTE_ADDR')}")
+
+
+urlpatterns = [
+    path("", home),
+    path("login", login),
+    path("health", health),
+    path("whoami", whoami),
+]
 
 
 def main() -> None:

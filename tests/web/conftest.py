@@ -97,7 +97,8 @@ async def _echo(request: Request) -> Response:
 async def _whoami(request: Request) -> Response:
     cert = request.scope.get("styku_crypto.client_certificate")
     subject = cert.subject.rfc4514_string() if cert is not None else None
-    return JSONResponse({"subject": subject})
+    client = request.client.host if request.client else None
+    return JSONResponse({"subject": subject, "scheme": request.url.scheme, "client": client})
 
 
 async def _ws(websocket: WebSocket) -> None:

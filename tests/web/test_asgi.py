@@ -230,3 +230,14 @@ def test_trusted_proxy_client_address_in_events(
         )
     events = [r.styku_event for r in caplog.records if hasattr(r, "styku_event")]
     assert any(e["event"] == "web.https_redirect" and e["source"] == "203.0.113.9" for e in events)
+
+
+def test_app_sees_forwarded_scheme_and_client(
+    servers: dict[str, int], proxy_client: httpx.Client
+) -> None:
+    """Behind the trusted proxy the ASGI app sees scheme https and the forwarded client."""
+    r = proxy_client.get(
+        f"http://localhost:{servers['http']}/whoami",
+        headers={"Forwarded": "for=203.0.113.77;proto=https"},
+    )
+    assert r.json() == {"subject": None, "scheme": "https", "client": "203.0.113.77"}

@@ -45,6 +45,12 @@ def flask_app() -> Flask:
     def health() -> str:
         return "ok"
 
+    @app.get("/whoami")
+    def whoami() -> str:
+        from flask import request
+
+        return f"{request.scheme} {request.remote_addr}"
+
     enforcer = HTTPSEnforcer(
         allowed_hosts=["localhost", ".example.test"],
         exempt_paths=["/health"],
@@ -184,3 +190,13 @@ def test_flask_subdomain_redirect_keeps_validated_host(
     assert r.headers["location"] == "https://app.example.test/"
     r = client.get(f"http://127.0.0.1:{flask_port}/", headers={"Host": "xexample.test"})
     assert r.status_code == 400
+
+
+def test_app_sees_forwarded_scheme_and_client(port: int, proxy: httpx.Client) -> None:
+    """Behind the trusted proxy the app sees https and the forwarded client address."""
+    r = proxy.get(
+        f"http://localhost:{port}/whoami",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.50"},
+    )
+    assert r.status_code == 200
+    assert r.text == "https 203.0.113.50"
