@@ -370,7 +370,13 @@ class KeyStore:
         """
         self._backend.shred(tenant)
         self._forget(tenant)
-        emit("key.shredded", capability="keys", outcome="success", tenant=tenant)
+        emit(
+            "key.shredded",
+            capability="keys",
+            outcome="success",
+            level=logging.WARNING,
+            tenant=tenant,
+        )
 
     def _forget(self, tenant: str) -> None:
         with self._lock:

@@ -1,0 +1,7 @@
+"""Layered envelope encryption of records for tenants (token format v1)."""
+
+from styku_crypto.envelope._cache import DataKeyCache
+from styku_crypto.envelope._envelope import Envelope, RewrapProgress
+from styku_crypto.envelope._format import TEXT_PREFIX, DataClass
+
+__all__ = ["TEXT_PREFIX", "DataClass", "DataKeyCache", "Envelope", "RewrapProgress"]

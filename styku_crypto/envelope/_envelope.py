@@ -1,0 +1,657 @@
+"""The :class:`Envelope` recipe: layered envelope encryption of records for tenants."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, overload
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from styku_crypto.envelope._cache import DataKeyCache, _Entry
+from styku_crypto.envelope._format import (
+    COMMIT_DOMAIN,
+    LAYER_LEN,
+    NONCE_LEN,
+    PAYLOAD_DOMAIN,
+    PREFIX_LEN,
+    PURPOSE_CODES,
+    PURPOSE_NAMES,
+    SUITE_CACHED,
+    SUITE_ONESHOT,
+    SUITE_STREAM,
+    TAG_LEN,
+    WRAP_DOMAIN,
+    DataClass,
+    Header,
+    build_layer,
+    encode_context,
+    from_text,
+    lp,
+    parse_header,
+    payload_aad,
+    prefix,
+    to_text,
+    wrap_aad,
+)
+from styku_crypto.events import emit
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    UnsupportedFormatError,
+)
+
+if TYPE_CHECKING:
+    from styku_crypto.keys import KeyStore
+    from styku_crypto.keys._material import TenantKey
+
+__all__ = ["Envelope", "RewrapProgress"]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+_LOG = logging.getLogger("styku_crypto.envelope")
+_ZERO_NONCE = bytes(NONCE_LEN)
+_U32 = struct.Struct(">I")
+_LAYER = struct.Struct(">BI32s48s")
+_sha256 = hashlib.sha256
+_urandom = os.urandom
+_compare = hmac.compare_digest
+
+_PRE_C1 = prefix(SUITE_ONESHOT, DataClass.CUSTOMER)  # 01 01 01 01
+_PRE_S1 = prefix(SUITE_ONESHOT, DataClass.SENSITIVE)  # 01 01 02 02
+_HDR_C1 = PREFIX_LEN + LAYER_LEN  # 89
+_FAST_C1 = _PRE_C1 + b"\x01"  # prefix + purpose of layer 0
+_HDR_S1 = PREFIX_LEN + 2 * LAYER_LEN  # 174
+_WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00\x01"  # layer 0, purpose customer
+_WRAP_S1_OUT = WRAP_DOMAIN + _PRE_S1 + b"\x00\x01"
+_WRAP_S1_IN = WRAP_DOMAIN + _PRE_S1 + b"\x01\x02"
+_PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
+_PAY_S1_OUT = PAYLOAD_DOMAIN + _PRE_S1 + b"\x00"
+_PAY_S1_IN = PAYLOAD_DOMAIN + _PRE_S1 + b"\x01"
+_CUSTOMER = DataClass.CUSTOMER
+_SENSITIVE = DataClass.SENSITIVE
+#: Above this size encrypt() builds the token in one preallocated buffer.
+_LARGE = 1 << 20
+_MAX_TENANT_CACHE = 4096
+
+
+@dataclass(frozen=True)
+class RewrapProgress:
+    """Progress of :meth:`Envelope.rewrap_many`: tokens seen, re-wrapped, already current."""
+
+    done: int
+    rewrapped: int
+    current: int
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyDestroyedError):
+        return "key_destroyed"
+    if isinstance(exc, KeyNotFoundError):
+        return "unknown_key"
+    if isinstance(exc, UnsupportedFormatError):
+        return "unsupported_format"
+    return "tamper"
+
+
+class Envelope:
+    """Layered envelope encryption of records for tenants.
+
+    Every message gets a fresh random 256-bit data key (unless an opt-in
+    :class:`DataKeyCache` says otherwise), encrypted with AES-256-GCM; the data
+    key is wrapped with AES-256-SIV under the tenant's current key version and
+    committed to with SHA-256, so a token decrypts under exactly one key. The
+    tenant, the data class and the canonical encryption context are bound as
+    associated data: a token presented with another tenant, context or data
+    class fails with :class:`~styku_crypto.exceptions.DecryptionError`.
+
+    ``DataClass.SENSITIVE`` adds an inner layer under the tenant's separate
+    sensitive key; reading it needs both keys.
+
+    Thread-safe; holds no secret itself (tenant keys are cached by the
+    :class:`~styku_crypto.keys.KeyStore`). See ``docs/format.md`` for the
+    token layout and the security argument.
+    """
+
+    __slots__ = ("_cache", "_store", "_tenants")
+
+    def __init__(self, store: KeyStore, *, data_key_cache: DataKeyCache | None = None) -> None:
+        """Encrypt and decrypt with the tenant keys of *store*.
+
+        Args:
+            store: the key store holding the tenants' key hierarchies.
+            data_key_cache: opt-in data-key reuse (see :class:`DataKeyCache`
+                for the trade-offs). ``None`` (default): one fresh data key per message.
+        """
+        if data_key_cache is not None and not isinstance(data_key_cache, DataKeyCache):
+            raise InvalidInputError("data_key_cache must be a DataKeyCache or None")
+        self._store = store
+        self._cache = data_key_cache
+        self._tenants: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"<Envelope store={self._store!r} data_key_cache={self._cache is not None}>"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("Envelope cannot be pickled")
+
+    @property
+    def store(self) -> KeyStore:
+        """The key store."""
+        return self._store
+
+    # -- helpers ------------------------------------------------------------
+
+    def _tenant_lp(self, tenant: str) -> bytes:
+        encoded = self._tenants.get(tenant)
+        if encoded is None:
+            if not isinstance(tenant, str) or not tenant:
+                raise InvalidInputError("tenant must be a non-empty str")
+            try:
+                encoded = lp(tenant.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise InvalidInputError("tenant must be encodable str") from None
+            if len(self._tenants) >= _MAX_TENANT_CACHE:
+                self._tenants.clear()
+            self._tenants[tenant] = encoded
+        return encoded
+
+    @staticmethod
+    def _data_class(data_class: object) -> DataClass:
+        if data_class is _CUSTOMER or data_class is _SENSITIVE:
+            return data_class
+        raise InvalidInputError("data_class must be DataClass.CUSTOMER or DataClass.SENSITIVE")
+
+    def _fresh_layers(
+        self,
+        tenant: str,
+        tlp: bytes,
+        data_class: DataClass,
+        suite: int,
+        deks: Sequence[bytes] | None = None,
+    ) -> tuple[bytes, bytes, list[bytes], list[TenantKey]]:
+        """Header (prefix + layers), concatenated commitments, the data keys, the tenant keys."""
+        pre = prefix(suite, data_class)
+        purposes = data_class.purposes
+        keys = [self._store._tenant_key(tenant, p) for p in purposes]
+        if deks is None:
+            deks = [_urandom(32) for _ in purposes]
+        elif len(deks) != len(purposes) or any(len(d) != 32 for d in deks):
+            raise InvalidInputError("one 32-byte data key per layer")
+        commits = [_sha256(COMMIT_DOMAIN + d).digest() for d in deks]
+        parts = [pre]
+        for i, (tk, dek, c) in enumerate(zip(keys, deks, commits, strict=True)):
+            code = PURPOSE_CODES[purposes[i]]
+            wrapped = tk.wrapper.encrypt(dek, [wrap_aad(pre, i, code, tk.version, c, tlp)])
+            parts.append(build_layer(code, tk.version, c, wrapped))
+        return b"".join(parts), b"".join(commits), list(deks), keys
+
+    def _open_layers(self, header: Header, tenant: str, tlp: bytes) -> list[bytes]:
+        """Unwrap and check every layer's data key (routes by key version; one attempt each)."""
+        pre = prefix(header.suite, header.data_class)
+        deks = []
+        for i, layer in enumerate(header.layers):
+            tk = self._store._tenant_key(tenant, PURPOSE_NAMES[layer.purpose], layer.key_version)
+            aad = wrap_aad(pre, i, layer.purpose, layer.key_version, layer.commitment, tlp)
+            try:
+                dek = tk.wrapper.decrypt(layer.wrapped, [aad])
+            except InvalidTag:
+                raise DecryptionError() from None
+            if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), layer.commitment):
+                raise DecryptionError()
+            deks.append(dek)
+        return deks
+
+    def _failed(self, exc: BaseException, tenant: object) -> None:
+        emit(
+            "envelope.decrypt.failed",
+            capability="envelope",
+            outcome="failure",
+            level=logging.WARNING,
+            tenant=tenant if isinstance(tenant, str) else None,
+            reason=_reason(exc),
+        )
+
+    def _encrypted(self, tenant: str, data_class: DataClass, suite: int, version: int) -> None:
+        emit(
+            "envelope.encrypt",
+            capability="envelope",
+            outcome="success",
+            level=logging.DEBUG,
+            tenant=tenant,
+            key_version=version,
+            attributes={"data_class": data_class.name.lower(), "suite": suite},
+        )
+
+    # -- encryption ---------------------------------------------------------
+
+    def encrypt(
+        self,
+        data: Buffer,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass = DataClass.CUSTOMER,
+    ) -> bytes:
+        """Encrypt *data* for *tenant*, bound to *context*.
+
+        Args:
+            data: the plaintext (any bytes-like object).
+            tenant: the tenant whose keys protect the record.
+            context: the encryption context, e.g. ``{"table": "scans", "id": "42"}``;
+                required, and the very same mapping must be given to decrypt.
+            data_class: ``CUSTOMER`` (one layer) or ``SENSITIVE`` (two layers).
+
+        Returns:
+            The binary token (version 1). Customer tokens are 105 bytes longer
+            than *data*, sensitive ones 206.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            KeyDestroyedError: the tenant was shredded.
+            InvalidInputError: malformed tenant, context or data class.
+            RootKeyUnavailableError: the tenant key is not cached and no root is reachable.
+        """
+        ctx = encode_context(context)
+        tlp = self._tenant_lp(tenant)
+        if self._cache is not None:
+            return self._encrypt_cached(
+                self._cache, data, tenant, tlp, ctx, self._data_class(data_class)
+            )
+        if data_class is _CUSTOMER:
+            tk = self._store._tenant_key(tenant, "customer")
+            dek = _urandom(32)
+            c = _sha256(COMMIT_DOMAIN + dek).digest()
+            wrapped = tk.wrapper.encrypt(dek, [_WRAP_C1 + _U32.pack(tk.version) + c + tlp])
+            head = _PRE_C1 + _LAYER.pack(1, tk.version, c, wrapped)
+            aad = _PAY_C1 + c + tlp + ctx
+            if len(data) < _LARGE:
+                token = head + AESGCM(dek).encrypt(_ZERO_NONCE, data, aad)
+            else:
+                buf = bytearray(_HDR_C1 + len(data) + TAG_LEN)
+                buf[:_HDR_C1] = head
+                AESGCM(dek).encrypt_into(_ZERO_NONCE, data, aad, memoryview(buf)[_HDR_C1:])
+                token = bytes(buf)
+            if _LOG.isEnabledFor(logging.DEBUG):
+                self._encrypted(tenant, _CUSTOMER, SUITE_ONESHOT, tk.version)
+            return token
+        self._data_class(data_class)
+        return self._encrypt_sensitive(data, tenant, tlp, ctx)
+
+    def _encrypt_sensitive(self, data: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
+        store = self._store
+        tko = store._tenant_key(tenant, "customer")
+        tki = store._tenant_key(tenant, "sensitive")
+        seed = _urandom(64)
+        do, di = seed[:32], seed[32:]
+        co = _sha256(COMMIT_DOMAIN + do).digest()
+        ci = _sha256(COMMIT_DOMAIN + di).digest()
+        wo = tko.wrapper.encrypt(do, [_WRAP_S1_OUT + _U32.pack(tko.version) + co + tlp])
+        wi = tki.wrapper.encrypt(di, [_WRAP_S1_IN + _U32.pack(tki.version) + ci + tlp])
+        commits = co + ci
+        inner = AESGCM(di).encrypt(_ZERO_NONCE, data, _PAY_S1_IN + commits + tlp + ctx)
+        outer = AESGCM(do).encrypt(_ZERO_NONCE, inner, _PAY_S1_OUT + commits + tlp + ctx)
+        token = (
+            _PRE_S1
+            + _LAYER.pack(1, tko.version, co, wo)
+            + _LAYER.pack(2, tki.version, ci, wi)
+            + outer
+        )
+        if _LOG.isEnabledFor(logging.DEBUG):
+            self._encrypted(tenant, _SENSITIVE, SUITE_ONESHOT, tko.version)
+        return token
+
+    def _encrypt_cached(
+        self,
+        cache: DataKeyCache,
+        data: Buffer,
+        tenant: str,
+        tlp: bytes,
+        ctx: bytes,
+        data_class: DataClass,
+    ) -> bytes:
+        purposes = data_class.purposes
+        versions = tuple(self._store._tenant_key(tenant, p).version for p in purposes)
+        size = len(data)
+        entry = cache._take(tenant, data_class, versions, size)
+        if entry is None:
+            header, commits, deks, keys = self._fresh_layers(tenant, tlp, data_class, SUITE_CACHED)
+            entry = _Entry(
+                versions=tuple(k.version for k in keys),
+                header=header,
+                commitments=commits,
+                aeads=tuple(AESGCM(d) for d in deks),
+                expires=0.0,
+            )
+            cache._put(tenant, data_class, entry, size)
+        pre = entry.header[:PREFIX_LEN]
+        nonces = _urandom(NONCE_LEN * len(purposes))
+        payload: Buffer = data
+        for i in range(len(purposes) - 1, -1, -1):
+            nonce = nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)]
+            payload = entry.aeads[i].encrypt(
+                nonce, payload, payload_aad(pre, i, entry.commitments, tlp, ctx)
+            )
+        if _LOG.isEnabledFor(logging.DEBUG):
+            self._encrypted(tenant, data_class, SUITE_CACHED, entry.versions[0])
+        return entry.header + nonces + payload
+
+    def encrypt_into(
+        self,
+        data: Buffer,
+        out: bytearray | memoryview,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass = DataClass.CUSTOMER,
+    ) -> int:
+        """Encrypt into a caller-supplied buffer (no extra copy of a large payload).
+
+        *out* must be at least :meth:`ciphertext_length` bytes; the token is
+        written at its start and its length returned. Always suite 1 (a fresh
+        data key), even when a data-key cache is configured.
+
+        Raises:
+            InvalidInputError: *out* is too small; otherwise as :meth:`encrypt`.
+        """
+        ctx = encode_context(context)
+        tlp = self._tenant_lp(tenant)
+        dc = self._data_class(data_class)
+        need = self.ciphertext_length(len(data), data_class=dc)
+        view = memoryview(out)
+        if view.readonly or view.nbytes < need:
+            raise InvalidInputError(f"out must be a writable buffer of at least {need} bytes")
+        view = view.cast("B")
+        header, commits, deks, keys = self._fresh_layers(tenant, tlp, dc, SUITE_ONESHOT)
+        hlen = len(header)
+        view[:hlen] = header
+        pre = header[:PREFIX_LEN]
+        if dc is _CUSTOMER:
+            AESGCM(deks[0]).encrypt_into(
+                _ZERO_NONCE, data, payload_aad(pre, 0, commits, tlp, ctx), view[hlen:need]
+            )
+        else:
+            inner = AESGCM(deks[1]).encrypt(
+                _ZERO_NONCE, data, payload_aad(pre, 1, commits, tlp, ctx)
+            )
+            AESGCM(deks[0]).encrypt_into(
+                _ZERO_NONCE, inner, payload_aad(pre, 0, commits, tlp, ctx), view[hlen:need]
+            )
+        if _LOG.isEnabledFor(logging.DEBUG):
+            self._encrypted(tenant, dc, SUITE_ONESHOT, keys[0].version)
+        return need
+
+    @staticmethod
+    def ciphertext_length(
+        plaintext_length: int, *, data_class: DataClass = DataClass.CUSTOMER
+    ) -> int:
+        """Length of a one-shot (suite 1) token for *plaintext_length* bytes."""
+        layers = len(Envelope._data_class(data_class).purposes)
+        return PREFIX_LEN + layers * (LAYER_LEN + TAG_LEN) + plaintext_length
+
+    def encrypt_text(
+        self,
+        data: Buffer,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass = DataClass.CUSTOMER,
+    ) -> str:
+        """:meth:`encrypt`, returning the text form (``stk1.`` + unpadded base64url)."""
+        return to_text(self.encrypt(data, tenant=tenant, context=context, data_class=data_class))
+
+    # -- decryption ---------------------------------------------------------
+
+    def decrypt(self, token: Buffer, *, tenant: str, context: Mapping[str, str]) -> bytes:
+        """Authenticate and decrypt *token* for *tenant* and *context*.
+
+        Returns the plaintext or raises; never returns partial plaintext.
+
+        Raises:
+            DecryptionError: tampered or truncated token, wrong tenant, context
+                or data class, failed key commitment (deliberately opaque).
+            UnsupportedFormatError: unknown format version, suite or data class
+                (checked before any key is used).
+            KeyNotFoundError: the tenant or the token's key version is unknown.
+            KeyDestroyedError: the tenant was shredded.
+            InvalidInputError: malformed tenant or context.
+        """
+        ctx = encode_context(context)
+        tlp = self._tenant_lp(tenant)
+        try:
+            if token[:5] == _FAST_C1 and len(token) >= _HDR_C1 + TAG_LEN:
+                _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
+                tk = self._store._tenant_key(tenant, "customer", version)
+                try:
+                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_C1 + _U32.pack(version) + c + tlp])
+                    if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
+                        raise DecryptionError()
+                    body = memoryview(token)[_HDR_C1:] if len(token) >= _LARGE else token[_HDR_C1:]
+                    return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
+                except InvalidTag:
+                    raise DecryptionError() from None
+            return self._decrypt_general(token, tenant, tlp, ctx)
+        except (
+            DecryptionError,
+            UnsupportedFormatError,
+            KeyNotFoundError,
+            KeyDestroyedError,
+        ) as exc:
+            self._failed(exc, tenant)
+            raise
+
+    def _decrypt_general(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
+        header = parse_header(token)
+        if header.suite == SUITE_STREAM:
+            raise UnsupportedFormatError(
+                "streamed token (suite 2): decrypt it with the streaming API"
+            )
+        n = len(header.layers)
+        if len(token) < header.length + TAG_LEN * n:
+            raise DecryptionError()
+        deks = self._open_layers(header, tenant, tlp)
+        pre = prefix(header.suite, header.data_class)
+        commits = header.commitments
+        payload: Buffer = memoryview(token)[header.length :]
+        nonces = header.nonces or (_ZERO_NONCE,) * n
+        try:
+            for i in range(n):
+                payload = AESGCM(deks[i]).decrypt(
+                    nonces[i], payload, payload_aad(pre, i, commits, tlp, ctx)
+                )
+        except InvalidTag:
+            raise DecryptionError() from None
+        return bytes(payload)
+
+    def decrypt_text(self, text: str, *, tenant: str, context: Mapping[str, str]) -> bytes:
+        """:meth:`decrypt` of a text-form token.
+
+        Raises:
+            UnsupportedFormatError: not a ``stk1.`` text token; otherwise as :meth:`decrypt`.
+        """
+        try:
+            token = from_text(text)
+        except (DecryptionError, UnsupportedFormatError) as exc:
+            self._failed(exc, tenant)
+            raise
+        return self.decrypt(token, tenant=tenant, context=context)
+
+    def plaintext_length(self, token: Buffer) -> int:
+        """The plaintext length a well-formed token decrypts to (unauthenticated).
+
+        Raises:
+            UnsupportedFormatError, DecryptionError: as :func:`parse_header`.
+        """
+        header = parse_header(token)
+        if header.suite == SUITE_STREAM:
+            raise UnsupportedFormatError("streamed token (suite 2): use the streaming API")
+        n = len(header.data_class.purposes)
+        size = len(token) - header.length - TAG_LEN * n
+        if size < 0:
+            raise DecryptionError()
+        return size
+
+    # -- rotation -----------------------------------------------------------
+
+    @overload
+    def rewrap(self, token: bytes, *, tenant: str) -> bytes: ...
+    @overload
+    def rewrap(self, token: bytearray, *, tenant: str) -> bytearray: ...
+    @overload
+    def rewrap(self, token: str, *, tenant: str) -> str: ...
+
+    def rewrap(self, token: bytes | bytearray | str, *, tenant: str) -> bytes | bytearray | str:
+        """Re-wrap a token's data key(s) under the tenant's current primary key versions.
+
+        The payload is never decrypted or touched: only the header changes
+        (same length), so the cost does not grow with the payload. A
+        ``bytearray`` is updated **in place** and returned (no copy at all); a
+        ``bytes`` token is returned as a new ``bytes`` object (one copy, since
+        ``bytes`` is immutable); a text token gives a text token. A token
+        already on the primary versions is returned unchanged.
+
+        The header is authenticated (wrap, commitment) on the way; the payload
+        is not, so a tampered payload still fails at decrypt.
+
+        Raises:
+            DecryptionError: the header does not authenticate for this tenant.
+            UnsupportedFormatError, KeyNotFoundError, KeyDestroyedError: as :meth:`decrypt`.
+        """
+        if isinstance(token, str):
+            return to_text(self.rewrap(from_text(token), tenant=tenant))
+        if not isinstance(token, (bytes, bytearray)):
+            raise InvalidInputError("token must be bytes, bytearray or a text token")
+        tlp = self._tenant_lp(tenant)
+        try:
+            header = parse_header(token)
+            new_header = self._rewrap_header(header, tenant, tlp)
+        except (
+            DecryptionError,
+            UnsupportedFormatError,
+            KeyNotFoundError,
+            KeyDestroyedError,
+        ) as exc:
+            self._failed(exc, tenant)
+            raise
+        if new_header is None:
+            return token
+        hlen = PREFIX_LEN + LAYER_LEN * len(header.layers)
+        if isinstance(token, bytearray):
+            token[:hlen] = new_header
+            return token
+        return new_header + token[hlen:]
+
+    def _rewrap_header(self, header: Header, tenant: str, tlp: bytes) -> bytes | None:
+        """The new prefix + layers, or ``None`` when every layer is already current."""
+        deks = self._open_layers(header, tenant, tlp)
+        pre = prefix(header.suite, header.data_class)
+        parts = [pre]
+        changed: list[int] = []
+        for i, (layer, dek) in enumerate(zip(header.layers, deks, strict=True)):
+            tk = self._store._tenant_key(tenant, PURPOSE_NAMES[layer.purpose])
+            if tk.version == layer.key_version:
+                parts.append(
+                    build_layer(layer.purpose, layer.key_version, layer.commitment, layer.wrapped)
+                )
+                continue
+            aad = wrap_aad(pre, i, layer.purpose, tk.version, layer.commitment, tlp)
+            wrapped = tk.wrapper.encrypt(dek, [aad])
+            parts.append(build_layer(layer.purpose, tk.version, layer.commitment, wrapped))
+            changed.append(tk.version)
+        if not changed:
+            return None
+        emit(
+            "envelope.rewrap",
+            capability="envelope",
+            outcome="success",
+            tenant=tenant,
+            key_version=changed[0],
+            attributes={"data_class": header.data_class.name.lower()},
+        )
+        return b"".join(parts)
+
+    def needs_rewrap(self, token: Buffer | str, *, tenant: str) -> bool:
+        """True when any layer of *token* is on an older key version than the primary.
+
+        Reads only the header (no unwrap, no authentication).
+
+        Raises:
+            UnsupportedFormatError, DecryptionError: malformed header.
+            KeyNotFoundError, KeyDestroyedError: as :meth:`decrypt`.
+        """
+        raw = from_text(token) if isinstance(token, str) else token
+        header = parse_header(raw)
+        return any(
+            self._store._tenant_key(tenant, PURPOSE_NAMES[layer.purpose]).version
+            != layer.key_version
+            for layer in header.layers
+        )
+
+    def rewrap_many(
+        self,
+        tokens: Iterable[bytes],
+        *,
+        tenant: str,
+        progress: Callable[[RewrapProgress], None] | None = None,
+        progress_every: int = 1000,
+    ) -> Iterator[bytes]:
+        """Re-wrap many tokens lazily, yielding each result in input order.
+
+        Tokens already current are yielded unchanged. *progress* is called
+        every *progress_every* tokens and once at the end. Stops at the first
+        token that fails (raising as :meth:`rewrap`), so nothing is silently skipped.
+        """
+        if progress_every < 1:
+            raise InvalidInputError("progress_every must be positive")
+        done = rewrapped = 0
+        for token in tokens:
+            new = self.rewrap(token, tenant=tenant)
+            done += 1
+            if new is not token:
+                rewrapped += 1
+            yield new
+            if progress is not None and done % progress_every == 0:
+                progress(RewrapProgress(done, rewrapped, done - rewrapped))
+        if progress is not None:
+            progress(RewrapProgress(done, rewrapped, done - rewrapped))
+
+    # -- deterministic hook (tests and golden vectors only) -----------------
+
+    def _encrypt_from_parts(
+        self,
+        data: bytes,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass,
+        deks: Sequence[bytes],
+        nonces: Sequence[bytes] | None = None,
+    ) -> bytes:
+        """Encrypt with injected data keys (suite 1) or data keys and nonces (suite 3).
+
+        .. danger:: Private. Reusing a data key or nonce destroys confidentiality.
+        """
+        ctx = encode_context(context)
+        tlp = self._tenant_lp(tenant)
+        dc = self._data_class(data_class)
+        suite = SUITE_ONESHOT if nonces is None else SUITE_CACHED
+        header, commits, keys, _ = self._fresh_layers(tenant, tlp, dc, suite, deks)
+        n = len(dc.purposes)
+        use = list(nonces) if nonces is not None else [_ZERO_NONCE] * n
+        if len(use) != n or any(len(x) != NONCE_LEN for x in use):
+            raise InvalidInputError("one 12-byte nonce per layer")
+        pre = header[:PREFIX_LEN]
+        payload: bytes = data
+        for i in range(n - 1, -1, -1):
+            payload = AESGCM(keys[i]).encrypt(
+                use[i], payload, payload_aad(pre, i, commits, tlp, ctx)
+            )
+        return header + (b"".join(use) if nonces is not None else b"") + payload

@@ -1,0 +1,262 @@
+"""Token format v1: constants, canonical context encoding, header parsing and building.
+
+See ``docs/format.md`` for the byte-level specification. Everything here is pure
+(no keys are touched), so a header can be validated before any key is used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import re
+import struct
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from styku_crypto.exceptions import DecryptionError, InvalidInputError, UnsupportedFormatError
+
+__all__ = [
+    "COMMIT_DOMAIN",
+    "COMMITMENT_LEN",
+    "FORMAT_VERSION",
+    "LAYER_LEN",
+    "PAYLOAD_DOMAIN",
+    "PREFIX_LEN",
+    "PURPOSE_CODES",
+    "PURPOSE_NAMES",
+    "SUITE_CACHED",
+    "SUITE_ONESHOT",
+    "SUITE_STREAM",
+    "TAG_LEN",
+    "TEXT_PREFIX",
+    "WRAP_DOMAIN",
+    "WRAPPED_LEN",
+    "DataClass",
+    "Header",
+    "Layer",
+    "build_layer",
+    "encode_context",
+    "from_text",
+    "lp",
+    "parse_header",
+    "payload_aad",
+    "to_text",
+    "wrap_aad",
+]
+
+FORMAT_VERSION = 1
+#: One-shot AES-256-GCM under a fresh data key per message (fixed zero nonce).
+SUITE_ONESHOT = 1
+#: Streamed C2SP chunked encryption (Cobblestone); see ``styku_crypto.envelope`` streams.
+SUITE_STREAM = 2
+#: AES-256-GCM under a cached data key (opt-in ``DataKeyCache``), random 96-bit nonces.
+SUITE_CACHED = 3
+_SUITES = frozenset({SUITE_ONESHOT, SUITE_STREAM, SUITE_CACHED})
+
+PREFIX_LEN = 4  # version, suite, data class, layer count
+COMMITMENT_LEN = 32
+WRAPPED_LEN = 48  # AES-256-SIV: 16-byte synthetic IV + 32-byte data key
+LAYER_LEN = 1 + 4 + COMMITMENT_LEN + WRAPPED_LEN  # 85
+TAG_LEN = 16
+NONCE_LEN = 12
+
+COMMIT_DOMAIN = b"styku-crypto/v1/dek-commitment\x00"
+WRAP_DOMAIN = b"styku-crypto/v1/dek-wrap\x00"
+PAYLOAD_DOMAIN = b"styku-crypto/v1/payload\x00"
+
+#: Text form: this prefix, then the binary token in unpadded base64url.
+TEXT_PREFIX = "stk1."
+_TEXT_RE = re.compile(r"stk1\.[A-Za-z0-9_-]*\Z")
+_OTHER_TEXT_RE = re.compile(r"stk[0-9]+\.")
+
+PURPOSE_CODES = {"customer": 1, "sensitive": 2}
+PURPOSE_NAMES = {1: "customer", 2: "sensitive"}
+
+_U32 = struct.Struct(">I")
+_LAYER = struct.Struct(">BI32s48s")
+_MAX_CONTEXT = 1 << 16
+
+
+class DataClass(enum.IntEnum):
+    """What kind of data a token protects; decides the envelope layers.
+
+    ``CUSTOMER``: one layer under the tenant's customer key.
+    ``SENSITIVE`` (Permitted Sensitive Data): an outer customer layer around an
+    inner layer under the tenant's separate sensitive key; reading needs both.
+    """
+
+    CUSTOMER = 1
+    SENSITIVE = 2
+
+    @property
+    def purposes(self) -> tuple[str, ...]:
+        """Key purposes of the layers, outermost first."""
+        return ("customer",) if self is DataClass.CUSTOMER else ("customer", "sensitive")
+
+
+class Layer(NamedTuple):
+    """One parsed header layer (non-secret)."""
+
+    purpose: int
+    key_version: int
+    commitment: bytes
+    wrapped: bytes
+
+
+class Header(NamedTuple):
+    """A parsed token header. ``length`` counts every byte before the payload."""
+
+    version: int
+    suite: int
+    data_class: DataClass
+    layers: tuple[Layer, ...]
+    nonces: tuple[bytes, ...]
+    length: int
+
+    @property
+    def commitments(self) -> bytes:
+        """Every layer's commitment, concatenated in layer order."""
+        return b"".join(layer.commitment for layer in self.layers)
+
+
+def lp(value: bytes) -> bytes:
+    """``u32 big-endian length || value``."""
+    return _U32.pack(len(value)) + value
+
+
+def encode_context(context: Mapping[str, str]) -> bytes:
+    """Canonical, injective encoding of an encryption context.
+
+    ``u32 count`` then, for each entry sorted by the UTF-8 bytes of its key,
+    ``u32 len(key) || key || u32 len(value) || value`` (UTF-8, big-endian
+    lengths). Distinct mappings always encode differently.
+
+    Raises:
+        InvalidInputError: not a mapping of str to str, a lone surrogate, or
+            larger than 64 KiB encoded.
+    """
+    if type(context) is not dict and not isinstance(context, Mapping):
+        raise InvalidInputError("context must be a mapping of str to str")
+    parts = [_U32.pack(len(context))]
+    append = parts.append
+    pack = _U32.pack
+    try:
+        # Code-point order of str equals the byte order of their UTF-8 encodings.
+        for key in sorted(context):
+            value = context[key]
+            if type(key) is not str or type(value) is not str:
+                raise InvalidInputError("context keys and values must be str")
+            kb = key.encode("utf-8")
+            vb = value.encode("utf-8")
+            append(pack(len(kb)) + kb + pack(len(vb)) + vb)
+    except (TypeError, UnicodeEncodeError):
+        raise InvalidInputError("context keys and values must be encodable str") from None
+    out = b"".join(parts)
+    if len(out) > _MAX_CONTEXT:
+        raise InvalidInputError("context is larger than 64 KiB encoded")
+    return out
+
+
+def prefix(suite: int, data_class: DataClass) -> bytes:
+    """The four prefix bytes of a token."""
+    return bytes((FORMAT_VERSION, suite, data_class, len(data_class.purposes)))
+
+
+def wrap_aad(
+    pre: bytes, index: int, purpose: int, key_version: int, commitment: bytes, tenant_lp: bytes
+) -> bytes:
+    """Associated data of a layer's AES-SIV data-key wrap."""
+    return (
+        WRAP_DOMAIN
+        + pre
+        + bytes((index, purpose))
+        + _U32.pack(key_version)
+        + commitment
+        + tenant_lp
+    )
+
+
+def payload_aad(
+    pre: bytes, index: int, commitments: bytes, tenant_lp: bytes, context: bytes
+) -> bytes:
+    """Associated data of layer *index*'s payload AES-GCM (what rewrap does not change)."""
+    return PAYLOAD_DOMAIN + pre + bytes((index,)) + commitments + tenant_lp + context
+
+
+def build_layer(purpose: int, key_version: int, commitment: bytes, wrapped: bytes) -> bytes:
+    """The 85 bytes of one header layer."""
+    return _LAYER.pack(purpose, key_version, commitment, wrapped)
+
+
+def parse_header(token: bytes | bytearray | memoryview) -> Header:
+    """Parse and validate a token header without touching any key.
+
+    Raises:
+        UnsupportedFormatError: unknown format version, suite or data class.
+        DecryptionError: truncated or structurally invalid (opaque on purpose).
+    """
+    n = len(token)
+    if n < PREFIX_LEN:
+        raise DecryptionError()
+    version, suite, cls, count = token[0], token[1], token[2], token[3]
+    if version != FORMAT_VERSION:
+        raise UnsupportedFormatError(f"unsupported token format version {version}")
+    if suite not in _SUITES:
+        raise UnsupportedFormatError(f"unsupported token suite {suite}")
+    if cls == 1:
+        data_class = DataClass.CUSTOMER
+    elif cls == 2:
+        data_class = DataClass.SENSITIVE
+    else:
+        raise UnsupportedFormatError(f"unsupported data class {cls}")
+    if count != len(data_class.purposes):
+        raise DecryptionError()
+    end = PREFIX_LEN + LAYER_LEN * count
+    nonce_end = end + (NONCE_LEN * count if suite == SUITE_CACHED else 0)
+    if n < nonce_end:
+        raise DecryptionError()
+    layers = []
+    for i, expected in enumerate(data_class.purposes):
+        purpose, key_version, commitment, wrapped = _LAYER.unpack_from(
+            token, PREFIX_LEN + LAYER_LEN * i
+        )
+        if purpose != PURPOSE_CODES[expected]:
+            raise DecryptionError()
+        layers.append(Layer(purpose, key_version, commitment, wrapped))
+    nonces: tuple[bytes, ...] = ()
+    if suite == SUITE_CACHED:
+        nonces = tuple(
+            bytes(token[end + NONCE_LEN * i : end + NONCE_LEN * (i + 1)]) for i in range(count)
+        )
+    return Header(FORMAT_VERSION, suite, data_class, tuple(layers), nonces, nonce_end)
+
+
+def to_text(token: bytes | bytearray | memoryview) -> str:
+    """The text form of a binary token: ``stk1.`` + unpadded base64url."""
+    return TEXT_PREFIX + base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+
+def from_text(text: str) -> bytes:
+    """The binary token of a text form.
+
+    Raises:
+        UnsupportedFormatError: another text-form version (``stkN.``) or not a token.
+        DecryptionError: malformed base64url after a valid prefix.
+    """
+    if not isinstance(text, str):
+        raise InvalidInputError("a text token must be str")
+    if not text.startswith(TEXT_PREFIX):
+        if _OTHER_TEXT_RE.match(text):
+            raise UnsupportedFormatError("unsupported text token version")
+        raise UnsupportedFormatError("not a styku-crypto text token (expected the 'stk1.' prefix)")
+    body = text[len(TEXT_PREFIX) :]
+    if not _TEXT_RE.match(text) or len(body) % 4 == 1:
+        raise DecryptionError()
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        raise DecryptionError() from None
+    if to_text(raw) != text:  # non-canonical trailing bits
+        raise DecryptionError()
+    return raw
