@@ -1,7 +1,7 @@
 """Argon2 through ``argon2_ctx`` with pooled work buffers.
 
 This drives the reference implementation shipped in argon2-cffi-bindings the
-way :func:`argon2.low_level.hash_secret_raw` does (``threads = lanes``,
+way :func:`argon2.low_level.hash_secret_raw` does (one thread per lane, capped at the CPU count,
 default flags, version 0x13), except that Argon2's working memory comes from a
 :class:`~styku_crypto.passwords._buffers.WorkBufferPool` through the context's
 ``allocate_cbk``/``free_cbk`` callbacks. The output is bit-for-bit what
@@ -10,6 +10,7 @@ argon2-cffi computes for the same inputs.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -25,6 +26,9 @@ ARGON2ID = 2
 
 _BLOCK = 1024
 _SYNC_POINTS = 4
+# Threads per hash: one per lane, but never more than CPUs (the output depends on
+# lanes only, so this changes speed, not results).
+_THREADS = max(1, os.cpu_count() or 1)
 
 
 class Argon2Error(Exception):
@@ -90,7 +94,7 @@ def argon2_raw(
     ctx.t_cost = time_cost
     ctx.m_cost = memory_kib
     ctx.lanes = lanes
-    ctx.threads = lanes
+    ctx.threads = min(lanes, _THREADS)
     ctx.version = version
     ctx.flags = lib.ARGON2_DEFAULT_FLAGS
     buf: WorkBuffer | None = None

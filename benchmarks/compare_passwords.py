@@ -1,0 +1,281 @@
+"""Password hashing against raw argon2-cffi, in one run (prints ratios).
+
+1. Latency per profile: ``PasswordHasher.hash``/``verify`` against
+   ``argon2.PasswordHasher`` with the same parameters, rounds interleaved,
+   medians compared.
+2. ``dummy_verify`` against a failed real verify (user-enumeration parity).
+3. Throughput of concurrent logins at 1, 2 and 4 threads.
+4. Largest event-loop stall while 8 async verifies run, against calling
+   argon2-cffi inside the coroutine.
+5. Refusal time of planted hashes; blocklist lookups on 1,000,000 entries.
+
+Targets (issue 3): verify at OWASP m=19 MiB within 3% of raw; hash and verify
+at m >= 46 MiB at most 0.85x raw; dummy within 10% of real; stall < 25 ms.
+
+Run: python benchmarks/compare_passwords.py [--rounds N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import contextlib
+
+import argon2  # noqa: E402
+
+from styku_crypto.exceptions import InvalidHashError, PasswordMismatchError  # noqa: E402
+from styku_crypto.passwords import (  # noqa: E402
+    OWASP_M7168_T5,
+    OWASP_M19456_T2,
+    OWASP_M47104_T1,
+    RFC_9106_LOW_MEMORY,
+    Argon2Profile,
+    Blocklist,
+    PasswordHasher,
+)
+
+PASSWORD = "benchmark-password-0123456789"
+# Events go nowhere here (the refusal loop would otherwise print 200 warnings).
+logging.getLogger("styku_crypto").addHandler(logging.NullHandler())
+
+
+def _raw(profile: Argon2Profile) -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(
+        time_cost=profile.time_cost,
+        memory_cost=profile.memory_cost,
+        parallelism=profile.parallelism,
+        hash_len=profile.hash_len,
+        salt_len=profile.salt_len,
+    )
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per call for each function, measured round-robin."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():  # warm-up (maps pooled buffers, fills caches)
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _fail(fn: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        with contextlib.suppress(PasswordMismatchError, argon2.exceptions.VerifyMismatchError):
+            fn()
+
+    return run
+
+
+def latency(rounds: int, out: list[str]) -> None:
+    out.append("## 1. Latency per profile (median ms, ratio = ours / raw argon2-cffi)")
+    out.append(f"{'profile':<22} {'op':<12} {'raw ms':>8} {'ours ms':>8} {'ratio':>7}  target")
+    for profile in (OWASP_M7168_T5, OWASP_M19456_T2, OWASP_M47104_T1, RFC_9106_LOW_MEMORY):
+        raw = _raw(profile)
+        ours = PasswordHasher(profile=profile, max_concurrency=1)
+        stored = raw.hash(PASSWORD)
+        res = _interleaved(
+            {
+                "raw_hash": lambda raw=raw: raw.hash(PASSWORD),
+                "ours_hash": lambda ours=ours: ours.hash(PASSWORD),
+                "raw_verify": lambda raw=raw, s=stored: raw.verify(s, PASSWORD),
+                "ours_verify": lambda ours=ours, s=stored: ours.verify(s, PASSWORD),
+            },
+            rounds,
+        )
+        big = profile.memory_cost >= 46 * 1024
+        for op in ("hash", "verify"):
+            ratio = res[f"ours_{op}"] / res[f"raw_{op}"]
+            target = ""
+            if big:
+                target = f"<= 0.85 {'PASS' if ratio <= 0.85 else 'MISS'}"
+            elif profile is OWASP_M19456_T2 and op == "verify":
+                target = f"<= 1.03 {'PASS' if ratio <= 1.03 else 'MISS'}"
+            out.append(
+                f"{profile.name:<22} {op:<12} {res[f'raw_{op}'] * 1000:>8.2f} "
+                f"{res[f'ours_{op}'] * 1000:>8.2f} {ratio:>7.3f}  {target}"
+            )
+        ours.close()
+
+
+def dummy(rounds: int, out: list[str]) -> None:
+    out.append("")
+    out.append("## 2. dummy_verify vs a failed real verify (same hasher, default profile)")
+    for profile in (RFC_9106_LOW_MEMORY, OWASP_M19456_T2):
+        h = PasswordHasher(profile=profile, max_concurrency=1)
+        stored = h.hash(PASSWORD)
+        res = _interleaved(
+            {
+                "real": _fail(lambda h=h, s=stored: h.verify(s, PASSWORD + "x")),
+                "dummy": _fail(lambda h=h: h.dummy_verify(PASSWORD + "x")),
+            },
+            rounds,
+        )
+        ratio = res["dummy"] / res["real"]
+        verdict = "PASS" if abs(ratio - 1) <= 0.10 else "MISS"
+        out.append(
+            f"{profile.name:<22} real {res['real'] * 1000:7.2f} ms  "
+            f"dummy {res['dummy'] * 1000:7.2f} ms  ratio {ratio:.3f}  "
+            f"(target within 10%: {verdict})"
+        )
+        h.close()
+
+
+def concurrency(per_thread: int, out: list[str]) -> None:
+    out.append("")
+    out.append(f"## 3. Concurrent logins at OWASP m=19 MiB ({per_thread} verifies per thread)")
+    out.append(f"{'threads':>7} {'raw /s':>9} {'ours /s':>9} {'ratio':>7}")
+    profile = OWASP_M19456_T2
+    raw = _raw(profile)
+    stored = raw.hash(PASSWORD)
+    for n in (1, 2, 4):
+        ours = PasswordHasher(profile=profile, max_concurrency=n)
+        rates = {}
+        for name, fn in (
+            ("raw", lambda: raw.verify(stored, PASSWORD)),
+            ("ours", lambda ours=ours: ours.verify(stored, PASSWORD)),
+        ):
+            fn()
+
+            def worker(fn: Callable[[], object] = fn) -> None:
+                for _ in range(per_thread):
+                    fn()
+
+            threads = [threading.Thread(target=worker) for _ in range(n)]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rates[name] = n * per_thread / (time.perf_counter() - start)
+        out.append(
+            f"{n:>7} {rates['raw']:>9.1f} {rates['ours']:>9.1f} "
+            f"{rates['ours'] / rates['raw']:>7.3f}"
+        )
+        ours.close()
+
+
+async def _stall(coro_factory: Callable[[], object], n: int) -> tuple[float, float]:
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    start = time.perf_counter()
+    await asyncio.gather(*(coro_factory() for _ in range(n)))  # type: ignore[misc]
+    total = time.perf_counter() - start
+    done.set()
+    await tick
+    return max(gaps), total
+
+
+def stall(out: list[str]) -> None:
+    out.append("")
+    out.append("## 4. Event-loop stall with 8 concurrent async verifies (largest gap, 1 ms ticker)")
+    for profile in (OWASP_M19456_T2, RFC_9106_LOW_MEMORY):
+        raw = _raw(profile)
+        stored = raw.hash(PASSWORD)
+        h = PasswordHasher(profile=profile, max_concurrency=2)
+
+        async def ours(h: PasswordHasher = h, stored: str = stored) -> None:
+            await h.averify(stored, PASSWORD)
+
+        async def blocking(raw: argon2.PasswordHasher = raw, stored: str = stored) -> None:
+            raw.verify(stored, PASSWORD)
+
+        asyncio.run(_stall(ours, 2))  # warm the pool
+        worst_ours, t_ours = asyncio.run(_stall(ours, 8))
+        worst_raw, t_raw = asyncio.run(_stall(blocking, 8))
+        verdict = "PASS" if worst_ours < 0.025 else "MISS"
+        out.append(
+            f"{profile.name:<22} ours {worst_ours * 1000:6.2f} ms (total {t_ours:.2f} s)   "
+            f"raw-in-coroutine {worst_raw * 1000:7.2f} ms (total {t_raw:.2f} s)  "
+            f"target < 25 ms: {verdict}"
+        )
+        h.close()
+
+
+def refusal_and_blocklist(out: list[str]) -> None:
+    out.append("")
+    out.append("## 5. Planted-hash refusal and blocklist lookups")
+    h = PasswordHasher(max_concurrency=1)
+    planted = "$argon2id$v=19$m=4194304,t=1000,p=255$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43
+    times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        with contextlib.suppress(InvalidHashError):
+            h.verify(planted, PASSWORD)
+        times.append(time.perf_counter() - start)
+    out.append(
+        f"planted m=4 GiB,t=1000,p=255 refused in median {statistics.median(times) * 1e6:.1f} us "
+        "(argon2-cffi would try to allocate 4 GiB)"
+    )
+    n = 1_000_000
+    step = (1 << 160) // n
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "list.txt"
+        with path.open("w") as fh:
+            for base in range(0, n, 100_000):
+                fh.write("".join(f"{i * step:040X}:1\n" for i in range(base, base + 100_000)))
+        start = time.perf_counter()
+        bl = Blocklist(path)
+        opened = time.perf_counter() - start
+        probes = [f"{i * step + (i & 1):040X}" for i in range(0, n, 97)]
+        start = time.perf_counter()
+        for p in probes:
+            bl.contains_digest(p)
+        per = (time.perf_counter() - start) / len(probes)
+        bl.close()
+    out.append(
+        f"blocklist of {n:,} entries ({path.name}): open {opened * 1000:.2f} ms, "
+        f"lookup {per * 1e6:.1f} us each (binary search over mmap)"
+    )
+    h.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+    out: list[str] = [
+        f"# compare_passwords on {os.cpu_count()} CPUs, argon2-cffi {argon2.__version__}, "
+        f"{rounds} interleaved rounds",
+        "",
+    ]
+    latency(rounds, out)
+    dummy(rounds, out)
+    concurrency(2 if args.quick else 8, out)
+    stall(out)
+    refusal_and_blocklist(out)
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
