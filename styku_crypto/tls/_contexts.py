@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import ssl
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,12 @@ def _openssl_groups(policy: Policy) -> list[str]:
 def _apply_stdlib(
     ctx: ssl.SSLContext, policy: Policy
 ) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
-    ctx.minimum_version = policy.minimum_version
-    ctx.maximum_version = policy.maximum_version
+    with warnings.catch_warnings():
+        # Only the comparison "old" profiles reach TLS 1.0/1.1, whose enum
+        # members the stdlib marks deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = policy.minimum_version
+        ctx.maximum_version = policy.maximum_version
     # TLS 1.2 suites: the policy's list; for TLS 1.3-only policies a placeholder
     # list is still needed because OpenSSL refuses an empty TLS 1.2 list (it is
     # never used: the minimum version is 1.3).
