@@ -57,8 +57,9 @@ REDACTED = "[REDACTED]"
 #: The record attribute set to the number of replacements made.
 REDACTED_ATTRIBUTE = "styku_redacted"
 
-#: Text-token prefixes redacted wherever they appear (the envelope text form).
-DEFAULT_TOKEN_PREFIXES: tuple[str, ...] = ("styku1:", "stk1.", "stk1_", "styku:v1:")
+#: Text-token prefixes redacted wherever they appear (the envelope text form,
+#: ``styku_crypto.envelope`` ``TEXT_PREFIX``; a test keeps the two in step).
+DEFAULT_TOKEN_PREFIXES: tuple[str, ...] = ("stk1.",)
 
 _BYTES_LIMIT = 16
 
