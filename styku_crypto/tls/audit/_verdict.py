@@ -122,7 +122,7 @@ def judge(facts: Facts, view: PolicyView, *, target: Target, now: datetime | Non
 def _waive(finding: Finding, view: PolicyView, target: Target, today: date) -> Finding:
     """Mark a finding waived when an unexpired policy waiver covers it on *target*."""
     waiver_fn = getattr(view.policy, "waiver_for", None)
-    if not callable(waiver_fn):
+    if finding.waived or not callable(waiver_fn):
         return finding
     for name in (target.label, target.server_name, target.host):
         waiver = waiver_fn(finding.rule, name, today=today)
@@ -199,6 +199,7 @@ def _certificate_findings(
         now=now or datetime.now(UTC),
         trust=view.trust,
         make=_finding,
+        target=target.label,
     )
 
 
