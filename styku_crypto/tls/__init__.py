@@ -29,14 +29,14 @@ from styku_crypto.tls._rules import RULES, Rule, Severity
 
 __all__ = [
     "CIPHER_SUITES",
-    "NAMED_GROUPS",
-    "RULES",
     "CertificatePolicyError",
     "CipherSuite",
     "ContextFacts",
     "Finding",
+    "NAMED_GROUPS",
     "NamedGroup",
     "Policy",
+    "RULES",
     "Report",
     "Rule",
     "Severity",

@@ -6,11 +6,13 @@ import functools
 import ipaddress
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cryptography
+import cryptography.utils
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
@@ -79,7 +81,11 @@ def _certifi_roots() -> tuple[tuple[x509.Certificate, ...], str]:
     import certifi
 
     data = Path(certifi.where()).read_bytes()
-    return tuple(x509.load_pem_x509_certificates(data)), f"certifi {certifi.__version__}"
+    with warnings.catch_warnings():
+        # A few long-lived roots in the bundle have non-positive serial numbers.
+        warnings.simplefilter("ignore", cryptography.utils.CryptographyDeprecationWarning)
+        roots = tuple(x509.load_pem_x509_certificates(data))
+    return roots, f"certifi {certifi.__version__}"
 
 
 def _trust(trust: TrustInput) -> tuple[tuple[x509.Certificate, ...], str]:

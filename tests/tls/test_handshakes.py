@@ -38,9 +38,16 @@ def _client(kind: str, policy: tls.Policy, pki: object, *, mtls: bool) -> object
 @pytest.mark.parametrize("name", sorted(PROFILES))
 @pytest.mark.parametrize(
     ("server_kind", "client_kind"),
-    [("stdlib", "stdlib"), ("stdlib", "pyopenssl"), ("pyopenssl", "stdlib"), ("pyopenssl", "pyopenssl")],
+    [
+        ("stdlib", "stdlib"),
+        ("stdlib", "pyopenssl"),
+        ("pyopenssl", "stdlib"),
+        ("pyopenssl", "pyopenssl"),
+    ],
 )
-def test_profile_handshake_with_mtls(name: str, server_kind: str, client_kind: str, pki: object) -> None:
+def test_profile_handshake_with_mtls(
+    name: str, server_kind: str, client_kind: str, pki: object
+) -> None:
     """Our server and client contexts complete an mTLS handshake for every profile and API pair."""
     policy = PROFILES[name]
     server = _server(server_kind, policy, pki, mtls=True)
@@ -71,15 +78,24 @@ def test_mtls_server_refuses_client_without_certificate(server_kind: str, pki: o
 
 
 FORBIDDEN_CLIENTS = {
-    "tls1.1-only": {"versions": (SSL.TLS1_1_VERSION, SSL.TLS1_1_VERSION), "ciphers": b"ALL:@SECLEVEL=0"},
-    "rsa-kx-cbc-only": {"versions": (SSL.TLS1_2_VERSION, SSL.TLS1_2_VERSION), "ciphers": b"AES128-SHA:@SECLEVEL=0"},
+    "tls1.1-only": {
+        "versions": (SSL.TLS1_1_VERSION, SSL.TLS1_1_VERSION),
+        "ciphers": b"ALL:@SECLEVEL=0",
+    },
+    "rsa-kx-cbc-only": {
+        "versions": (SSL.TLS1_2_VERSION, SSL.TLS1_2_VERSION),
+        "ciphers": b"AES128-SHA:@SECLEVEL=0",
+    },
     "cbc-ecdhe-only": {
         "versions": (SSL.TLS1_2_VERSION, SSL.TLS1_2_VERSION),
         "ciphers": b"ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA",
     },
     "x448-only": {"versions": (SSL.TLS1_3_VERSION, SSL.TLS1_3_VERSION), "groups": b"X448"},
     "ffdhe-only": {"versions": (SSL.TLS1_3_VERSION, SSL.TLS1_3_VERSION), "groups": b"ffdhe2048"},
-    "ccm8-only": {"versions": (SSL.TLS1_3_VERSION, SSL.TLS1_3_VERSION), "tls13_suites": b"TLS_AES_128_CCM_8_SHA256"},
+    "ccm8-only": {
+        "versions": (SSL.TLS1_3_VERSION, SSL.TLS1_3_VERSION),
+        "tls13_suites": b"TLS_AES_128_CCM_8_SHA256",
+    },
 }
 
 
@@ -106,7 +122,9 @@ def _bad_server(pki: object, issued: object, tmp_path: object) -> object:
 
 
 @pytest.mark.parametrize("client_kind", ["stdlib", "pyopenssl"])
-@pytest.mark.parametrize("case", ["rsa_1024", "missing_eku", "expired", "wrong_san", "cn_only", "self_signed"])
+@pytest.mark.parametrize(
+    "case", ["rsa_1024", "missing_eku", "expired", "wrong_san", "cn_only", "self_signed"]
+)
 def test_client_refuses_server_certificate_failing_policy(
     client_kind: str, case: str, pki: object, tmp_path: object
 ) -> None:
@@ -123,7 +141,9 @@ def test_client_refuses_server_certificate_failing_policy(
     run.join()
 
 
-def test_stdlib_client_raises_certificate_policy_error_for_missing_eku(pki: object, tmp_path: object) -> None:
+def test_stdlib_client_raises_certificate_policy_error_for_missing_eku(
+    pki: object, tmp_path: object
+) -> None:
     """A verified but EKU-less server certificate is refused with CertificatePolicyError."""
     issued = pki.factory.missing_eku("localhost")  # type: ignore[attr-defined]
     from tests._support import leaks
