@@ -15,8 +15,9 @@ Either way the chain is checked in two steps:
    rules (host name, ``serverAuth`` EKU, server path validation) are switched
    off for client certificates;
 2. path validation as a *client* certificate to the configured client CA(s)
-   with :mod:`cryptography.x509.verification`'s ``ClientVerifier`` (which
-   requires the ``clientAuth`` extended key usage).
+   with :mod:`cryptography.x509.verification`'s ``ClientVerifier``, with the
+   ``clientAuth`` extended key usage required (the criticality of SAN and
+   EKU, which private CAs often set, is not judged).
 
 A request whose certificate fails either step gets ``403`` and
 ``web.client_cert_rejected``. Results are cached per chain for a short time
@@ -161,9 +162,16 @@ class ClientCertPolicy:
 
     def _check(self, blobs: list[bytes], moment: datetime) -> ClientCertResult:
         from cryptography import x509
-        from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+        from cryptography.x509.verification import (
+            ExtensionPolicy,
+            PolicyBuilder,
+            Store,
+            VerificationError,
+        )
 
         from styku_crypto.tls import check_certificate
+
+        _ee = _client_ee_policy()
 
         certificates: list[x509.Certificate] = []
         try:
@@ -186,7 +194,11 @@ class ClientCertPolicy:
             return ClientCertResult(False, ",".join(failed))
         try:
             verifier = (
-                PolicyBuilder().store(Store(list(self._roots))).time(moment).build_client_verifier()
+                PolicyBuilder()
+                .store(Store(list(self._roots)))
+                .time(moment)
+                .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_ee)
+                .build_client_verifier()
             )
             verifier.verify(certificates[0], certificates[1:])
         except (VerificationError, ValueError):
@@ -222,6 +234,31 @@ class ClientCertPolicy:
             source=source,
             reason=result.reason,
         )
+
+
+def _require_client_auth(policy: Any, certificate: Any, eku: Any) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise ValueError("extendedKeyUsage lacks clientAuth")
+
+
+def _client_ee_policy() -> Any:
+    """Web PKI leaf rules, with clientAuth required and SAN/EKU criticality not judged.
+
+    Private client CAs (trustme among them) often mark subjectAltName and
+    extendedKeyUsage critical, which the CA/Browser profile forbids for
+    public server certificates; criticality is no security property here,
+    the clientAuth purpose is, and it is required.
+    """
+    from cryptography import x509
+    from cryptography.x509.verification import Criticality, ExtensionPolicy
+
+    return (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _require_client_auth)
+    )
 
 
 def _load_roots(trust: Any) -> tuple[Any, ...]:

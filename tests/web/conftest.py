@@ -30,15 +30,7 @@ class TLSMaterial:
 
     def server_context(self, *, client_ca: Path | None = None) -> ssl.SSLContext:
         """Our hardened server context (intermediate profile)."""
-        try:
-            from styku_crypto.tls import profiles, server_context
-        except ImportError:  # TODO(web): remove once styku_crypto.tls lands
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.cert_pem, self.key_pem)
-            if client_ca is not None:
-                ctx.load_verify_locations(client_ca)
-                ctx.verify_mode = ssl.CERT_REQUIRED
-            return ctx
+        from styku_crypto.tls import profiles, server_context
 
         return server_context(
             policy=profiles.MOZILLA_INTERMEDIATE,
@@ -49,10 +41,7 @@ class TLSMaterial:
 
     def client_context(self) -> ssl.SSLContext:
         """Our hardened client context trusting the test CA."""
-        try:
-            from styku_crypto.tls import client_context, profiles
-        except ImportError:  # TODO(web): remove once styku_crypto.tls lands
-            return ssl.create_default_context(cafile=str(self.ca_pem))
+        from styku_crypto.tls import client_context, profiles
 
         return client_context(policy=profiles.MOZILLA_INTERMEDIATE, cafile=self.ca_pem)
 
