@@ -166,14 +166,24 @@ class ChunkedDecryptor:
         """
         if len(data) > IO_BLOCK:
             raise InvalidInputError("feed the decryptor at most IO_BLOCK bytes per update")
+        n = self.update_into(data, self._buf)
+        return memoryview(self._buf)[:n]
+
+    def update_into(self, data: Buffer, out: Any) -> int:
+        """Decrypt *data* into *out* (at least ``len(data) + SEALED_CHUNK`` bytes).
+
+        Returns how many plaintext bytes (whole authenticated chunks) were written.
+        """
         if self._failed or self._done:
             raise _failed()
+        if memoryview(out).nbytes < len(data) + SEALED_CHUNK:
+            raise InvalidInputError("output buffer too small")
         try:
-            n = self._dec.update_into(data, self._buf)
+            n: int = self._dec.update_into(data, out)
         except (InvalidTag, AlreadyFinalized, ValueError):
             self._failed = True
             raise _failed() from None
-        return memoryview(self._buf)[:n]
+        return n
 
     def finalize(self) -> bytes:
         """Check the final chunk; return its plaintext.
@@ -386,6 +396,8 @@ class DecryptingReader(io.RawIOBase):
         self._failed = False
         self._on_fail = on_fail
         self._read = 0
+        self._inbuf = bytearray(IO_BLOCK)
+        self._readinto = getattr(src, "readinto", None)
 
     def __repr__(self) -> str:
         return f"<DecryptingReader read={self._read} eof={self._eof}>"
@@ -400,7 +412,12 @@ class DecryptingReader(io.RawIOBase):
         while not self._pending and not self._eof:
             if self._failed:
                 raise _failed()
-            block = self._src.read(IO_BLOCK)
+            block: Buffer
+            if self._readinto is not None:
+                got = self._readinto(self._inbuf)
+                block = memoryview(self._inbuf)[: got or 0]
+            else:
+                block = self._src.read(IO_BLOCK)
             try:
                 if block:
                     self._pending = self._dec.update(block)
@@ -417,13 +434,37 @@ class DecryptingReader(io.RawIOBase):
         """Fill *buffer* with authenticated plaintext; 0 only at an authenticated end."""
         if self.closed:
             raise ValueError("read from a closed stream")
-        self._fill()
         out = memoryview(buffer).cast("B")
+        if not self._pending and self._readinto is not None and len(out) >= 2 * SEALED_CHUNK:
+            # Fast path: decrypt straight into the caller's buffer (no extra copy).
+            room = min(IO_BLOCK, len(out) - SEALED_CHUNK)
+            while not self._eof:
+                if self._failed:
+                    raise _failed()
+                got = self._readinto(memoryview(self._inbuf)[:room])
+                if not got:
+                    break
+                block = memoryview(self._inbuf)[:got]
+                n = self._guard(lambda: self._dec.update_into(block, out))
+                if n:
+                    self._read += n
+                    return n
+        self._fill()
         n = min(len(out), len(self._pending))
         out[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         self._read += n
         return n
+
+    def _guard(self, step: Any) -> int:
+        try:
+            result: int = step()
+        except DecryptionError:
+            self._failed = True
+            if self._on_fail is not None:
+                self._on_fail()
+            raise
+        return result
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to *size* bytes (all remaining when negative or None)."""

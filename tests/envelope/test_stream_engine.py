@@ -58,14 +58,15 @@ def test_any_chunking_round_trips(size: int, writes: list[int], reads: list[int]
     assert _open(sealed, reads=reads) == data
 
 
+@pytest.mark.parametrize("bufsize", [5000, 2 * S, 3 * S + 1, _stream.IO_BLOCK + S])
 @pytest.mark.parametrize("size", BOUNDARY_SIZES)
-def test_boundary_sizes_and_readinto(size: int) -> None:
-    """Sizes around chunk boundaries round-trip through readinto with a small buffer."""
+def test_boundary_sizes_and_readinto(size: int, bufsize: int) -> None:
+    """Sizes around chunk boundaries round-trip through readinto, small and large buffers."""
     data = os.urandom(size)
     sealed = _seal(data)
     src = io.BytesIO(sealed[len(HEADER) :])
     reader = _stream.DecryptingReader(src, decryptor=_stream.ChunkedDecryptor(KEY, CTX))
-    buf = bytearray(5000)
+    buf = bytearray(bufsize)
     out = bytearray()
     while n := reader.readinto(buf):
         out += buf[:n]
@@ -142,6 +143,11 @@ def test_failure_is_sticky_and_prefix_is_authenticated() -> None:
         while piece := reader.read(1000):
             got.extend(piece)
 
+    def drain_fast() -> None:
+        buf = bytearray(4 * S)
+        while n := reader2.readinto(buf):
+            got2.extend(buf[:n])
+
     with pytest.raises(DecryptionError):
         drain()
     assert len(got) <= 2 * C
@@ -150,6 +156,16 @@ def test_failure_is_sticky_and_prefix_is_authenticated() -> None:
         with pytest.raises(DecryptionError):
             reader.read(1)
     assert not reader.complete
+    reader2 = _stream.DecryptingReader(
+        io.BytesIO(bytes(body)), decryptor=_stream.ChunkedDecryptor(KEY, CTX)
+    )
+    got2 = bytearray()
+    with pytest.raises(DecryptionError):
+        drain_fast()
+    assert data.startswith(bytes(got2))
+    assert len(got2) <= 2 * C
+    with pytest.raises(DecryptionError):
+        reader2.readinto(bytearray(4 * S))
 
 
 def test_wrong_key_or_context_fails_before_any_plaintext() -> None:
