@@ -213,7 +213,8 @@ class FaultProxy:
             self.calls[operation] += 1
             if self._next:
                 return self._next.pop(0)
-            return self.mode
+            # A keep-alive connection accepted before "down" is dropped too.
+            return "reset" if self.mode == "down" else self.mode
 
     def reset_counts(self) -> None:
         """Zero the per-operation call counters."""
