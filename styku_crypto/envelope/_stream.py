@@ -444,8 +444,7 @@ class DecryptingReader(io.RawIOBase):
                 got = self._readinto(memoryview(self._inbuf)[:room])
                 if not got:
                     break
-                block = memoryview(self._inbuf)[:got]
-                n = self._guard(lambda: self._dec.update_into(block, out))
+                n = self._guard(self._dec.update_into, memoryview(self._inbuf)[:got], out)
                 if n:
                     self._read += n
                     return n
@@ -456,9 +455,9 @@ class DecryptingReader(io.RawIOBase):
         self._read += n
         return n
 
-    def _guard(self, step: Any) -> int:
+    def _guard(self, step: Any, *args: Any) -> int:
         try:
-            result: int = step()
+            result: int = step(*args)
         except DecryptionError:
             self._failed = True
             if self._on_fail is not None:

@@ -1,0 +1,473 @@
+"""Streams, fields and ORM types against raw primitives and peers, in one run (prints ratios).
+
+Streams (issue 5 targets, this machine, one run):
+  * encrypt 1 GiB (in-memory source and sink; file to file) >= 2x Tink streaming AEAD
+    (AES256_GCM_HKDF_1MB) and >= 0.35x ``AESGCM.encrypt_into`` in 1 MiB pieces;
+  * decrypt >= 0.6x (of ``AESGCM.decrypt_into`` in 1 MiB pieces);
+  * peak RSS growth < 32 MiB whatever the size (fresh child process);
+  * ``decrypt_range`` of 1 MiB from the middle of 1 GiB < 5x decrypting the first 1 MiB.
+Fields:
+  * a 10-field record, 3 encrypted + 1 blind index, < 4x raw AESGCM of the 3 values;
+  * ORM insert/select of 10k rows vs the same model without encryption (SQLite).
+
+Run: python benchmarks/compare_streams.py [--gib 1.0] [--out benchmarks/results/streams.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+
+from styku_crypto.envelope import DataKeyCache, Envelope  # noqa: E402
+from styku_crypto.keys import KeyStore  # noqa: E402
+
+MIB = 1 << 20
+CTX = {"object": "bench"}
+LINES: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    LINES.append(line)
+
+
+class Sink(io.RawIOBase):
+    """Counts and discards what is written (an in-memory sink with no allocation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = memoryview(data).nbytes
+        self.n += n
+        return n
+
+
+def best(fn: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = None) -> float:
+    times = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def gbps(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e9
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def stream_section(env: Envelope, size: int, repeat: int, tmp: Path) -> None:
+    block = os.urandom(MIB)
+    pieces = size // MIB
+    nonce = bytes(12)
+
+    aes = AESGCM(AESGCM.generate_key(bit_length=256))
+    out = bytearray(MIB + 16)
+
+    def raw_encrypt() -> None:
+        for _ in range(pieces):
+            aes.encrypt_into(nonce, block, None, out)
+
+    sealed_block = aes.encrypt(nonce, block, None)
+    plain = bytearray(MIB)
+
+    def raw_decrypt() -> None:
+        for _ in range(pieces):
+            aes.decrypt_into(nonce, sealed_block, None, plain)
+
+    def env_encrypt() -> None:
+        with env.encrypt_stream(Sink(), tenant="acme", context=CTX) as w:  # type: ignore[arg-type]
+            for _ in range(pieces):
+                w.write(block)
+
+    token = io.BytesIO()
+    with env.encrypt_stream(token, tenant="acme", context=CTX) as w:
+        for _ in range(pieces):
+            w.write(block)
+    token_bytes = token.getbuffer()
+    buf = bytearray(MIB)
+
+    def env_decrypt() -> None:
+        r = env.decrypt_stream(io.BytesIO(token_bytes), tenant="acme", context=CTX)
+        while r.readinto(buf):
+            pass
+        assert r.complete
+
+    import tink
+    from tink import streaming_aead
+
+    streaming_aead.register()
+    handle = tink.new_keyset_handle(streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB)
+    tink_aead = handle.primitive(streaming_aead.StreamingAead)
+
+    class KeepOpen(io.BytesIO):
+        def close(self) -> None:  # tink closes its destination
+            pass
+
+    def tink_encrypt() -> None:
+        with tink_aead.new_encrypting_stream(KeepOpen(), b"ad") as w:
+            for _ in range(pieces):
+                w.write(block)
+
+    tdst = KeepOpen()
+    with tink_aead.new_encrypting_stream(tdst, b"ad") as w:
+        for _ in range(pieces):
+            w.write(block)
+    tink_ct = tdst.getvalue()
+
+    def tink_decrypt() -> None:
+        with tink_aead.new_decrypting_stream(io.BytesIO(tink_ct), b"ad") as r:
+            while r.read(MIB):
+                pass
+
+    results = {
+        "AESGCM.encrypt_into 1 MiB pieces": best(raw_encrypt, repeat),
+        "AESGCM.decrypt_into 1 MiB pieces": best(raw_decrypt, repeat),
+        "Envelope.encrypt_stream (memory)": best(env_encrypt, repeat),
+        "Envelope.decrypt_stream (memory)": best(env_decrypt, repeat),
+        "Tink streaming AEAD encrypt": best(tink_encrypt, max(1, repeat // 2)),
+        "Tink streaming AEAD decrypt": best(tink_decrypt, max(1, repeat // 2)),
+    }
+
+    src = tmp / "plain.bin"
+    with open(src, "wb") as fh:
+        for _ in range(pieces):
+            fh.write(block)
+    enc = tmp / "obj.stk"
+    dec = tmp / "out.bin"
+
+    def raw_file() -> None:
+        with open(src, "rb") as fi, open(tmp / "raw.bin", "wb") as fo:
+            while n := fi.readinto(plain):
+                aes.encrypt_into(nonce, memoryview(plain)[:n], None, out)
+                fo.write(memoryview(out)[: n + 16])
+            fo.flush()
+            os.fsync(fo.fileno())
+
+    def fresh() -> None:  # every variant writes a new file (no overwrite flush)
+        for p in (tmp / "raw.bin", enc, dec):
+            p.unlink(missing_ok=True)
+        os.sync()
+
+    env.encrypt_file(src, enc, tenant="acme", context=CTX)
+    results["AESGCM file to file (fsync)"] = best(raw_file, repeat, fresh)
+    results["Envelope.encrypt_file"] = best(
+        lambda: env.encrypt_file(src, enc, tenant="acme", context=CTX), repeat, fresh
+    )
+    results["Envelope.decrypt_file"] = best(
+        lambda: env.decrypt_file(enc, dec, tenant="acme", context=CTX),
+        repeat,
+        lambda: (dec.unlink(missing_ok=True), os.sync()),
+    )
+
+    say(f"## Streams: {size / 2**30:.2f} GiB, best of {repeat}")
+    for name, t in results.items():
+        say(f"  {name:38s} {gbps(size, t):6.2f} GB/s")
+    r = results
+    rows = [
+        (
+            "encrypt (memory) vs AESGCM.encrypt_into",
+            r["AESGCM.encrypt_into 1 MiB pieces"] / r["Envelope.encrypt_stream (memory)"],
+            ">= 0.35x",
+        ),
+        (
+            "encrypt (memory) vs Tink streaming",
+            r["Tink streaming AEAD encrypt"] / r["Envelope.encrypt_stream (memory)"],
+            ">= 2x",
+        ),
+        (
+            "decrypt (memory) vs AESGCM.decrypt_into",
+            r["AESGCM.decrypt_into 1 MiB pieces"] / r["Envelope.decrypt_stream (memory)"],
+            ">= 0.6x",
+        ),
+        (
+            "decrypt (memory) vs Tink streaming",
+            r["Tink streaming AEAD decrypt"] / r["Envelope.decrypt_stream (memory)"],
+            "(info)",
+        ),
+        (
+            "encrypt_file vs AESGCM file to file",
+            r["AESGCM file to file (fsync)"] / r["Envelope.encrypt_file"],
+            ">= 0.35x",
+        ),
+        (
+            "encrypt_file vs Tink streaming (memory)",
+            r["Tink streaming AEAD encrypt"] / r["Envelope.encrypt_file"],
+            ">= 2x",
+        ),
+        (
+            "decrypt_file vs AESGCM file to file",
+            r["AESGCM file to file (fsync)"] / r["Envelope.decrypt_file"],
+            ">= 0.6x",
+        ),
+    ]
+    for name, ratio, target in rows:
+        say(f"  ratio {name:42s} {ratio:5.2f}x  target {target}")
+
+    # Random access: 1 MiB from the middle vs the first 1 MiB through a stream.
+    middle = size // 2 + 12345
+
+    def ranged() -> None:
+        assert len(env.decrypt_range(enc, middle, MIB, tenant="acme", context=CTX)) == MIB
+
+    def first() -> None:
+        with open(enc, "rb") as fh:
+            rd = env.decrypt_stream(fh, tenant="acme", context=CTX)
+            got = 0
+            while got < MIB:
+                got += rd.readinto(memoryview(buf)[: MIB - got])
+
+    t_range = best(ranged, repeat * 5)
+    t_first = best(first, repeat * 5)
+    say(
+        f"  decrypt_range 1 MiB @ middle: {t_range * 1e3:.2f} ms; first 1 MiB via stream:"
+        f" {t_first * 1e3:.2f} ms; ratio {t_range / t_first:.2f}x  target < 5x"
+    )
+    for p in (src, enc, dec, tmp / "raw.bin"):
+        p.unlink(missing_ok=True)
+
+
+RSS_CHILD = textwrap.dedent(
+    """
+    import io, os, resource, sys, tempfile
+    sys.path.insert(0, sys.argv[2])
+    from styku_crypto.envelope import Envelope
+    from styku_crypto.keys import KeyStore
+    d = tempfile.mkdtemp()
+    store = KeyStore.open(os.path.join(d, "k.db")); store.create_tenant("acme")
+    env = Envelope(store)
+    block = os.urandom(1 << 20)
+    def rss():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) // 1024
+    # warm-up: one small stream so lazy imports and caches are in the baseline
+    class Sink:
+        def write(self, b): return len(b)
+        def flush(self): pass
+    with env.encrypt_stream(Sink(), tenant="acme", context={"o": "x"}) as w:
+        w.write(block)
+    base = rss()
+    total = int(float(sys.argv[1]) * (1 << 30))
+    class Pipe:
+        def __init__(self):
+            self.buf = bytearray(); self.sent = 0
+            self.w = env.encrypt_stream(self, tenant="acme", context={"o": "x"})
+        def write(self, b): self.buf += b; return len(b)
+        def flush(self): pass
+        def read(self, n):
+            while len(self.buf) < n and self.w is not None:
+                if self.sent < total:
+                    self.w.write(block); self.sent += len(block)
+                else:
+                    self.w.close(); self.w = None
+            out = bytes(self.buf[:n]); del self.buf[:n]; return out
+    r = env.decrypt_stream(Pipe(), tenant="acme", context={"o": "x"})
+    buf = bytearray(1 << 20); n = 0
+    while k := r.readinto(buf):
+        n += k
+    assert n == total and r.complete
+    print(rss() - base)
+    """
+)
+
+
+def rss_section(gib: float) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(gib), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    say(f"  peak RSS growth, {gib:.2f} GiB encrypt->decrypt pipeline: {out} MiB  target < 32 MiB")
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def fields_section(env: Envelope, cached_env: Envelope, store: KeyStore, n: int) -> None:
+    from styku_crypto.fields import BlindIndexer, RecordEncryptor, casefold_email
+
+    record = {
+        "id": 42,
+        "first": "Jane",
+        "last": "Doe",
+        "email": "Jane.Doe@example.com",
+        "ssn": "078-05-1120",
+        "dob": "1980-01-01",
+        "plan": "gold",
+        "height_cm": 172,
+        "weight_kg": 64.5,
+        "country": "US",
+    }
+    idx = BlindIndexer(store, name="members.email", normalize=casefold_email)
+    fields = ["email", "ssn", "dob"]
+    rec = RecordEncryptor(env, record_type="members", fields=fields, blind_indexes={"email": idx})
+    rec_cached = RecordEncryptor(
+        cached_env, record_type="members", fields=fields, blind_indexes={"email": idx}
+    )
+    values = [record[f].encode() for f in fields]  # type: ignore[attr-defined]
+    aes = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    def raw() -> None:
+        for _ in range(n):
+            for v in values:
+                aes.encrypt(os.urandom(12), v, None)
+
+    def fields_fresh() -> None:
+        for _ in range(n):
+            rec.encrypt(record, tenant="acme", record_id="42")
+
+    def fields_cached() -> None:
+        for _ in range(n):
+            rec_cached.encrypt(record, tenant="acme", record_id="42")
+
+    sealed = rec.encrypt(record, tenant="acme", record_id="42")
+
+    def fields_decrypt() -> None:
+        for _ in range(n):
+            rec.decrypt(sealed, tenant="acme", record_id="42")
+
+    t_raw = best(raw, 5)
+    t_fresh = best(fields_fresh, 5)
+    t_cached = best(fields_cached, 5)
+    t_dec = best(fields_decrypt, 5)
+    say(f"## Fields: 10-field record, 3 encrypted + 1 blind index, {n} records, best of 5")
+    say(f"  raw AESGCM of the 3 values: {t_raw / n * 1e6:7.2f} us/record")
+    say(
+        f"  RecordEncryptor.encrypt (fresh data key per field): {t_fresh / n * 1e6:7.2f} us/record"
+        f"  = {t_fresh / t_raw:.2f}x raw  target < 4x"
+    )
+    say(
+        f"  RecordEncryptor.encrypt (DataKeyCache):             {t_cached / n * 1e6:7.2f} us/record"
+        f"  = {t_cached / t_raw:.2f}x raw  target < 4x"
+    )
+    say(f"  RecordEncryptor.decrypt:                            {t_dec / n * 1e6:7.2f} us/record")
+
+
+def orm_section(env: Envelope, store: KeyStore, rows: int, tmp: Path) -> None:
+    from sqlalchemy import String, create_engine, select
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    from styku_crypto.fields import BlindIndexer, casefold_email
+    from styku_crypto.fields.sqlalchemy import BlindIndex, EncryptedText
+
+    idx = BlindIndexer(store, name="members.email", normalize=casefold_email)
+
+    def models(encrypted: bool) -> tuple[Any, Any]:
+        class Base(DeclarativeBase):
+            pass
+
+        if encrypted:
+
+            class Member(Base):
+                __tablename__ = "members"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                name: Mapped[str] = mapped_column(String(40))
+                email: Mapped[str] = mapped_column(
+                    EncryptedText(env, tenant="acme", context={"column": "members.email"})
+                )
+                email_index: Mapped[str] = mapped_column(BlindIndex(idx, tenant="acme"), index=True)
+        else:
+
+            class Member(Base):  # type: ignore[no-redef]
+                __tablename__ = "members"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                name: Mapped[str] = mapped_column(String(40))
+                email: Mapped[str] = mapped_column(String(200))
+                email_index: Mapped[str] = mapped_column(String(200), index=True)
+
+        return Base, Member
+
+    say(f"## ORM (SQLAlchemy 2, SQLite file): {rows} rows")
+    timings = {}
+    for encrypted in (False, True):
+        base, member = models(encrypted)
+        path = tmp / f"orm_{encrypted}.db"
+        path.unlink(missing_ok=True)
+        engine = create_engine(f"sqlite:///{path}")
+        base.metadata.create_all(engine)
+        t = time.perf_counter()
+        with Session(engine) as s:
+            s.add_all(
+                member(
+                    id=i, name=f"m{i}", email=f"p{i}@example.com", email_index=f"p{i}@example.com"
+                )
+                for i in range(rows)
+            )
+            s.commit()
+        t_ins = time.perf_counter() - t
+        t = time.perf_counter()
+        with Session(engine) as s:
+            got = s.scalars(select(member)).all()
+            assert len(got) == rows
+            assert got[5].email == "p5@example.com"
+        t_sel = time.perf_counter() - t
+        t = time.perf_counter()
+        with Session(engine) as s:
+            for i in range(0, rows, max(1, rows // 200)):
+                m = s.scalars(select(member).where(member.email_index == f"P{i}@example.com")).one()
+                assert m.id == i
+        t_look = time.perf_counter() - t
+        engine.dispose()
+        timings[encrypted] = (t_ins, t_sel, t_look)
+        label = "encrypted" if encrypted else "plain    "
+        say(
+            f"  {label}: insert {rows / t_ins:9.0f} rows/s, select all {rows / t_sel:9.0f} rows/s,"
+            f" 200 index lookups {t_look * 1e3:7.1f} ms"
+        )
+    p, e = timings[False], timings[True]
+    say(
+        f"  encrypted/plain time: insert {e[0] / p[0]:.2f}x, select {e[1] / p[1]:.2f}x,"
+        f" lookups {e[2] / p[2]:.2f}x  (no target; informational)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "streams.txt"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        store = KeyStore.open(tmp / "keys.db")
+        store.create_tenant("acme")
+        env = Envelope(store)
+        cached = Envelope(store, data_key_cache=DataKeyCache())
+        say(f"# compare_streams.py  ({time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs)")
+        stream_section(env, int(args.gib * (1 << 30)) // MIB * MIB, args.repeat, tmp)
+        rss_section(args.gib)
+        fields_section(env, cached, store, args.records)
+        orm_section(env, store, args.rows, tmp)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(LINES) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
