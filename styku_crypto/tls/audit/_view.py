@@ -112,9 +112,7 @@ def view_of(policy: Any) -> PolicyView:
     protocols = _first(policy, "protocols", "tls_versions")
     if protocols is None:
         raise InvalidPolicyError("policy has no protocol versions")
-    name = _first(policy, "name", default="custom")
-    version = _first(policy, "guideline_version", "version", default=None)
-    label = f"{name}-{version}" if version and str(version) not in str(name) else str(name)
+    label = str(_first(policy, "name", default="custom"))
     ecdh = _first(policy, "ecdh_param_size", "ecdh_min_bits", default=None)
     return PolicyView(
         name=label,
