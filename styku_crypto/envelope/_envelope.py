@@ -50,6 +50,9 @@ from styku_crypto.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from styku_crypto.envelope._stream import DecryptingReader, EncryptingWriter
     from styku_crypto.keys import KeyStore
     from styku_crypto.keys._material import TenantKey
 
@@ -451,9 +454,9 @@ class Envelope:
     def _decrypt_general(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
         header = parse_header(token)
         if header.suite == SUITE_STREAM:
-            raise UnsupportedFormatError(
-                "streamed token (suite 2): decrypt it with the streaming API"
-            )
+            from styku_crypto.envelope._stream import decrypt_token
+
+            return decrypt_token(self, token, header, tenant, tlp, ctx)
         n = len(header.layers)
         if len(token) < header.length + TAG_LEN * n:
             raise DecryptionError()
@@ -498,6 +501,104 @@ class Envelope:
         if size < 0:
             raise DecryptionError()
         return size
+
+    # -- streams and files (implemented in styku_crypto.envelope._stream) ----
+
+    def encrypt_stream(
+        self,
+        dst: BinaryIO,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass = DataClass.CUSTOMER,
+    ) -> EncryptingWriter:
+        """A writable file object that encrypts into *dst* as a streamed token (suite 2).
+
+        Memory stays bounded (16 KiB chunks, 1 MiB I/O blocks) whatever the size.
+        Closing the writer writes the final chunk; if the ``with`` block raises, the
+        final chunk is never written and the output cannot decrypt. *dst* is not closed.
+
+        Raises:
+            KeyNotFoundError, KeyDestroyedError, InvalidInputError: as :meth:`encrypt`.
+        """
+        from styku_crypto.envelope import _stream
+
+        return _stream.encrypt_stream(
+            self, dst, tenant=tenant, context=context, data_class=data_class
+        )
+
+    def decrypt_stream(
+        self, src: BinaryIO, *, tenant: str, context: Mapping[str, str]
+    ) -> DecryptingReader:
+        """A readable file object over the plaintext of the streamed token in *src*.
+
+        Plaintext of a chunk is released only after it authenticated; truncation,
+        extension, reordering and a missing final chunk raise
+        :class:`~styku_crypto.exceptions.DecryptionError` from the ``read`` that reaches
+        them (never a clean end-of-file). See ``docs/streams.md``.
+
+        Raises:
+            UnsupportedFormatError, DecryptionError, KeyNotFoundError, KeyDestroyedError.
+        """
+        from styku_crypto.envelope import _stream
+
+        return _stream.decrypt_stream(self, src, tenant=tenant, context=context)
+
+    def encrypt_file(
+        self,
+        src_path: str | os.PathLike[str],
+        dst_path: str | os.PathLike[str],
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass = DataClass.CUSTOMER,
+    ) -> int:
+        """Encrypt a file to a streamed token file (temp file, fsync, rename); bytes read."""
+        from styku_crypto.envelope import _stream
+
+        return _stream.encrypt_file(
+            self, src_path, dst_path, tenant=tenant, context=context, data_class=data_class
+        )
+
+    def decrypt_file(
+        self,
+        src_path: str | os.PathLike[str],
+        dst_path: str | os.PathLike[str],
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+    ) -> int:
+        """Decrypt a streamed token file; *dst_path* appears only if all of it authenticated.
+
+        Decrypts into a temporary file beside *dst_path*, fsyncs, and renames only after
+        the final chunk authenticated; on any failure the temporary file is removed and
+        an existing *dst_path* is left untouched. Returns the plaintext size.
+        """
+        from styku_crypto.envelope import _stream
+
+        return _stream.decrypt_file(self, src_path, dst_path, tenant=tenant, context=context)
+
+    def decrypt_range(
+        self,
+        src: BinaryIO | str | os.PathLike[str],
+        offset: int,
+        length: int,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+    ) -> bytes:
+        """Plaintext ``[offset, offset + length)`` of a streamed token, clipped at its end.
+
+        Decrypts only the chunks covering the range, plus the final chunk to
+        authenticate the object's length. *src* is a path or a seekable binary file
+        positioned at the token's start.
+
+        Raises:
+            InvalidInputError: negative *offset* or *length*; otherwise as :meth:`decrypt`.
+        """
+        from styku_crypto.envelope import _stream
+
+        return _stream.decrypt_range(self, src, offset, length, tenant=tenant, context=context)
 
     # -- rotation -----------------------------------------------------------
 
