@@ -10,13 +10,13 @@ from styku_crypto.web._login import LoginGuard, LoginResult, LoginThrottledError
 from styku_crypto.web._wsgi import CLIENT_CERT_ENVIRON_KEY, WSGIMiddleware
 
 __all__ = [
+    "ASGIMiddleware",
     "CLIENT_CERT_ENVIRON_KEY",
     "CLIENT_CERT_SCOPE_KEY",
-    "HSTS",
-    "ASGIMiddleware",
     "ClientCertPolicy",
     "ClientCertResult",
     "CookiePolicy",
+    "HSTS",
     "HTTPSEnforcer",
     "LoginGuard",
     "LoginResult",
