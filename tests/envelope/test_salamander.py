@@ -26,7 +26,6 @@ from styku_crypto.envelope._format import (
     prefix,
     wrap_aad,
 )
-
 from styku_crypto.exceptions import DecryptionError
 from styku_crypto.keys import KeyStore
 from tests._support import leaks

@@ -111,11 +111,11 @@ def test_unknown_version_suite_class(env: Envelope, offset: int, value: int) -> 
         env.decrypt(bytes(token), tenant="acme", context=CTX)
 
 
-def test_streamed_suite_refused_by_one_shot_decrypt(env: Envelope) -> None:
-    """A suite-2 (streamed) header is refused by decrypt with UnsupportedFormatError."""
+def test_one_shot_token_relabelled_as_streamed_rejected(env: Envelope) -> None:
+    """A one-shot token whose suite byte claims "streamed" (2) fails as tampering."""
     token = bytearray(env.encrypt(b"x" * 40, tenant="acme", context=CTX))
     token[1] = 2
-    with pytest.raises(UnsupportedFormatError):
+    with pytest.raises(DecryptionError):
         env.decrypt(bytes(token), tenant="acme", context=CTX)
 
 
