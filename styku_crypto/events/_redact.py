@@ -19,7 +19,8 @@ What counts as "looks like a secret" (see :class:`Redactor`):
   ``pepper=...`` and similar assignments (the value is replaced, the name kept);
 * hex runs of 32 or more characters (16+ bytes of key material);
 * base64/base64url runs of 24 or more characters that mix upper case, lower
-  case and digits with high per-character entropy;
+  case and digits with high per-character entropy, unless they read as short
+  words joined by ``_``, ``-``, ``/`` (identifiers and paths);
 * any ``bytes``/``bytearray``/``memoryview`` argument or attribute of 16 bytes
   or more.
 
@@ -95,6 +96,20 @@ def _entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+# Identifiers made of short words joined by separators (SSL_CTX_set1_groups_list,
+# pytest-of-root/test_x0): random base64 of 16+ bytes looks like this about once
+# in 70 000 draws, ordinary names and paths almost always do.
+_WORDS = re.compile(
+    r"(?:[a-z]{3,}|[A-Z][a-z]{2,}|[A-Z]{2,}(?![a-z])|[A-Z](?=[A-Z][a-z]{2})|[0-9]+|[_\-/+])+"
+)
+_SEPARATORS = re.compile(r"[_\-/+]")
+
+
+def _identifier_like(core: str) -> bool:
+    parts = _SEPARATORS.split(core)
+    return len(parts) > 1 and max(map(len, parts)) <= 16 and _WORDS.fullmatch(core) is not None
+
+
 def _looks_random(run: str) -> bool:
     core = run.rstrip("=")
     has_upper = any(c.isupper() for c in core)
@@ -102,7 +117,7 @@ def _looks_random(run: str) -> bool:
     has_digit = any(c.isdigit() for c in core)
     if not (has_upper and has_lower and has_digit):
         return False
-    return _entropy(core) >= 3.5
+    return _entropy(core) >= 3.5 and not _identifier_like(core)
 
 
 class Redactor:
