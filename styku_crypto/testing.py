@@ -214,12 +214,12 @@ class CertificateFactory:
         if spec.startswith("rsa-"):
             key = rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:]))
         elif spec in {"ecdsa-p256", "ecdsa-p384", "ecdsa-p521"}:
-            curve = {
-                "ecdsa-p256": ec.SECP256R1,
-                "ecdsa-p384": ec.SECP384R1,
-                "ecdsa-p521": ec.SECP521R1,
+            curves: dict[str, ec.EllipticCurve] = {
+                "ecdsa-p256": ec.SECP256R1(),
+                "ecdsa-p384": ec.SECP384R1(),
+                "ecdsa-p521": ec.SECP521R1(),
             }
-            key = ec.generate_private_key(curve[spec]())
+            key = ec.generate_private_key(curves[spec])
         elif spec == "ecdsa-secp256k1":
             key = ec.generate_private_key(ec.SECP256K1())
         elif spec == "ed25519":

@@ -113,7 +113,7 @@ def _check_cert(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"styku-crypto: cannot reach {args.target}: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
-        except Exception as exc:  # noqa: BLE001 - pyOpenSSL handshake errors
+        except Exception as exc:  # pyOpenSSL raises its own SSL.Error tree
             print(f"styku-crypto: TLS handshake with {args.target} failed: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
         hostname = hostname or host

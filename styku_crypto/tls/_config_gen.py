@@ -32,7 +32,8 @@ def _groups(policy: Policy) -> str:
 
 
 def _nginx(policy: Policy) -> str:
-    lines = _header(policy, "nginx") + [
+    lines = [
+        *_header(policy, "nginx"),
         "ssl_certificate /path/to/fullchain.pem;",
         "ssl_certificate_key /path/to/privkey.pem;",
         "ssl_session_timeout 1d;",
@@ -55,7 +56,8 @@ def _nginx(policy: Policy) -> str:
 
 def _apache(policy: Policy) -> str:
     disabled = [p for p in ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3") if p not in policy.protocols]
-    lines = _header(policy, "apache") + [
+    lines = [
+        *_header(policy, "apache"),
         "SSLEngine on",
         "SSLCertificateFile /path/to/fullchain.pem",
         "SSLCertificateKeyFile /path/to/privkey.pem",
@@ -77,14 +79,14 @@ def _haproxy(policy: Policy) -> str:
     order = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
     minimum = next(p for p in order if p in policy.protocols)
     haproxy_version = {"TLSv1": "TLSv1.0"}.get(minimum, minimum)
-    lines = _header(policy, "haproxy") + ["global"]
+    client_order = "" if policy.server_preferred_order else "prefer-client-ciphers "
+    lines = [*_header(policy, "haproxy"), "global"]
     if policy.tls12_ciphers_openssl:
         lines.append(f"    ssl-default-bind-ciphers {policy.openssl_cipher_string}")
     lines += [
         f"    ssl-default-bind-ciphersuites {policy.tls13_cipher_string}",
         f"    ssl-default-bind-curves {_groups(policy)}",
-        f"    ssl-default-bind-options {'prefer-client-ciphers ' if not policy.server_preferred_order else ''}"
-        f"ssl-min-ver {haproxy_version} no-tls-tickets",
+        f"    ssl-default-bind-options {client_order}ssl-min-ver {haproxy_version} no-tls-tickets",
         "",
         "frontend https",
         "    bind :443 ssl crt /path/to/fullchain-and-key.pem alpn h2,http/1.1",
@@ -94,7 +96,6 @@ def _haproxy(policy: Policy) -> str:
 
 
 def _python(policy: Policy) -> str:
-    constant = policy.name.upper().replace("-", "_").replace(".", "_")
     return "\n".join(
         [
             f"# Python (stdlib ssl) server context for {policy.name}",
@@ -102,11 +103,11 @@ def _python(policy: Policy) -> str:
             "from styku_crypto.tls import profiles, server_context",
             "",
             "ctx = server_context(",
-            f"    policy=profiles.by_name({policy.name!r}),  # {constant}",
+            f"    policy=profiles.by_name({policy.name!r}),",
             '    certfile="/path/to/fullchain.pem",',
             '    keyfile="/path/to/privkey.pem",',
             ")",
-            f"# HSTS: send 'Strict-Transport-Security: max-age={policy.hsts_min_age}' on every response",
+            f"# HSTS: send 'Strict-Transport-Security: max-age={policy.hsts_min_age}'",
             "",
         ]
     )

@@ -28,7 +28,8 @@ def _check(factory: CertificateFactory, issued: object, **kwargs: object) -> tls
 def test_good_certificate_passes(factory: CertificateFactory) -> None:
     """A well-formed ECDSA chain to the trusted root has no findings."""
     report = _check(factory, factory.good())
-    assert report.ok and not report.findings, report.to_text()
+    assert report.ok, report.to_text()
+    assert not report.findings, report.to_text()
     assert "x509.verification" in (report.verifier or "")
     assert report.policy == "mozilla-6.0-intermediate"
 
@@ -54,15 +55,18 @@ def test_negative_certificate_fires_its_rule(factory: CertificateFactory, case: 
     assert expected <= report.rule_ids(), report.to_text()
     assert not report.ok
     for finding in report.active:
-        assert finding.remediation and finding.message
+        assert finding.remediation
+        assert finding.message
 
 
 def test_expiry_horizons_warn_then_fail(factory: CertificateFactory) -> None:
     """Under 30 days left is a warning (CERT-EXPIRY-003); under 7 is an error (CERT-EXPIRY-002)."""
     warn = _check(factory, factory.expiring_in(20))
-    assert warn.rule_ids() == {"CERT-EXPIRY-003"} and warn.ok
+    assert warn.rule_ids() == {"CERT-EXPIRY-003"}
+    assert warn.ok
     fail = _check(factory, factory.expiring_in(3))
-    assert "CERT-EXPIRY-002" in fail.rule_ids() and not fail.ok
+    assert "CERT-EXPIRY-002" in fail.rule_ids()
+    assert not fail.ok
 
 
 def test_modern_profile_rejects_rsa_and_long_lifetime(factory: CertificateFactory) -> None:
@@ -73,7 +77,7 @@ def test_modern_profile_rejects_rsa_and_long_lifetime(factory: CertificateFactor
 
 
 def test_curve_and_signature_rules(factory: CertificateFactory) -> None:
-    """A P-521 key breaks the curve rule; a sha512 RSA signature breaks intermediate's signature list."""
+    """A P-521 key breaks the curve rule; sha512WithRSA is outside intermediate's signatures."""
     assert (
         "CERT-KEY-003" in _check(factory, factory.issue("localhost", key="ecdsa-p521")).rule_ids()
     )
@@ -120,14 +124,15 @@ def test_ip_address_hostname(factory: CertificateFactory) -> None:
 
 
 def test_waiver_applies_until_it_expires(factory: CertificateFactory) -> None:
-    """A waiver hides a finding for its target until its expiry date, then the finding counts again."""
+    """A waiver hides a finding for its target until it expires; then the finding counts again."""
     issued = factory.over_long("legacy.example")
     waiver = tls.Waiver(
         "CERT-LIFETIME-001", "legacy.example", "vendor appliance", factory.now.date()
     )
     policy = profiles.MOZILLA_INTERMEDIATE.replace(waivers=(waiver,))
     report = _check(factory, issued, hostname="legacy.example", policy=policy)
-    assert report.ok and report.findings[0].waiver == waiver
+    assert report.ok
+    assert report.findings[0].waiver == waiver
     later = _check(
         factory,
         issued,
@@ -157,7 +162,8 @@ def test_violations_are_emitted_as_events(
 def test_report_json_schema(factory: CertificateFactory) -> None:
     """The JSON report is versioned and lists rule, severity and remediation per finding."""
     data = _check(factory, factory.expired()).to_dict()
-    assert data["schema"] == "styku-tls-report/1" and data["ok"] is False
+    assert data["schema"] == "styku-tls-report/1"
+    assert data["ok"] is False
     assert {"rule", "severity", "message", "remediation", "target", "clause", "waived"} <= set(
         data["findings"][0]
     )

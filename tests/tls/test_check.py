@@ -39,7 +39,7 @@ def test_every_profile_context_passes_check_context(name: str, kind: str, pki: o
 
 
 def test_python_default_server_context_is_non_compliant_for_specific_reasons() -> None:
-    """ssl.create_default_context(CLIENT_AUTH) fails intermediate: CBC suites, X448/P-521/ffdhe, server order."""
+    """Python's default server context fails: CBC suites, X448/P-521/ffdhe groups, server order."""
     report = tls.check_context(
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), profiles.MOZILLA_INTERMEDIATE
     )
@@ -84,7 +84,9 @@ def test_context_check_records_how_groups_were_observed(pki: object) -> None:
     assert "X25519" in report.details["groups"]
     assert "probed" in report.details["groups_observed_by"]
     facts = tls.context_facts(ctx)
-    assert facts is not None and facts.side == "server" and "X25519" in facts.groups
+    assert facts is not None
+    assert facts.side == "server"
+    assert "X25519" in facts.groups
 
 
 def test_cipher_string_high_is_non_compliant() -> None:
@@ -131,4 +133,5 @@ def test_severity_override_and_waiver_change_the_verdict() -> None:
         waivers=(tls.Waiver("TLS-CIPHER-001", "cipher string*", "legacy app", date(2999, 1, 1)),)
     )
     report = tls.check_cipher_string("ECDHE+AESGCM:ECDHE+AES", policy=waived)
-    assert report.ok and "TLS-CIPHER-001" in report.rule_ids(active_only=False)
+    assert report.ok
+    assert "TLS-CIPHER-001" in report.rule_ids(active_only=False)

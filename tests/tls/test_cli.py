@@ -18,7 +18,8 @@ def test_config_generator_uses_policy_data(server: str, capsys: pytest.CaptureFi
     """`tls config` prints a snippet with the policy's suites, groups and HSTS age."""
     assert main(["tls", "config", "--policy", "intermediate", "--server", server]) == 0
     out = capsys.readouterr().out
-    assert "guideline 6.0" in out and "63072000" in out
+    assert "guideline 6.0" in out
+    assert "63072000" in out
     if server != "python":
         assert tls.profiles.MOZILLA_INTERMEDIATE.openssl_cipher_string in out
         assert "X25519MLKEM768:X25519:P-256:P-384" in out
@@ -43,7 +44,7 @@ def test_config_unknown_policy_is_usage_error(capsys: pytest.CaptureFixture[str]
 def test_check_cert_file_text_and_json(
     pki: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`tls check-cert FILE` exits 0 for a good chain and 1 with JSON findings for an expired one."""
+    """`tls check-cert FILE` exits 0 for a good chain, 1 with JSON findings for an expired one."""
     ca = str(pki.ca)  # type: ignore[attr-defined]
     assert (
         main(["tls", "check-cert", str(pki.server_cert), "--hostname", "localhost", "--trust", ca])
@@ -66,7 +67,8 @@ def test_check_cert_file_text_and_json(
         ]
     )
     data = json.loads(capsys.readouterr().out)
-    assert code == 1 and data["schema"] == "styku-tls-report/1"
+    assert code == 1
+    assert data["schema"] == "styku-tls-report/1"
     assert "CERT-EXPIRY-001" in {f["rule"] for f in data["findings"]}
 
 

@@ -40,16 +40,20 @@ def test_shipped_profiles_equal_conversion_of_mozilla_files() -> None:
 def test_mozilla_files_load(version: str, profile: str) -> None:
     """Each Mozilla guideline file loads (6.0 lacks caddy/go keys) and records its version."""
     policy = tls.load_policy(MOZILLA / f"{version}.json", profile=profile)
-    assert policy.guideline_version == version and policy.profile == profile
+    assert policy.guideline_version == version
+    assert policy.profile == profile
     assert policy == profiles.by_name(f"{version}-{profile}")
 
 
 def test_defaults_and_profile_facts() -> None:
     """Intermediate 6.0 is the default; its facts match the guideline."""
     p = profiles.DEFAULT
-    assert p is profiles.MOZILLA_INTERMEDIATE and p.guideline_version == "6.0"
-    assert p.protocols == ("TLSv1.2", "TLSv1.3") and p.hsts_min_age == 63072000
-    assert p.groups[0] == "X25519MLKEM768" and p.max_certificate_lifetime_days == 366
+    assert p is profiles.MOZILLA_INTERMEDIATE
+    assert p.guideline_version == "6.0"
+    assert p.protocols == ("TLSv1.2", "TLSv1.3")
+    assert p.hsts_min_age == 63072000
+    assert p.groups[0] == "X25519MLKEM768"
+    assert p.max_certificate_lifetime_days == 366
     assert profiles.MOZILLA_MODERN.certificate_types == ("ecdsa",)
     assert "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256" in profiles.MOZILLA_5_7_INTERMEDIATE.tls12_ciphers
     assert "DES-CBC3-SHA" in profiles.MOZILLA_5_7_OLD.tls12_ciphers_openssl
@@ -101,12 +105,11 @@ def test_toml_overlay_tightens_and_relaxes(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(OVERLAY)
     policy = tls.load_policy(path)
-    assert (
-        policy.name == "styku-web"
-        and policy.profile == "custom"
-        and policy.guideline_version == "6.0"
-    )
-    assert policy.protocols == ("TLSv1.3",) and policy.max_certificate_lifetime_days == 90
+    assert policy.name == "styku-web"
+    assert policy.profile == "custom"
+    assert policy.guideline_version == "6.0"
+    assert policy.protocols == ("TLSv1.3",)
+    assert policy.max_certificate_lifetime_days == 90
     assert policy.severity("TLS-ORDER-001") is tls.Severity.OFF
     assert policy.severity("CERT-EXPIRY-003") is tls.Severity.ERROR
     assert policy.tls12_ciphers == profiles.MOZILLA_INTERMEDIATE.tls12_ciphers
@@ -188,13 +191,19 @@ def test_invalid_toml_names_line_and_key(case: str) -> None:
         assert f"policy.toml:{line}:" in message
 
 
+BAD_JSON_SYNTAX = '{\n  "schema": "styku-tls-policy/1",\n  "name": "x",,\n}'
+BAD_JSON_VALUE = """{
+  "schema": "styku-tls-policy/1",
+  "name": "x",
+  "settings": {"hsts_min_age": -1}
+}"""
+
+
 def test_invalid_json_names_line_and_key() -> None:
     """A JSON syntax error names the line; a schema error names the key's line."""
     with pytest.raises(InvalidPolicyError, match=r"p\.json:3:"):
-        tls.parse_policy(
-            '{\n  "schema": "styku-tls-policy/1",\n  "name": "x",,\n}', fmt="json", source="p.json"
-        )
-    text = '{\n  "schema": "styku-tls-policy/1",\n  "name": "x",\n  "settings": {"hsts_min_age": -1}\n}'
+        tls.parse_policy(BAD_JSON_SYNTAX, fmt="json", source="p.json")
+    text = BAD_JSON_VALUE
     with pytest.raises(InvalidPolicyError, match=r"p\.json:4: key 'hsts_min_age'"):
         tls.parse_policy(text, fmt="json", source="p.json")
 

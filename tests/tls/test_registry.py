@@ -21,7 +21,7 @@ def test_registry_is_consistent() -> None:
 
 
 def test_registry_matches_system_openssl() -> None:
-    """Every suite the interpreter's OpenSSL knows has the same code point and name in the registry."""
+    """Every suite the interpreter's OpenSSL knows has the same code point and name here."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     seen = 0
