@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from styku_crypto.tls.audit import AuditReport, TargetReport, audit
+from tests._support import leaks
 from tests.tls.audit import _bed
 
 #: Per-connection timeout of the bed scan: the hostile servers cost at most this.
@@ -95,6 +96,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     """Start every bed server, scan them all in one concurrent audit, stop them at the end."""
     directory: Path = tmp_path_factory.mktemp("audit-bed")
     certs = _bed.make_certs(directory)
+    for _cert, key in (certs.good, certs.weak, certs.badname):
+        leaks.register_secret(key.read_bytes())
     hold = threading.Event()
     servers = _start(certs, hold)
     refused = _bed.free_port()
