@@ -74,8 +74,14 @@ def _read_targets_file(path: str) -> list[str]:
 
 def _handle(args: argparse.Namespace) -> int:
     from styku_crypto._cli import usage_error
-    from styku_crypto.tls.audit import audit, parse_target, resolve_policy, to_json, to_sarif
-    from styku_crypto.tls.audit import to_text
+    from styku_crypto.tls.audit import (
+        audit,
+        parse_target,
+        resolve_policy,
+        to_json,
+        to_sarif,
+        to_text,
+    )
     from styku_crypto.tls.audit._fleet import ProgressBar
 
     items = list(args.targets)

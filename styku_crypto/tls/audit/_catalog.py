@@ -117,7 +117,6 @@ _GROUPS = (
 )
 
 
-
 @functools.cache
 def suites() -> tuple[CipherSuite, ...]:
     """Every real cipher suite in the registry (signalling values and NULL_NULL left out)."""

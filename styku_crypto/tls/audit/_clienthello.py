@@ -69,11 +69,33 @@ EXT_RENEGOTIATION_INFO = 0xFF01
 
 #: Every signature scheme a server might want, strongest first.
 SIGNATURE_SCHEMES = (
-    0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806,
-    0x0809, 0x080A, 0x080B, 0x081A, 0x081B, 0x081C, 0x0401, 0x0501,
-    0x0601, 0x0303, 0x0301, 0x0402, 0x0502, 0x0602, 0x0302, 0x0203,
-    0x0201, 0x0202,
-)  # fmt: skip
+    0x0403,
+    0x0503,
+    0x0603,
+    0x0807,
+    0x0808,
+    0x0804,
+    0x0805,
+    0x0806,
+    0x0809,
+    0x080A,
+    0x080B,
+    0x081A,
+    0x081B,
+    0x081C,
+    0x0401,
+    0x0501,
+    0x0601,
+    0x0303,
+    0x0301,
+    0x0402,
+    0x0502,
+    0x0602,
+    0x0302,
+    0x0203,
+    0x0201,
+    0x0202,
+)
 
 _SSLV2_CIPHER_SPECS = (0x010080, 0x020080, 0x030080, 0x040080, 0x050080, 0x060040, 0x0700C0)
 
@@ -105,12 +127,16 @@ def _ec_public(name: str) -> bytes:
     raw = serialization.Encoding.Raw
     point = serialization.Encoding.X962
     if name == "x25519":
-        return x25519.X25519PrivateKey.generate().public_key().public_bytes(
-            raw, serialization.PublicFormat.Raw
+        return (
+            x25519.X25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(raw, serialization.PublicFormat.Raw)
         )
     if name == "x448":
-        return x448.X448PrivateKey.generate().public_key().public_bytes(
-            raw, serialization.PublicFormat.Raw
+        return (
+            x448.X448PrivateKey.generate()
+            .public_key()
+            .public_bytes(raw, serialization.PublicFormat.Raw)
         )
     curves: dict[str, ec.EllipticCurve] = {
         "secp256r1": ec.SECP256R1(),
@@ -136,7 +162,7 @@ def key_share_for(group: _catalog.Group) -> bytes | None:
     if group.kind == "ec":
         try:
             return _ec_public(group.name)
-        except Exception:  # noqa: BLE001 - a curve the local library lacks
+        except Exception:
             return None
     if group.kind == "ffdhe":
         return (4).to_bytes(group.share_size, "big")

@@ -72,7 +72,9 @@ class Prober:
         self.all_groups = [g.code for g in _catalog.groups()]
         self.answered = False
 
-    async def _send(self, payload: bytes, *, full_flight: bool = False, sslv2: bool = False) -> Reply:
+    async def _send(
+        self, payload: bytes, *, full_flight: bool = False, sslv2: bool = False
+    ) -> Reply:
         reply = await exchange(
             self.target.host,
             self.target.port,
@@ -109,7 +111,7 @@ class Prober:
             *(self._probe_version(v, facts) for v in (*_LEGACY_VERSIONS, ch.TLS13)),
         )
         if not self.answered:
-            errors = sorted({why for why in facts.not_tested.values()})
+            errors = sorted(set(facts.not_tested.values()))
             raise UnreachableError("; ".join(errors) or "no TLS answer")
         found = [b for b in baseline if isinstance(b, _Found)]
         self._flags_from_baseline(found, facts)
@@ -120,7 +122,9 @@ class Prober:
         else:
             self._skip_tls13_groups(facts)
         if any(f.version == ch.TLS12 or f.version < ch.TLS12 for f in found):
-            tasks.append(self._groups_legacy(max(f.version for f in found if f.version < ch.TLS13), facts))
+            tasks.append(
+                self._groups_legacy(max(f.version for f in found if f.version < ch.TLS13), facts)
+            )
         tasks.append(self._fallback_scsv(facts))
         await asyncio.gather(*tasks)
 
@@ -159,7 +163,9 @@ class Prober:
             facts.skip(name, f"probe failed: {exc}")
             return None
         hello = reply.hello
-        ok = hello is not None and (hello.version == version or (hello.is_hrr and version >= ch.TLS13))
+        ok = hello is not None and (
+            hello.version == version or (hello.is_hrr and version >= ch.TLS13)
+        )
         facts.protocols[name] = ok
         return _Found(version, reply) if ok else None
 
@@ -172,13 +178,15 @@ class Prober:
             return
         best = max(legacy, key=lambda f: f.version)
         hello = best.reply.hello
-        assert hello is not None  # noqa: S101 - _Found always carries a hello
+        assert hello is not None
         facts.ems = EXT_EMS in hello.extensions
         facts.secure_renegotiation = EXT_RENEGOTIATION_INFO in hello.extensions
         facts.compression = hello.compression != 0
         facts.session_tickets = EXT_SESSION_TICKET in hello.extensions
         types = [t for t, _ in best.reply.messages]
-        facts.ocsp_stapling = EXT_STATUS_REQUEST in hello.extensions and HS_CERTIFICATE_STATUS in types
+        facts.ocsp_stapling = (
+            EXT_STATUS_REQUEST in hello.extensions and HS_CERTIFICATE_STATUS in types
+        )
         for msg_type, body in best.reply.messages:
             if msg_type == HS_CERTIFICATE and not facts.certificates:
                 try:
@@ -240,11 +248,15 @@ class Prober:
             except _records.TLSParseError:
                 return
             if kex.dh_bits is not None:
-                facts.dh_bits = kex.dh_bits if facts.dh_bits is None else min(facts.dh_bits, kex.dh_bits)
+                facts.dh_bits = (
+                    kex.dh_bits if facts.dh_bits is None else min(facts.dh_bits, kex.dh_bits)
+                )
             if kex.group is not None:
                 bits = _catalog.group_by_code(kex.group).bits
                 if bits:
-                    facts.ecdh_bits = bits if facts.ecdh_bits is None else min(facts.ecdh_bits, bits)
+                    facts.ecdh_bits = (
+                        bits if facts.ecdh_bits is None else min(facts.ecdh_bits, bits)
+                    )
 
     async def _preference(self, version: int, accepted: list[int], facts: Facts) -> bool | None:
         name = ch.VERSION_NAMES[version]
@@ -272,7 +284,9 @@ class Prober:
     async def _group13(self, group: _catalog.Group, facts: Facts) -> None:
         try:
             reply = await self._send(
-                self._hello(ch.TLS13, self.tls13_suites, groups=[group.code], key_shares=[group.code])
+                self._hello(
+                    ch.TLS13, self.tls13_suites, groups=[group.code], key_shares=[group.code]
+                )
             )
         except ProbeError as exc:
             facts.skip(f"group {group.name}", f"probe failed: {exc}")
@@ -323,7 +337,9 @@ class Prober:
         order = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
         offered = [v for v in order if facts.protocols.get(v)]
         if len(offered) < 2:
-            facts.skip("fallback_scsv", "fewer than two TLS versions offered: no downgrade possible")
+            facts.skip(
+                "fallback_scsv", "fewer than two TLS versions offered: no downgrade possible"
+            )
             return
         lower = {
             "TLSv1.0": ch.TLS10,
@@ -340,4 +356,6 @@ class Prober:
         elif reply.hello is not None:
             facts.fallback_scsv = False
         else:
-            facts.skip("fallback_scsv", "ambiguous answer (neither inappropriate_fallback nor hello)")
+            facts.skip(
+                "fallback_scsv", "ambiguous answer (neither inappropriate_fallback nor hello)"
+            )

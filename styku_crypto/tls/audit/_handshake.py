@@ -67,7 +67,10 @@ def _connect(target: Target, deadline: _Deadline) -> socket.socket:
 
 def _http_get(tls: ssl.SSLSocket, target: Target, deadline: _Deadline) -> bytes:
     host = target.server_name if ":" not in target.server_name else f"[{target.server_name}]"
-    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: styku-crypto-tls-audit\r\nConnection: close\r\n\r\n"
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: styku-crypto-tls-audit\r\n"
+        "Connection: close\r\n\r\n"
+    )
     tls.settimeout(deadline.left())
     tls.sendall(request.encode("ascii"))
     data = b""
@@ -254,7 +257,8 @@ def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
         )
     except (OSError, SSL.Error, TimeoutError) as exc:
         facts.skip(
-            "client_renegotiation", f"TLS 1.2 handshake failed with the local OpenSSL: {_describe(exc)}"
+            "client_renegotiation",
+            f"TLS 1.2 handshake failed with the local OpenSSL: {_describe(exc)}",
         )
         return
     try:

@@ -372,5 +372,7 @@ def parse_sslv2_server_hello(data: bytes) -> SSLv2ServerHello:
     body.expect_end("SSLv2 SERVER-HELLO")
     return SSLv2ServerHello(
         version=version,
-        cipher_specs=tuple(int.from_bytes(specs[i : i + 3], "big") for i in range(0, len(specs), 3)),
+        cipher_specs=tuple(
+            int.from_bytes(specs[i : i + 3], "big") for i in range(0, len(specs), 3)
+        ),
     )

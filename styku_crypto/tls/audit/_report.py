@@ -159,10 +159,13 @@ def to_sarif(report: AuditReport) -> str:
     for target in report.targets:
         location = {
             "logicalLocations": [
-                {"name": target.target.label, "fullyQualifiedName": target.target.label,
-                 "kind": "resource"}
+                {
+                    "name": target.target.label,
+                    "fullyQualifiedName": target.target.label,
+                    "kind": "resource",
+                }
             ]
-        }  # fmt: skip
+        }
         for finding in target.findings:
             result: dict[str, Any] = {
                 "ruleId": finding.rule,
@@ -223,7 +226,9 @@ def to_text(report: AuditReport) -> str:
         lines.append(head)
         if t.error:
             lines.append(f"  ERROR: {t.error}")
-        verdict = "COMPLIANT" if t.compliant else ("INCOMPLETE" if not t.complete else "NON-COMPLIANT")
+        verdict = (
+            "COMPLIANT" if t.compliant else ("INCOMPLETE" if not t.complete else "NON-COMPLIANT")
+        )
         lines.append(f"  verdict   {verdict} against {report.policy}   grade {t.grade or '-'}")
         for cap in t.grade_caps:
             lines.append(f"            cap {cap}")
@@ -253,7 +258,9 @@ def to_text(report: AuditReport) -> str:
         ):
             lines.append(f"  {label:<22}{_yes(value)}")
         lines.append(f"  ALPN                  {', '.join(f.alpn) or 'none'}")
-        hsts = f.hsts if f.hsts is not None else ("not tested" if "hsts" in f.not_tested else "none")
+        hsts = (
+            f.hsts if f.hsts is not None else ("not tested" if "hsts" in f.not_tested else "none")
+        )
         lines.append(f"  HSTS                  {hsts}")
         if f.certificates:
             leaf = _cert_summary(f.certificates[0], datetime.now(UTC))

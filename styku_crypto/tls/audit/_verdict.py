@@ -35,12 +35,27 @@ from styku_crypto.tls.audit._view import PolicyView
 __all__ = ["grade", "judge"]
 
 _GRADES = ("A+", "A", "A-", "B", "C", "D", "E", "F")
-_PROTO_SCORE = {"SSLv2": 0, "SSLv3": 80, "TLSv1.0": 90, "TLSv1.1": 95, "TLSv1.2": 100, "TLSv1.3": 100}
+_PROTO_SCORE = {
+    "SSLv2": 0,
+    "SSLv3": 80,
+    "TLSv1.0": 90,
+    "TLSv1.1": 95,
+    "TLSv1.2": 100,
+    "TLSv1.3": 100,
+}
 _HSTS_A_PLUS = 15_552_000
 _CERT_F_RULES = frozenset(
-    {"CERT-EXPIRY-001", "CERT-EXPIRY-004", "CERT-HOST-001", "CERT-HOST-002", "CERT-CHAIN-003",
-     "CERT-CHAIN-004", "CERT-SIG-002", "AUDIT-CERT-001"}
-)  # fmt: skip
+    {
+        "CERT-EXPIRY-001",
+        "CERT-EXPIRY-004",
+        "CERT-HOST-001",
+        "CERT-HOST-002",
+        "CERT-CHAIN-003",
+        "CERT-CHAIN-004",
+        "CERT-SIG-002",
+        "AUDIT-CERT-001",
+    }
+)
 
 
 def _finding(rule_id: str, message: str, view: PolicyView) -> Finding:
@@ -66,7 +81,9 @@ def _severity(rule_id: str, default: str, view: PolicyView) -> str:
     return default
 
 
-def judge(facts: Facts, view: PolicyView, *, target: Target, now: datetime | None = None) -> list[Finding]:
+def judge(
+    facts: Facts, view: PolicyView, *, target: Target, now: datetime | None = None
+) -> list[Finding]:
     """Every finding for *facts* under *view*, errors first, then by rule id."""
     out: list[Finding] = []
     add = out.append
@@ -130,7 +147,9 @@ def _waive(finding: Finding, view: PolicyView, target: Target, today: date) -> F
             reason = getattr(waiver, "reason", "")
             expires = getattr(waiver, "expires", "")
             return replace(
-                finding, waived=True, message=f"{finding.message} (waived until {expires}: {reason})"
+                finding,
+                waived=True,
+                message=f"{finding.message} (waived until {expires}: {reason})",
             )
     return finding
 
@@ -147,7 +166,9 @@ def _suite_findings(facts: Facts, view: PolicyView, add: Any) -> None:
             insecure = [s.iana for s in suites if s.insecure]
             if insecure:
                 add(_finding("TLS-CIPHER-002", f"{proto}: {', '.join(insecure)}", view))
-            outside = [s.iana for s in suites if not s.insecure and s.iana not in view.tls12_ciphers]
+            outside = [
+                s.iana for s in suites if not s.insecure and s.iana not in view.tls12_ciphers
+            ]
             if outside:
                 add(_finding("TLS-CIPHER-001", f"{proto}: {', '.join(outside)}", view))
             no_fs = [s.iana for s in suites if not s.forward_secret and not s.insecure]
@@ -174,7 +195,11 @@ def _group_findings(facts: Facts, view: PolicyView, add: Any) -> None:
         add(_finding("TLS-GROUP-001", ", ".join(outside), view))
     if facts.dh_bits is not None and view.dh_min_bits and facts.dh_bits < view.dh_min_bits:
         add(_finding("TLS-DH-001", f"{facts.dh_bits}-bit prime < {view.dh_min_bits}", view))
-    if facts.ecdh_bits is not None and view.ecdh_min_bits and facts.ecdh_bits < view.ecdh_min_bits - 1:
+    if (
+        facts.ecdh_bits is not None
+        and view.ecdh_min_bits
+        and facts.ecdh_bits < view.ecdh_min_bits - 1
+    ):
         add(_finding("AUDIT-ECDH-001", f"{facts.ecdh_bits}-bit group < {view.ecdh_min_bits}", view))
     hybrids = {g.name for g in _catalog.groups() if g.kind == "hybrid"}
     if facts.protocols.get("TLSv1.3") and view.groups & hybrids and not hybrids & set(facts.groups):
@@ -282,8 +307,14 @@ def _score_letter(
     if any(s.anonymous for s in suites):
         kx_bits.append(0)
     weakest = min(kx_bits) if kx_bits else 2048
-    kx_score = 0 if weakest == 0 else 20 if weakest < 512 else 40 if weakest < 1024 else (
-        80 if weakest < 2048 else 90 if weakest < 4096 else 100
+    kx_score = (
+        0
+        if weakest == 0
+        else 20
+        if weakest < 512
+        else 40
+        if weakest < 1024
+        else (80 if weakest < 2048 else 90 if weakest < 4096 else 100)
     )
     strengths = [_catalog.strength(s) for s in suites] or [128]
 

@@ -164,7 +164,9 @@ async def _read_answer(reader: asyncio.StreamReader, full_flight: bool, sslv2: b
             for msg_type, body in handshake.messages():
                 if hello is None:
                     if msg_type != _HS_SERVER_HELLO:
-                        raise _records.TLSParseError(f"handshake type {msg_type} before ServerHello")
+                        raise _records.TLSParseError(
+                            f"handshake type {msg_type} before ServerHello"
+                        )
                     hello = _records.parse_server_hello(body)
                     if not full_flight or hello.is_hrr or hello.version >= 0x0304:
                         return Reply(kind="hello", hello=hello)

@@ -80,7 +80,9 @@ def make_certs(directory: Path) -> Certs:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False),
             critical=True,
@@ -113,7 +115,9 @@ def make_certs(directory: Path) -> Certs:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
             .add_extension(
                 x509.KeyUsage(True, False, True, False, False, False, False, False, False),
                 critical=True,
@@ -161,11 +165,47 @@ def make_certs(directory: Path) -> Certs:
     )
     (weak_dir / "index.txt").write_text("")
     (weak_dir / "serial").write_text("01\n")
-    _run(["openssl", "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "weak.key",
-          "-subj", "/CN=weak.test", "-out", "weak.csr"], weak_dir)  # fmt: skip
-    _run(["openssl", "ca", "-batch", "-selfsign", "-keyfile", "weak.key", "-in", "weak.csr",
-          "-out", "weak.pem", "-startdate", "20240101000000Z", "-enddate", "20240201000000Z",
-          "-md", "sha1", "-notext", "-config", "ca.cnf"], weak_dir)  # fmt: skip
+    _run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-keyout",
+            "weak.key",
+            "-subj",
+            "/CN=weak.test",
+            "-out",
+            "weak.csr",
+        ],
+        weak_dir,
+    )
+    _run(
+        [
+            "openssl",
+            "ca",
+            "-batch",
+            "-selfsign",
+            "-keyfile",
+            "weak.key",
+            "-in",
+            "weak.csr",
+            "-out",
+            "weak.pem",
+            "-startdate",
+            "20240101000000Z",
+            "-enddate",
+            "20240201000000Z",
+            "-md",
+            "sha1",
+            "-notext",
+            "-config",
+            "ca.cnf",
+        ],
+        weak_dir,
+    )
     dh = directory / "dh1024.pem"
     _run(["openssl", "dhparam", "-dsaparam", "-out", str(dh), "1024"], directory)
     return Certs(
@@ -223,7 +263,7 @@ def _serve(name: str, handler: Callable[[socket.socket], None]) -> Server:
             server.connections[1] = max(server.connections[1], server.connections[0])
         try:
             handler(conn)
-        except Exception:  # noqa: S110 - a client hanging up mid-handshake is normal here
+        except Exception:
             pass
         finally:
             with lock:

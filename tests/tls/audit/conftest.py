@@ -65,7 +65,8 @@ def _start(certs: _bed.Certs, hold: threading.Event) -> list[_bed.Server]:
                 maximum=v.TLSv1_2,
                 ciphers="ALL:eNULL:aNULL:@SECLEVEL=0",
                 dh=certs.dh1024,
-                extra_options=_bed.OP_NO_EXTENDED_MASTER_SECRET | _bed.OP_ALLOW_CLIENT_RENEGOTIATION,
+                extra_options=_bed.OP_NO_EXTENDED_MASTER_SECRET
+                | _bed.OP_ALLOW_CLIENT_RENEGOTIATION,
             ),
             None,
         ),
@@ -77,14 +78,25 @@ def _start(certs: _bed.Certs, hold: threading.Event) -> list[_bed.Server]:
         _bed.s_server(
             "stapled",
             [
-                "-cert", str(certs.good[0]), "-key", str(certs.good[1]),
-                "-status_file", str(certs.ocsp_response),
-                "-cipher", _bed.MOZILLA_INTERMEDIATE_OPENSSL,
-                "-ciphersuites", "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
-                "-groups", "X25519:P-256", "-no_tls1", "-no_tls1_1", "-serverpref", "-www",
+                "-cert",
+                str(certs.good[0]),
+                "-key",
+                str(certs.good[1]),
+                "-status_file",
+                str(certs.ocsp_response),
+                "-cipher",
+                _bed.MOZILLA_INTERMEDIATE_OPENSSL,
+                "-ciphersuites",
+                "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+                "-groups",
+                "X25519:P-256",
+                "-no_tls1",
+                "-no_tls1_1",
+                "-serverpref",
+                "-www",
             ],
             certs.directory,
-        ),  # fmt: skip
+        ),
     ]
     for behaviour in ("garbage", "truncated", "silent", "reset", "absurd", "drip"):
         servers.append(_bed.hostile_server(behaviour, behaviour, hold))
@@ -113,7 +125,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         )
         yield Bed(
             certs=certs,
-            servers={s.name: s for s in servers} | {"refused": _bed.Server("refused", refused, lambda: None)},
+            servers={s.name: s for s in servers}
+            | {"refused": _bed.Server("refused", refused, lambda: None)},
             report=report,
             hold=hold,
         )

@@ -13,16 +13,29 @@ INTERMEDIATE_TLS12 = {
 }
 TLS13_DEFAULT = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
 OPENSSL30_DEFAULT_GROUPS = {
-    "x25519", "secp256r1", "x448", "secp521r1", "secp384r1",
-    "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192",
-}  # fmt: skip
-PQ = {"X25519MLKEM768", "SecP256r1MLKEM768", "SecP384r1MLKEM1024", "MLKEM512", "MLKEM768", "MLKEM1024"}
+    "x25519",
+    "secp256r1",
+    "x448",
+    "secp521r1",
+    "secp384r1",
+    "ffdhe2048",
+    "ffdhe3072",
+    "ffdhe4096",
+    "ffdhe6144",
+    "ffdhe8192",
+}
+PQ = {
+    "X25519MLKEM768",
+    "SecP256r1MLKEM768",
+    "SecP384r1MLKEM1024",
+    "MLKEM512",
+    "MLKEM768",
+    "MLKEM1024",
+}
 
 
 def _rules(bed: Bed, name: str, severity: str | None = None) -> set[str]:
-    return {
-        f.rule for f in bed.result(name).findings if severity is None or f.severity == severity
-    }
+    return {f.rule for f in bed.result(name).findings if severity is None or f.severity == severity}
 
 
 def _protocols(bed: Bed, name: str) -> set[str]:
@@ -55,7 +68,13 @@ def test_tls13_only_groups_include_ffdhe_and_no_pq(bed: Bed) -> None:
 def test_tls13_only_legacy_features_are_not_tested_with_reasons(bed: Bed) -> None:
     """EMS, renegotiation, compression and fallback are 'not tested' with a reason, not 'no'."""
     facts = bed.result("tls13").facts
-    for item in ("ems", "secure_renegotiation", "compression", "fallback_scsv", "client_renegotiation"):
+    for item in (
+        "ems",
+        "secure_renegotiation",
+        "compression",
+        "fallback_scsv",
+        "client_renegotiation",
+    ):
         assert getattr(facts, item) is None
         assert facts.not_tested[item]
 
@@ -152,16 +171,27 @@ def test_weak_findings_and_grade(bed: Bed) -> None:
     result = bed.result("weak")
     errors = _rules(bed, "weak", "error")
     assert {
-        "TLS-PROTO-001", "TLS-CIPHER-001", "TLS-CIPHER-002", "TLS-DH-001", "TLS-HSTS-001",
-        "CERT-EXPIRY-001", "CERT-KEY-002", "CERT-SIG-002",
-    } <= errors  # fmt: skip
+        "TLS-PROTO-001",
+        "TLS-CIPHER-001",
+        "TLS-CIPHER-002",
+        "TLS-DH-001",
+        "TLS-HSTS-001",
+        "CERT-EXPIRY-001",
+        "CERT-KEY-002",
+        "CERT-SIG-002",
+    } <= errors
     assert {"AUDIT-EMS-001", "TLS-RENEG-001", "TLS-CIPHER-005", "TLS-ORDER-001"} <= _rules(
         bed, "weak", "warning"
     )
     assert result.grade == "F"
     caps = " | ".join(result.grade_caps)
-    for reason in ("NULL", "anonymous", "TLS 1.0 or 1.1", "DH parameters of 1024 bits",
-                   "server key of 1024 bits"):  # fmt: skip
+    for reason in (
+        "NULL",
+        "anonymous",
+        "TLS 1.0 or 1.1",
+        "DH parameters of 1024 bits",
+        "server key of 1024 bits",
+    ):
         assert reason in caps
 
 

@@ -21,8 +21,16 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 def test_compliant_target_exits_0_with_json(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
     """A compliant server exits 0 and the JSON verdict says so."""
-    code, out, _ = _run(capsys, bed.servers["intermediate"].target, "--format", "json",
-                        "--ca-file", str(bed.certs.ca), "--timeout", "3")  # fmt: skip
+    code, out, _ = _run(
+        capsys,
+        bed.servers["intermediate"].target,
+        "--format",
+        "json",
+        "--ca-file",
+        str(bed.certs.ca),
+        "--timeout",
+        "3",
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["verdict"]["compliant"] is True
@@ -31,8 +39,16 @@ def test_compliant_target_exits_0_with_json(bed: Bed, capsys: pytest.CaptureFixt
 
 def test_non_compliant_exits_1_with_sarif(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
     """The intermediate server fails modern: exit 1, SARIF lists TLS-PROTO-001."""
-    code, out, _ = _run(capsys, bed.servers["intermediate"].target, "--policy", "modern",
-                        "--format", "sarif", "--ca-file", str(bed.certs.ca))  # fmt: skip
+    code, out, _ = _run(
+        capsys,
+        bed.servers["intermediate"].target,
+        "--policy",
+        "modern",
+        "--format",
+        "sarif",
+        "--ca-file",
+        str(bed.certs.ca),
+    )
     assert code == 1
     results = json.loads(out)["runs"][0]["results"]
     assert "TLS-PROTO-001" in {r["ruleId"] for r in results}
@@ -43,11 +59,11 @@ def test_unreachable_exits_3_even_with_compliant_targets(
 ) -> None:
     """One dead target in a targets file makes the run exit 3; the text says why."""
     targets = tmp_path / "targets.txt"
-    targets.write_text(
-        f"# fleet\n{bed.servers['intermediate'].target}\n\n{bed.servers['refused'].target}  # down\n"
+    good, dead = bed.servers["intermediate"].target, bed.servers["refused"].target
+    targets.write_text(f"# fleet\n{good}\n\n{dead}  # down\n")
+    code, out, _ = _run(
+        capsys, "--targets-file", str(targets), "--ca-file", str(bed.certs.ca), "--timeout", "2"
     )
-    code, out, _ = _run(capsys, "--targets-file", str(targets), "--ca-file", str(bed.certs.ca),
-                        "--timeout", "2")  # fmt: skip
     assert code == 3
     assert "cannot connect" in out
     assert "1 compliant, 0 non-compliant, 1 incomplete" in out

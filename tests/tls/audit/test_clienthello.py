@@ -10,9 +10,18 @@ from styku_crypto.tls.audit import _clienthello as ch
 from tests.tls.audit._hello import parse_client_hello
 
 SHARE_SIZES = {
-    0x001D: 32, 0x001E: 56, 0x0017: 65, 0x0018: 97, 0x0019: 133,
-    0x0100: 256, 0x0104: 1024, 0x11EC: 1216, 0x11EB: 1249, 0x11ED: 1665, 0x0201: 1184,
-}  # fmt: skip
+    0x001D: 32,
+    0x001E: 56,
+    0x0017: 65,
+    0x0018: 97,
+    0x0019: 133,
+    0x0100: 256,
+    0x0104: 1024,
+    0x11EC: 1216,
+    0x11EB: 1249,
+    0x11ED: 1665,
+    0x0201: 1184,
+}
 
 
 def test_tls13_hello_layout() -> None:
@@ -86,7 +95,9 @@ def test_sslv2_hello_layout() -> None:
     alpn=st.lists(st.sampled_from(["h2", "http/1.1"]), max_size=2, unique=True),
     status=st.booleans(),
 )
-def test_any_hello_parses_back(version: int, suites: list[int], alpn: list[str], status: bool) -> None:
+def test_any_hello_parses_back(
+    version: int, suites: list[int], alpn: list[str], status: bool
+) -> None:
     """Whatever is offered, the hello is well-formed and carries exactly those suites."""
     raw = ch.client_hello(
         version=version,

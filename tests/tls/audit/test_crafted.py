@@ -82,12 +82,18 @@ def _pq_server(log: Scripted) -> _bed.Server:
         versions = ext(43, b"\x03\x04")
         if X25519MLKEM768 in hello.key_shares():
             share = ext(51, struct.pack("!HH", X25519MLKEM768, 1120) + os.urandom(1120))
-            conn.sendall(record(22, server_hello(version=0x0303, suite=suite, extensions=versions + share)))
+            conn.sendall(
+                record(22, server_hello(version=0x0303, suite=suite, extensions=versions + share))
+            )
         else:
             hrr = ext(51, struct.pack("!H", X25519MLKEM768))
             conn.sendall(
-                record(22, server_hello(version=0x0303, suite=suite, extensions=versions + hrr,
-                                        random=HRR_RANDOM))  # fmt: skip
+                record(
+                    22,
+                    server_hello(
+                        version=0x0303, suite=suite, extensions=versions + hrr, random=HRR_RANDOM
+                    ),
+                )
             )
 
     return _bed._serve("pq13", handle)
@@ -145,7 +151,9 @@ def test_mlkem_hybrid_group_found_via_correctly_sized_share(scripted: dict) -> N
     _server, log, result = scripted["pq13"]
     assert result.complete
     assert result.facts.groups == {"X25519MLKEM768": ["TLSv1.3"]}
-    sizes = {h.key_shares().get(X25519MLKEM768) for h in log.hellos if h.groups() == [X25519MLKEM768]}
+    sizes = {
+        h.key_shares().get(X25519MLKEM768) for h in log.hellos if h.groups() == [X25519MLKEM768]
+    }
     assert sizes == {1216}
     assert "AUDIT-GROUP-001" not in {f.rule for f in result.findings}
 
@@ -154,7 +162,10 @@ def test_hello_retry_request_counts_as_acceptance(scripted: dict) -> None:
     """TLS 1.3 and both suites are found although every baseline answer was an HRR."""
     _server, _log, result = scripted["pq13"]
     assert {p for p, ok in result.facts.protocols.items() if ok} == {"TLSv1.3"}
-    assert set(result.facts.suites["TLSv1.3"]) == {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"}
+    assert set(result.facts.suites["TLSv1.3"]) == {
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+    }
     assert result.facts.server_preference["TLSv1.3"] is False
 
 
@@ -172,8 +183,10 @@ def test_sslv2_and_sslv3_detected(scripted: dict) -> None:
     assert protocols == {"SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"}
     for proto in ("SSLv3", "TLSv1.0", "TLSv1.1"):
         assert set(result.facts.suites[proto]) == {
-            "TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA",
-        }  # fmt: skip
+            "TLS_RSA_WITH_RC4_128_SHA",
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+        }
 
 
 def test_legacy_flags_from_the_server_hello(scripted: dict) -> None:
@@ -193,14 +206,28 @@ def test_legacy_findings_and_grade(scripted: dict) -> None:
     _server, _log, result = scripted["legacy"]
     rules = {f.rule for f in result.findings}
     assert {
-        "AUDIT-SSLV2-001", "TLS-PROTO-001", "TLS-COMP-001", "AUDIT-RENEG-001", "AUDIT-EMS-001",
-        "AUDIT-FALLBACK-001", "TLS-CIPHER-002",
-    } <= rules  # fmt: skip
+        "AUDIT-SSLV2-001",
+        "TLS-PROTO-001",
+        "TLS-COMP-001",
+        "AUDIT-RENEG-001",
+        "AUDIT-EMS-001",
+        "AUDIT-FALLBACK-001",
+        "TLS-CIPHER-002",
+    } <= rules
     assert "TLS-OCSP-001" not in rules
     assert result.grade == "F"
     caps = " | ".join(result.grade_caps)
-    for reason in ("SSL 2.0", "SSL 3.0", "RC4", "Sweet32", "compression", "secure renegotiation",
-                   "no forward-secret", "no AEAD", "FALLBACK"):  # fmt: skip
+    for reason in (
+        "SSL 2.0",
+        "SSL 3.0",
+        "RC4",
+        "Sweet32",
+        "compression",
+        "secure renegotiation",
+        "no forward-secret",
+        "no AEAD",
+        "FALLBACK",
+    ):
         assert reason in caps
 
 

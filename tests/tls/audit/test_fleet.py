@@ -45,8 +45,12 @@ def test_one_connection_per_host_gives_the_same_facts(bed: Bed) -> None:
     """A maximally gentle scan (one connection at a time) finds exactly what the bed scan found."""
     server = _bed.https_server(
         "gentle",
-        _bed.server_context(bed.certs.good, minimum=ssl.TLSVersion.TLSv1_2,
-                            maximum=ssl.TLSVersion.TLSv1_3, curve="prime256v1"),  # fmt: skip
+        _bed.server_context(
+            bed.certs.good,
+            minimum=ssl.TLSVersion.TLSv1_2,
+            maximum=ssl.TLSVersion.TLSv1_3,
+            curve="prime256v1",
+        ),
         _bed.LONG_HSTS,
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -94,17 +95,17 @@ def test_record_buffer_reassembles_split_input() -> None:
 def test_impossible_headers_fail_at_once(data: bytes, why: str) -> None:
     """Garbage, wrong versions, absurd and empty lengths are refused from the header alone."""
     buf = _records.RecordBuffer()
+    buf.feed(data)
     with pytest.raises(TLSParseError, match=why):
-        buf.feed(data)
         buf.next_record()
 
 
 def test_flight_size_is_capped() -> None:
     """A server cannot make the scanner buffer more than MAX_FLIGHT bytes."""
     buf = _records.RecordBuffer()
+    buf.feed(b"\x00" * _records.MAX_FLIGHT)
     with pytest.raises(TLSParseError, match="more than"):
-        for _ in range(_records.MAX_FLIGHT // 16384 + 2):
-            buf.feed(b"\x00" * 16384)
+        buf.feed(b"\x00")
 
 
 def test_handshake_buffer_joins_messages_across_records() -> None:
@@ -174,10 +175,8 @@ def test_fuzz_key_exchange_and_certificates(data: bytes, kind: str) -> None:
         lambda: _records.parse_certificate_list(data),
         lambda: _records.parse_sslv2_server_hello(data),
     ):
-        try:
+        with contextlib.suppress(TLSParseError):
             parse()
-        except TLSParseError:
-            pass
 
 
 @given(st.lists(st.binary(max_size=300), max_size=12))

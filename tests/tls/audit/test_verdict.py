@@ -20,8 +20,14 @@ GOOD13 = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"]
 def _facts(**changes: object) -> Facts:
     """Facts of a server that complies with intermediate (no certificate: checked elsewhere)."""
     facts = Facts(
-        protocols={"SSLv2": False, "SSLv3": False, "TLSv1.0": False, "TLSv1.1": False,
-                   "TLSv1.2": True, "TLSv1.3": True},  # fmt: skip
+        protocols={
+            "SSLv2": False,
+            "SSLv3": False,
+            "TLSv1.0": False,
+            "TLSv1.1": False,
+            "TLSv1.2": True,
+            "TLSv1.3": True,
+        },
         suites={"TLSv1.2": list(GOOD12), "TLSv1.3": list(GOOD13)},
         server_preference={"TLSv1.2": False, "TLSv1.3": False},
         groups={"x25519": ["TLSv1.3"], "secp256r1": ["TLSv1.3"], "X25519MLKEM768": ["TLSv1.3"]},
@@ -116,12 +122,15 @@ def test_waiver_applies_until_it_expires() -> None:
         '[[waivers]]\nrule = "TLS-PROTO-001"\ntarget = "127.0.0.1:*"\n'
         'reason = "legacy kiosk clients"\nexpires = 2030-01-01\n'
     )
-    facts = _facts(protocols={"TLSv1.0": True, "TLSv1.2": True, "TLSv1.3": True},
-                   suites={"TLSv1.2": GOOD12, "TLSv1.3": GOOD13})  # fmt: skip
+    facts = _facts(
+        protocols={"TLSv1.0": True, "TLSv1.2": True, "TLSv1.3": True},
+        suites={"TLSv1.2": GOOD12, "TLSv1.3": GOOD13},
+    )
     view = view_of(policy)
     before = judge(facts, view, target=TARGET, now=dt.datetime(2029, 12, 31, tzinfo=dt.UTC))
     proto = [f for f in before if f.rule == "TLS-PROTO-001"]
-    assert proto and all(f.waived for f in proto)
+    assert proto
+    assert all(f.waived for f in proto)
     assert "legacy kiosk clients" in proto[0].message
     after = judge(facts, view, target=TARGET, now=dt.datetime(2030, 1, 2, tzinfo=dt.UTC))
     assert not any(f.waived for f in after if f.rule == "TLS-PROTO-001")
