@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import tomllib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -199,6 +198,8 @@ class AnomalyDetector:
         Raises:
             InvalidInputError: the file is not valid TOML or the rules are invalid.
         """
+        import tomllib
+
         try:
             with open(path, "rb") as fh:
                 config = tomllib.load(fh)

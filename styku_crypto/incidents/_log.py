@@ -177,7 +177,9 @@ class _FileStorage:
     @contextlib.contextmanager
     def locked(self) -> Iterator[_FileWriter]:
         created = not self.path.exists()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fd = os.open(
+            self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -228,7 +230,7 @@ class _SqliteStorage:
     def read(self, head: _HeadReader) -> _Snapshot:
         if not self.path.exists():
             return _Snapshot([], 0, 0, head())
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             try:
@@ -241,7 +243,7 @@ class _SqliteStorage:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[_SqliteWriter]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:

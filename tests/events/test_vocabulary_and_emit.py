@@ -13,6 +13,7 @@ from styku_crypto.events import (
     CAPABILITIES,
     EVENT_ATTRIBUTE,
     VOCABULARY,
+    _emit,
     emit,
     is_known_event,
     lookup_event,
@@ -129,6 +130,7 @@ def test_unknown_names_are_logged_and_flagged(caplog: pytest.LogCaptureFixture) 
     (record,) = _records(caplog)
     assert getattr(record, EVENT_ATTRIBUTE)["vocabulary"] == "unknown"
     assert "made.up_event" in unknown_events_seen()
+    _emit._unknown_seen.discard("made.up_event")  # keep the session-wide set meaningful
 
 
 def test_emit_scrubs_secret_looking_fields(caplog: pytest.LogCaptureFixture) -> None:
