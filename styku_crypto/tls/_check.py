@@ -14,11 +14,13 @@ any Python API, so they are *observed*:
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from styku_crypto.events._emit import emit
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls._contexts import context_facts
 from styku_crypto.tls._policy import PROTOCOLS, FindingCollector, Policy, Report
@@ -29,9 +31,31 @@ from styku_crypto.tls._registry import (
     group_by_code,
     group_by_name,
 )
+from styku_crypto.tls._rules import Severity
 from styku_crypto.tls.profiles import DEFAULT
 
 __all__ = ["check_cipher_string", "check_context"]
+
+
+def _emit_violations(report: Report) -> None:
+    """One ``tls.policy_violation`` WARNING event per active finding of WARNING or above."""
+    for finding in report.active:
+        if finding.severity >= Severity.WARNING:
+            emit(
+                "tls.policy_violation",
+                capability="tls",
+                outcome="failure",
+                level=logging.WARNING,
+                reason=finding.rule_id,
+                attributes={
+                    "rule": finding.rule_id,
+                    "severity": str(finding.severity),
+                    "target": finding.target,
+                    "kind": report.kind,
+                    "policy": report.policy,
+                },
+            )
+
 
 _STDLIB_VERSIONS = {
     ssl.TLSVersion.SSLv3: "SSLv3",
@@ -430,6 +454,7 @@ def check_context(ctx: Any, policy: Policy = DEFAULT, *, side: str | None = None
 
     Returns:
         A report; :attr:`Report.ok` is ``True`` when no ERROR finding is active.
+        Emits one ``tls.policy_violation`` event per active finding.
 
     Raises:
         InvalidInputError: *ctx* is neither kind of context, or *side* is invalid.
@@ -471,7 +496,7 @@ def check_context(ctx: Any, policy: Policy = DEFAULT, *, side: str | None = None
     if view.mtls_requested_only:
         found.add("TLS-VERIFY-004", "client certificates are optional")
     facts = context_facts(ctx)
-    return found.report(
+    report = found.report(
         "context",
         details={
             "api": view.api,
@@ -485,6 +510,8 @@ def check_context(ctx: Any, policy: Policy = DEFAULT, *, side: str | None = None
             "openssl": facts.openssl if facts is not None else ssl.OPENSSL_VERSION,
         },
     )
+    _emit_violations(report)
+    return report
 
 
 def check_cipher_string(
@@ -506,7 +533,8 @@ def check_cipher_string(
         tls13_suites: the TLS 1.3 suites configured (default: OpenSSL's default three).
 
     Returns:
-        A report; an unparseable string yields a ``TLS-CIPHER-006`` finding.
+        A report; an unparseable string yields a ``TLS-CIPHER-006`` finding. Emits
+        one ``tls.policy_violation`` event per active finding.
     """
     versions = list(protocols) if protocols is not None else list(policy.protocols)
     for version in versions:
@@ -537,10 +565,12 @@ def check_cipher_string(
     _version_rules(found, policy, versions)
     if not found.findings or all(f.rule_id != "TLS-CIPHER-006" for f in found.findings):
         _suite_rules(found, policy, suites, versions)
-    return found.report(
+    report = found.report(
         "cipher_string",
         details={
             "expanded": ":".join(s.openssl or s.iana for s in suites if not s.tls13),
             "openssl": ssl.OPENSSL_VERSION,
         },
     )
+    _emit_violations(report)
+    return report

@@ -10,6 +10,7 @@ import pytest
 from styku_crypto import tls
 from styku_crypto.testing import CertificateFactory
 from styku_crypto.tls import profiles
+from tests._support import leaks
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,7 @@ def factory() -> CertificateFactory:
 
 
 def _check(factory: CertificateFactory, issued: object, **kwargs: object) -> tls.Report:
+    leaks.register_secret(issued.key_pem())  # type: ignore[attr-defined]
     kwargs.setdefault("hostname", "localhost")
     kwargs.setdefault("trust", [factory.root])
     kwargs.setdefault("now", factory.now)

@@ -1,0 +1,113 @@
+"""Context construction details: facts, events, fallbacks, truststore, input errors."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+
+from styku_crypto import tls
+from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.tls import _contexts, profiles
+
+from ._loopback import connect, serve_once
+
+
+def test_context_created_event_names_policy_and_groups(
+    pki: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Building a context emits tls.context_created with the policy and the enforced groups."""
+    with caplog.at_level(logging.INFO, logger="styku_crypto.tls"):
+        tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    events = [r.styku_event for r in caplog.records if r.getMessage() == "tls.context_created"]  # type: ignore[attr-defined]
+    assert events
+    assert events[-1]["policy"] == "mozilla-6.0-intermediate"
+    assert "X25519" in str(events[-1]["groups"])
+
+
+def test_stdlib_context_reports_unavailable_pq_group(pki: object) -> None:
+    """On OpenSSL < 3.5 the stdlib context leaves X25519MLKEM768 out and says so."""
+    ctx = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    facts = tls.context_facts(ctx)
+    assert facts is not None
+    if ssl.OPENSSL_VERSION_INFO < (3, 5):
+        assert "X25519MLKEM768" in facts.groups_unavailable
+        report = tls.check_context(ctx)
+        assert "TLS-GROUP-003" in report.rule_ids()
+        assert report.ok
+    else:
+        assert "X25519MLKEM768" in facts.groups
+
+
+def test_pyopenssl_context_enforces_pq_group(pki: object) -> None:
+    """pyOpenSSL's bundled OpenSSL sets the hybrid X25519MLKEM768 group first."""
+    ctx = tls.pyopenssl_server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    facts = tls.context_facts(ctx)
+    assert facts is not None
+    assert facts.groups[0] == "X25519MLKEM768"
+
+
+def test_fallback_without_native_binding_uses_single_group(
+    pki: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a usable libssl binding the stdlib context falls back to one group and still works."""
+    monkeypatch.setattr(_contexts, "native", lambda: None)
+    server = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    facts = tls.context_facts(server)
+    assert facts is not None
+    assert facts.groups == ("P-256",)
+    assert "set_ecdh_curve" in facts.groups_method
+    report = tls.check_context(server)
+    assert report.ok, report.to_text()
+    assert "TLS-GROUP-001" not in report.rule_ids()
+    run = serve_once(server)
+    result = connect(tls.client_context(cafile=pki.ca), run.port)  # type: ignore[attr-defined]
+    run.join()
+    assert result.reply == b"pong:ping"
+
+
+def test_truststore_client_context_is_hardened() -> None:
+    """use_truststore builds an OS-store context with the same policy settings."""
+    import truststore  # the tests session installs .[all]; absence must fail, not skip
+
+    assert truststore.SSLContext
+    ctx = tls.client_context(use_truststore=True)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    assert ctx.check_hostname
+    report = tls.check_context(ctx, side="client")
+    assert report.ok, report.to_text()
+
+
+def test_input_errors(tmp_path: Path) -> None:
+    """Missing files and contradictory options raise InvalidInputError before any I/O."""
+    with pytest.raises(InvalidInputError, match="certfile"):
+        tls.server_context(certfile=tmp_path / "none.pem")
+    with pytest.raises(InvalidInputError, match="either cafile or use_truststore"):
+        tls.client_context(cafile=__file__, use_truststore=True)
+    with pytest.raises(InvalidInputError, match="side"):
+        tls.check_context(ssl.create_default_context(), side="middle")
+    with pytest.raises(InvalidInputError):
+        tls.check_context(object())
+    with pytest.raises(InvalidInputError, match="hostname"):
+        tls.pyopenssl_client_connection(tls.pyopenssl_client_context(), None, hostname="")
+
+
+def test_modern_client_cannot_reach_intermediate_only_server(pki: object) -> None:
+    """A modern (TLS 1.3) client and a TLS 1.2-only server share no version: refused."""
+    policy = profiles.MOZILLA_INTERMEDIATE.replace(protocols=("TLSv1.2",))
+    server = tls.server_context(policy=policy, certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    run = serve_once(server)
+    with pytest.raises(ssl.SSLError):
+        connect(tls.client_context(policy=profiles.MOZILLA_MODERN, cafile=pki.ca), run.port)  # type: ignore[attr-defined]
+    run.join()
+    assert run.error
+
+
+def test_policy_violation_events_for_cipher_string(caplog: pytest.LogCaptureFixture) -> None:
+    """check_cipher_string emits tls.policy_violation per active finding."""
+    with caplog.at_level(logging.WARNING, logger="styku_crypto.tls"):
+        tls.check_cipher_string("ECDHE+AES:@SECLEVEL=0")
+    events = [r.styku_event for r in caplog.records if r.getMessage() == "tls.policy_violation"]  # type: ignore[attr-defined]
+    assert any(e["rule"] == "TLS-CIPHER-001" for e in events)
