@@ -52,7 +52,7 @@ def test_pyopenssl_context_enforces_pq_group(pki: object) -> None:
 def test_fallback_without_native_binding_uses_single_group(
     pki: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a usable libssl binding the stdlib context falls back to one group and still works."""
+    """Without a usable libssl binding the stdlib context falls back to one group and works."""
     monkeypatch.setattr(_contexts, "native", lambda: None)
     server = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
     facts = tls.context_facts(server)
