@@ -4,4 +4,4 @@ from styku_crypto.envelope._cache import DataKeyCache
 from styku_crypto.envelope._envelope import Envelope, RewrapProgress
 from styku_crypto.envelope._format import TEXT_PREFIX, DataClass
 
-__all__ = ["TEXT_PREFIX", "DataClass", "DataKeyCache", "Envelope", "RewrapProgress"]
+__all__ = ["DataClass", "DataKeyCache", "Envelope", "RewrapProgress", "TEXT_PREFIX"]
