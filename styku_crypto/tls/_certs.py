@@ -129,6 +129,11 @@ def _hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     return ip in ips
 
 
+def leaf_matches_host(cert: x509.Certificate, hostname: str) -> bool:
+    """Whether *hostname* (DNS name or IP) is among the certificate's SAN entries."""
+    return _hostname_matches(cert, hostname)
+
+
 def _common_names(cert: x509.Certificate) -> list[str]:
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
 

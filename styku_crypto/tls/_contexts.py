@@ -431,7 +431,9 @@ def pyopenssl_client_context(
 
     The context verifies the chain (certifi roots unless *cafile*); the host
     name is bound per connection: always connect through
-    :func:`pyopenssl_client_connection`, which sets SNI and the host check.
+    :func:`pyopenssl_client_connection`, which sets SNI and the host check. A
+    connection made any other way fails closed: the verify callback refuses
+    the server because no host name was bound.
     With *enforce_certificate_policy*, the verify callback refuses a leaf that
     breaks the policy's essential certificate rules during the handshake.
 
@@ -458,16 +460,22 @@ def pyopenssl_client_context(
     def verify(conn: Any, cert: Any, errno: int, depth: int, ok: int) -> bool:
         if not ok:
             return False
-        if depth == 0 and enforce_certificate_policy:
+        if depth != 0:
+            return True
+        from styku_crypto.tls._certs import enforce_handshake_certificate, leaf_matches_host
+
+        # Fail closed when the connection was not made by
+        # pyopenssl_client_connection: without it OpenSSL checks no host name.
+        hostname = _bound_hostname(conn)
+        leaf = cert.to_cryptography()
+        if hostname is None or not leaf_matches_host(leaf, hostname):
+            return False
+        if enforce_certificate_policy:
             from cryptography.hazmat.primitives.serialization import Encoding
 
-            from styku_crypto.tls._certs import enforce_handshake_certificate
-
-            der = cert.to_cryptography().public_bytes(Encoding.DER)
-            host = conn.get_servername()
             try:
                 enforce_handshake_certificate(
-                    der, policy=policy, target=host.decode() if host else None
+                    leaf.public_bytes(Encoding.DER), policy=policy, target=hostname
                 )
             except CertificatePolicyError:
                 return False
@@ -489,6 +497,17 @@ def pyopenssl_client_context(
         ),
     )
     return ctx
+
+
+_HOSTNAME_KEY = "styku_crypto.hostname"
+
+
+def _bound_hostname(conn: Any) -> str | None:
+    data = conn.get_app_data()
+    if isinstance(data, dict):
+        value = data.get(_HOSTNAME_KEY)
+        return value if isinstance(value, str) else None
+    return None
 
 
 def pyopenssl_client_connection(ctx: Any, sock: Any, *, hostname: str) -> Any:
@@ -519,5 +538,6 @@ def pyopenssl_client_connection(ctx: Any, sock: Any, *, hostname: str) -> Any:
         ok = lib.X509_VERIFY_PARAM_set1_ip(param, ip.packed, len(ip.packed))
     if ok != 1:
         raise InvalidInputError(f"cannot bind host name {hostname!r} to the connection")
+    conn.set_app_data({_HOSTNAME_KEY: hostname})
     conn.set_connect_state()
     return conn

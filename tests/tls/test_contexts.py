@@ -111,3 +111,36 @@ def test_policy_violation_events_for_cipher_string(caplog: pytest.LogCaptureFixt
         tls.check_cipher_string("ECDHE+AES:@SECLEVEL=0")
     events = [r.styku_event for r in caplog.records if r.getMessage() == "tls.policy_violation"]  # type: ignore[attr-defined]
     assert any(e["rule"] == "TLS-CIPHER-001" for e in events)
+
+
+def test_pyopenssl_client_without_bound_hostname_fails_closed(pki: object) -> None:
+    """A pyOpenSSL client connection made without pyopenssl_client_connection is refused."""
+    import socket
+
+    from OpenSSL import SSL
+
+    from ._loopback import _blocking_with_os_timeout
+
+    server = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    run = serve_once(server)
+    client = tls.pyopenssl_client_context(cafile=pki.ca)  # type: ignore[attr-defined]
+    sock = socket.create_connection(("127.0.0.1", run.port), timeout=5)
+    _blocking_with_os_timeout(sock)
+    conn = SSL.Connection(client, sock)
+    conn.set_connect_state()
+    with pytest.raises(SSL.Error):
+        conn.do_handshake()
+    sock.close()
+    run.join()
+
+
+def test_pyopenssl_client_refuses_wrong_hostname(pki: object) -> None:
+    """The host name bound by pyopenssl_client_connection is checked against the SAN."""
+    from OpenSSL import SSL
+
+    server = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
+    run = serve_once(server)
+    client = tls.pyopenssl_client_context(cafile=pki.ca)  # type: ignore[attr-defined]
+    with pytest.raises(SSL.Error):
+        connect(client, run.port, hostname="not-localhost.example")
+    run.join()
