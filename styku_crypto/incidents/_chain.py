@@ -133,16 +133,28 @@ def parse_head(key: MacKey, raw: bytes) -> HeadRecord:
     return HeadRecord(log=str(body["log"]), seq=body["seq"], mac=str(body["mac"]))
 
 
-def verify_lines(key: MacKey, lines: Iterable[str]) -> list[dict[str, Any]]:
+def verify_lines(
+    key: MacKey,
+    lines: Iterable[str],
+    *,
+    after: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Verify complete entry lines (without newlines) in order; return the parsed entries.
+
+    Args:
+        key: the MAC key.
+        lines: the lines to verify.
+        after: entries already verified that *lines* continue (the caller
+            guarantees they are exactly the log's first lines); verification
+            resumes from the last of them.
 
     Raises:
         TamperedLogError: naming the first bad entry (1-based) and why.
     """
-    entries: list[dict[str, Any]] = []
-    prev = GENESIS
-    log_id: str | None = None
-    for index, line in enumerate(lines, start=1):
+    entries: list[dict[str, Any]] = list(after or [])
+    prev = entries[-1]["mac"] if entries else GENESIS
+    log_id: str | None = entries[0]["log"] if entries else None
+    for index, line in enumerate(lines, start=len(entries) + 1):
         entry = _parse(index, line)
         if entry["v"] != FORMAT_VERSION:
             raise _bad(index, f"unsupported entry version {entry['v']!r}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import enum
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -348,6 +350,8 @@ class IncidentLog:
         self._head_name = _HEAD_PREFIX + name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._thread_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._cache: tuple[int, bytes, list[dict[str, Any]]] = (0, b"", [])
 
     @classmethod
     def open(
@@ -594,7 +598,7 @@ class IncidentLog:
             TamperedLogError: the log does not verify.
         """
         entries, _ = self._verified(self._storage.read(self._raw_head))
-        return entries
+        return copy.deepcopy(entries)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -607,7 +611,7 @@ class IncidentLog:
 
     def _verified(self, snapshot: _Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
         try:
-            entries = verify_lines(self._key, snapshot.lines)
+            entries = self._verify_cached(snapshot.lines)
             head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
             if head is not None:
                 check_head(entries, head)
@@ -625,6 +629,24 @@ class IncidentLog:
             )
             raise
         return entries, head
+
+    def _verify_cached(self, lines: list[str]) -> list[dict[str, Any]]:
+        """Verify *lines*, re-using the verified prefix of the previous call.
+
+        The log is append-only, so the previous call's lines are normally a
+        prefix of these; that is checked by hashing the prefix (cheap), and
+        only the new lines are parsed and MAC-checked. Any difference in the
+        prefix (an edit) falls back to verifying everything.
+        """
+        with self._cache_lock:
+            cached_count, cached_digest, cached_entries = self._cache
+        start: list[dict[str, Any]] | None = None
+        if 0 < cached_count <= len(lines) and _digest(lines[:cached_count]) == cached_digest:
+            start = cached_entries
+        entries = verify_lines(self._key, lines[len(start) :] if start else lines, after=start)
+        with self._cache_lock:
+            self._cache = (len(lines), _digest(lines), entries)
+        return entries
 
     def _raw_head(self) -> bytes | None:
         if self._head_store is None:
@@ -752,6 +774,14 @@ def _fold(entries: Sequence[dict[str, Any]]) -> dict[str, Incident]:
         )
         for key, s in states.items()
     }
+
+
+def _digest(lines: Sequence[str]) -> bytes:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.digest()
 
 
 def _split(data: bytes) -> _Snapshot:
