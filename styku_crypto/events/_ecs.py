@@ -52,6 +52,7 @@ __all__ = ["ECS_VERSION", "EcsFormatter"]
 #: The ECS version the output follows.
 ECS_VERSION = "8.11.0"
 
+_RESERVED = frozenset({"key", "attributes"})
 _MAPPED = frozenset(
     {
         "event",
@@ -158,7 +159,12 @@ class EcsFormatter(logging.Formatter):
         if event.get("key_version") is not None:
             _put(doc, "styku.key.version", event["key_version"])
         for key, value in event.items():
-            if key not in _MAPPED:
+            if key in _MAPPED:
+                continue
+            if key in _RESERVED or "." in key:
+                # never let an attribute overwrite a mapped field or invent nesting
+                _put(doc, f"styku.attributes.{key.replace('.', '_')}", value)
+            else:
                 _put(doc, f"styku.{key}", value)
 
 

@@ -124,3 +124,18 @@ def test_non_json_values_do_not_break_output() -> None:
     doc = _render(record)
     assert doc["event"]["action"] == "key.drill"
     assert isinstance(doc["styku"]["when"], str)
+
+
+def test_attributes_cannot_overwrite_mapped_fields() -> None:
+    """An attribute named like a mapped field or with dots lands under styku.attributes."""
+    record = logging.LogRecord("styku_crypto.x", logging.INFO, __file__, 1, "m", None, None)
+    record.styku_event = {
+        "event": "key.rotated",
+        "outcome": "success",
+        "key_id": "tk_1",
+        "key": "oops",
+        "a.b": 1,
+    }
+    doc = _render(record)
+    assert doc["styku"]["key"] == {"id": "tk_1"}
+    assert doc["styku"]["attributes"] == {"key": "oops", "a_b": 1}
