@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from sqlalchemy import String, create_engine, select  # noqa: E402
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
 
 from styku_crypto.envelope import DataKeyCache, Envelope  # noqa: E402
 from styku_crypto.keys import KeyStore  # noqa: E402
@@ -107,11 +109,12 @@ def stream_section(env: Envelope, size: int, repeat: int, tmp: Path) -> None:
     with env.encrypt_stream(token, tenant="acme", context=CTX) as w:
         for _ in range(pieces):
             w.write(block)
-    token_bytes = token.getbuffer()
+    token.seek(0)
     buf = bytearray(MIB)
 
     def env_decrypt() -> None:
-        r = env.decrypt_stream(io.BytesIO(token_bytes), tenant="acme", context=CTX)
+        token.seek(0)
+        r = env.decrypt_stream(token, tenant="acme", context=CTX)
         while r.readinto(buf):
             pass
         assert r.complete
@@ -136,10 +139,9 @@ def stream_section(env: Envelope, size: int, repeat: int, tmp: Path) -> None:
     with tink_aead.new_encrypting_stream(tdst, b"ad") as w:
         for _ in range(pieces):
             w.write(block)
-    tink_ct = tdst.getvalue()
-
     def tink_decrypt() -> None:
-        with tink_aead.new_decrypting_stream(io.BytesIO(tink_ct), b"ad") as r:
+        tdst.seek(0)
+        with tink_aead.new_decrypting_stream(tdst, b"ad") as r:
             while r.read(MIB):
                 pass
 
@@ -369,9 +371,6 @@ def fields_section(env: Envelope, cached_env: Envelope, store: KeyStore, n: int)
 
 
 def orm_section(env: Envelope, store: KeyStore, rows: int, tmp: Path) -> None:
-    from sqlalchemy import String, create_engine, select
-    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-
     from styku_crypto.fields import BlindIndexer, casefold_email
     from styku_crypto.fields.sqlalchemy import BlindIndex, EncryptedText
 

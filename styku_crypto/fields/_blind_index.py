@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -133,7 +132,7 @@ class BlindIndexer:
         key, used = self._keys._derive_key(
             tenant, purpose=_PURPOSE, label=self._label, length=32, version=version
         )
-        mac = hmac.new(key, message, hashlib.sha256).digest()[: self.length]
+        mac = hmac.digest(key, message, "sha256")[: self.length]
         return IndexTag(f"{_PREFIX}.{used}.{b64e(mac)}")
 
     def search_tags(

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from styku_crypto.envelope._format import (
+    NONCE_LEN,
+    PREFIX_LEN,
+    SUITE_CACHED,
+    DataClass,
+    encode_context,
+    payload_aad,
+    to_text,
+)
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._blind_index import BlindIndexer
 from styku_crypto.fields._codec import decode_value, encode_value
 
 if TYPE_CHECKING:
-    from styku_crypto.envelope import DataClass, Envelope
+    from styku_crypto.envelope import Envelope
+
+_LOG = logging.getLogger("styku_crypto.envelope")
 
 __all__ = ["RecordEncryptor"]
 
@@ -49,6 +64,17 @@ class RecordEncryptor:
             also be in *fields*).
         data_class: ``DataClass.SENSITIVE`` for a second, independent key layer.
         index_suffix: suffix of the index fields (default ``"_bidx"``).
+        share_data_key: opt in to ONE fresh data key per *record* (each field still its
+            own token, random 96-bit nonce, own context), instead of one per field:
+            one key generation and wrap per record instead of per field.
+
+    .. warning::
+        With ``share_data_key=True`` the fields of one record share a data key (never
+        across records). Every field token still decrypts only in its own field, record
+        and tenant, and the tokens are ordinary v1 tokens (suite 3) that
+        ``Envelope.decrypt`` reads, but whoever obtains that one data key reads every
+        encrypted field of the record. The default keeps the envelope's rule of a fresh
+        data key per message.
 
     Raises:
         InvalidInputError: bad names, or a blind index on a field that is not encrypted.
@@ -61,6 +87,7 @@ class RecordEncryptor:
         "fields",
         "index_suffix",
         "record_type",
+        "share_data_key",
     )
 
     def __init__(
@@ -72,6 +99,7 @@ class RecordEncryptor:
         blind_indexes: Mapping[str, BlindIndexer] | None = None,
         data_class: DataClass | None = None,
         index_suffix: str = "_bidx",
+        share_data_key: bool = False,
     ) -> None:
         if not isinstance(record_type, str) or not _NAME_RE.match(record_type):
             raise InvalidInputError("record_type: 1-128 of letters, digits and _ . : / -")
@@ -95,6 +123,7 @@ class RecordEncryptor:
         self.blind_indexes = indexes
         self.data_class = data_class
         self.index_suffix = index_suffix
+        self.share_data_key = bool(share_data_key)
 
     def __repr__(self) -> str:
         return (
@@ -142,25 +171,59 @@ class RecordEncryptor:
             KeyDestroyedError: the tenant was shredded.
         """
         out = dict(record)
-        kwargs: dict[str, Any] = {}
-        if self.data_class is not None:
-            kwargs["data_class"] = self.data_class
-        for name in self.fields:
-            if name not in record:
-                continue
-            value = record[name]
-            out[name] = self._envelope.encrypt_text(
-                encode_value(value),
-                tenant=tenant,
-                context=self._context(name, record_id, context),
-                **kwargs,
-            )
-            idx = self.blind_indexes.get(name)
-            if idx is not None and value is not None:
-                out[name + self.index_suffix] = str(idx.tag(value, tenant=tenant))
-            elif idx is not None:
-                out[name + self.index_suffix] = None
+        if self.share_data_key:
+            self._encrypt_shared(record, out, tenant, record_id, context)
+        else:
+            kwargs: dict[str, Any] = {}
+            if self.data_class is not None:
+                kwargs["data_class"] = self.data_class
+            for name in self.fields:
+                if name in record:
+                    out[name] = self._envelope.encrypt_text(
+                        encode_value(record[name]),
+                        tenant=tenant,
+                        context=self._context(name, record_id, context),
+                        **kwargs,
+                    )
+        for name, idx in self.blind_indexes.items():
+            if name in record:
+                value = record[name]
+                tag = None if value is None else str(idx.tag(value, tenant=tenant))
+                out[name + self.index_suffix] = tag
         return out
+
+    def _encrypt_shared(
+        self,
+        record: Mapping[str, Any],
+        out: dict[str, Any],
+        tenant: str,
+        record_id: str,
+        context: Mapping[str, str] | None,
+    ) -> None:
+        """One data key (set) for the record; suite-3 tokens with random nonces."""
+        present = [name for name in self.fields if name in record]
+        if not present:
+            return
+        env = self._envelope
+        tlp = env._tenant_lp(tenant)
+        dc = env._data_class(self.data_class or DataClass.CUSTOMER)
+        header, commits, deks, keys = env._fresh_layers(tenant, tlp, dc, SUITE_CACHED)
+        pre = header[:PREFIX_LEN]
+        aeads = [AESGCM(d) for d in deks]
+        layers = len(aeads)
+        for name in present:
+            ctx = encode_context(self._context(name, record_id, context))
+            nonces = os.urandom(NONCE_LEN * layers)
+            payload = encode_value(record[name])
+            for i in range(layers - 1, -1, -1):
+                payload = aeads[i].encrypt(
+                    nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)],
+                    payload,
+                    payload_aad(pre, i, commits, tlp, ctx),
+                )
+            out[name] = to_text(header + nonces + payload)
+        if _LOG.isEnabledFor(logging.DEBUG):
+            env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
 
     def decrypt(
         self,

@@ -31,7 +31,13 @@ MEMBER = {
 FIELDS = ["email", "ssn", "scan", "measurements"]
 
 
-def _member_encryptor(env: Envelope, store: KeyStore) -> RecordEncryptor:
+@pytest.fixture(params=[False, True], ids=["key-per-field", "key-per-record"])
+def share(request: pytest.FixtureRequest) -> bool:
+    """Run record tests with a fresh data key per field and with one per record."""
+    return bool(request.param)
+
+
+def _member_encryptor(env: Envelope, store: KeyStore, share: bool = False) -> RecordEncryptor:
     return RecordEncryptor(
         env,
         record_type="members",
@@ -39,12 +45,15 @@ def _member_encryptor(env: Envelope, store: KeyStore) -> RecordEncryptor:
         blind_indexes={
             "email": BlindIndexer(store, name="members.email", normalize=casefold_email)
         },
+        share_data_key=share,
     )
 
 
-def test_round_trip_preserves_types_and_passthrough(env: Envelope, store: KeyStore) -> None:
+def test_round_trip_preserves_types_and_passthrough(
+    env: Envelope, store: KeyStore, share: bool
+) -> None:
     """Selected fields become tokens, others pass through, and decrypt restores the record."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
     for name in FIELDS:
         assert isinstance(sealed[name], str)
@@ -56,18 +65,18 @@ def test_round_trip_preserves_types_and_passthrough(env: Envelope, store: KeySto
     assert MEMBER["email"] == "Jane.Doe@example.com"  # input not modified
 
 
-def test_value_swapped_between_fields_fails(env: Envelope, store: KeyStore) -> None:
+def test_value_swapped_between_fields_fails(env: Envelope, store: KeyStore, share: bool) -> None:
     """Moving a ciphertext into another field of the same record is detected."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
     sealed["email"], sealed["ssn"] = sealed["ssn"], sealed["email"]
     with pytest.raises(DecryptionError):
         enc.decrypt(sealed, tenant="acme", record_id="42")
 
 
-def test_value_swapped_between_rows_fails(env: Envelope, store: KeyStore) -> None:
+def test_value_swapped_between_rows_fails(env: Envelope, store: KeyStore, share: bool) -> None:
     """Moving a ciphertext into the same field of another record is detected."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     a = enc.encrypt(MEMBER, tenant="acme", record_id="42")
     b = enc.encrypt({**MEMBER, "ssn": "219-09-9999"}, tenant="acme", record_id="43")
     a["ssn"] = b["ssn"]
@@ -77,11 +86,13 @@ def test_value_swapped_between_rows_fails(env: Envelope, store: KeyStore) -> Non
         enc.decrypt(b, tenant="acme", record_id="42")
 
 
-def test_other_record_type_tenant_or_context_fails(env: Envelope, store: KeyStore) -> None:
+def test_other_record_type_tenant_or_context_fails(
+    env: Envelope, store: KeyStore, share: bool
+) -> None:
     """Another record type, tenant or caller context cannot read the fields."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42", context={"table": "members"})
-    staff = RecordEncryptor(env, record_type="staff", fields=FIELDS)
+    staff = RecordEncryptor(env, record_type="staff", fields=FIELDS, share_data_key=share)
     with pytest.raises(DecryptionError):
         staff.decrypt(sealed, tenant="acme", record_id="42", context={"table": "members"})
     with pytest.raises(DecryptionError):
@@ -101,9 +112,11 @@ def test_sensitive_fields_need_both_layers(env: Envelope, store: KeyStore) -> No
     assert enc.decrypt(sealed, tenant="acme", record_id="42")["ssn"] == MEMBER["ssn"]
 
 
-def test_none_is_encrypted_and_missing_fields_skipped(env: Envelope, store: KeyStore) -> None:
+def test_none_is_encrypted_and_missing_fields_skipped(
+    env: Envelope, store: KeyStore, share: bool
+) -> None:
     """None values are hidden behind a token; fields absent from the record are skipped."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt({"id": 1, "email": None}, tenant="acme", record_id="1")
     assert isinstance(sealed["email"], str)
     assert sealed["email_bidx"] is None
@@ -111,9 +124,9 @@ def test_none_is_encrypted_and_missing_fields_skipped(env: Envelope, store: KeyS
     assert enc.decrypt(sealed, tenant="acme", record_id="1") == {"id": 1, "email": None}
 
 
-def test_blind_index_matches_normalised_query(env: Envelope, store: KeyStore) -> None:
+def test_blind_index_matches_normalised_query(env: Envelope, store: KeyStore, share: bool) -> None:
     """The index field equals the indexer's tag of a differently-cased query."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42")
     idx = enc.blind_indexes["email"]
     assert sealed["email_bidx"] == idx.tag("  jane.doe@EXAMPLE.com", tenant="acme")
@@ -143,9 +156,9 @@ def test_bad_configuration_and_inputs(env: Envelope, store: KeyStore) -> None:
         enc.decrypt({"a": "plain text"}, tenant="acme", record_id="1")
 
 
-def test_shredded_tenant_and_no_leaks(env: Envelope, store: KeyStore) -> None:
+def test_shredded_tenant_and_no_leaks(env: Envelope, store: KeyStore, share: bool) -> None:
     """After shred, fields raise KeyDestroyedError; no plaintext in reprs or errors."""
-    enc = _member_encryptor(env, store)
+    enc = _member_encryptor(env, store, share)
     secret = "ssn-secret-078-05-1120"
     leaks.register_secret(secret)
     sealed = enc.encrypt({**MEMBER, "ssn": secret}, tenant="globex", record_id="7")
@@ -182,3 +195,34 @@ def record_env(tmp_path_factory: pytest.TempPathFactory) -> Envelope:
     ks = KeyStore.open(tmp_path_factory.mktemp("rec") / "keys.db")
     ks.create_tenant("acme")
     return Envelope(ks)
+
+
+def test_shared_key_tokens_are_ordinary_tokens(env: Envelope, store: KeyStore) -> None:
+    """Per-record-key field tokens decrypt with Envelope.decrypt_text; records never share keys."""
+    enc = _member_encryptor(env, store, share=True)
+    a = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    b = enc.encrypt(MEMBER, tenant="acme", record_id="42")
+    ctx = {"styku.record_type": "members", "styku.record_id": "42", "styku.field": "ssn"}
+    assert env.decrypt_text(a["ssn"], tenant="acme", context=ctx) == b"s" + b"078-05-1120"
+    header_len = 4 + 85
+    raw = [env_raw(t) for t in (a["ssn"], a["email"], b["ssn"])]
+    assert raw[0][:header_len] == raw[1][:header_len]  # same record: one wrapped data key
+    assert raw[0][:header_len] != raw[2][:header_len]  # another encryption: a fresh key
+    assert raw[0][1] == 3  # suite 3
+
+
+def env_raw(text: str) -> bytes:
+    import base64
+
+    body = text.removeprefix("stk1.")
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_sensitive_records_both_modes(env: Envelope, store: KeyStore, share: bool) -> None:
+    """SENSITIVE records round-trip with per-field and per-record data keys."""
+    enc = RecordEncryptor(
+        env, record_type="m", fields=["ssn"], data_class=DataClass.SENSITIVE, share_data_key=share
+    )
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="1")
+    assert enc.decrypt(sealed, tenant="acme", record_id="1") == MEMBER
