@@ -30,6 +30,18 @@ EXT_SESSION_TICKET = 35
 EXT_RENEGOTIATION_INFO = 0xFF01
 
 _LEGACY_VERSIONS = (ch.SSL3, ch.TLS10, ch.TLS11, ch.TLS12)
+MLKEM_HYBRID = 0x11EC  # X25519MLKEM768
+
+
+def _ske_group(reply: Reply) -> int | None:
+    """The named curve of the ServerKeyExchange in *reply*, if any."""
+    for msg_type, body in reply.messages:
+        if msg_type == HS_SERVER_KEY_EXCHANGE:
+            try:
+                return _records.parse_server_key_exchange(body, "ecdhe").group
+            except _records.TLSParseError:
+                return None
+    return None
 
 
 class UnreachableError(Exception):
@@ -69,6 +81,9 @@ class Prober:
         self.legacy_suites = _offer_order([s for s in _catalog.suites() if not s.tls13])
         self.tls13_suites = [s.code for s in _catalog.suites() if s.tls13]
         self.ec_groups = [g.code for g in _catalog.groups() if g.kind == "ec"]
+        self.ecdhe_suites = [
+            c for c in self.legacy_suites if _catalog.kx(_catalog.suite_by_code(c)) == "ecdhe"
+        ]
         self.all_groups = [g.code for g in _catalog.groups()]
         self.answered = False
 
@@ -147,7 +162,12 @@ class Prober:
     async def _probe_version(self, version: int, facts: Facts) -> _Found | None:
         name = ch.VERSION_NAMES[version]
         if version >= ch.TLS13:
-            payload = self._hello(version, self.tls13_suites, status_request=True)
+            payload = self._hello(
+                version,
+                self.tls13_suites,
+                status_request=True,
+                key_shares=(MLKEM_HYBRID, 0x001D, 0x0017),
+            )
         else:
             payload = self._hello(
                 version,
@@ -296,13 +316,39 @@ class Prober:
             facts.groups.setdefault(group.name, []).append("TLSv1.3")
 
     async def _groups_tls13(self, facts: Facts) -> None:
-        await asyncio.gather(*(self._group13(g, facts) for g in _catalog.groups()))
+        """Offer every untested group; the server names one (ServerHello or HRR); repeat.
+
+        No key share is sent except the 1216-byte X25519MLKEM768 one, so a server
+        answers with a HelloRetryRequest naming the group it wants, or with a
+        ServerHello for the hybrid. A server that answers none of this (some
+        refuse an empty key share) gets one probe per group instead.
+        """
+        remaining = [g.code for g in _catalog.groups()]
+        for _ in range(len(remaining) + 1):
+            if not remaining:
+                return
+            shares = [c for c in (MLKEM_HYBRID,) if c in remaining]
+            try:
+                reply = await self._send(
+                    self._hello(ch.TLS13, self.tls13_suites, groups=remaining, key_shares=shares)
+                )
+            except ProbeError as exc:
+                facts.skip("groups TLSv1.3", f"enumeration stopped: {exc}")
+                return
+            hello = reply.hello
+            chosen = hello.selected_group if hello is not None else None
+            if hello is None or hello.version != ch.TLS13 or chosen not in remaining:
+                break
+            assert chosen is not None  # noqa: S101 - narrowed by the membership test
+            facts.groups.setdefault(_catalog.group_by_code(chosen).name, []).append("TLSv1.3")
+            remaining.remove(chosen)
+        if not any("TLSv1.3" in v for v in facts.groups.values()):
+            await asyncio.gather(*(self._group13(g, facts) for g in _catalog.groups()))
 
     async def _group12(self, version: int, group: _catalog.Group, facts: Facts) -> None:
-        ecdhe = [c for c in self.legacy_suites if _catalog.kx(_catalog.suite_by_code(c)) == "ecdhe"]
         try:
             reply = await self._send(
-                self._hello(version, ecdhe, groups=[group.code]), full_flight=True
+                self._hello(version, self.ecdhe_suites, groups=[group.code]), full_flight=True
             )
         except ProbeError as exc:
             facts.skip(f"group {group.name}", f"probe failed: {exc}")
@@ -320,8 +366,34 @@ class Prober:
                     facts.groups.setdefault(group.name, []).append(ch.VERSION_NAMES[version])
 
     async def _groups_legacy(self, version: int, facts: Facts) -> None:
+        """Offer every untested EC group with ECDHE suites; the ServerKeyExchange names one."""
         ec = [g for g in _catalog.groups() if g.kind == "ec" and not g.name.endswith("tls13")]
-        await asyncio.gather(*(self._group12(version, g, facts) for g in ec))
+        remaining = [g.code for g in ec]
+        found = 0
+        for _ in range(len(remaining) + 1):
+            if not remaining:
+                break
+            try:
+                reply = await self._send(
+                    self._hello(version, self.ecdhe_suites, groups=remaining), full_flight=True
+                )
+            except ProbeError as exc:
+                facts.skip(f"groups {ch.VERSION_NAMES[version]}", f"enumeration stopped: {exc}")
+                break
+            chosen = _ske_group(reply) if reply.hello and reply.hello.version == version else None
+            if chosen not in remaining:
+                break
+            assert chosen is not None  # noqa: S101 - narrowed by the membership test
+            name = _catalog.group_by_code(chosen).name
+            facts.groups.setdefault(name, []).append(ch.VERSION_NAMES[version])
+            remaining.remove(chosen)
+            found += 1
+        if not found and any(
+            _catalog.kx(_catalog.suite_by_code(c)) == "ecdhe"
+            for names in facts.suites.values()
+            for c in (_catalog.suite_by_name(n).code for n in names)
+        ):
+            await asyncio.gather(*(self._group12(version, g, facts) for g in ec))
         if not facts.protocols.get("TLSv1.3"):
             for g in _catalog.groups():
                 if g.kind == "ffdhe":
