@@ -117,6 +117,8 @@ def _looks_random(run: str) -> bool:
     has_digit = any(c.isdigit() for c in core)
     if not (has_upper and has_lower and has_digit):
         return False
+    if sum(c.isdigit() for c in core) * 2 > len(core):
+        return False  # mostly digits: compact timestamps, ids (random base64 is ~16% digits)
     return _entropy(core) >= 3.5 and not _identifier_like(core)
 
 

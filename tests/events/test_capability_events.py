@@ -207,6 +207,25 @@ def test_keys_and_envelope_events(events: Events, store: Any) -> None:
     assert events.one("envelope.decrypt.failed")["reason"] == "key_destroyed"
 
 
+def test_backup_restore_drill_events(events: Events, tmp_path: Path) -> None:
+    """backup, restore and drill emit key.backup, key.restored and key.drill with their outcome."""
+    from styku_crypto.keys import KeyStore, LocalRootKey, backup, drill, restore
+
+    root = LocalRootKey(tmp_path / "root.key")
+    with KeyStore.open(tmp_path / "a.db", root=root) as store:
+        store.create_tenant("acme")
+        result = backup(store, [tmp_path / "backups"], actor="dr-bot")
+    done = events.one("key.backup")
+    assert done["outcome"] == "success"
+    assert done["actor"] == "dr-bot"
+    assert done["backup_id"] == result.backup_id
+    with KeyStore.open(tmp_path / "b.db", root=LocalRootKey(tmp_path / "root.key")) as target:
+        restore(tmp_path / "backups", target, actor="dr-bot")
+    assert events.one("key.restored")["actor"] == "dr-bot"
+    report = drill(tmp_path / "backups", root=LocalRootKey(tmp_path / "root.key"))
+    assert events.one("key.drill")["outcome"] == ("success" if report.passed else "failure")
+
+
 # -- passwords -------------------------------------------------------------------------------
 
 

@@ -109,6 +109,7 @@ def test_token_prefix_is_redacted() -> None:
         "GET /api/v1/customers/12345/orders?page=2 HTTP/1.1",
         "TLSv1.3 TLS_AES_256_GCM_SHA384 x25519 ECDHE-RSA-AES128-GCM-SHA256",
         "groups set with SSL_CTX_set1_groups_list via ctypes",
+        "backup 20261127T030514864122Z-f4d26049 written",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
