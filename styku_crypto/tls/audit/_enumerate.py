@@ -337,9 +337,13 @@ class Prober:
                 return
             hello = reply.hello
             chosen = hello.selected_group if hello is not None else None
-            if hello is None or hello.version != ch.TLS13 or chosen not in remaining:
+            if (
+                hello is None
+                or hello.version != ch.TLS13
+                or chosen is None
+                or chosen not in remaining
+            ):
                 break
-            assert chosen is not None  # noqa: S101 - narrowed by the membership test
             facts.groups.setdefault(_catalog.group_by_code(chosen).name, []).append("TLSv1.3")
             remaining.remove(chosen)
         if not any("TLSv1.3" in v for v in facts.groups.values()):
@@ -381,9 +385,8 @@ class Prober:
                 facts.skip(f"groups {ch.VERSION_NAMES[version]}", f"enumeration stopped: {exc}")
                 break
             chosen = _ske_group(reply) if reply.hello and reply.hello.version == version else None
-            if chosen not in remaining:
+            if chosen is None or chosen not in remaining:
                 break
-            assert chosen is not None  # noqa: S101 - narrowed by the membership test
             name = _catalog.group_by_code(chosen).name
             facts.groups.setdefault(name, []).append(ch.VERSION_NAMES[version])
             remaining.remove(chosen)
