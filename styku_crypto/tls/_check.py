@@ -14,6 +14,7 @@ any Python API, so they are *observed*:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 from collections.abc import Sequence
@@ -154,7 +155,9 @@ def _pyopenssl_client_hello(ctx: Any) -> bytes:
     return bytes(conn.bio_read(1 << 17))
 
 
+@functools.cache
 def _probe_hello(group: str) -> bytes | None:
+    """A TLS 1.3 ClientHello offering only *group* (cached: it is only ever fed to memory BIOs)."""
     from OpenSSL import SSL
     from OpenSSL._util import lib
 
@@ -202,6 +205,7 @@ def _refused_because(exc: BaseException, markers: Sequence[str]) -> bool:
     return any(marker in text for marker in markers)
 
 
+@functools.cache
 def _version_hello(version: str) -> bytes | None:
     from OpenSSL import SSL
 
