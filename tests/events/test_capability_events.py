@@ -207,6 +207,47 @@ def test_keys_and_envelope_events(events: Events, store: Any) -> None:
     assert events.one("envelope.decrypt.failed")["reason"] == "key_destroyed"
 
 
+def test_root_failover_event(events: Events, tmp_path: Path) -> None:
+    """An unavailable first root provider is skipped and reported as key.root_failover."""
+    from styku_crypto.exceptions import RootKeyUnavailableError
+    from styku_crypto.keys import KeyStore, LocalRootKey, RootKeyProvider, SQLiteBackend
+
+    class Switchable(RootKeyProvider):
+        """A real local root key that can be made unavailable (an outage)."""
+
+        def __init__(self, inner: LocalRootKey) -> None:
+            self.inner = inner
+            self.down = False
+
+        @property
+        def provider_id(self) -> str:
+            return self.inner.provider_id
+
+        def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+            return self.inner.wrap(key, aad=aad)
+
+        def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+            if self.down:
+                raise RootKeyUnavailableError("simulated outage")
+            return self.inner.unwrap(wrapped, aad=aad)
+
+    first = Switchable(LocalRootKey(tmp_path / "one.key"))
+    second = LocalRootKey(tmp_path / "two.key")
+    backend = SQLiteBackend(tmp_path / "keys.db")
+    backend.initialize()
+    store = KeyStore(backend, root=[first, second], cache_ttl=0)
+    try:
+        store.create_tenant("acme")
+        first.down = True
+        store._derive_key("acme", purpose="customer", label=b"failover-probe")
+    finally:
+        store.close()
+    failover = events.one("key.root_failover")
+    assert failover["tenant"] == "acme"
+    assert failover["provider"] == first.provider_id
+    assert failover["reason"] == "unavailable"
+
+
 def test_backup_restore_drill_events(events: Events, tmp_path: Path) -> None:
     """backup, restore and drill emit key.backup, key.restored and key.drill with their outcome."""
     from styku_crypto.keys import KeyStore, LocalRootKey, backup, drill, restore
@@ -305,6 +346,17 @@ def test_tls_events(events: Events, tmp_path: Path) -> None:
     violations = events.named("tls.certificate_violation")
     assert violations
     assert all(v["reason"] and v["outcome"] == "failure" for v in violations)
+
+
+def test_tls_policy_violation_event(events: Events) -> None:
+    """Auditing a weak cipher string emits tls.policy_violation per active finding."""
+    from styku_crypto.tls import check_cipher_string
+
+    report = check_cipher_string("ALL:@SECLEVEL=0")
+    violations = events.named("tls.policy_violation")
+    assert violations
+    assert len(violations) <= len(report.active)
+    assert all(v["outcome"] == "failure" for v in violations)
 
 
 # -- web -------------------------------------------------------------------------------------
