@@ -198,7 +198,8 @@ class Prober:
             return
         best = max(legacy, key=lambda f: f.version)
         hello = best.reply.hello
-        assert hello is not None
+        if hello is None:  # a _Found always carries one; kept for the type checker
+            return
         facts.ems = EXT_EMS in hello.extensions
         facts.secure_renegotiation = EXT_RENEGOTIATION_INFO in hello.extensions
         facts.compression = hello.compression != 0
