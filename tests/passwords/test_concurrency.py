@@ -170,3 +170,15 @@ def test_burst_of_32_verifies_stays_within_memory_bound(mode: str) -> None:
     assert growth < 2 * 64 * mib + 32 * mib, f"peak grew {growth / mib:.1f} MiB"
     assert growth > 64 * mib  # the buffers really were used (the measurement is live)
     assert data["after"] - data["base"] < 32 * mib, "memory did not return to baseline"
+
+
+def test_workers_run_at_lower_cpu_priority() -> None:
+    """Async workers run at nice +5 relative to the caller, so the event loop is scheduled first."""
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with PasswordHasher(profile=CHEAPEST, insecure_test_only=True, max_concurrency=1) as h:
+        future = h._executor_or_new().submit(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+        assert future.result(timeout=10) == min(19, base + 5)
