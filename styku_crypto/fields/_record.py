@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import struct
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope
 
 _LOG = logging.getLogger("styku_crypto.envelope")
+_U32 = struct.Struct(">I")
+_MAX_CONTEXT = 1 << 16
 
 __all__ = ["RecordEncryptor"]
 
@@ -149,6 +152,36 @@ class RecordEncryptor:
         ctx["styku.field"] = field
         return ctx
 
+    def _encoded_contexts(
+        self, names: list[str], record_id: str, context: Mapping[str, str] | None
+    ) -> list[bytes]:
+        """``encode_context(self._context(name, ...))`` for every name, sharing the work.
+
+        Builds the canonical encoding (``docs/format.md``: u32 count, then entries sorted
+        by key, each ``u32 len || key || u32 len || value`` in UTF-8) once around the
+        ``styku.field`` entry; a test checks equality with ``encode_context``.
+        """
+        base = self._context("", record_id, context)
+        encode_context(base)  # validates types, encodability and size
+        items = sorted(base.items())
+        pos = items.index(("styku.field", ""))
+
+        def entry(key: str, value: str) -> bytes:
+            kb, vb = key.encode("utf-8"), value.encode("utf-8")
+            return _U32.pack(len(kb)) + kb + _U32.pack(len(vb)) + vb
+
+        head = _U32.pack(len(items)) + b"".join(entry(k, v) for k, v in items[:pos])
+        head += entry("styku.field", "")[:-4]
+        tail = b"".join(entry(k, v) for k, v in items[pos + 1 :])
+        out = []
+        for name in names:
+            nb = name.encode("utf-8")
+            encoded = head + _U32.pack(len(nb)) + nb + tail
+            if len(encoded) > _MAX_CONTEXT:
+                raise InvalidInputError("context is larger than 64 KiB encoded")
+            out.append(encoded)
+        return out
+
     def encrypt(
         self,
         record: Mapping[str, Any],
@@ -211,8 +244,8 @@ class RecordEncryptor:
         pre = header[:PREFIX_LEN]
         aeads = [AESGCM(d) for d in deks]
         layers = len(aeads)
-        for name in present:
-            ctx = encode_context(self._context(name, record_id, context))
+        contexts = self._encoded_contexts(present, record_id, context)
+        for name, ctx in zip(present, contexts, strict=True):
             nonces = os.urandom(NONCE_LEN * layers)
             payload = encode_value(record[name])
             for i in range(layers - 1, -1, -1):

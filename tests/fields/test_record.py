@@ -226,3 +226,27 @@ def test_sensitive_records_both_modes(env: Envelope, store: KeyStore, share: boo
     )
     sealed = enc.encrypt(MEMBER, tenant="acme", record_id="1")
     assert enc.decrypt(sealed, tenant="acme", record_id="1") == MEMBER
+
+
+@given(
+    context=st.dictionaries(
+        st.text(max_size=12).filter(lambda k: not k.startswith("styku.")), st.text(max_size=12)
+    ),
+    record_id=st.text(min_size=1, max_size=10),
+    names=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
+)
+@settings(max_examples=60)
+def test_shared_context_encoding_is_canonical(
+    record_env: Envelope, context: dict[str, str], record_id: str, names: list[str]
+) -> None:
+    """The per-record context fast path encodes exactly like the envelope's canonical encoder."""
+    from styku_crypto.envelope._format import encode_context
+
+    enc = RecordEncryptor(record_env, record_type="t", fields=["x"], share_data_key=True)
+    try:
+        expected = [encode_context(enc._context(n, record_id, context)) for n in names]
+    except InvalidInputError:
+        with pytest.raises(InvalidInputError):
+            enc._encoded_contexts(names, record_id, context)
+        return
+    assert enc._encoded_contexts(names, record_id, context) == expected
