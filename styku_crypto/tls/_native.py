@@ -12,7 +12,8 @@ the caller falls back):
 
 * CPython only; the ``SSL_CTX *`` sits right after the object header of
   ``_ssl._SSLContext`` (``PySSLContext``), a layout stable since Python 3.7;
-* exactly one ``libssl`` is mapped in the process, and its
+* symbols are resolved through the ``_ssl`` extension module's own handle
+  (so in the libssl it links, whatever other copies are loaded), and
   ``OpenSSL_version_num()`` equals :data:`ssl.OPENSSL_VERSION_NUMBER`;
 * reading ``SSL_CTX_get_options`` and ``SSL_CTX_get_verify_mode`` through the
   pointer returns what the Python object reports.
@@ -25,11 +26,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import re
 import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["NativeSSL", "native"]
 
@@ -94,37 +95,52 @@ def _openssl_verify_mode(ctx: ssl.SSLContext) -> int:
     return 3
 
 
-def _mapped_libssl() -> list[str]:
-    maps = Path("/proc/self/maps")
-    if not maps.exists():
-        return []
-    found = set()
-    for line in maps.read_text(encoding="utf-8", errors="replace").splitlines():
-        path = line.split()[-1] if line.split() else ""
-        name = path.rsplit("/", 1)[-1]
-        if path.startswith("/") and re.match(r"libssl[\w.\-]*\.so", name):
-            found.add(str(Path(path).resolve()))
-    return sorted(found)
+class _DlInfo(ctypes.Structure):
+    _fields_ = (
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    )
+
+
+def _provider_path(function: Any) -> str:
+    """The file that provides *function* (``dladdr``), for the record."""
+    try:
+        libc = ctypes.CDLL(None)
+        info = _DlInfo()
+        address = ctypes.cast(function, ctypes.c_void_p)
+        if libc.dladdr(address, ctypes.byref(info)) and info.dli_fname:
+            return str(Path(info.dli_fname.decode()).resolve())
+    except (OSError, AttributeError):
+        pass
+    return "libssl of the _ssl module"
 
 
 @functools.cache
 def native() -> NativeSSL | None:
-    """The checked libssl binding, or ``None`` when it cannot be used soundly here."""
+    """The checked libssl binding, or ``None`` when it cannot be used soundly here.
+
+    Symbols are looked up through the interpreter's ``_ssl`` extension module,
+    so ``dlsym`` resolves them in the very libssl ``_ssl`` was linked against,
+    even when other libssl copies are loaded in the process (wheels of
+    database drivers often bundle one).
+    """
     if sys.implementation.name != "cpython":
         return None
-    paths = _mapped_libssl()
-    if len(paths) != 1:
+    import _ssl
+
+    module_file = getattr(_ssl, "__file__", None)
+    if not module_file:
         return None
     try:
-        lib = ctypes.CDLL(paths[0])
+        lib = ctypes.CDLL(module_file)
         lib.OpenSSL_version_num.restype = ctypes.c_ulong
         if int(lib.OpenSSL_version_num()) != ssl.OPENSSL_VERSION_NUMBER:
             return None
-        binding = NativeSSL(lib, paths[0])
-        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        binding._pointer(probe)
-        probe_client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        binding._pointer(probe_client)
+        binding = NativeSSL(lib, _provider_path(lib.SSL_CTX_ctrl))
+        binding._pointer(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+        binding._pointer(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     except (OSError, AttributeError, RuntimeError, TypeError):
         return None
     return binding

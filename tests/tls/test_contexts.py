@@ -144,3 +144,17 @@ def test_pyopenssl_client_refuses_wrong_hostname(pki: object) -> None:
     with pytest.raises(SSL.Error):
         connect(client, run.port, hostname="not-localhost.example")
     run.join()
+
+
+def test_native_binding_uses_the_ssl_modules_libssl_even_with_other_copies_loaded() -> None:
+    """With a second libssl in the process (psycopg's wheel bundles one) groups still go to _ssl's."""
+    import psycopg  # the postgres extra; its binary wheel maps its own libssl copy
+
+    from styku_crypto.tls import _native
+
+    assert psycopg.__version__
+    binding = _native.native.__wrapped__()  # bypass the per-process cache
+    assert binding is not None
+    scratch = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    assert binding.set_groups(scratch, ["X25519"])
+    assert "libssl" in binding.path
