@@ -147,7 +147,7 @@ def test_pyopenssl_client_refuses_wrong_hostname(pki: object) -> None:
 
 
 def test_native_binding_uses_the_ssl_modules_libssl_even_with_other_copies_loaded() -> None:
-    """With a second libssl in the process (psycopg's wheel bundles one) groups still go to _ssl's."""
+    """With a second libssl loaded (psycopg's wheel bundles one) groups still go to _ssl's."""
     import psycopg  # the postgres extra; its binary wheel maps its own libssl copy
 
     from styku_crypto.tls import _native
