@@ -9,6 +9,7 @@ import pytest
 
 from styku_crypto import tls
 from styku_crypto._cli import main
+from tests._support import leaks
 
 from ._loopback import serve_once
 
@@ -52,6 +53,7 @@ def test_check_cert_file_text_and_json(
     )  # type: ignore[attr-defined]
     assert "result: PASS" in capsys.readouterr().out
     expired = pki.factory.expired("localhost")  # type: ignore[attr-defined]
+    leaks.register_secret(expired.key_pem())
     cert, _ = expired.write(tmp_path, "expired")
     code = main(
         [
