@@ -72,6 +72,7 @@ _PRE_C1 = prefix(SUITE_ONESHOT, DataClass.CUSTOMER)  # 01 01 01 01
 _PRE_S1 = prefix(SUITE_ONESHOT, DataClass.SENSITIVE)  # 01 01 02 02
 _HDR_C1 = PREFIX_LEN + LAYER_LEN  # 89
 _FAST_C1 = _PRE_C1 + b"\x01"  # prefix + purpose of layer 0
+_FAST_S1 = _PRE_S1 + b"\x01"
 _HDR_S1 = PREFIX_LEN + 2 * LAYER_LEN  # 174
 _WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00\x01"  # layer 0, purpose customer
 _WRAP_S1_OUT = WRAP_DOMAIN + _PRE_S1 + b"\x00\x01"
@@ -441,6 +442,8 @@ class Envelope:
                     return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
+            if token[:5] == _FAST_S1 and len(token) >= _HDR_S1 + 2 * TAG_LEN:
+                return self._decrypt_sensitive(token, tenant, tlp, ctx)
             return self._decrypt_general(token, tenant, tlp, ctx)
         except (
             DecryptionError,
@@ -450,6 +453,28 @@ class Envelope:
         ) as exc:
             self._failed(exc, tenant)
             raise
+
+    def _decrypt_sensitive(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
+        """Suite 1, two layers: unwrap both data keys, open the outer then the inner layer."""
+        _, vo, co, wo = _LAYER.unpack_from(token, PREFIX_LEN)
+        pi, vi, ci, wi = _LAYER.unpack_from(token, PREFIX_LEN + LAYER_LEN)
+        if pi != 2:
+            raise DecryptionError()
+        tko = self._store._tenant_key(tenant, "customer", vo)
+        tki = self._store._tenant_key(tenant, "sensitive", vi)
+        try:
+            do = tko.wrapper.decrypt(wo, [_WRAP_S1_OUT + _U32.pack(vo) + co + tlp])
+            di = tki.wrapper.decrypt(wi, [_WRAP_S1_IN + _U32.pack(vi) + ci + tlp])
+            ok_o = _compare(_sha256(COMMIT_DOMAIN + do).digest(), co)
+            ok_i = _compare(_sha256(COMMIT_DOMAIN + di).digest(), ci)
+            if not (ok_o and ok_i):
+                raise DecryptionError()
+            commits = co + ci
+            body = memoryview(token)[_HDR_S1:] if len(token) >= _LARGE else token[_HDR_S1:]
+            inner = AESGCM(do).decrypt(_ZERO_NONCE, body, _PAY_S1_OUT + commits + tlp + ctx)
+            return AESGCM(di).decrypt(_ZERO_NONCE, inner, _PAY_S1_IN + commits + tlp + ctx)
+        except InvalidTag:
+            raise DecryptionError() from None
 
     def _decrypt_general(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
         header = parse_header(token)

@@ -1,0 +1,198 @@
+"""``styku-crypto keys``: create the store, tenants, rotate, list, shred.
+
+Every command takes ``--store`` (a path, ``sqlite:///path`` or ``postgresql://...``;
+default ``$STYKU_CRYPTO_STORE`` or ``./styku-keys.db``) and ``--root SPEC``
+(repeatable, failover order; default ``$STYKU_CRYPTO_ROOTS``, else the store's
+local root key file, development only).
+
+``keys list --format json`` prints schema ``styku-crypto/keys-list/v1``::
+
+    {"schema": "styku-crypto/keys-list/v1", "store": "...",
+     "tenants": [{"name": "...", "created_at": "ISO-8601", "shredded_at": null,
+                  "keys": [{"purpose": "customer", "version": 1, "key_id": "tk_...",
+                            "created_at": "ISO-8601", "providers": ["local:..."],
+                            "primary": true}]}]}
+
+Exit codes: 0 success, 1 refused (unknown or shredded tenant, store problem),
+2 usage (including ``shred`` without ``--yes``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from styku_crypto.keys import KeyStore, TenantInfo
+
+__all__ = ["DEFAULT_STORE", "add_store_options", "open_store", "register"]
+
+DEFAULT_STORE = "styku-keys.db"
+_LIST_SCHEMA = "styku-crypto/keys-list/v1"
+
+
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--store`` and ``--root`` to a sub-command."""
+    p.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        help="key store path or URL (default: $STYKU_CRYPTO_STORE or ./styku-keys.db)",
+    )
+    p.add_argument(
+        "--root",
+        dest="roots",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="root provider spec (local:PATH, pkcs11:..., aws-kms:...), repeatable",
+    )
+
+
+def store_target(args: argparse.Namespace) -> str:
+    """The store the command works on."""
+    target = getattr(args, "store", None) or os.environ.get("STYKU_CRYPTO_STORE") or DEFAULT_STORE
+    return str(target)
+
+
+def open_store(args: argparse.Namespace, *, read_only: bool = False) -> KeyStore:
+    """Open the store named by *args* with the configured root providers."""
+    from styku_crypto.keys import KeyStore
+
+    specs: list[str] = list(getattr(args, "roots", None) or [])
+    if not specs:
+        specs = os.environ.get("STYKU_CRYPTO_ROOTS", "").split()
+    roots: list[Any] = []
+    if specs:
+        if importlib.util.find_spec("styku_crypto._cli._keys_dr") is None:
+            from styku_crypto._cli import usage_error
+
+            raise usage_error("--root needs the key-management commands (not in this build)")
+        dr = importlib.import_module("styku_crypto._cli._keys_dr")
+        roots = [dr.parse_root(spec) for spec in specs]
+    return KeyStore.open(store_target(args), root=roots or None, read_only=read_only)
+
+
+def register(subparsers: Any) -> None:
+    """Register the ``keys`` command group."""
+    keys = subparsers.add_parser("keys", help="manage the key store, tenants and key versions")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND")
+
+    p = keys_sub.add_parser("init", help="create the key store (and local root key) if absent")
+    add_store_options(p)
+    p.set_defaults(handler=_init)
+
+    p = keys_sub.add_parser("create", help="create a tenant with its customer and sensitive keys")
+    add_store_options(p)
+    p.add_argument("tenant", metavar="TENANT")
+    p.set_defaults(handler=_create)
+
+    p = keys_sub.add_parser("rotate", help="make new primary key versions for a tenant")
+    add_store_options(p)
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--purpose", choices=("customer", "sensitive"), default=None)
+    p.set_defaults(handler=_rotate)
+
+    p = keys_sub.add_parser("list", help="list tenants and key versions (no secrets)")
+    add_store_options(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=_list)
+
+    p = keys_sub.add_parser("shred", help="destroy every key of a tenant (irreversible)")
+    add_store_options(p)
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--yes", action="store_true", help="confirm the irreversible shred")
+    p.set_defaults(handler=_shred)
+
+    if importlib.util.find_spec("styku_crypto._cli._keys_dr") is not None:
+        importlib.import_module("styku_crypto._cli._keys_dr").register(keys_sub)
+
+
+def _init(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        ids = ", ".join(p.provider_id for p in store.providers)
+        print(f"key store ready: {store.backend.location} (root: {ids})")
+        print(f"{len(store.tenants())} tenant(s)")
+    return 0
+
+
+def _create(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        info = store.create_tenant(args.tenant)
+    print(
+        f"created tenant {info.name!r}: "
+        + ", ".join(f"{k.purpose} v{k.version}" for k in info.keys)
+    )
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        made = store.rotate(args.tenant, purpose=args.purpose)
+    print(
+        f"rotated tenant {args.tenant!r}: " + ", ".join(f"{k.purpose} v{k.version}" for k in made)
+    )
+    return 0
+
+
+def _info_json(info: TenantInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "created_at": info.created_at.isoformat(),
+        "shredded_at": None if info.shredded_at is None else info.shredded_at.isoformat(),
+        "keys": [
+            {
+                "purpose": k.purpose,
+                "version": k.version,
+                "key_id": k.key_id,
+                "created_at": k.created_at.isoformat(),
+                "providers": list(k.providers),
+                "primary": k.primary,
+            }
+            for k in info.keys
+        ],
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    with open_store(args, read_only=os.path.exists(store_target(args))) as store:
+        infos = [store.describe(t.name) for t in store.tenants()]
+        location = store.backend.location
+    if args.format == "json":
+        doc = {"schema": _LIST_SCHEMA, "store": location, "tenants": [_info_json(i) for i in infos]}
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    if not infos:
+        print(f"no tenants in {location}")
+        return 0
+    print(f"{'TENANT':<24} {'STATE':<9} {'CUSTOMER':<9} {'SENSITIVE':<9} CREATED")
+    for info in infos:
+        top = {k.purpose: k.version for k in info.keys if k.primary}
+        state = "shredded" if info.shredded else "active"
+        print(
+            f"{info.name:<24} {state:<9} {_v(top, 'customer'):<9} {_v(top, 'sensitive'):<9}"
+            f" {info.created_at:%Y-%m-%d %H:%M}"
+        )
+    return 0
+
+
+def _v(top: dict[str, int], purpose: str) -> str:
+    return f"v{top[purpose]}" if purpose in top else "-"
+
+
+def _shred(args: argparse.Namespace) -> int:
+    from styku_crypto._cli import usage_error
+
+    if not args.yes:
+        raise usage_error(
+            f"shredding {args.tenant!r} destroys its keys and data for good; add --yes to confirm"
+        )
+    with open_store(args) as store:
+        store.shred(args.tenant)
+    print(f"shredded tenant {args.tenant!r}: every key version destroyed")
+    return 0
