@@ -138,6 +138,19 @@ def _encrypt(args: argparse.Namespace) -> int:
     from styku_crypto.envelope import Envelope
 
     context = parse_context(args.context)
+    if not args.text:  # binary: a streamed token, any size, constant memory
+        from styku_crypto._cli._stream_io import encrypt_streamed
+
+        with open_store(args) as store:
+            encrypt_streamed(
+                Envelope(store),
+                args.input,
+                args.output,
+                tenant=args.tenant,
+                context=context,
+                data_class=_data_class(args),
+            )
+        return 0
     data = read_input(args.input)
     with open_store(args) as store:
         env = Envelope(store)
@@ -161,12 +174,28 @@ def _token_of(raw: bytes) -> tuple[bytes, bool]:
 
 
 def _decrypt(args: argparse.Namespace) -> int:
+    from styku_crypto._cli._stream_io import decrypt_streamed, input_with_head, is_streamed
     from styku_crypto.envelope import Envelope
     from styku_crypto.envelope._format import parse_header
     from styku_crypto.exceptions import DecryptionError
 
     context = parse_context(args.context)
-    token, _ = _token_of(read_input(args.input))
+    with input_with_head(args.input) as (src, head, size):
+        if is_streamed(head):  # any size, constant memory; no output file on failure
+            with open_store(args) as store:
+                decrypt_streamed(
+                    Envelope(store),
+                    src,
+                    head,
+                    size,
+                    args.output,
+                    tenant=args.tenant,
+                    context=context,
+                    data_class=_data_class(args),
+                )
+            return 0
+        raw = head + src.read()
+    token, _ = _token_of(raw)
     with open_store(args) as store:
         env = Envelope(store)
         if parse_header(token).data_class != _data_class(args):
