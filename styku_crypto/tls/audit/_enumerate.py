@@ -205,9 +205,8 @@ class Prober:
         facts.compression = hello.compression != 0
         facts.session_tickets = EXT_SESSION_TICKET in hello.extensions
         types = [t for t, _ in best.reply.messages]
-        facts.ocsp_stapling = (
-            EXT_STATUS_REQUEST in hello.extensions and HS_CERTIFICATE_STATUS in types
-        )
+        stapled = EXT_STATUS_REQUEST in hello.extensions and HS_CERTIFICATE_STATUS in types
+        facts.ocsp_stapling = bool(facts.ocsp_stapling) or stapled
         for msg_type, body in best.reply.messages:
             if msg_type == HS_CERTIFICATE and not facts.certificates:
                 try:

@@ -94,10 +94,16 @@ async def _scan_one(
 
     try:
         async with asyncio.timeout(budget):
-            await Prober(target, timeout=timeout, gate=gate).run(facts)
-            await asyncio.gather(
-                in_thread(_handshake.peer_facts), in_thread(_handshake.fetch_hsts_and_resumption)
+            # Full handshakes need nothing from the prober: run them alongside.
+            results = await asyncio.gather(
+                Prober(target, timeout=timeout, gate=gate).run(facts),
+                in_thread(_handshake.peer_facts),
+                in_thread(_handshake.fetch_hsts_and_resumption),
+                return_exceptions=True,
             )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             # Last: a refused renegotiation can stall a single-threaded server.
             if any(facts.protocols.get(p) for p in ("TLSv1.0", "TLSv1.1", "TLSv1.2")):
                 await in_thread(_handshake.client_renegotiation)

@@ -222,8 +222,8 @@ def peer_facts(target: Target, timeout: float, facts: Facts) -> None:
         alpn = conn.get_alpn_proto_negotiated()
         if alpn:
             facts.alpn = [alpn.decode("ascii", "replace")]
-        if facts.ocsp_stapling is None:
-            facts.ocsp_stapling = bool(ocsp and ocsp[0])
+        # Either handshake seeing a staple is enough (the prober asks under TLS 1.2).
+        facts.ocsp_stapling = bool(facts.ocsp_stapling) or bool(ocsp and ocsp[0])
     finally:
         with contextlib.suppress(Exception):
             conn.shutdown()

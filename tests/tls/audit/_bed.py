@@ -425,6 +425,74 @@ def hostile_server(name: str, behaviour: str, hold: threading.Event) -> Server:
     return _serve(name, handle)
 
 
+def start_bed(certs: Certs, hold: threading.Event, *, hostile: bool = True) -> list[Server]:
+    """Start the five configured servers and, unless told not to, the hostile ones."""
+    v = ssl.TLSVersion
+    servers = [
+        https_server(
+            "tls13",
+            server_context(certs.good, minimum=v.TLSv1_3, maximum=v.TLSv1_3),
+            LONG_HSTS,
+        ),
+        https_server(
+            "intermediate",
+            server_context(
+                certs.good,
+                minimum=v.TLSv1_2,
+                maximum=v.TLSv1_3,
+                ciphers=MOZILLA_INTERMEDIATE_OPENSSL,
+                curve="prime256v1",
+                server_preference=False,
+                alpn=["h2", "http/1.1"],
+            ),
+            LONG_HSTS,
+        ),
+        https_server(
+            "weak",
+            server_context(
+                certs.weak,
+                minimum=v.TLSv1,
+                maximum=v.TLSv1_2,
+                ciphers="ALL:eNULL:aNULL:@SECLEVEL=0",
+                dh=certs.dh1024,
+                extra_options=OP_NO_EXTENDED_MASTER_SECRET | OP_ALLOW_CLIENT_RENEGOTIATION,
+            ),
+            None,
+        ),
+        https_server(
+            "badname",
+            server_context(certs.badname, minimum=v.TLSv1_2, maximum=v.TLSv1_3),
+            SHORT_HSTS,
+        ),
+        s_server(
+            "stapled",
+            [
+                "-cert",
+                str(certs.good[0]),
+                "-key",
+                str(certs.good[1]),
+                "-status_file",
+                str(certs.ocsp_response),
+                "-cipher",
+                MOZILLA_INTERMEDIATE_OPENSSL,
+                "-ciphersuites",
+                "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+                "-groups",
+                "X25519:P-256",
+                "-no_tls1",
+                "-no_tls1_1",
+                "-serverpref",
+                "-www",
+            ],
+            certs.directory,
+        ),
+    ]
+    if hostile:
+        for behaviour in ("garbage", "truncated", "silent", "reset", "absurd", "drip"):
+            servers.append(hostile_server(behaviour, behaviour, hold))
+    return servers
+
+
 @contextlib.contextmanager
 def running(servers: list[Server]) -> Iterator[list[Server]]:
     """Stop every server on exit."""

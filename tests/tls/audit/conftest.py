@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,73 +35,6 @@ class Bed:
         raise KeyError(name)
 
 
-def _start(certs: _bed.Certs, hold: threading.Event) -> list[_bed.Server]:
-    v = ssl.TLSVersion
-    servers = [
-        _bed.https_server(
-            "tls13",
-            _bed.server_context(certs.good, minimum=v.TLSv1_3, maximum=v.TLSv1_3),
-            _bed.LONG_HSTS,
-        ),
-        _bed.https_server(
-            "intermediate",
-            _bed.server_context(
-                certs.good,
-                minimum=v.TLSv1_2,
-                maximum=v.TLSv1_3,
-                ciphers=_bed.MOZILLA_INTERMEDIATE_OPENSSL,
-                curve="prime256v1",
-                server_preference=False,
-                alpn=["h2", "http/1.1"],
-            ),
-            _bed.LONG_HSTS,
-        ),
-        _bed.https_server(
-            "weak",
-            _bed.server_context(
-                certs.weak,
-                minimum=v.TLSv1,
-                maximum=v.TLSv1_2,
-                ciphers="ALL:eNULL:aNULL:@SECLEVEL=0",
-                dh=certs.dh1024,
-                extra_options=_bed.OP_NO_EXTENDED_MASTER_SECRET
-                | _bed.OP_ALLOW_CLIENT_RENEGOTIATION,
-            ),
-            None,
-        ),
-        _bed.https_server(
-            "badname",
-            _bed.server_context(certs.badname, minimum=v.TLSv1_2, maximum=v.TLSv1_3),
-            _bed.SHORT_HSTS,
-        ),
-        _bed.s_server(
-            "stapled",
-            [
-                "-cert",
-                str(certs.good[0]),
-                "-key",
-                str(certs.good[1]),
-                "-status_file",
-                str(certs.ocsp_response),
-                "-cipher",
-                _bed.MOZILLA_INTERMEDIATE_OPENSSL,
-                "-ciphersuites",
-                "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
-                "-groups",
-                "X25519:P-256",
-                "-no_tls1",
-                "-no_tls1_1",
-                "-serverpref",
-                "-www",
-            ],
-            certs.directory,
-        ),
-    ]
-    for behaviour in ("garbage", "truncated", "silent", "reset", "absurd", "drip"):
-        servers.append(_bed.hostile_server(behaviour, behaviour, hold))
-    return servers
-
-
 @pytest.fixture(scope="session")
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     """Start every bed server, scan them all in one concurrent audit, stop them at the end."""
@@ -111,7 +43,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     for _cert, key in (certs.good, certs.weak, certs.badname):
         leaks.register_secret(key.read_bytes())
     hold = threading.Event()
-    servers = _start(certs, hold)
+    servers = _bed.start_bed(certs, hold)
     refused = _bed.free_port()
     try:
         targets = [s.target for s in servers] + [f"127.0.0.1:{refused}"]

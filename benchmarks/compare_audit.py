@@ -1,0 +1,292 @@
+"""Scan the audit test bed with sslyze and with ``styku-crypto tls audit``; compare.
+
+Prints, in one run on the same machine and the same servers:
+
+* process wall time for one server (full audit) and for five servers in one
+  invocation, median of ``--repeat`` interleaved runs, and the ratio to sslyze
+  (targets: <= 0.30 for one server, <= 0.25 for five);
+* every difference between the two tools' findings (protocols, suites per
+  version, EC groups, compression, fallback SCSV, secure and client-initiated
+  renegotiation, EMS, OCSP stapling, leaf certificate), then what only this
+  scanner reports (FFDHE and ML-KEM groups, server preference, HSTS, expiry
+  horizon, grade, verdict).
+
+sslyze pins ``cryptography < 50``, so it lives in its own virtualenv
+(``benchmarks/.venv-sslyze``, created on first use; gitignored) and runs as a
+subprocess. The output is also written to ``benchmarks/results/audit.txt``.
+
+Usage: ``python benchmarks/compare_audit.py [--repeat N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from styku_crypto.tls import group_by_name  # noqa: E402
+from tests.tls.audit import _bed  # noqa: E402
+
+SSLYZE_VENV = ROOT / "benchmarks" / ".venv-sslyze"
+RESULTS = ROOT / "benchmarks" / "results" / "audit.txt"
+NAMES = ["intermediate", "tls13", "weak", "badname", "stapled"]
+SSLYZE_VERSIONS = {
+    "ssl_2_0_cipher_suites": "SSLv2",
+    "ssl_3_0_cipher_suites": "SSLv3",
+    "tls_1_0_cipher_suites": "TLSv1.0",
+    "tls_1_1_cipher_suites": "TLSv1.1",
+    "tls_1_2_cipher_suites": "TLSv1.2",
+    "tls_1_3_cipher_suites": "TLSv1.3",
+}
+
+
+def sslyze_python() -> Path:
+    """The sslyze virtualenv's interpreter, creating the venv if needed."""
+    python = SSLYZE_VENV / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True).create(SSLYZE_VENV)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "sslyze"], check=True)
+    return python
+
+
+def timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    """Run *argv* and return its process wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, check=False, timeout=600)
+    return time.perf_counter() - t0, proc
+
+
+def ours(targets: list[str], ca: Path) -> list[str]:
+    """The ``styku-crypto tls audit`` command line for *targets* (JSON on stdout)."""
+    return [
+        sys.executable, "-m", "styku_crypto", "tls", "audit", *targets,
+        "--format", "json", "--ca-file", str(ca),
+    ]  # fmt: skip
+
+
+def run_ours(targets: list[str], ca: Path, out: Path) -> float:
+    """Run our scanner, save its JSON to *out*, return the process wall time."""
+    elapsed, proc = timed(ours(targets, ca))
+    out.write_bytes(proc.stdout)
+    return elapsed
+
+
+def theirs(python: Path, targets: list[str], out: Path) -> list[str]:
+    """The sslyze command line for *targets* writing JSON to *out*."""
+    return [str(python), "-m", "sslyze", *targets, f"--json_out={out}", "--quiet"]
+
+
+def _group(name: str) -> str:
+    try:
+        return group_by_name(name).name
+    except ValueError:
+        return name
+
+
+def sslyze_facts(doc: dict) -> dict[str, dict]:
+    """Normalise sslyze's JSON to comparable facts, by target."""
+    out: dict[str, dict] = {}
+    for server in doc["server_scan_results"]:
+        loc = server["server_location"]
+        label = f"{loc['ip_address']}:{loc['port']}"
+        res = server.get("scan_result") or {}
+
+        def result(name: str, res: dict = res) -> dict | None:
+            entry = res.get(name) or {}
+            return entry.get("result") if entry.get("status") == "COMPLETED" else None
+
+        facts: dict[str, object] = {"protocols": {}, "suites": {}}
+        for key, proto in SSLYZE_VERSIONS.items():
+            r = result(key)
+            if r is None:
+                continue
+            names = sorted(s["cipher_suite"]["name"] for s in r["accepted_cipher_suites"])
+            facts["protocols"][proto] = bool(names)  # type: ignore[index]
+            if names:
+                facts["suites"][proto] = names  # type: ignore[index]
+        curves = result("elliptic_curves")
+        if curves is not None:
+            facts["ec_groups"] = sorted(_group(c["name"]) for c in curves["supported_curves"])
+        if (r := result("tls_compression")) is not None:
+            facts["compression"] = r["supports_compression"]
+        if (r := result("tls_fallback_scsv")) is not None:
+            facts["fallback_scsv"] = r["supports_fallback_scsv"]
+        if (r := result("session_renegotiation")) is not None:
+            facts["secure_renegotiation"] = r["supports_secure_renegotiation"]
+            facts["client_renegotiation"] = r["is_vulnerable_to_client_renegotiation_dos"]
+        if (r := result("tls_extended_master_secret")) is not None:
+            facts["ems"] = r["supports_ems_extension"]
+        if (r := result("certificate_info")) is not None:
+            deployment = r["certificate_deployments"][0]
+            facts["ocsp_stapling"] = deployment.get("ocsp_response") is not None
+            chain = deployment["received_certificate_chain"]
+            facts["leaf_sha256"] = (
+                base64.b64decode(chain[0]["fingerprint_sha256"]).hex() if chain else None
+            )
+        for name in ("heartbleed", "openssl_ccs_injection", "robot"):
+            if (r := result(name)) is not None:
+                facts[name] = r
+        out[label] = facts
+    return out
+
+
+def our_facts(doc: dict) -> dict[str, dict]:
+    """Our JSON, reduced to the facts sslyze also reports (plus our extras)."""
+    out: dict[str, dict] = {}
+    for t in doc["targets"]:
+        features = t["features"]
+        ec = sorted(g for g in t["groups"] if group_by_name(g).kind == "ecdhe")
+        out[t["target"]] = {
+            "protocols": {p: v for p, v in t["protocols"].items() if v is not None},
+            "suites": {p: sorted(v) for p, v in t["cipher_suites"].items() if v},
+            "ec_groups": ec,
+            "compression": features["compression"] or False,
+            "fallback_scsv": features["fallback_scsv"],
+            "secure_renegotiation": features["secure_renegotiation"],
+            "client_renegotiation": features["client_renegotiation"] or False,
+            "ems": features["extended_master_secret"],
+            "ocsp_stapling": features["ocsp_stapling"],
+            "leaf_sha256": t["certificates"][0]["sha256"] if t["certificates"] else None,
+            "extras": {
+                "ffdhe_groups": sorted(g for g in t["groups"] if g.startswith("ffdhe")),
+                "pq_groups": sorted(g for g in t["groups"] if "MLKEM" in g),
+                "pq_groups_tested": not any("MLKEM" in k for k in t["not_tested"]),
+                "server_preference": t["server_preference"],
+                "hsts": t["hsts"]["header"],
+                "leaf_days_left": t["certificates"][0]["days_left"] if t["certificates"] else None,
+                "grade": t["verdict"]["grade"],
+                "compliant": t["verdict"]["compliant"],
+                "errors": sorted(
+                    {
+                        f["rule"]
+                        for f in t["findings"]
+                        if f["severity"] == "error" and not f["waived"]
+                    }
+                ),
+            },
+        }
+    return out
+
+
+def compare(name: str, label: str, a: dict, b: dict) -> list[str]:
+    """Human-readable differences between sslyze (*a*) and ours (*b*) for one server."""
+    lines = [f"-- {name} ({label})"]
+    diffs = 0
+    for proto in SSLYZE_VERSIONS.values():
+        pa, pb = a["protocols"].get(proto), b["protocols"].get(proto)
+        if pa != pb:
+            lines.append(f"   protocol {proto}: sslyze={pa} ours={pb}")
+            diffs += 1
+        sa, sb = set(a["suites"].get(proto, [])), set(b["suites"].get(proto, []))
+        if sa != sb:
+            diffs += 1
+            if sa - sb:
+                lines.append(f"   {proto} suites only sslyze: {sorted(sa - sb)}")
+            if sb - sa:
+                lines.append(f"   {proto} suites only ours:   {sorted(sb - sa)}")
+    tls13_only = [p for p, ok in b["protocols"].items() if ok] == ["TLSv1.3"]
+    for key in (
+        "ec_groups",
+        "compression",
+        "fallback_scsv",
+        "secure_renegotiation",
+        "client_renegotiation",
+        "ems",
+        "ocsp_stapling",
+        "leaf_sha256",
+    ):
+        if key in a and a[key] != b.get(key):
+            if b.get(key) is None and tls13_only:
+                lines.append(f"   {key}: sslyze={a[key]} ours=not applicable (TLS 1.3 only)")
+                continue
+            lines.append(f"   {key}: sslyze={a[key]} ours={b.get(key)}")
+            diffs += 1
+    for key in ("heartbleed", "openssl_ccs_injection", "robot"):
+        if key in a:
+            lines.append(f"   only sslyze tests {key}: {json.dumps(a[key])}")
+    n_suites = sum(len(v) for v in b["suites"].values())
+    lines.append(
+        f"   agreement: {'identical' if not diffs else f'{diffs} difference(s)'} "
+        f"({n_suites} accepted suites, protocols, EC groups, 7 features, leaf)"
+    )
+    lines.append(f"   only ours: {json.dumps(b['extras'])}")
+    return lines
+
+
+def main() -> int:
+    """Run the comparison and print (and save) the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    python = sslyze_python()
+    version = subprocess.run(
+        [str(python), "-c", "from importlib.metadata import version; print(version('sslyze'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    certs = _bed.make_certs(work)
+    hold = threading.Event()
+    servers = {s.name: s for s in _bed.start_bed(certs, hold, hostile=False)}
+    out: list[str] = []
+    try:
+        one = [servers["intermediate"].target]
+        five = [servers[n].target for n in NAMES]
+        # Warm both tools once (page cache, bytecode) before timing.
+        timed(theirs(python, one, work / "warm.json"))
+        run_ours(one, certs.ca, work / "warm-ours.json")
+        times: dict[str, list[float]] = {k: [] for k in ("s1", "o1", "s5", "o5")}
+        for _ in range(args.repeat):
+            times["s1"].append(timed(theirs(python, one, work / "s1.json"))[0])
+            times["o1"].append(run_ours(one, certs.ca, work / "o1.json"))
+            times["s5"].append(timed(theirs(python, five, work / "s5.json"))[0])
+            times["o5"].append(run_ours(five, certs.ca, work / "o5.json"))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        load = os.getloadavg()[0]
+        out.append(
+            f"TLS audit vs sslyze {version}, {args.repeat} interleaved runs, median "
+            f"process wall time; load average {load:.1f} on {os.cpu_count()} CPUs"
+        )
+        out.append(
+            f"one server (intermediate): sslyze {med['s1']:.2f} s  ours {med['o1']:.2f} s  "
+            f"ratio {med['o1'] / med['s1']:.2f}  (target <= 0.30)"
+        )
+        out.append(
+            f"five servers, one run:     sslyze {med['s5']:.2f} s  ours {med['o5']:.2f} s  "
+            f"ratio {med['o5'] / med['s5']:.2f}  (target <= 0.25)"
+        )
+        out.append(
+            "runs (s): " + json.dumps({k: [round(x, 2) for x in v] for k, v in times.items()})
+        )
+        out.append("")
+        a = sslyze_facts(json.loads((work / "s5.json").read_text()))
+        b = our_facts(json.loads((work / "o5.json").read_text()))
+        for name in NAMES:
+            label = servers[name].target
+            out.extend(compare(name, label, a[label], b[label]))
+    finally:
+        hold.set()
+        for s in servers.values():
+            s.stop()
+    text = "\n".join(out) + "\n"
+    print(text, end="")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
