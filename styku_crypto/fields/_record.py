@@ -245,14 +245,15 @@ class RecordEncryptor:
         aeads = [AESGCM(d) for d in deks]
         layers = len(aeads)
         contexts = self._encoded_contexts(present, record_id, context)
-        for name, ctx in zip(present, contexts, strict=True):
-            nonces = os.urandom(NONCE_LEN * layers)
+        aad_heads = [payload_aad(pre, i, commits, tlp, b"") for i in range(layers)]
+        step = NONCE_LEN * layers
+        all_nonces = os.urandom(step * len(present))
+        for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
+            nonces = all_nonces[step * j : step * (j + 1)]
             payload = encode_value(record[name])
             for i in range(layers - 1, -1, -1):
                 payload = aeads[i].encrypt(
-                    nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)],
-                    payload,
-                    payload_aad(pre, i, commits, tlp, ctx),
+                    nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)], payload, aad_heads[i] + ctx
                 )
             out[name] = to_text(header + nonces + payload)
         if _LOG.isEnabledFor(logging.DEBUG):
