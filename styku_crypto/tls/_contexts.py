@@ -273,7 +273,8 @@ def client_context(
         enforce_certificate_policy: after the handshake, refuse a server
             certificate that breaks the policy's essential certificate rules
             (SHA-1/MD5 signature, RSA key below the minimum, CA or non-serverAuth
-            leaf) with :class:`CertificatePolicyError`.
+            leaf) with :class:`CertificatePolicyError`. Not applied with
+            *use_truststore* (the OS verifier owns the socket classes).
 
     Raises:
         InvalidInputError: a file does not exist, or both *cafile* and *use_truststore*.
