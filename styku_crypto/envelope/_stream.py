@@ -13,8 +13,8 @@ Release rule (what a reader may hand out before a later check fails): plaintext 
 chunk *i* is released only after chunk *i* authenticated. Truncation, a missing final
 chunk and appended data can only be detected at the end of the ciphertext; they raise
 :class:`~styku_crypto.exceptions.DecryptionError` from the ``read()`` that reaches the
-end (or from ``close()`` when the caller stops early and asks for verification), never
-a clean end-of-file. Callers that must not act on unverified data read to the end
+end, never a clean end-of-file (``DecryptingReader.complete`` tells whether the end was
+reached and authenticated). Callers that must not act on unverified data read to the end
 before using it, or use ``decrypt_file``, which publishes nothing until the whole
 stream authenticated.
 """
