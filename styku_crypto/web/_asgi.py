@@ -53,13 +53,14 @@ class ASGIMiddleware:
         proxy trust.
     """
 
-    __slots__ = ("_proxy_cert_key", "app", "enforcer")
+    __slots__ = ("_hsts", "_proxy_cert_key", "app", "enforcer")
 
     def __init__(self, app: ASGIApp, *, enforcer: HTTPSEnforcer) -> None:
         if not isinstance(enforcer, HTTPSEnforcer):
             raise TypeError("enforcer must be an HTTPSEnforcer")
         self.app = app
         self.enforcer = enforcer
+        self._hsts = enforcer.hsts_header.encode("latin-1")
         cert = enforcer.client_cert
         self._proxy_cert_key = (
             cert.header_key.encode("latin-1") if cert and cert.header_key else None
@@ -167,7 +168,7 @@ class ASGIMiddleware:
         return self.enforcer.location(verdict, websocket=websocket, raw_path=raw_path, query=query)
 
     def _secure_send(self, send: Send) -> Send:
-        hsts = self.enforcer.hsts_header.encode("latin-1")
+        hsts = self._hsts
         cookies = self.enforcer.cookies
 
         async def secure_send(message: Message) -> None:
@@ -205,7 +206,7 @@ class ASGIMiddleware:
         if location is not None:
             headers.append((b"location", location.encode("ascii")))
         if secure:
-            headers.append((_STS, self.enforcer.hsts_header.encode("latin-1")))
+            headers.append((_STS, self._hsts))
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -16,7 +16,6 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from styku_crypto.events import emit
@@ -47,9 +46,8 @@ class Action:
     BAD_HOST = 3
 
 
-@dataclass(frozen=True, slots=True)
 class Verdict:
-    """The decision for one request.
+    """The decision for one request (a small slotted record, built per request).
 
     Attributes:
         action: one of :class:`Action`'s values.
@@ -60,11 +58,22 @@ class Verdict:
         exempt: the path is exempt from redirects and host checks.
     """
 
-    action: int
-    secure: bool
-    client: str | None
-    host: str | None
-    exempt: bool = False
+    __slots__ = ("action", "client", "exempt", "host", "secure")
+
+    def __init__(
+        self, action: int, secure: bool, client: str | None, host: str | None, exempt: bool = False
+    ) -> None:
+        self.action = action
+        self.secure = secure
+        self.client = client
+        self.host = host
+        self.exempt = exempt
+
+    def __repr__(self) -> str:
+        return (
+            f"Verdict(action={self.action}, secure={self.secure}, client={self.client!r}, "
+            f"host={self.host!r}, exempt={self.exempt})"
+        )
 
 
 class HTTPSEnforcer:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from styku_crypto.exceptions import InvalidInputError
 
@@ -29,7 +28,6 @@ _MAX_HEADER = 8192
 _MAX_HOPS = 32
 
 
-@dataclass(frozen=True, slots=True)
 class ForwardedView:
     """What the forwarding headers of a trusted proxy say about the client.
 
@@ -40,9 +38,15 @@ class ForwardedView:
         host: the Host the client asked for, or ``None`` when not forwarded.
     """
 
-    scheme: str | None
-    client: str | None
-    host: str | None
+    __slots__ = ("client", "host", "scheme")
+
+    def __init__(self, scheme: str | None, client: str | None, host: str | None) -> None:
+        self.scheme = scheme
+        self.client = client
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"ForwardedView(scheme={self.scheme!r}, client={self.client!r}, host={self.host!r})"
 
 
 class TrustedProxies:
@@ -181,10 +185,13 @@ class TrustedProxies:
 def _split_list(value: str | None) -> list[str] | None:
     if value is None:
         return []
+    if "," not in value:
+        item = value.strip()
+        return [item] if item and len(item) <= _MAX_HEADER else None
     if len(value) > _MAX_HEADER:
         return None
     items = [item.strip() for item in value.split(",")]
-    if len(items) > _MAX_HOPS or any(not item for item in items):
+    if len(items) > _MAX_HOPS or "" in items:
         return None
     return items
 

@@ -1,0 +1,312 @@
+"""HTTPS middleware overhead and login-burst memory, in one run (prints ratios).
+
+Part 1 - requests/s through ``ASGIMiddleware`` against the same Starlette app
+without it, on the same uvicorn server process in the same run, plain HTTP
+(behind a trusted TLS-terminating proxy: ``X-Forwarded-Proto: https``, the
+usual deployment) and direct TLS (our ``server_context``/``client_context``).
+The server runs in its own process; the load generator is a small asyncio
+HTTP/1.1 keep-alive client (cheaper than httpx, so the server is the
+bottleneck), a bounded number of requests, variants interleaved round by
+round. Besides requests/s, the server process's CPU time per request is read
+from /proc: it is the steadier measure of the middleware's cost.
+
+Part 2 - login burst: 32 concurrent async logins at RFC 9106 low-memory
+(m=64 MiB) through ``LoginGuard`` + ``PasswordHasher(max_concurrency=2)``,
+against 32 unbounded raw argon2-cffi verifies on threads; peak RSS growth of a
+fresh process each.
+
+Target (issue 8): middleware overhead <= 5% of requests/s.
+
+Run: python benchmarks/compare_web.py [--requests N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONCURRENCY = 16
+
+
+# --------------------------------------------------------------------------- server side
+
+
+def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
+    """Run one uvicorn server hosting both variants: /bare/* and /mw/*."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from styku_crypto.tls import profiles, server_context
+    from styku_crypto.web import ASGIMiddleware, HTTPSEnforcer
+
+    async def hello(request: Request) -> Response:
+        return PlainTextResponse("hello, world")
+
+    bare = Starlette(routes=[Route("/{rest:path}", hello)])
+    enforcer = HTTPSEnforcer(
+        allowed_hosts=["localhost", "127.0.0.1"], trusted_proxies=["127.0.0.1"]
+    )
+    wrapped = ASGIMiddleware(Starlette(routes=[Route("/{rest:path}", hello)]), enforcer=enforcer)
+
+    async def dispatch(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"].startswith("/mw"):
+            await wrapped(scope, receive, send)
+        else:
+            await bare(scope, receive, send)
+
+    kwargs = {}
+    if certfile:
+        ctx = server_context(
+            policy=profiles.MOZILLA_INTERMEDIATE, certfile=certfile, keyfile=keyfile
+        )
+        kwargs["ssl_context_factory"] = lambda _c, _d: ctx
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        dispatch,
+        lifespan="off",
+        log_level="error",
+        access_log=False,
+        proxy_headers=False,
+        http="h11",
+        **kwargs,
+    )
+    server = uvicorn.Server(config)
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    server.run(sockets=[sock])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+async def _worker(
+    port: int, path: str, count: int, tls: ssl.SSLContext | None, extra: bytes
+) -> None:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=tls, server_hostname="localhost" if tls else None
+    )
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n".encode() + extra + b"\r\n"
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            if status != 200:
+                raise RuntimeError(f"unexpected status {status} for {path}")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def _load(
+    port: int, path: str, total: int, tls: ssl.SSLContext | None, extra: bytes
+) -> float:
+    per = total // CONCURRENCY
+    start = time.perf_counter()
+    await asyncio.gather(*(_worker(port, path, per, tls, extra) for _ in range(CONCURRENCY)))
+    return per * CONCURRENCY / (time.perf_counter() - start)
+
+
+def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> dict[str, float]:
+    """Interleave bare and middleware rounds on one server; return medians."""
+    from styku_crypto.tls import client_context, profiles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        args = [sys.executable, __file__, "--serve", str(port_file)]
+        if mode == "tls":
+            args += ["--cert", material["cert"], "--key", material["key"]]
+        proc = subprocess.Popen(args, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 20
+            while not port_file.exists() or not port_file.read_text():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start")
+                time.sleep(0.05)
+            time.sleep(0.3)
+            port = int(port_file.read_text())
+            tls = (
+                client_context(policy=profiles.MOZILLA_INTERMEDIATE, cafile=material["ca"])
+                if mode == "tls"
+                else None
+            )
+            extra = (
+                b""
+                if mode == "tls"
+                else b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.1\r\n"
+            )
+            results: dict[str, list[float]] = {"bare": [], "mw": [], "bare_cpu": [], "mw_cpu": []}
+            # warm-up
+            asyncio.run(_load(port, "/bare/", 800, tls, extra))
+            asyncio.run(_load(port, "/mw/", 800, tls, extra))
+            for r in range(rounds):
+                order = ("bare", "mw") if r % 2 == 0 else ("mw", "bare")
+                for variant in order:
+                    cpu0 = _cpu_seconds(proc.pid)
+                    rps = asyncio.run(_load(port, f"/{variant}/", requests, tls, extra))
+                    cpu = _cpu_seconds(proc.pid) - cpu0
+                    results[variant].append(rps)
+                    results[f"{variant}_cpu"].append(cpu / requests * 1e6)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+# --------------------------------------------------------------------------- login burst
+
+
+def burst(kind: str) -> None:
+    """Run in a fresh process: 32 concurrent verifies; print peak RSS growth in MiB."""
+    import argon2
+
+    from styku_crypto.passwords import RFC_9106_LOW_MEMORY, PasswordHasher
+    from styku_crypto.web import LoginGuard
+
+    password = "correct horse battery staple " + os.urandom(4).hex()
+    stored = argon2.PasswordHasher().hash(password)  # RFC 9106 low memory, m=64 MiB
+
+    def hwm() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+        return 0
+
+    def rss() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+        return 0
+
+    base = rss()
+    start = time.perf_counter()
+    if kind == "guard":
+        hasher = PasswordHasher(profile=RFC_9106_LOW_MEMORY, max_concurrency=2)
+        guard = LoginGuard(hasher, max_pending=64)
+
+        async def run() -> None:
+            await asyncio.gather(*(guard.alogin(stored, password) for _ in range(32)))
+
+        asyncio.run(run())
+    else:
+        raw = argon2.PasswordHasher()
+
+        async def run() -> None:
+            await asyncio.gather(
+                *(asyncio.to_thread(raw.verify, stored, password) for _ in range(32))
+            )
+
+        asyncio.run(run())
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"peak_growth_mib": hwm() - base, "seconds": round(elapsed, 2)}))
+
+
+def run_burst(kind: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--burst", kind],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--burst")
+    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-burst", action="store_true", help="only the overhead part")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.cert, args.key)
+        return
+    if args.burst:
+        burst(args.burst)
+        return
+
+    import trustme
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = trustme.CA()
+        leaf = ca.issue_cert("localhost", "127.0.0.1")
+        material = {"ca": f"{tmp}/ca.pem", "cert": f"{tmp}/cert.pem", "key": f"{tmp}/key.pem"}
+        ca.cert_pem.write_to_path(material["ca"])
+        leaf.private_key_pem.write_to_path(material["key"])
+        leaf.cert_chain_pems[0].write_to_path(material["cert"])
+        for blob in leaf.cert_chain_pems[1:]:
+            blob.write_to_path(material["cert"], append=True)
+
+        print(
+            f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds per variant,"
+        )
+        print(
+            f"# {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette, server in its own process"
+        )
+        print(
+            f"{'mode':6} {'bare rps':>10} {'mw rps':>10} {'rps ratio':>10} {'bare us/req':>12} {'mw us/req':>10} {'cpu ratio':>10}"
+        )
+        for mode in ("plain", "tls"):
+            m = measure(mode, args.requests, args.rounds, material)
+            print(
+                f"{mode:6} {m['bare']:10.0f} {m['mw']:10.0f} {m['mw'] / m['bare']:10.3f} "
+                f"{m['bare_cpu']:12.1f} {m['mw_cpu']:10.1f} {m['mw_cpu'] / m['bare_cpu']:10.3f}"
+            )
+        print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
+        if args.skip_burst:
+            return
+        print()
+        print(
+            "# login burst: 32 concurrent verifies at m=64 MiB (RFC 9106 low memory), fresh process each"
+        )
+        guard = run_burst("guard")
+        raw = run_burst("raw")
+        print(
+            f"LoginGuard + PasswordHasher(max_concurrency=2): peak RSS +{guard['peak_growth_mib']} MiB, {guard['seconds']} s"
+        )
+        print(
+            f"raw argon2-cffi on 32 threads (unbounded):      peak RSS +{raw['peak_growth_mib']} MiB, {raw['seconds']} s"
+        )
+        print(
+            f"memory ratio bounded/unbounded: {guard['peak_growth_mib'] / max(raw['peak_growth_mib'], 1):.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
