@@ -72,6 +72,19 @@ def _read_targets_file(path: str) -> list[str]:
     return out
 
 
+def _quiet_unconfigured_logging() -> None:
+    """Keep event records off stderr when no logging is configured.
+
+    Without any handler, :mod:`logging` prints WARNING records' bare messages
+    (``tls.certificate_violation``) to stderr, which would garble the report;
+    the findings already carry the same information.
+    """
+    import logging
+
+    if not logging.getLogger().handlers and not logging.getLogger("styku_crypto").handlers:
+        logging.getLogger("styku_crypto").addHandler(logging.NullHandler())
+
+
 def _handle(args: argparse.Namespace) -> int:
     from styku_crypto._cli import usage_error
     from styku_crypto.tls.audit import (
@@ -94,11 +107,12 @@ def _handle(args: argparse.Namespace) -> int:
     if not 0 < args.timeout <= 300:
         raise usage_error("tls audit: --timeout must be in (0, 300]")
     targets = [parse_target(item, sni=args.sni) for item in items]  # InvalidInputError -> 2
-    view = resolve_policy(args.policy)  # InvalidPolicyError -> 2
+    resolve_policy(args.policy)  # InvalidPolicyError -> exit 2, before any connection
+    _quiet_unconfigured_logging()
     progress = ProgressBar(sys.stderr) if args.format == "text" else None
     report = audit(
         targets,
-        policy=view,
+        policy=args.policy,
         concurrency=args.concurrency,
         per_host=args.per_host,
         timeout=args.timeout,

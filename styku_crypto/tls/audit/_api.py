@@ -8,14 +8,20 @@ import ipaddress
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls.audit._fleet import Progress, run_audit
 from styku_crypto.tls.audit._model import AuditReport, Target
 from styku_crypto.tls.audit._view import PolicyView, view_of
 
-__all__ = ["audit", "audit_async", "parse_target", "resolve_policy"]
+if TYPE_CHECKING:
+    from styku_crypto.tls._policy import Policy
+
+__all__ = ["PolicyLike", "audit", "audit_async", "parse_target", "resolve_policy"]
+
+#: What ``policy=`` accepts: a Policy, a profile name or a policy file path.
+PolicyLike: TypeAlias = "Policy | str | Path"
 
 _MAX_TARGETS = 10_000
 
@@ -57,7 +63,7 @@ def parse_target(text: str, *, sni: str | None = None) -> Target:
     return Target(host=host, port=int(port_text), sni=sni)
 
 
-def resolve_policy(policy: Any) -> PolicyView:
+def resolve_policy(policy: PolicyLike | PolicyView) -> PolicyView:
     """Turn a profile name, a policy file path or a :class:`~styku_crypto.tls.Policy` into a view.
 
     Raises:
@@ -89,7 +95,7 @@ def _targets(targets: Iterable[str | Target], sni: str | None) -> list[Target]:
 async def audit_async(
     targets: Iterable[str | Target],
     *,
-    policy: Any = "intermediate",
+    policy: PolicyLike = "intermediate",
     concurrency: int = 16,
     per_host: int = 4,
     timeout: float = 5.0,
@@ -124,7 +130,7 @@ async def audit_async(
 def audit(
     targets: Iterable[str | Target],
     *,
-    policy: Any = "intermediate",
+    policy: PolicyLike = "intermediate",
     concurrency: int = 16,
     per_host: int = 4,
     timeout: float = 5.0,
