@@ -31,6 +31,7 @@ class _Entry:
     header: bytes  # prefix + layers, without nonces
     commitments: bytes
     aeads: tuple[AESGCM, ...] = field(repr=False)
+    aad_prefixes: tuple[bytes, ...]  # payload AAD per layer, before tenant and context
     expires: float
     messages: int = 0
     nbytes: int = 0

@@ -73,6 +73,10 @@ _PRE_S1 = prefix(SUITE_ONESHOT, DataClass.SENSITIVE)  # 01 01 02 02
 _HDR_C1 = PREFIX_LEN + LAYER_LEN  # 89
 _FAST_C1 = _PRE_C1 + b"\x01"  # prefix + purpose of layer 0
 _FAST_S1 = _PRE_S1 + b"\x01"
+_PRE_C3 = prefix(SUITE_CACHED, DataClass.CUSTOMER)  # 01 03 01 01
+_FAST_C3 = _PRE_C3 + b"\x01"
+_WRAP_C3 = WRAP_DOMAIN + _PRE_C3 + b"\x00\x01"
+_PAY_C3 = PAYLOAD_DOMAIN + _PRE_C3 + b"\x00"
 _HDR_S1 = PREFIX_LEN + 2 * LAYER_LEN  # 174
 _WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00\x01"  # layer 0, purpose customer
 _WRAP_S1_OUT = WRAP_DOMAIN + _PRE_S1 + b"\x00\x01"
@@ -323,30 +327,42 @@ class Envelope:
         data_class: DataClass,
     ) -> bytes:
         purposes = data_class.purposes
-        versions = tuple(self._store._tenant_key(tenant, p).version for p in purposes)
+        if data_class is _CUSTOMER:
+            versions: tuple[int, ...] = (self._store._tenant_key(tenant, "customer").version,)
+        else:
+            versions = tuple(self._store._tenant_key(tenant, p).version for p in purposes)
         size = len(data)
         entry = cache._take(tenant, data_class, versions, size)
         if entry is None:
             header, commits, deks, keys = self._fresh_layers(tenant, tlp, data_class, SUITE_CACHED)
+            pre = header[:PREFIX_LEN]
             entry = _Entry(
                 versions=tuple(k.version for k in keys),
                 header=header,
                 commitments=commits,
                 aeads=tuple(AESGCM(d) for d in deks),
+                aad_prefixes=tuple(
+                    payload_aad(pre, i, commits, b"", b"") for i in range(len(purposes))
+                ),
                 expires=0.0,
             )
             cache._put(tenant, data_class, entry, size)
-        pre = entry.header[:PREFIX_LEN]
-        nonces = _urandom(NONCE_LEN * len(purposes))
-        payload: Buffer = data
-        for i in range(len(purposes) - 1, -1, -1):
-            nonce = nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)]
-            payload = entry.aeads[i].encrypt(
-                nonce, payload, payload_aad(pre, i, entry.commitments, tlp, ctx)
+        if data_class is _CUSTOMER:
+            nonce = _urandom(NONCE_LEN)
+            body = entry.aeads[0].encrypt(nonce, data, entry.aad_prefixes[0] + tlp + ctx)
+            token = entry.header + nonce + body
+        else:
+            nonces = _urandom(2 * NONCE_LEN)
+            inner = entry.aeads[1].encrypt(
+                nonces[NONCE_LEN:], data, entry.aad_prefixes[1] + tlp + ctx
             )
+            body = entry.aeads[0].encrypt(
+                nonces[:NONCE_LEN], inner, entry.aad_prefixes[0] + tlp + ctx
+            )
+            token = entry.header + nonces + body
         if _LOG.isEnabledFor(logging.DEBUG):
             self._encrypted(tenant, data_class, SUITE_CACHED, entry.versions[0])
-        return entry.header + nonces + payload
+        return token
 
     def encrypt_into(
         self,
@@ -440,6 +456,18 @@ class Envelope:
                         raise DecryptionError()
                     body = memoryview(token)[_HDR_C1:] if len(token) >= _LARGE else token[_HDR_C1:]
                     return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
+                except InvalidTag:
+                    raise DecryptionError() from None
+            if token[:5] == _FAST_C3 and len(token) >= _HDR_C1 + NONCE_LEN + TAG_LEN:
+                _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
+                tk = self._store._tenant_key(tenant, "customer", version)
+                try:
+                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_C3 + _U32.pack(version) + c + tlp])
+                    if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
+                        raise DecryptionError()
+                    nonce = bytes(token[_HDR_C1 : _HDR_C1 + NONCE_LEN])
+                    body = memoryview(token)[_HDR_C1 + NONCE_LEN :]
+                    return AESGCM(dek).decrypt(nonce, body, _PAY_C3 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
             if token[:5] == _FAST_S1 and len(token) >= _HDR_S1 + 2 * TAG_LEN:
