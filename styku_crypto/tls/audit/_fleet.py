@@ -20,7 +20,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from styku_crypto.events._emit import emit
 from styku_crypto.tls.audit import _handshake
 from styku_crypto.tls.audit._enumerate import Prober, UnreachableError
 from styku_crypto.tls.audit._model import AuditReport, Facts, Target, TargetReport
@@ -127,6 +126,10 @@ async def _scan_one(
 
 
 def _emit(report: TargetReport) -> None:
+    if not logging.getLogger("styku_crypto.tls").isEnabledFor(logging.INFO):
+        return  # nobody listens: skip even importing the event machinery
+    from styku_crypto.events._emit import emit
+
     attributes: dict[str, Any] = {
         "target": report.target.label,
         "compliant": report.compliant,
