@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -89,13 +91,15 @@ async def _scan_one(
 
     async def in_thread(fn: Callable[[Target, float, Facts], None]) -> None:
         async with gate():
-            await loop.run_in_executor(executor, fn, target, timeout, facts)
+            await loop.run_in_executor(executor, fn, endpoint, timeout, facts)
 
+    endpoint = target
     try:
         async with asyncio.timeout(budget):
+            endpoint = await _resolve(target, timeout)
             # Full handshakes need nothing from the prober: run them alongside.
             results = await asyncio.gather(
-                Prober(target, timeout=timeout, gate=gate).run(facts),
+                Prober(endpoint, timeout=timeout, gate=gate).run(facts),
                 in_thread(_handshake.peer_facts),
                 in_thread(_handshake.fetch_hsts_and_resumption),
                 return_exceptions=True,
@@ -108,6 +112,8 @@ async def _scan_one(
                 await in_thread(_handshake.client_renegotiation)
             else:
                 facts.skip("client_renegotiation", "no protocol below TLS 1.3 (which has none)")
+    except _ResolveError as exc:
+        report.error = f"unreachable: {exc}"
     except UnreachableError as exc:
         report.error = f"no TLS answer: {exc}"
     except TimeoutError:
@@ -123,6 +129,30 @@ async def _scan_one(
     report.duration = time.perf_counter() - t0
     _emit(report)
     return report
+
+
+class _ResolveError(Exception):
+    pass
+
+
+async def _resolve(target: Target, timeout: float) -> Target:
+    """Resolve the host once; every probe then connects to that address (SNI keeps the name)."""
+    try:
+        ipaddress.ip_address(target.host)
+    except ValueError:
+        pass
+    else:
+        return target
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError) as exc:
+        raise _ResolveError(f"cannot resolve {target.host}: {exc}") from None
+    if not infos:
+        raise _ResolveError(f"cannot resolve {target.host}")
+    address = str(infos[0][4][0])
+    return Target(host=address, port=target.port, sni=target.server_name)
 
 
 def _emit(report: TargetReport) -> None:

@@ -119,3 +119,21 @@ def test_target_label_and_sni() -> None:
     t = Target("::1", 8443, sni="svc.test")
     assert t.label == "[::1]:8443"
     assert t.server_name == "svc.test"
+
+
+def test_host_names_are_resolved_once_and_sent_as_sni(bed: Bed) -> None:
+    """'localhost:port' connects to the resolved address, sends SNI and checks that name."""
+    port = bed.servers["intermediate"].port
+    report = audit([f"localhost:{port}"], ca_file=bed.certs.ca, timeout=3)
+    result = report.targets[0]
+    assert result.target.host == "localhost"
+    assert result.complete
+    assert result.compliant, [f.rule for f in result.findings]
+    assert "CERT-HOST-001" not in {f.rule for f in result.findings}
+
+
+def test_unresolvable_name_is_unreachable() -> None:
+    """A name that does not resolve is an incomplete target (exit 3), not an exception."""
+    report = audit(["no-such-host.invalid:443"], timeout=2)
+    assert report.exit_code == 3
+    assert "cannot resolve" in (report.targets[0].error or "")
