@@ -26,3 +26,23 @@ def test_hazmat_exports_siv() -> None:
     assert not hasattr(fields, "AesSiv")
     assert hazmat.__doc__ is not None
     assert "danger" in hazmat.__doc__.lower()
+
+
+def test_orm_module_names_the_missing_extra() -> None:
+    """Without SQLAlchemy, importing the ORM module raises MissingExtraError naming the extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None\n"
+        "from styku_crypto.exceptions import MissingExtraError\n"
+        "import styku_crypto.fields\n"
+        "try:\n"
+        "    import styku_crypto.fields.sqlalchemy\n"
+        "except MissingExtraError as exc:\n"
+        "    print('missing:', exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "styku-crypto[sqlalchemy]" in proc.stdout, proc.stderr[-500:]
