@@ -86,7 +86,7 @@ _PAY_S1_OUT = PAYLOAD_DOMAIN + _PRE_S1 + b"\x00"
 _PAY_S1_IN = PAYLOAD_DOMAIN + _PRE_S1 + b"\x01"
 _CUSTOMER = DataClass.CUSTOMER
 _SENSITIVE = DataClass.SENSITIVE
-#: Above this size encrypt() builds the token in one preallocated buffer.
+#: From this size on, decrypt() passes a memoryview instead of slicing the token.
 _LARGE = 1 << 20
 _MAX_TENANT_CACHE = 4096
 
@@ -281,13 +281,9 @@ class Envelope:
             wrapped = tk.wrapper.encrypt(dek, [_WRAP_C1 + _U32.pack(tk.version) + c + tlp])
             head = _PRE_C1 + _LAYER.pack(1, tk.version, c, wrapped)
             aad = _PAY_C1 + c + tlp + ctx
-            if len(data) < _LARGE:
-                token = head + AESGCM(dek).encrypt(_ZERO_NONCE, data, aad)
-            else:
-                buf = bytearray(_HDR_C1 + len(data) + TAG_LEN)
-                buf[:_HDR_C1] = head
-                AESGCM(dek).encrypt_into(_ZERO_NONCE, data, aad, memoryview(buf)[_HDR_C1:])
-                token = bytes(buf)
+            # One copy of the payload into the returned bytes is unavoidable here;
+            # encrypt_into() writes large payloads straight into a caller buffer.
+            token = head + AESGCM(dek).encrypt(_ZERO_NONCE, data, aad)
             if _LOG.isEnabledFor(logging.DEBUG):
                 self._encrypted(tenant, _CUSTOMER, SUITE_ONESHOT, tk.version)
             return token
