@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from styku_crypto.tls.audit._model import Finding
+from styku_crypto.tls.audit._model import Facts, Finding
 from styku_crypto.tls.audit._view import PolicyView
 
 __all__ = ["check_chain"]
@@ -31,8 +31,12 @@ def check_chain(
     trust: Any,
     make: Make,
     target: str | None = None,
+    facts: Facts | None = None,
 ) -> list[Finding]:
-    """Findings for a DER chain (leaf first) presented for *hostname*."""
+    """Findings for a DER chain (leaf first) presented for *hostname*.
+
+    The verifier that performed path validation is recorded in *facts*.
+    """
     from cryptography import x509
 
     from styku_crypto.tls import check_certificate, profiles
@@ -42,6 +46,8 @@ def check_chain(
     report = check_certificate(
         certs, hostname=hostname, policy=policy, now=now, trust=trust, target=target
     )
+    if facts is not None:
+        facts.certificate_verifier = report.verifier
     return [_adapt(f, view, make) for f in report.findings]
 
 

@@ -86,6 +86,7 @@ class Prober:
         ]
         self.all_groups = [g.code for g in _catalog.groups()]
         self.answered = False
+        self.errors: list[str] = []
 
     async def _send(
         self, payload: bytes, *, full_flight: bool = False, sslv2: bool = False
@@ -126,8 +127,10 @@ class Prober:
             *(self._probe_version(v, facts) for v in (*_LEGACY_VERSIONS, ch.TLS13)),
         )
         if not self.answered:
-            errors = sorted(set(facts.not_tested.values()))
-            raise UnreachableError("; ".join(errors) or "no TLS answer")
+            errors = sorted(set(self.errors))
+            raise UnreachableError(
+                "; ".join(errors) or "every connection was closed or reset without a TLS answer"
+            )
         found = [b for b in baseline if isinstance(b, _Found)]
         self._flags_from_baseline(found, facts)
         tasks = [self._enumerate_legacy(f.version, facts) for f in found if f.version < ch.TLS13]
@@ -156,6 +159,7 @@ class Prober:
                 return
             facts.protocols["SSLv2"] = None
             facts.skip("SSLv2", f"probe failed: {exc}")
+            self.errors.append(f"probe failed: {exc}")
             return
         facts.protocols["SSLv2"] = reply.kind == "sslv2" and bool(reply.sslv2)
 
@@ -181,6 +185,7 @@ class Prober:
         except ProbeError as exc:
             facts.protocols[name] = None
             facts.skip(name, f"probe failed: {exc}")
+            self.errors.append(f"probe failed: {exc}")
             return None
         hello = reply.hello
         ok = hello is not None and (

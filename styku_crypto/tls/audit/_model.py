@@ -72,6 +72,7 @@ class Facts:
     negotiated_protocol: str | None = None
     negotiated_suite: str | None = None
     certificates: list[bytes] = field(default_factory=list)
+    certificate_verifier: str | None = None
     not_tested: dict[str, str] = field(default_factory=dict)
 
     def skip(self, what: str, why: str) -> None:

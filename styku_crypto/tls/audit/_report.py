@@ -95,6 +95,7 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
         "hsts": {"header": f.hsts, "max_age": f.hsts_max_age},
         "negotiated": {"protocol": f.negotiated_protocol, "suite": f.negotiated_suite},
         "certificates": [_cert_summary(der, now) for der in f.certificates],
+        "certificate_verifier": f.certificate_verifier,
         "findings": [
             {
                 "rule": x.rule,
@@ -269,6 +270,7 @@ def to_text(report: AuditReport) -> str:
                 f"{leaf.get('signature')}  expires {leaf.get('not_after')} "
                 f"({leaf.get('days_left')} days)"
             )
+            lines.append(f"  chain validated by    {f.certificate_verifier or 'not validated'}")
         if t.findings:
             lines.append("  findings:")
             for x in t.findings:

@@ -225,6 +225,7 @@ def _certificate_findings(
         trust=view.trust,
         make=_finding,
         target=target.label,
+        facts=facts,
     )
 
 

@@ -104,6 +104,8 @@ async def exchange(
 async def _exchange(host: str, port: int, payload: bytes, full_flight: bool, sslv2: bool) -> Reply:
     try:
         reader, writer = await asyncio.open_connection(host, port)
+    except (ConnectionResetError, ConnectionAbortedError):
+        return Reply(kind="closed", detail="reset")
     except OSError as exc:
         raise ProbeError("unreachable", f"cannot connect: {exc.strerror or exc}") from None
     try:

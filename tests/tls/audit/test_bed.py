@@ -248,7 +248,7 @@ def test_stapled_server_ocsp_order_and_groups(bed: Bed) -> None:
         ("silent", "no complete answer"),
         ("absurd", "exceeds"),
         ("drip", "no complete answer"),
-        ("reset", ""),
+        ("reset", "reset"),
         ("refused", "cannot connect"),
     ],
 )

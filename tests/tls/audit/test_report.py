@@ -36,6 +36,7 @@ def test_json_target_fields(bed: Bed) -> None:
     assert inter["features"]["fallback_scsv"] is True
     assert inter["certificates"][0]["san"] == ["localhost", "127.0.0.1"]
     assert inter["certificates"][0]["days_left"] > 70
+    assert "caller-supplied" in inter["certificate_verifier"]
     weak = by_label[bed.servers["weak"].target]
     assert weak["dh_bits"] == 1024
     assert {"rule", "severity", "message", "clause", "remediation", "waived"} == set(
