@@ -179,7 +179,11 @@ def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> 
         finally:
             proc.terminate()
             proc.wait(10)
-    return {k: statistics.median(v) for k, v in results.items()}
+    out = {k: statistics.median(v) for k, v in results.items()}
+    # Best of rounds: noise from other processes only ever slows a round down.
+    out["bare_best"], out["mw_best"] = max(results["bare"]), max(results["mw"])
+    out["bare_cpu_best"], out["mw_cpu_best"] = min(results["bare_cpu"]), min(results["mw_cpu"])
+    return out
 
 
 # --------------------------------------------------------------------------- login burst
@@ -273,39 +277,43 @@ def main() -> None:
         for blob in leaf.cert_chain_pems[1:]:
             blob.write_to_path(material["cert"], append=True)
 
+        print(f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds")
+        print(f"# per variant, {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette,")
+        print("# server in its own process; us/req = server CPU time per request")
         print(
-            f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds per variant,"
-        )
-        print(
-            f"# {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette, server in its own process"
-        )
-        print(
-            f"{'mode':6} {'bare rps':>10} {'mw rps':>10} {'rps ratio':>10} {'bare us/req':>12} {'mw us/req':>10} {'cpu ratio':>10}"
+            f"{'mode':6} {'stat':7} {'bare rps':>10} {'mw rps':>10} {'rps ratio':>10} "
+            f"{'bare us/req':>12} {'mw us/req':>10} {'cpu ratio':>10}"
         )
         for mode in ("plain", "tls"):
             m = measure(mode, args.requests, args.rounds, material)
-            print(
-                f"{mode:6} {m['bare']:10.0f} {m['mw']:10.0f} {m['mw'] / m['bare']:10.3f} "
-                f"{m['bare_cpu']:12.1f} {m['mw_cpu']:10.1f} {m['mw_cpu'] / m['bare_cpu']:10.3f}"
-            )
+            for stat, suffix, cpu_suffix in (
+                ("median", "", "_cpu"),
+                ("best", "_best", "_cpu_best"),
+            ):
+                bare, mw = m["bare" + suffix], m["mw" + suffix]
+                bare_cpu, mw_cpu = m["bare" + cpu_suffix], m["mw" + cpu_suffix]
+                print(
+                    f"{mode:6} {stat:7} {bare:10.0f} {mw:10.0f} {mw / bare:10.3f} "
+                    f"{bare_cpu:12.1f} {mw_cpu:10.1f} {mw_cpu / bare_cpu:10.3f}"
+                )
         print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
         if args.skip_burst:
             return
         print()
-        print(
-            "# login burst: 32 concurrent verifies at m=64 MiB (RFC 9106 low memory), fresh process each"
-        )
+        print("# login burst: 32 concurrent verifies at m=64 MiB (RFC 9106 low memory),")
+        print("# fresh process each; peak RSS growth over the process baseline")
         guard = run_burst("guard")
         raw = run_burst("raw")
+        ratio = guard["peak_growth_mib"] / max(raw["peak_growth_mib"], 1)
         print(
-            f"LoginGuard + PasswordHasher(max_concurrency=2): peak RSS +{guard['peak_growth_mib']} MiB, {guard['seconds']} s"
+            f"LoginGuard + PasswordHasher(max_concurrency=2): "
+            f"+{guard['peak_growth_mib']} MiB, {guard['seconds']} s"
         )
         print(
-            f"raw argon2-cffi on 32 threads (unbounded):      peak RSS +{raw['peak_growth_mib']} MiB, {raw['seconds']} s"
+            f"raw argon2-cffi on 32 threads (unbounded):      "
+            f"+{raw['peak_growth_mib']} MiB, {raw['seconds']} s"
         )
-        print(
-            f"memory ratio bounded/unbounded: {guard['peak_growth_mib'] / max(raw['peak_growth_mib'], 1):.3f}"
-        )
+        print(f"memory ratio bounded/unbounded: {ratio:.3f}")
 
 
 if __name__ == "__main__":
