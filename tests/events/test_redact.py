@@ -7,12 +7,14 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from styku_crypto.events import (
+    DEFAULT_TOKEN_PREFIXES,
     EVENT_ATTRIBUTE,
     REDACTED,
     REDACTED_ATTRIBUTE,
@@ -197,3 +199,20 @@ def test_redactor_total_on_any_text(text: str) -> None:
     out, count = Redactor().redact(text)
     if count == 0:
         assert out == text
+
+
+def test_envelope_text_tokens_are_redacted(tmp_path: Path) -> None:
+    """The default prefixes track the envelope's text form; a real text token is redacted."""
+    from styku_crypto.envelope import TEXT_PREFIX, Envelope
+    from styku_crypto.keys import KeyStore, LocalRootKey
+
+    assert TEXT_PREFIX in DEFAULT_TOKEN_PREFIXES
+    with KeyStore.open(tmp_path / "k.db", root=LocalRootKey(tmp_path / "root.key")) as store:
+        store.create_tenant("acme")
+        plaintext = b"card " + os.urandom(12)
+        leaks.register_secret(plaintext)
+        token = Envelope(store).encrypt_text(plaintext, tenant="acme", context={"t": "x"})
+    leaks.register_secret(token)
+    out, count = Redactor().redact(f"could not decrypt {token}, giving up")
+    assert out == f"could not decrypt {REDACTED}, giving up"
+    assert count == 1
