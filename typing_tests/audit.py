@@ -8,9 +8,9 @@ from datetime import datetime
 from styku_crypto.tls import profiles
 from styku_crypto.tls.audit import (
     JSON_SCHEMA,
+    AuditFinding,
     AuditReport,
     Facts,
-    Finding,
     Target,
     TargetReport,
     audit,
@@ -30,7 +30,7 @@ def ci_gate(hosts: list[str]) -> int:
         facts: Facts = result.facts
         offered: list[str] = [p for p, ok in facts.protocols.items() if ok]
         grade: str | None = result.grade
-        errors: list[Finding] = [f for f in result.findings if f.severity == "error"]
+        errors: list[AuditFinding] = [f for f in result.findings if f.severity == "error"]
         print(target.label, offered, grade, [f.rule for f in errors], facts.not_tested)
     text: str = to_text(report)
     document: str = to_json(report)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from styku_crypto.tls.audit._model import Facts, Finding
+from styku_crypto.tls.audit._model import AuditFinding, Facts
 from styku_crypto.tls.audit._view import PolicyView
 
 __all__ = ["check_chain"]
 
-Make = Callable[[str, str, PolicyView], Finding]
+Make = Callable[[str, str, PolicyView], AuditFinding]
 
 
 def check_chain(
@@ -32,7 +32,7 @@ def check_chain(
     make: Make,
     target: str | None = None,
     facts: Facts | None = None,
-) -> list[Finding]:
+) -> list[AuditFinding]:
     """Findings for a DER chain (leaf first) presented for *hostname*.
 
     The verifier that performed path validation is recorded in *facts*.
@@ -51,13 +51,13 @@ def check_chain(
     return [_adapt(f, view, make) for f in report.findings]
 
 
-def _adapt(found: Any, view: PolicyView, make: Make) -> Finding:
+def _adapt(found: Any, view: PolicyView, make: Make) -> AuditFinding:
     base = make(found.rule_id, "", view)
     message = str(found.message)
     waiver = found.waiver
     if waiver is not None:
         message += f" (waived until {waiver.expires}: {waiver.reason})"
-    return Finding(
+    return AuditFinding(
         rule=found.rule_id,
         severity=str(found.severity).lower(),
         message=f"{base.message}: {message}" if message else base.message,

@@ -8,7 +8,7 @@ from datetime import datetime
 __all__ = [
     "AuditReport",
     "Facts",
-    "Finding",
+    "AuditFinding",
     "Target",
     "TargetReport",
 ]
@@ -81,7 +81,7 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Finding:
+class AuditFinding:
     """One way a target breaks the policy (or a note about it).
 
     Attributes:
@@ -119,7 +119,7 @@ class TargetReport:
 
     target: Target
     facts: Facts
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[AuditFinding] = field(default_factory=list)
     grade: str | None = None
     grade_caps: list[str] = field(default_factory=list)
     error: str | None = None

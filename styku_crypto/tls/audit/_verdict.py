@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from styku_crypto.tls.audit import _catalog
-from styku_crypto.tls.audit._model import Facts, Finding, Target
+from styku_crypto.tls.audit._model import AuditFinding, Facts, Target
 from styku_crypto.tls.audit._rules import lookup
 from styku_crypto.tls.audit._view import PolicyView
 
@@ -58,10 +58,10 @@ _CERT_F_RULES = frozenset(
 )
 
 
-def _finding(rule_id: str, message: str, view: PolicyView) -> Finding:
+def _finding(rule_id: str, message: str, view: PolicyView) -> AuditFinding:
     rule = lookup(rule_id)
     severity = _severity(rule_id, str(rule.severity), view)
-    return Finding(
+    return AuditFinding(
         rule=rule_id,
         severity=severity,
         message=f"{rule.title}: {message}" if message else rule.title,
@@ -83,9 +83,9 @@ def _severity(rule_id: str, default: str, view: PolicyView) -> str:
 
 def judge(
     facts: Facts, view: PolicyView, *, target: Target, now: datetime | None = None
-) -> list[Finding]:
+) -> list[AuditFinding]:
     """Every finding for *facts* under *view*, errors first, then by rule id."""
-    out: list[Finding] = []
+    out: list[AuditFinding] = []
     add = out.append
     offered = [p for p, ok in facts.protocols.items() if ok]
     if facts.protocols.get("SSLv2"):
@@ -136,7 +136,7 @@ def judge(
     )
 
 
-def _waive(finding: Finding, view: PolicyView, target: Target, today: date) -> Finding:
+def _waive(finding: AuditFinding, view: PolicyView, target: Target, today: date) -> AuditFinding:
     """Mark a finding waived when an unexpired policy waiver covers it on *target*."""
     waiver_fn = getattr(view.policy, "waiver_for", None)
     if finding.waived or not callable(waiver_fn):
@@ -210,7 +210,7 @@ def _group_findings(facts: Facts, view: PolicyView, add: Any) -> None:
 
 def _certificate_findings(
     facts: Facts, view: PolicyView, *, target: Target, now: datetime | None
-) -> list[Finding]:
+) -> list[AuditFinding]:
     if not facts.certificates:
         if "handshake" in facts.not_tested and "certificate" not in facts.not_tested:
             return []
@@ -229,7 +229,7 @@ def _certificate_findings(
     )
 
 
-def grade(facts: Facts, findings: Sequence[Finding]) -> tuple[str, list[str]]:
+def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str]]:
     """The SSL Labs-style grade and the reasons it is capped."""
     caps: list[tuple[str, str]] = []
     offered = [p for p, ok in facts.protocols.items() if ok]

@@ -76,3 +76,15 @@ def test_text_report_has_a_block_per_target_and_summary(bed: Bed) -> None:
     assert "COMPLIANT against mozilla-6.0-intermediate   grade A+" in text
     assert "summary: 12 target(s), 1 compliant, 4 non-compliant, 7 incomplete" in text
     assert_no_secret_in("audit text", text)
+
+
+def test_public_api_is_documented() -> None:
+    """Every public name of styku_crypto.tls.audit is sorted and documented in its docs page."""
+    from pathlib import Path
+
+    import styku_crypto.tls.audit as api
+
+    docs = (Path(__file__).parents[3] / "docs" / "tls-audit.md").read_text()
+    assert api.__all__ == sorted(api.__all__, key=lambda n: (not n.isupper(), n))
+    for name in api.__all__:
+        assert f"`{name}" in docs, name
