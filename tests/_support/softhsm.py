@@ -89,6 +89,9 @@ def init_token(label: str | None = None) -> SoftHSMToken:
 def softhsm_token() -> Iterator[SoftHSMToken]:
     """One SoftHSM2 token for the whole session (its directory removed at the end)."""
     token = init_token()
+    from tests._support import leaks
+
+    leaks.register_secret(token.pin)
     try:
         yield token
     finally:
