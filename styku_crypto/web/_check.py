@@ -26,6 +26,7 @@ from styku_crypto.web._findings import (
     evaluate_cookies,
     evaluate_hsts,
     evaluate_redirect,
+    parse_hsts,
 )
 
 __all__ = ["REPORT_SCHEMA", "ResponseFacts", "WebCheckReport", "check_url"]
@@ -255,7 +256,9 @@ def check_url(
         path,
     )
     findings: list[Finding] = []
-    findings += evaluate_redirect(plain.status, plain.location, host=host)
+    sts = parse_hsts(secure.hsts[0]) if secure.hsts else None
+    preload = sts is not None and sts.preload
+    findings += evaluate_redirect(plain.status, plain.location, host=host, preload=preload)
     findings += evaluate_hsts(plain.hsts, https=False, policy=policy)
     findings += evaluate_cookies(plain.cookies, https=False)
     if secure.status is not None:

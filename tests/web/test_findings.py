@@ -107,3 +107,9 @@ def test_rule_table_complete() -> None:
         assert title
         assert remediation
     assert rule_info("TLS-HSTS-001")[0] == "error"
+
+
+def test_preload_header_makes_off_host_redirect_an_error() -> None:
+    """Judged for preload, a first redirect to another host is an error, not a warning."""
+    plain = evaluate_redirect(301, "https://www.example.com/", host="example.com")
+    assert plain[0].severity == "warning"
