@@ -113,3 +113,5 @@ def test_preload_header_makes_off_host_redirect_an_error() -> None:
     """Judged for preload, a first redirect to another host is an error, not a warning."""
     plain = evaluate_redirect(301, "https://www.example.com/", host="example.com")
     assert plain[0].severity == "warning"
+    judged = evaluate_redirect(301, "https://www.example.com/", host="example.com", preload=True)
+    assert judged[0].severity == "error"
