@@ -205,7 +205,8 @@ class _FileWriter:
 
     def write(self, line: str) -> None:
         snapshot = self._snapshot
-        assert snapshot is not None
+        if snapshot is None:
+            raise RuntimeError("internal error: snapshot() must precede write()")
         if snapshot.tail_bytes:
             # a previous writer crashed mid-append: drop its partial line first
             os.ftruncate(self._fd, snapshot.complete_bytes)
@@ -663,8 +664,7 @@ class IncidentLog:
             if op == "open":
                 target = f"INC-{seq:06d}"
             else:
-                assert incident_id is not None
-                target = incident_id
+                target = str(incident_id)
                 state = _fold(entries).get(target)
                 if state is None:
                     raise InvalidInputError(f"no incident {target!r} in the log")
