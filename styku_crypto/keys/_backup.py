@@ -63,6 +63,7 @@ from styku_crypto.exceptions import (
     BackupError,
     DecryptionError,
     InvalidInputError,
+    KeyDestroyedError,
     KeyStoreError,
     RootKeyUnavailableError,
 )
@@ -470,13 +471,23 @@ def _new_backup_id() -> str:
 
 
 def build_backup(store: KeyStore) -> tuple[str, dict[str, bytes], StoreSnapshot]:
-    """Snapshot *store* and produce the authenticated backup files (not yet written)."""
+    """Snapshot *store* and produce the authenticated backup files (not yet written).
+
+    A tenant shredded between the snapshot and its canaries makes the snapshot
+    stale; it is then taken again (at most three times), so a backup never
+    carries keys of a tenant that was already shredded when it was made.
+    """
     backup_id = _new_backup_id()
-    snap = store.backend.export_snapshot()
+    for attempt in range(3):
+        snap = store.backend.export_snapshot()
+        try:
+            canaries = _make_canaries(store, snap, backup_id)
+            break
+        except KeyDestroyedError:
+            if attempt == 2:
+                raise
     snapshot_bytes = _canonical(_snapshot_to_json(snap))
-    canaries_bytes = _canonical(
-        {"backup_id": backup_id, "canaries": _make_canaries(store, snap, backup_id)}
-    )
+    canaries_bytes = _canonical({"backup_id": backup_id, "canaries": canaries})
     mac_key = secrets.token_bytes(32)
     mac_aad = _MAC_AAD + backup_id.encode("ascii")
     wraps = {p.provider_id: _b64(p.wrap(mac_key, aad=mac_aad)) for p in store.providers}
@@ -818,6 +829,28 @@ def restore(
         KeyStoreError: the target store is not empty.
         RootKeyUnavailableError: no configured root provider is reachable.
     """
+    try:
+        return _restore(source, store, backup_id=backup_id, shred_lists=shred_lists, actor=actor)
+    except KeyStoreError as exc:
+        emit(
+            "key.restored",
+            capability="keys",
+            outcome="failure",
+            level=logging.WARNING,
+            actor=actor,
+            reason=type(exc).__name__,
+        )
+        raise
+
+
+def _restore(
+    source: str | os.PathLike[str] | Destination,
+    store: KeyStore,
+    *,
+    backup_id: str | None,
+    shred_lists: Iterable[str | os.PathLike[str]],
+    actor: str | None,
+) -> RestoreResult:
     start = time.perf_counter()
     if store.backend.list_tenants():
         raise KeyStoreError("restore needs an empty key store (it has tenants)")
@@ -848,6 +881,7 @@ def restore(
         "key.restored",
         capability="keys",
         outcome="success",
+        level=logging.WARNING,  # a restore changes the key store wholesale: always visible
         actor=actor,
         attributes={
             "backup_id": vb.backup_id,

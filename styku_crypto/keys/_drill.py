@@ -77,6 +77,23 @@ class DrillReport:
         return doc
 
 
+class _Borrowed(RootKeyProvider):
+    """A caller's provider lent to the scratch store: closing the store leaves it open."""
+
+    def __init__(self, inner: RootKeyProvider) -> None:
+        self._inner = inner
+
+    @property
+    def provider_id(self) -> str:
+        return self._inner.provider_id
+
+    def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+        return self._inner.wrap(key, aad=aad)
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        return self._inner.unwrap(wrapped, aad=aad)
+
+
 def drill(
     source: str | os.PathLike[str] | Destination,
     *,
@@ -105,8 +122,8 @@ def drill(
     with tempfile.TemporaryDirectory(prefix="styku-drill-") as scratch_dir:
         backend = SQLiteBackend(Path(scratch_dir) / "scratch.db")
         backend.initialize()
-        # Providers belong to the caller: the scratch store must not close them.
-        store = KeyStore(backend, root=list(providers), cache_ttl=60)
+        # Providers belong to the caller: the scratch store borrows them.
+        store = KeyStore(backend, root=[_Borrowed(p) for p in providers], cache_ttl=60)
         try:
             vb = load_backup(source, providers, backup_id=backup_id)
             bid = vb.backup_id
@@ -148,10 +165,7 @@ def drill(
         except StykuCryptoError as exc:
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            with store._lock:
-                store._keys.clear()
-                store._primary.clear()
-            backend.close()
+            store.close()
     report = DrillReport(
         backup_id=bid,
         source=label,
