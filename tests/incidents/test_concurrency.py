@@ -87,14 +87,15 @@ def test_processes_never_lose_or_interleave(tmp_path: Path, sqlite: bool) -> Non
         assert all(line.startswith("{") for line in log_path.read_text().splitlines())
 
 
-def test_threads_never_lose_entries(log: IncidentLog) -> None:
+def test_threads_never_lose_entries(store: KeyStore) -> None:
     """8 threads x 15 appends through separate IncidentLog objects: all 120 entries, valid chain."""
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
+        own = IncidentLog.open(store=store)  # its own object: only flock serialises them
         try:
             for i in range(15):
-                log.open_incident(f"t{worker}-{i}", severity="medium", description="x")
+                own.open_incident(f"t{worker}-{i}", severity="medium", description="x")
         except BaseException as exc:
             errors.append(exc)
 
@@ -104,6 +105,7 @@ def test_threads_never_lose_entries(log: IncidentLog) -> None:
     for t in threads:
         t.join(timeout=60)
     assert not errors
+    log = IncidentLog.open(store=store)
     report = log.verify()
     assert report.entries == 120
     assert len({i.title for i in log.incidents()}) == 120
