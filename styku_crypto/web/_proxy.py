@@ -153,7 +153,7 @@ class TrustedProxies:
             break
         return ForwardedView(
             scheme=scheme.lower() if scheme else None,
-            client=client,
+            client=_ip_or_none(client),
             host=host,
         )
 
@@ -177,7 +177,7 @@ class TrustedProxies:
         host = hosts[-1] if hosts else None
         return ForwardedView(
             scheme=scheme.lower() if scheme else None,
-            client=_strip_port(client) if client else None,
+            client=_ip_or_none(_strip_port(client)) if client else None,
             host=host,
         )
 
@@ -194,6 +194,16 @@ def _split_list(value: str | None) -> list[str] | None:
     if len(items) > _MAX_HOPS or "" in items:
         return None
     return items
+
+
+def _ip_or_none(node: str | None) -> str | None:
+    """Keep a client address only when it is an IP literal ("unknown", "_hidden" are not)."""
+    if node is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(node))
+    except ValueError:
+        return None
 
 
 def _strip_port(node: str) -> str:

@@ -139,3 +139,13 @@ def test_untrusted_last_hop_always_decides(hops: list[str], proto: str) -> None:
     view = _resolve(proxies, "10.255.255.254", forwarded=", ".join(elements))
     assert view.scheme == proto  # type: ignore[union-attr]
     assert view.client == "192.0.2.200"  # type: ignore[union-attr]
+
+
+def test_obfuscated_or_unknown_client_is_not_an_address() -> None:
+    """'for=unknown' / obfuscated identifiers give no client address (the peer is kept)."""
+    proxies = TrustedProxies(["127.0.0.1"])
+    view = _resolve(proxies, "127.0.0.1", forwarded="for=unknown;proto=https")
+    assert view.client is None  # type: ignore[union-attr]
+    assert view.scheme == "https"  # type: ignore[union-attr]
+    view = _resolve(proxies, "127.0.0.1", xff="_hidden", xfp="https")
+    assert view.client is None  # type: ignore[union-attr]
