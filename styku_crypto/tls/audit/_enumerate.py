@@ -86,6 +86,9 @@ class Prober:
         ]
         self.all_groups = [g.code for g in _catalog.groups()]
         self.answered = False
+        # TLS 1.3 probes send no key share by default: the server answers with a
+        # cheap HelloRetryRequest (no key exchange, no signature) naming the suite.
+        self.tls13_shares: tuple[int, ...] = ()
         self.errors: list[str] = []
 
     async def _send(
@@ -106,7 +109,7 @@ class Prober:
 
     def _hello(self, version: int, suites: Sequence[int], **kw: object) -> bytes:
         groups = kw.pop("groups", self.all_groups if version >= ch.TLS13 else self.ec_groups)
-        shares = kw.pop("key_shares", (0x001D, 0x0017) if version >= ch.TLS13 else ())
+        shares = kw.pop("key_shares", self.tls13_shares if version >= ch.TLS13 else ())
         return ch.client_hello(
             version=version,
             suites=suites,
@@ -245,7 +248,7 @@ class Prober:
     async def _enumerate_tls13(self, facts: Facts) -> None:
         remaining = list(self.tls13_suites)
         accepted: list[int] = []
-        for _ in range(len(self.tls13_suites) + 1):
+        for _ in range(len(self.tls13_suites) + 2):
             if not remaining:
                 break
             try:
@@ -254,6 +257,10 @@ class Prober:
                 facts.skip("suites TLSv1.3", f"enumeration stopped: {exc}")
                 break
             hello = reply.hello
+            if hello is None and not accepted and not self.tls13_shares:
+                # A server that will not answer an empty key_share: send real ones.
+                self.tls13_shares = (0x001D, 0x0017)
+                continue
             if hello is None or hello.version != ch.TLS13 or hello.cipher_suite not in remaining:
                 break
             accepted.append(hello.cipher_suite)

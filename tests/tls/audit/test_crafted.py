@@ -129,17 +129,51 @@ def _legacy_server(log: Scripted, cert: bytes, ocsp: bytes) -> _bed.Server:
     return _bed._serve("legacy", handle)
 
 
+def _picky_server(log: Scripted) -> _bed.Server:
+    """TLS 1.3 only, X25519 and P-256, suites 0x1301/0x1303; refuses an empty key_share."""
+    sizes = {0x001D: 32, 0x0017: 65}
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        hello = parse_client_hello(read_client_hello(conn))
+        log.hellos.append(hello)
+        suite = next((s for s in hello.suites if s in (0x1301, 0x1303)), None)
+        if 0x0304 not in hello.supported_versions() or suite is None:
+            conn.sendall(alert(70))
+            return
+        shares = hello.key_shares()
+        if not shares:
+            conn.sendall(alert(47))  # illegal_parameter: this server wants a share
+            return
+        group = next((g for g in hello.groups() if g in sizes and g in shares), None)
+        if group is None:
+            conn.sendall(alert(40))
+            return
+        share = ext(51, struct.pack("!HH", group, sizes[group]) + os.urandom(sizes[group]))
+        versions = ext(43, b"\x03\x04")
+        conn.sendall(
+            record(22, server_hello(version=0x0303, suite=suite, extensions=versions + share))
+        )
+
+    return _bed._serve("picky", handle)
+
+
 @pytest.fixture(scope="module")
 def scripted() -> Iterator[dict[str, tuple[_bed.Server, Scripted, TargetReport]]]:
     """Start both scripted servers and audit them together."""
-    pq_log, legacy_log = Scripted(), Scripted()
+    pq_log, legacy_log, picky_log = Scripted(), Scripted(), Scripted()
     cert = _cert_der()
-    servers = [_pq_server(pq_log), _legacy_server(legacy_log, cert, b"\x30\x03\x0a\x01\x00")]
+    servers = [
+        _pq_server(pq_log),
+        _legacy_server(legacy_log, cert, b"\x30\x03\x0a\x01\x00"),
+        _picky_server(picky_log),
+    ]
     try:
         report = audit([s.target for s in servers], timeout=2.0, per_host=16)
         yield {
             "pq13": (servers[0], pq_log, report.targets[0]),
             "legacy": (servers[1], legacy_log, report.targets[1]),
+            "picky": (servers[2], picky_log, report.targets[2]),
         }
     finally:
         for s in servers:
@@ -244,3 +278,15 @@ def test_sslv2_probe_offers_sslv2_cipher_kinds(scripted: dict) -> None:
     assert len(v2) == 1
     assert 0x010080 in v2[0].suites
     assert v2[0].version == 0x0002
+
+
+def test_server_refusing_empty_key_share_still_enumerated(scripted: dict) -> None:
+    """When HelloRetryRequest probing is refused, probes fall back to real key shares."""
+    _server, log, result = scripted["picky"]
+    assert result.complete
+    assert set(result.facts.suites["TLSv1.3"]) == {
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    }
+    assert set(result.facts.groups) == {"x25519", "secp256r1"}
+    assert any(not h.key_shares() for h in log.hellos if h.supported_versions())
