@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 from styku_crypto.exceptions import InvalidInputError
@@ -200,10 +201,13 @@ def _ip_or_none(node: str | None) -> str | None:
     """Keep a client address only when it is an IP literal ("unknown", "_hidden" are not)."""
     if node is None:
         return None
-    try:
-        return str(ipaddress.ip_address(node))
-    except ValueError:
-        return None
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, node)
+        except (OSError, ValueError):
+            continue
+        return node
+    return None
 
 
 def _strip_port(node: str) -> str:
