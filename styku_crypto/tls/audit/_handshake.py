@@ -8,7 +8,9 @@ peer, and no data other than one ``GET /`` request is sent.
 
 Facts gathered: the certificate chain (TLS 1.3-only servers encrypt it),
 OCSP stapling under TLS 1.3, ALPN (h2, http/1.1), session resumption, client-
-initiated renegotiation (TLS 1.2 and older) and the HSTS header.
+initiated renegotiation (TLS 1.2 and older) and the HSTS header. ALPN is
+learnt from two handshakes: pyOpenSSL offers ``h2`` and ``http/1.1``, the
+HTTPS ``GET`` offers only ``http/1.1``.
 
 Each connection runs in a worker thread on a socket with a deadline; a server
 that stalls costs at most the timeout.
@@ -21,6 +23,7 @@ import re
 import select
 import socket
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -31,6 +34,7 @@ from styku_crypto.tls.audit._model import Facts, Target
 __all__ = ["client_renegotiation", "fetch_hsts_and_resumption", "peer_facts"]
 
 _T = TypeVar("_T")
+_ALPN_LOCK = threading.Lock()
 _SCAN_CIPHERS = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_AGE = re.compile(r"(?:^|;)\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*(?:;|$)", re.IGNORECASE)
@@ -113,6 +117,8 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
             _connect(target, deadline) as raw,
             ctx.wrap_socket(raw, server_hostname=_sni(target)) as tls,
         ):
+            if tls.selected_alpn_protocol() == "http/1.1":
+                _add_alpn(facts, "http/1.1")
             headers = _http_get(tls, target, deadline)
             session = tls.session
         facts.hsts, facts.hsts_max_age = parse_hsts(headers)
@@ -132,6 +138,14 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
             facts.session_resumption = tls.session_reused
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         facts.skip("session_resumption", f"second handshake failed: {_describe(exc)}")
+
+
+def _add_alpn(facts: Facts, protocol: str) -> None:
+    """Record an ALPN protocol the server selected (h2 first, then http/1.1)."""
+    with _ALPN_LOCK:  # two worker threads report ALPN for the same target
+        if protocol not in facts.alpn:
+            facts.alpn.append(protocol)
+            facts.alpn.sort(key=lambda p: (p != "h2", p))
 
 
 def _sni(target: Target) -> str | None:
@@ -221,29 +235,13 @@ def peer_facts(target: Target, timeout: float, facts: Facts) -> None:
         facts.negotiated_suite = conn.get_cipher_name()
         alpn = conn.get_alpn_proto_negotiated()
         if alpn:
-            facts.alpn = [alpn.decode("ascii", "replace")]
+            _add_alpn(facts, alpn.decode("ascii", "replace"))
         # Either handshake seeing a staple is enough (the prober asks under TLS 1.2).
         facts.ocsp_stapling = bool(facts.ocsp_stapling) or bool(ocsp and ocsp[0])
     finally:
         with contextlib.suppress(Exception):
             conn.shutdown()
         sock.close()
-    if facts.alpn == ["h2"]:
-        _alpn_http11(target, timeout, facts)
-
-
-def _alpn_http11(target: Target, timeout: float, facts: Facts) -> None:
-    ctx = _stdlib_context()
-    deadline = _Deadline(timeout)
-    try:
-        with (
-            _connect(target, deadline) as raw,
-            ctx.wrap_socket(raw, server_hostname=_sni(target)) as tls,
-        ):
-            if tls.selected_alpn_protocol() == "http/1.1":
-                facts.alpn.append("http/1.1")
-    except (OSError, ssl.SSLError, TimeoutError):
-        return
 
 
 def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
