@@ -92,16 +92,35 @@ async def exchange(
         ProbeError: timeout, refused/unreachable, or bytes that are not TLS.
     """
     async with gate():
+        progress = _Progress()
         try:
             async with asyncio.timeout(timeout):
-                return await _exchange(host, port, payload, full_flight, sslv2)
+                return await _exchange(host, port, payload, full_flight, sslv2, progress)
         except TimeoutError:
+            if progress.hello is not None:
+                # The ServerHello came; the rest of the flight did not: keep what we saw.
+                return Reply(
+                    kind="hello",
+                    hello=progress.hello,
+                    messages=tuple(progress.messages),
+                    detail="flight incomplete",
+                )
             raise ProbeError("timeout", f"no complete answer within {timeout:g} s") from None
         except _records.TLSParseError as exc:
             raise ProbeError("protocol", str(exc)) from None
 
 
-async def _exchange(host: str, port: int, payload: bytes, full_flight: bool, sslv2: bool) -> Reply:
+class _Progress:
+    """What has been parsed so far, so a timeout after the ServerHello keeps it."""
+
+    def __init__(self) -> None:
+        self.hello: _records.ServerHello | None = None
+        self.messages: list[tuple[int, bytes]] = []
+
+
+async def _exchange(
+    host: str, port: int, payload: bytes, full_flight: bool, sslv2: bool, progress: _Progress
+) -> Reply:
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except (ConnectionResetError, ConnectionAbortedError):
@@ -114,17 +133,19 @@ async def _exchange(host: str, port: int, payload: bytes, full_flight: bool, ssl
             await writer.drain()
         except OSError:
             return Reply(kind="closed", detail="reset")
-        return await _read_answer(reader, full_flight, sslv2)
+        return await _read_answer(reader, full_flight, sslv2, progress)
     finally:
         writer.transport.abort()
 
 
-async def _read_answer(reader: asyncio.StreamReader, full_flight: bool, sslv2: bool) -> Reply:
+async def _read_answer(
+    reader: asyncio.StreamReader, full_flight: bool, sslv2: bool, progress: _Progress
+) -> Reply:
     records = _records.RecordBuffer()
     handshake = _records.HandshakeBuffer()
     received = 0
     hello: _records.ServerHello | None = None
-    messages: list[tuple[int, bytes]] = []
+    messages = progress.messages
     while True:
         try:
             chunk = await reader.read(65536)
@@ -169,7 +190,7 @@ async def _read_answer(reader: asyncio.StreamReader, full_flight: bool, sslv2: b
                         raise _records.TLSParseError(
                             f"handshake type {msg_type} before ServerHello"
                         )
-                    hello = _records.parse_server_hello(body)
+                    hello = progress.hello = _records.parse_server_hello(body)
                     if not full_flight or hello.is_hrr or hello.version >= 0x0304:
                         return Reply(kind="hello", hello=hello)
                     continue

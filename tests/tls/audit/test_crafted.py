@@ -290,3 +290,36 @@ def test_server_refusing_empty_key_share_still_enumerated(scripted: dict) -> Non
     }
     assert set(result.facts.groups) == {"x25519", "secp256r1"}
     assert any(not h.key_shares() for h in log.hellos if h.supported_versions())
+
+
+def test_stalled_flight_keeps_the_server_hello() -> None:
+    """A server that sends its ServerHello and then stalls still counts as having answered."""
+    import asyncio
+    import threading
+
+    from styku_crypto.tls.audit import _clienthello as ch
+    from styku_crypto.tls.audit._wire import exchange
+
+    release = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        read_client_hello(conn)
+        conn.sendall(
+            record(22, server_hello(version=0x0303, suite=0xC02F, extensions=ext(23, b"")))
+        )
+        release.wait(5)
+
+    server = _bed._serve("stall", handle)
+    try:
+        hello = ch.client_hello(version=ch.TLS12, suites=[0xC02F])
+        reply = asyncio.run(
+            exchange("127.0.0.1", server.port, hello, timeout=0.3, full_flight=True)
+        )
+    finally:
+        release.set()
+        server.stop()
+    assert reply.kind == "hello"
+    assert reply.hello is not None
+    assert reply.hello.cipher_suite == 0xC02F
+    assert reply.detail == "flight incomplete"
