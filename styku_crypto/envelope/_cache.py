@@ -6,7 +6,6 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -23,18 +22,41 @@ HARD_MAX_AGE = 24 * 3600.0
 _caches: weakref.WeakSet[DataKeyCache] = weakref.WeakSet()
 
 
-@dataclass
 class _Entry:
     """One cached data key set (one per layer) for a (tenant, data class, key versions)."""
 
-    versions: tuple[int, ...]
-    header: bytes  # prefix + layers, without nonces
-    commitments: bytes
-    aeads: tuple[AESGCM, ...] = field(repr=False)
-    aad_prefixes: tuple[bytes, ...]  # payload AAD per layer, before tenant and context
-    expires: float
-    messages: int = 0
-    nbytes: int = 0
+    __slots__ = (
+        "aad_prefixes",
+        "aeads",
+        "commitments",
+        "expires",
+        "header",
+        "messages",
+        "nbytes",
+        "versions",
+    )
+
+    def __init__(
+        self,
+        *,
+        versions: tuple[int, ...],
+        header: bytes,
+        commitments: bytes,
+        aeads: tuple[AESGCM, ...],
+        aad_prefixes: tuple[bytes, ...],
+        expires: float,
+    ) -> None:
+        self.versions = versions
+        self.header = header  # prefix + layers, without nonces
+        self.commitments = commitments
+        self.aeads = aeads
+        self.aad_prefixes = aad_prefixes  # payload AAD per layer, before tenant and context
+        self.expires = expires
+        self.messages = 0
+        self.nbytes = 0
+
+    def __repr__(self) -> str:
+        return f"<_Entry versions={self.versions} messages={self.messages}>"
 
 
 class DataKeyCache:

@@ -8,8 +8,7 @@ import logging
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias, overload
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,7 +39,6 @@ from styku_crypto.envelope._format import (
     to_text,
     wrap_aad,
 )
-from styku_crypto.events import emit
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
@@ -91,13 +89,19 @@ _LARGE = 1 << 20
 _MAX_TENANT_CACHE = 4096
 
 
-@dataclass(frozen=True)
-class RewrapProgress:
+class RewrapProgress(NamedTuple):
     """Progress of :meth:`Envelope.rewrap_many`: tokens seen, re-wrapped, already current."""
 
     done: int
     rewrapped: int
     current: int
+
+
+def _emit(event: str, **fields: object) -> None:
+    """Emit through :mod:`styku_crypto.events`, imported on first use (keeps import cheap)."""
+    from styku_crypto.events import emit
+
+    emit(event, capability="envelope", **fields)  # type: ignore[arg-type]
 
 
 def _reason(exc: BaseException) -> str:
@@ -219,9 +223,8 @@ class Envelope:
         return deks
 
     def _failed(self, exc: BaseException, tenant: object) -> None:
-        emit(
+        _emit(
             "envelope.decrypt.failed",
-            capability="envelope",
             outcome="failure",
             level=logging.WARNING,
             tenant=tenant if isinstance(tenant, str) else None,
@@ -229,9 +232,8 @@ class Envelope:
         )
 
     def _encrypted(self, tenant: str, data_class: DataClass, suite: int, version: int) -> None:
-        emit(
+        _emit(
             "envelope.encrypt",
-            capability="envelope",
             outcome="success",
             level=logging.DEBUG,
             tenant=tenant,
@@ -681,8 +683,14 @@ class Envelope:
             raise InvalidInputError("token must be bytes, bytearray or a text token")
         tlp = self._tenant_lp(tenant)
         try:
-            header = parse_header(token)
-            new_header = self._rewrap_header(header, tenant, tlp)
+            head = token[:5]
+            if head in (_FAST_C1, _FAST_C3) and len(token) >= _HDR_C1:
+                hlen = _HDR_C1
+                new_header = self._rewrap_customer(token, tenant, tlp)
+            else:
+                header = parse_header(token)
+                hlen = PREFIX_LEN + LAYER_LEN * len(header.layers)
+                new_header = self._rewrap_header(header, tenant, tlp)
         except (
             DecryptionError,
             UnsupportedFormatError,
@@ -693,11 +701,36 @@ class Envelope:
             raise
         if new_header is None:
             return token
-        hlen = PREFIX_LEN + LAYER_LEN * len(header.layers)
         if isinstance(token, bytearray):
             token[:hlen] = new_header
             return token
         return new_header + token[hlen:]
+
+    def _rewrap_customer(self, token: Buffer, tenant: str, tlp: bytes) -> bytes | None:
+        """Fast path of :meth:`_rewrap_header` for one-layer (customer) tokens."""
+        pre = bytes(token[:PREFIX_LEN])
+        _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
+        wrap_prefix = WRAP_DOMAIN + pre + b"\x00\x01"
+        old = self._store._tenant_key(tenant, "customer", version)
+        try:
+            dek = old.wrapper.decrypt(wrapped, [wrap_prefix + _U32.pack(version) + c + tlp])
+        except InvalidTag:
+            raise DecryptionError() from None
+        if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
+            raise DecryptionError()
+        new = self._store._tenant_key(tenant, "customer")
+        if new.version == version:
+            return None
+        rewrapped = new.wrapper.encrypt(dek, [wrap_prefix + _U32.pack(new.version) + c + tlp])
+        if _LOG.isEnabledFor(logging.INFO):
+            _emit(
+                "envelope.rewrap",
+                outcome="success",
+                tenant=tenant,
+                key_version=new.version,
+                attributes={"data_class": "customer"},
+            )
+        return pre + _LAYER.pack(1, new.version, c, rewrapped)
 
     def _rewrap_header(self, header: Header, tenant: str, tlp: bytes) -> bytes | None:
         """The new prefix + layers, or ``None`` when every layer is already current."""
@@ -718,9 +751,10 @@ class Envelope:
             changed.append(tk.version)
         if not changed:
             return None
-        emit(
+        if not _LOG.isEnabledFor(logging.INFO):
+            return b"".join(parts)
+        _emit(
             "envelope.rewrap",
-            capability="envelope",
             outcome="success",
             tenant=tenant,
             key_version=changed[0],
