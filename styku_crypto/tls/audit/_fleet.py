@@ -122,6 +122,8 @@ async def _scan_one(
         missing = [p for p, ok in facts.protocols.items() if ok is None]
         if missing:
             report.error = f"incomplete: could not test {', '.join(missing)}"
+        elif not any(facts.protocols.values()):
+            report.error = "no protocol version accepted: every hello was refused"
     if report.error is None or any(facts.protocols.values()):
         report.findings = judge(facts, view, target=target, now=now)
     if report.error is None:

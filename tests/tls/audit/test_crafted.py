@@ -323,3 +323,22 @@ def test_stalled_flight_keeps_the_server_hello() -> None:
     assert reply.hello is not None
     assert reply.hello.cipher_suite == 0xC02F
     assert reply.detail == "flight incomplete"
+
+
+def test_server_refusing_every_hello_is_incomplete_not_compliant() -> None:
+    """A TLS speaker that refuses every version cannot be judged: exit 3, never 'compliant'."""
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        read_client_hello(conn)
+        conn.sendall(alert(40))
+
+    server = _bed._serve("refuser", handle)
+    try:
+        report = audit([server.target], timeout=2)
+    finally:
+        server.stop()
+    result = report.targets[0]
+    assert not result.compliant
+    assert "no protocol version accepted" in (result.error or "")
+    assert report.exit_code == 3
