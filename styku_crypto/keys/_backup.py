@@ -641,6 +641,23 @@ def _parse_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
+def _verified_manifest(
+    dest: Destination, backup_id: str, providers: Sequence[RootKeyProvider]
+) -> dict[str, Any]:
+    """Read one backup's manifest and check its MAC under the configured root."""
+    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"))
+    if manifest.get("backup_id") != backup_id:
+        raise BackupError(f"backup {backup_id}: manifest names another backup")
+    mac_key = _unwrap_mac_key(manifest, providers)
+    claimed = manifest.get("mac")
+    body = {k: v for k, v in manifest.items() if k != "mac"}
+    expect = hmac.new(mac_key, _canonical(body), hashlib.sha256).hexdigest()
+    del mac_key
+    if not isinstance(claimed, str) or not hmac.compare_digest(claimed, expect):
+        raise BackupError(f"backup {backup_id} failed its integrity check (manifest MAC)")
+    return manifest
+
+
 def load_backup(
     source: str | os.PathLike[str] | Destination,
     providers: Sequence[RootKeyProvider],
@@ -657,16 +674,7 @@ def load_backup(
         RootKeyUnavailableError: no configured provider could unwrap the MAC key.
     """
     dest, backup_id = _locate(source, backup_id)
-    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"))
-    if manifest.get("backup_id") != backup_id:
-        raise BackupError(f"backup {backup_id}: manifest names another backup")
-    mac_key = _unwrap_mac_key(manifest, providers)
-    claimed = manifest.get("mac")
-    body = {k: v for k, v in manifest.items() if k != "mac"}
-    expect = hmac.new(mac_key, _canonical(body), hashlib.sha256).hexdigest()
-    del mac_key
-    if not isinstance(claimed, str) or not hmac.compare_digest(claimed, expect):
-        raise BackupError(f"backup {backup_id} failed its integrity check (manifest MAC)")
+    manifest = _verified_manifest(dest, backup_id, providers)
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != set(_FILES):
         raise BackupError(f"backup {backup_id}: manifest lists unexpected files")
@@ -733,12 +741,15 @@ def shred_lists_at(
     merged: dict[str, datetime] = {}
     unverified: list[str] = []
     for bid in dest.list_backups():
+        # The shred list lives in the manifest, which the MAC covers: no need
+        # to read (or trust) the data files of the other backups.
         try:
-            vb = load_backup(dest, providers, backup_id=bid)
-        except (BackupError, KeyStoreError):
+            manifest = _verified_manifest(dest, bid, providers)
+            entries = [(str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", [])]
+        except (BackupError, KeyStoreError, TypeError, ValueError):
             unverified.append(bid)
             continue
-        for name, when in vb.shred_list:
+        for name, when in entries:
             merged.setdefault(name, when)
     return merged, unverified
 
