@@ -112,3 +112,24 @@ def test_shredded_tenant(env: Envelope, keystore: KeyStore) -> None:
         env.encrypt(b"new", tenant="acme", context=CTX)
     assert env.decrypt(other, tenant="beta", context=CTX) == b"stays"
     assert not issubclass(KeyDestroyedError, DecryptionError)
+
+
+def test_rewrap_cached_key_tokens(keystore: KeyStore) -> None:
+    """Suite-3 (cached data key) tokens rewrap header-only, keep their nonces and decrypt."""
+    from styku_crypto.envelope import DataKeyCache
+
+    cached = Envelope(keystore, data_key_cache=DataKeyCache())
+    env = Envelope(keystore)
+    tokens = [
+        cached.encrypt(b"cached", tenant="acme", context=CTX, data_class=dc) for dc in DataClass
+    ]
+    keystore.rotate("acme")
+    for token in tokens:
+        new = env.rewrap(token, tenant="acme")
+        hlen = 4 + 85 * (token[3])
+        assert new[hlen:] == token[hlen:]
+        assert env.decrypt(new, tenant="acme", context=CTX) == b"cached"
+        bad = bytearray(token)
+        bad[hlen - 1] ^= 1  # last byte of the (last) wrapped data key
+        with pytest.raises(DecryptionError):
+            env.rewrap(bytes(bad), tenant="acme")
