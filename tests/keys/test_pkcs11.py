@@ -221,3 +221,15 @@ def test_repr_and_pickle(hsm_root: Pkcs11RootKey, softhsm_token: SoftHSMToken) -
     leaks.assert_no_secret_in("pkcs11 repr", text)
     with pytest.raises(TypeError):
         pickle.dumps(hsm_root)
+
+
+def test_lost_sessions_are_replaced(hsm_root: Pkcs11RootKey) -> None:
+    """Pooled sessions closed behind the provider's back: the next call retries on a new one."""
+    key = _key()
+    wrapped = hsm_root.wrap(key, aad=b"a")
+    pooled = list(hsm_root._idle.queue)
+    assert pooled
+    for session, _ in pooled:
+        session.close()
+    assert hsm_root.unwrap(wrapped, aad=b"a") == key
+    assert hsm_root.wrap(key, aad=b"b")
