@@ -71,7 +71,7 @@ class Facts:
     hsts_max_age: int | None = None
     negotiated_protocol: str | None = None
     negotiated_suite: str | None = None
-    certificates: list[bytes] = field(default_factory=list)
+    certificates: list[bytes] = field(default_factory=list, repr=False)
     certificate_verifier: str | None = None
     not_tested: dict[str, str] = field(default_factory=dict)
 

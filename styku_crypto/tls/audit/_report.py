@@ -258,7 +258,8 @@ def to_text(report: AuditReport) -> str:
             ("resumption", f.session_resumption),
         ):
             lines.append(f"  {label:<22}{_yes(value)}")
-        lines.append(f"  ALPN                  {', '.join(f.alpn) or 'none'}")
+        alpn = ", ".join(f.alpn) or ("not tested" if "handshake" in f.not_tested else "none")
+        lines.append(f"  ALPN                  {alpn}")
         hsts = (
             f.hsts if f.hsts is not None else ("not tested" if "hsts" in f.not_tested else "none")
         )
