@@ -48,7 +48,33 @@ class Target:
 class Facts:
     """What the scanner observed on one target; ``None`` means "not tested".
 
-    Every ``None`` has its reason in :attr:`not_tested`.
+    Every ``None`` has its reason in :attr:`not_tested`; a fact is never guessed.
+
+    Attributes:
+        protocols: ``SSLv2`` .. ``TLSv1.3`` -> offered (``True``), refused
+            (``False``) or not tested (``None``).
+        suites: protocol -> accepted suites (IANA names), in the order chosen.
+        server_preference: protocol -> the server imposes its suite order.
+        groups: accepted key-exchange group (IANA name) -> protocols seen on.
+        groups_rejected: groups explicitly refused (informative).
+        dh_bits: smallest finite-field DH prime seen in a ServerKeyExchange.
+        ecdh_bits: smallest EC group seen in a ServerKeyExchange.
+        ems: extended master secret (RFC 7627) on TLS 1.2 and older.
+        secure_renegotiation: RFC 5746 ``renegotiation_info`` in the ServerHello.
+        client_renegotiation: a client-initiated renegotiation completed.
+        compression: the server chose DEFLATE.
+        fallback_scsv: a fallback hello with TLS_FALLBACK_SCSV was refused.
+        ocsp_stapling: an OCSP response was stapled (TLS 1.2 or 1.3).
+        session_resumption: a second handshake resumed the first session.
+        session_tickets: the server acknowledged the session ticket extension.
+        alpn: ALPN protocols the server selected (``h2``, ``http/1.1``).
+        hsts: the ``Strict-Transport-Security`` value of ``GET /``, if any.
+        hsts_max_age: its ``max-age``, ``None`` if absent or malformed.
+        negotiated_protocol: version of the full handshake (OpenSSL spelling).
+        negotiated_suite: suite of the full handshake (OpenSSL name).
+        certificates: the chain as sent, DER, leaf first (public data).
+        certificate_verifier: what validated the chain (from the TLS policy check).
+        not_tested: item -> why it could not be tested.
     """
 
     protocols: dict[str, bool | None] = field(default_factory=dict)
