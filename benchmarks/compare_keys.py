@@ -43,20 +43,24 @@ from tests._support.softhsm import init_token  # noqa: E402
 
 CTX = {"table": "scans", "id": "42"}
 PAYLOAD = os.urandom(1024)
-OPS = 5_000
+OPS = 2_000
 REPEATS = 5
-ROUNDS = 12
+ROUNDS = 40
 
 
 def rate(fn: Callable[[], object], ops: int = OPS, repeats: int = REPEATS) -> float:
-    """Best-of-*repeats* operations per second of *fn*."""
+    """Best-of-*repeats* operations per CPU second of *fn* (this thread's CPU time).
+
+    CPU time rather than wall time: the CI machine is shared, and other
+    processes' load would otherwise dominate the ratios.
+    """
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.thread_time()
         for _ in range(ops):
             fn()
-        best = min(best, time.perf_counter() - start)
-    return ops / best
+        best = min(best, time.thread_time() - start)
+    return ops / max(best, 1e-9)
 
 
 def measure(store: KeyStore) -> tuple[float, float]:
@@ -152,6 +156,22 @@ def main() -> int:
             env.decrypt(tok, tenant="acme", context=CTX)
             envs.append((name, env, tok))
         best: dict[str, list[float]] = {name: [0.0, 0.0] for name, _ in combos}
+        # Count every backend read and root unwrap during the measured rounds:
+        # once keys are cached the hot path must touch neither.
+        touched: dict[str, int] = {name: 0 for name, _ in combos}
+        for name, ks in stores:
+            for obj, method in (
+                (ks.backend, "get_key"),
+                (ks.backend, "get_primary"),
+                (ks.providers[0], "unwrap"),
+            ):
+                original = getattr(obj, method)
+
+                def counting(*a: object, _o=original, _n=name, **k: object) -> object:
+                    touched[_n] += 1
+                    return _o(*a, **k)
+
+                setattr(obj, method, counting)
         for _ in range(ROUNDS):
             for name, env, tok in envs:
                 enc = rate(
@@ -170,15 +190,21 @@ def main() -> int:
             ks.close()
         results = {name: (v[0], v[1]) for name, v in best.items()}
         base_enc, base_dec = results["sqlite + local"]
-        out("2. 1 KiB customer-data rates once keys are cached")
+        out("2. 1 KiB customer-data rates once keys are cached (ops per CPU second)")
         out(f"   (best of {ROUNDS} interleaved rounds x {OPS:,} ops per combination)")
-        out(f"   {'store + root':22} {'encrypt/s':>11} {'ratio':>6} {'decrypt/s':>11} {'ratio':>6}")
+        out(
+            f"   {'store + root':22} {'encrypt/s':>11} {'ratio':>6} {'decrypt/s':>11}"
+            f" {'ratio':>6} {'store/root calls':>17}"
+        )
         misses = 0
         for name, (enc, dec) in results.items():
             re_, rd = enc / base_enc, dec / base_dec
             flag = "" if min(re_, rd) >= 0.90 or name == "sqlite + local" else "  MISS"
             misses += bool(flag)
-            out(f"   {name:22} {enc:11,.0f} {re_:6.2f} {dec:11,.0f} {rd:6.2f}{flag}")
+            out(
+                f"   {name:22} {enc:11,.0f} {re_:6.2f} {dec:11,.0f} {rd:6.2f}"
+                f" {touched[name]:17d}{flag}"
+            )
         out(f"   target: ratio >= 0.90 -> {'PASS' if not misses else f'{misses} MISS'}")
         out(f"   (median ratio {statistics.median(r[0] / base_enc for r in results.values()):.2f})")
     finally:
