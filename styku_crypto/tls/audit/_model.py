@@ -56,7 +56,6 @@ class Facts:
         suites: protocol -> accepted suites (IANA names), in the order chosen.
         server_preference: protocol -> the server imposes its suite order.
         groups: accepted key-exchange group (IANA name) -> protocols seen on.
-        groups_rejected: groups explicitly refused (informative).
         dh_bits: smallest finite-field DH prime seen in a ServerKeyExchange.
         ecdh_bits: smallest EC group seen in a ServerKeyExchange.
         ems: extended master secret (RFC 7627) on TLS 1.2 and older.
@@ -81,7 +80,6 @@ class Facts:
     suites: dict[str, list[str]] = field(default_factory=dict)
     server_preference: dict[str, bool | None] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
-    groups_rejected: list[str] = field(default_factory=list)
     dh_bits: int | None = None
     ecdh_bits: int | None = None
     ems: bool | None = None
