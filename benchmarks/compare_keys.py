@@ -123,9 +123,24 @@ def main() -> int:
                 env.decrypt(tokens[i % 100], tenant="acme", context=CTX)
             elapsed = time.perf_counter() - start
             calls = proxy.calls["Decrypt"]
-        out("1. KMS Decrypt calls for 10,000 decrypts of one tenant (cache TTL 300 s)")
-        out(f"   calls = {calls}   (target <= 1 per TTL)   10k decrypts in {elapsed:.3f} s")
-        out(f"   {'PASS' if calls <= 1 else 'MISS'}")
+        short = 0.05
+        with KeyStore(sqlite("kms-calls"), root=kms(), cache_ttl=short) as ks:
+            env = Envelope(ks)
+            proxy.reset_counts()
+            start = time.perf_counter()
+            for i in range(10_000):
+                env.decrypt(tokens[i % 100], tenant="acme", context=CTX)
+            short_elapsed = time.perf_counter() - start
+            short_calls = proxy.calls["Decrypt"]
+        bound = int(short_elapsed / short) + 1
+        out("1. KMS Decrypt calls for 10,000 decrypts of one tenant")
+        out(f"   TTL 300 s : calls = {calls:5d}  (bound 1)      10k decrypts in {elapsed:.3f} s")
+        out(
+            f"   TTL 0.05 s: calls = {short_calls:5d}  (bound {bound:4d})   10k decrypts in"
+            f" {short_elapsed:.3f} s (each call costs a KMS round trip)"
+        )
+        ok = calls <= 1 and short_calls <= bound
+        out(f"   target: at most one call per TTL -> {'PASS' if ok else 'MISS'}")
         out()
 
         # 2. Rates vs SQLite + local root.
