@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Callable
 
 import argon2
 import bcrypt
 import pytest
 from django.conf import settings
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from styku_crypto.exceptions import PasswordMismatchError
 from styku_crypto.passwords import PasswordHasher
@@ -194,3 +197,40 @@ def test_django_pbkdf2_wire_format_parsed_by_hand(hasher: PasswordHasher) -> Non
     stored = "pbkdf2_sha256$1200$seasalt$" + base64.b64encode(digest).decode()
     assert dj.check_password(pw, stored)
     assert hasher.verify(stored, pw)
+
+
+@given(
+    memory=st.integers(8, 256),
+    time_cost=st.integers(1, 3),
+    lanes=st.integers(1, 4),
+    hash_len=st.integers(4, 64),
+    salt_len=st.integers(8, 32),
+    variant=st.sampled_from([argon2.Type.ID, argon2.Type.I, argon2.Type.D]),
+    version=st.sampled_from([0x13, 0x10]),
+)
+def test_argon2_parameters_match_argon2_cffi(
+    shared_hasher: PasswordHasher,
+    memory: int,
+    time_cost: int,
+    lanes: int,
+    hash_len: int,
+    salt_len: int,
+    variant: argon2.Type,
+    version: int,
+) -> None:
+    """For any valid parameters, variant and version, argon2-cffi's hashes verify here."""
+    assume(memory >= 8 * lanes)
+    pw = new_password()
+    stored = argon2.low_level.hash_secret(
+        pw.encode(),
+        os.urandom(salt_len),
+        time_cost,
+        memory,
+        lanes,
+        hash_len,
+        variant,
+        version=version,
+    ).decode()
+    assert shared_hasher.verify(stored, pw)
+    with pytest.raises(PasswordMismatchError):
+        shared_hasher.verify(stored, pw + "x")
