@@ -11,6 +11,7 @@ in its raw, hex and base64 forms. A hit fails the run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import threading
 
@@ -46,12 +47,40 @@ def assert_no_secret_in(where: str, text: str | bytes) -> None:
     assert not hits, f"secret leaked into {where}: {len(hits)} form(s) found"
 
 
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+_texts_seen: set[str] = set()
+
+
+def _compact_text(record: logging.LogRecord) -> str:
+    """What a formatter could render from *record*, minus volatile bookkeeping fields."""
+    parts = [str(record.msg), repr(record.args)]
+    event = getattr(record, "styku_event", None)
+    if isinstance(event, dict):
+        parts.append(repr({k: v for k, v in event.items() if k != "timestamp"}))
+    with contextlib.suppress(Exception):  # a broken record is still scanned as far as possible
+        parts.append(record.getMessage())
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append(repr(record.exc_info[1]))
+        parts.append(str(record.exc_info[1]))
+    parts.extend(
+        f"{k}={v!r}"
+        for k, v in vars(record).items()
+        if k not in _STANDARD_ATTRS and k != "styku_event"
+    )
+    return "\n".join(parts)
+
+
 class CapturingHandler(logging.Handler):
     """Keeps every record emitted under ``styku_crypto`` for the final scan."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        text = _compact_text(record)
         with _lock:
             _records.append(record)
+            _texts_seen.add(text)
 
 
 def captured_records() -> list[logging.LogRecord]:
@@ -66,10 +95,8 @@ def _forms(secret: bytes) -> list[str]:
         base64.b64encode(secret).decode().rstrip("="),
         base64.urlsafe_b64encode(secret).decode().rstrip("="),
     ]
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         forms.append(secret.decode("utf-8"))
-    except UnicodeDecodeError:
-        pass
     forms.append(repr(secret)[2:-1])
     return [f for f in forms if len(f) >= _MIN_LEN]
 
@@ -81,33 +108,52 @@ def _find(text: str) -> list[str]:
     for secret in secrets:
         for form in _forms(secret):
             if form in text:
-                hits.append(form[:4] + "...")
+                hits.append(f"{form[:4]}...({len(form)} chars)")
+    return hits
+
+
+def _index() -> dict[str, list[str]]:
+    """Every form of every registered secret, keyed by its first eight characters."""
+    with _lock:
+        secrets = list(_secrets)
+    index: dict[str, list[str]] = {}
+    for secret in secrets:
+        for form in _forms(secret):
+            index.setdefault(form[:_MIN_LEN], []).append(form)
+    return index
+
+
+def _find_indexed(text: str, index: dict[str, list[str]]) -> list[str]:
+    hits = []
+    for i in range(len(text) - _MIN_LEN + 1):
+        forms = index.get(text[i : i + _MIN_LEN])
+        if forms:
+            hits.extend(f"{f[:4]}...({len(f)} chars)" for f in forms if text.startswith(f, i))
     return hits
 
 
 def record_text(record: logging.LogRecord) -> str:
-    """Everything a formatter could render from *record*."""
-    parts = [str(record.msg), repr(record.args), repr(getattr(record, "styku_event", None))]
-    try:
-        parts.append(record.getMessage())
-    except Exception:  # noqa: BLE001 - a broken record is still scanned as far as possible
-        pass
-    if record.exc_info and record.exc_info[1] is not None:
-        parts.append(repr(record.exc_info[1]))
-        parts.append(str(record.exc_info[1]))
-    parts.extend(repr(v) for k, v in vars(record).items() if k not in {"exc_info"})
-    return "\n".join(parts)
+    """Everything a formatter could render from *record* (bookkeeping fields aside)."""
+    return _compact_text(record)
 
 
 def final_scan() -> list[str]:
-    """Scan every captured record and queued text; return descriptions of leaks."""
+    """Scan every captured record and queued text; return descriptions of leaks.
+
+    Records are rendered once, when captured, and de-duplicated; the scan walks each
+    distinct text once with an index of every secret form's first eight characters.
+    """
+    index = _index()
     problems = []
-    for record in captured_records():
-        if _find(record_text(record)):
-            problems.append(f"log record {record.name}:{record.msg!s:.60}")
     with _lock:
+        record_texts = sorted(_texts_seen)
         texts = list(_texts)
+    for text in record_texts:
+        hits = _find_indexed(text, index)
+        if hits:
+            problems.append(f"log record {text[:60]!r} contains {hits[0]}")
     for where, text in texts:
-        if _find(text):
-            problems.append(where)
+        hits = _find_indexed(text, index)
+        if hits:
+            problems.append(f"{where} contains {hits[0]}")
     return problems
