@@ -401,6 +401,27 @@ _CATALOGUE = (
         "no certificate chain could be retrieved",
         "Check that the server presents a certificate for this name (SNI).",
     ),
+    Rule(
+        "AUDIT-HEARTBLEED-001",
+        "protocols",
+        _E,
+        "the server leaks memory through TLS heartbeats (Heartbleed, CVE-2014-0160)",
+        "Upgrade OpenSSL now, then revoke and reissue the certificate and rotate secrets.",
+    ),
+    Rule(
+        "AUDIT-CCS-001",
+        "protocols",
+        _E,
+        "the server accepts an early ChangeCipherSpec (CCS injection, CVE-2014-0224)",
+        "Upgrade the TLS library (OpenSSL 1.0.1h or later).",
+    ),
+    Rule(
+        "AUDIT-ROBOT-001",
+        "tls12_ciphers",
+        _E,
+        "the server is an RSA padding oracle (ROBOT)",
+        "Disable RSA key-exchange suites (TLS_RSA_*) and patch the TLS stack or appliance.",
+    ),
 )
 
 #: Every rule, by id.
