@@ -59,6 +59,7 @@ EXT_SUPPORTED_GROUPS = 10
 EXT_EC_POINT_FORMATS = 11
 EXT_SIGNATURE_ALGORITHMS = 13
 EXT_ALPN = 16
+EXT_HEARTBEAT = 15
 EXT_PADDING = 21
 EXT_EXTENDED_MASTER_SECRET = 23
 EXT_SESSION_TICKET = 35
@@ -192,6 +193,7 @@ def client_hello(
     compression: Sequence[int] = (0,),
     fallback_scsv: bool = False,
     session_ticket: bool = False,
+    heartbeat: bool = False,
     signature_schemes: Sequence[int] = SIGNATURE_SCHEMES,
 ) -> bytes:
     """Build one ClientHello inside a TLS record.
@@ -211,6 +213,7 @@ def client_hello(
         compression: compression methods (0 = null, 1 = DEFLATE).
         fallback_scsv: append ``TLS_FALLBACK_SCSV``.
         session_ticket: send an empty session ticket extension.
+        heartbeat: send the heartbeat extension (RFC 6520, peer allowed to send).
         signature_schemes: ``signature_algorithms`` code points.
 
     Returns:
@@ -245,6 +248,8 @@ def client_hello(
             exts.append(_ext(EXT_EXTENDED_MASTER_SECRET, b""))
         if session_ticket:
             exts.append(_ext(EXT_SESSION_TICKET, b""))
+        if heartbeat:
+            exts.append(_ext(EXT_HEARTBEAT, b"\x01"))
         if version >= TLS13:
             exts.append(_ext(EXT_SUPPORTED_VERSIONS, _u8(struct.pack("!H", TLS13))))
             exts.append(_ext(EXT_PSK_KEY_EXCHANGE_MODES, _u8(b"\x01")))

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from styku_crypto.tls.audit import _catalog, _records
+from styku_crypto.tls.audit import _catalog, _records, _vulns
 from styku_crypto.tls.audit import _clienthello as ch
 from styku_crypto.tls.audit._model import Facts, Target
 from styku_crypto.tls.audit._wire import Gate, ProbeError, Reply, exchange, no_gate
@@ -28,6 +28,7 @@ EXT_STATUS_REQUEST = 5
 EXT_EMS = 23
 EXT_SESSION_TICKET = 35
 EXT_RENEGOTIATION_INFO = 0xFF01
+EXT_HEARTBEAT = 15
 
 _LEGACY_VERSIONS = (ch.SSL3, ch.TLS10, ch.TLS11, ch.TLS12)
 MLKEM_HYBRID = 0x11EC  # X25519MLKEM768
@@ -148,6 +149,7 @@ class Prober:
             )
         tasks.append(self._fallback_scsv(facts))
         await asyncio.gather(*tasks)
+        await self._vulnerabilities(found, facts)
 
     # --- protocols ---------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Prober:
                 status_request=True,
                 compression=(1, 0),
                 session_ticket=True,
+                heartbeat=True,
             )
         try:
             reply = await self._send(payload, full_flight=True)
@@ -417,6 +420,31 @@ class Prober:
                         "TLS 1.2 servers choose DH parameters themselves (RFC 7919 "
                         "negotiation is rarely implemented); see dh_bits",
                     )
+
+    # --- implementation bugs ------------------------------------------------------
+
+    async def _vulnerabilities(self, found: list[_Found], facts: Facts) -> None:
+        legacy = [f for f in found if f.version < ch.TLS13]
+        if not legacy:
+            why = "no protocol below TLS 1.3 offered (TLS 1.3 has none of these code paths)"
+            for item in ("heartbleed", "ccs_injection", "robot"):
+                facts.skip(item, why)
+            return
+        best = max(legacy, key=lambda f: f.version)
+        hello = best.reply.hello
+        name = ch.VERSION_NAMES[best.version]
+        accepted = [_catalog.suite_by_name(n).code for n in facts.suites.get(name, [])]
+        suites = accepted or self.legacy_suites
+        rsa = [c for c in accepted if _catalog.kx(_catalog.suite_by_code(c)) == "rsa"]
+        negotiated = hello is not None and EXT_HEARTBEAT in hello.extensions
+        t, g = self.timeout, self.gate
+        await asyncio.gather(
+            _vulns.heartbleed(
+                self.target, best.version, suites, negotiated, facts, timeout=t, gate=g
+            ),
+            _vulns.ccs_injection(self.target, best.version, suites, facts, timeout=t, gate=g),
+            _vulns.robot(self.target, best.version, rsa, facts, timeout=t, gate=g),
+        )
 
     # --- downgrade protection --------------------------------------------------
 

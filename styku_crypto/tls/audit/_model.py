@@ -71,6 +71,9 @@ class Facts:
         hsts_max_age: its ``max-age``, ``None`` if absent or malformed.
         negotiated_protocol: version of the full handshake (OpenSSL spelling).
         negotiated_suite: suite of the full handshake (OpenSSL name).
+        heartbleed: the server leaks memory through heartbeats (CVE-2014-0160).
+        ccs_injection: the server accepts an early ChangeCipherSpec (CVE-2014-0224).
+        robot: the server's reactions to bad RSA padding form an oracle (ROBOT).
         certificates: the chain as sent, DER, leaf first (public data).
         certificate_verifier: what validated the chain (from the TLS policy check).
         not_tested: item -> why it could not be tested.
@@ -95,6 +98,9 @@ class Facts:
     hsts_max_age: int | None = None
     negotiated_protocol: str | None = None
     negotiated_suite: str | None = None
+    heartbleed: bool | None = None
+    ccs_injection: bool | None = None
+    robot: bool | None = None
     certificates: list[bytes] = field(default_factory=list, repr=False)
     certificate_verifier: str | None = None
     not_tested: dict[str, str] = field(default_factory=dict)

@@ -92,6 +92,11 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
             "session_tickets": f.session_tickets,
             "alpn": list(f.alpn),
         },
+        "vulnerabilities": {
+            "heartbleed": f.heartbleed,
+            "ccs_injection": f.ccs_injection,
+            "robot": f.robot,
+        },
         "hsts": {"header": f.hsts, "max_age": f.hsts_max_age},
         "negotiated": {"protocol": f.negotiated_protocol, "suite": f.negotiated_suite},
         "certificates": [_cert_summary(der, now) for der in f.certificates],
@@ -256,6 +261,9 @@ def to_text(report: AuditReport) -> str:
             ("fallback SCSV", f.fallback_scsv),
             ("OCSP stapling", f.ocsp_stapling),
             ("resumption", f.session_resumption),
+            ("Heartbleed", f.heartbleed),
+            ("CCS injection", f.ccs_injection),
+            ("ROBOT", f.robot),
         ):
             lines.append(f"  {label:<22}{_yes(value)}")
         alpn = ", ".join(f.alpn) or ("not tested" if "handshake" in f.not_tested else "none")

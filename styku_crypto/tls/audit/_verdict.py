@@ -9,9 +9,10 @@ amendments): a numeric score from protocol support (30 %), key exchange (30 %)
 and cipher strength (40 %), mapped to A..F, then capped:
 
 * F: SSL 2.0; export, NULL or anonymous suites; DH or RSA keys under 1024 bits;
-  insecure client-initiated renegotiation; a certificate that is expired, not
-  yet valid, for another name, self-signed, untrusted or SHA-1/MD5 signed
-  (SSL Labs shows T or M there; this scanner has no separate letter).
+  insecure client-initiated renegotiation; Heartbleed, CCS injection, ROBOT; a
+  certificate that is expired, not yet valid, for another name, self-signed,
+  untrusted or SHA-1/MD5 signed (SSL Labs shows T or M there; this scanner has
+  no separate letter).
 * C: SSL 3.0; RC4; 64-bit block ciphers with TLS 1.1+; no TLS 1.2; TLS
   compression; no secure renegotiation.
 * B: TLS 1.0 or 1.1; no forward-secret suite; no AEAD suite; 1024-bit DH;
@@ -108,6 +109,12 @@ def judge(
         add(_finding("AUDIT-EMS-001", "no extended_master_secret in the ServerHello", view))
     if facts.fallback_scsv is False:
         add(_finding("AUDIT-FALLBACK-001", "a fallback hello was accepted", view))
+    if facts.heartbleed:
+        add(_finding("AUDIT-HEARTBLEED-001", "a heartbeat response to a malformed request", view))
+    if facts.ccs_injection:
+        add(_finding("AUDIT-CCS-001", "bad_record_mac after an early ChangeCipherSpec", view))
+    if facts.robot:
+        add(_finding("AUDIT-ROBOT-001", "different reactions to differently bad padding", view))
     prefs = {v: p for v, p in facts.server_preference.items() if p is not None}
     if view.server_preferred_order is not None and prefs:
         wrong = [v for v, p in prefs.items() if p != view.server_preferred_order]
@@ -256,6 +263,12 @@ def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str
         cap("F", f"server key of {key_bits} bits")
     if facts.client_renegotiation and facts.secure_renegotiation is False:
         cap("F", "insecure client-initiated renegotiation")
+    if facts.heartbleed:
+        cap("F", "Heartbleed")
+    if facts.ccs_injection:
+        cap("F", "CCS injection (CVE-2014-0224)")
+    if facts.robot:
+        cap("F", "ROBOT (RSA padding oracle)")
     for rule in sorted(rules & _CERT_F_RULES):
         cap("F", f"certificate not trusted for this name ({rule}; SSL Labs: T/M)")
     if "SSLv3" in offered:

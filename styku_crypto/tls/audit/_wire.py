@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from styku_crypto.tls.audit import _records
 
-__all__ = ["Gate", "ProbeError", "Reply", "exchange", "no_gate"]
+__all__ = ["Gate", "Outcome", "ProbeError", "Reply", "converse", "exchange", "no_gate"]
 
 Gate = Callable[[], AbstractAsyncContextManager[None]]
 
@@ -197,3 +197,97 @@ async def _read_answer(
                 messages.append((msg_type, body))
                 if msg_type == _HS_SERVER_HELLO_DONE:
                     return Reply(kind="hello", hello=hello, messages=tuple(messages))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a server reacted to what was sent after its first flight.
+
+    Attributes:
+        kind: ``alert``, ``record`` (another content type, e.g. heartbeat 24),
+            ``eof`` (closed or reset) or ``timeout`` (silence).
+        alert: the alert description when ``kind == "alert"``.
+        content_type: the record type when ``kind == "record"``.
+        length: the record's length when ``kind == "record"``.
+    """
+
+    kind: str
+    alert: int | None = None
+    content_type: int | None = None
+    length: int = 0
+
+
+async def converse(
+    host: str,
+    port: int,
+    hello: bytes,
+    follow_up: Callable[[Reply], list[bytes] | None],
+    *,
+    timeout: float,
+    gate: Gate = no_gate,
+) -> tuple[Reply, Outcome | None]:
+    """Send *hello*, read the flight, send what *follow_up* returns, observe the reaction.
+
+    *follow_up* sees the server's flight and returns the records to send next
+    (or ``None`` to stop). The reaction is the first record or end of stream
+    after that, within the same deadline; silence is ``Outcome("timeout")``.
+
+    Raises:
+        ProbeError: no usable first flight (timeout, unreachable, not TLS).
+    """
+    async with gate():
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    reader, writer = await asyncio.open_connection(host, port)
+                except OSError as exc:
+                    raise ProbeError("unreachable", f"cannot connect: {exc}") from None
+        except TimeoutError:
+            raise ProbeError("timeout", f"no connection within {timeout:g} s") from None
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    writer.write(hello)
+                    await writer.drain()
+                    reply = await _read_answer(reader, True, False, _Progress())
+            except TimeoutError:
+                raise ProbeError("timeout", f"no complete flight within {timeout:g} s") from None
+            except OSError:
+                return Reply(kind="closed", detail="reset"), None
+            except _records.TLSParseError as exc:
+                raise ProbeError("protocol", str(exc)) from None
+            records = follow_up(reply)
+            if not records:
+                return reply, None
+            return reply, await _reaction(reader, writer, records, timeout)
+        finally:
+            writer.transport.abort()
+
+
+async def _reaction(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    records: list[bytes],
+    timeout: float,
+) -> Outcome:
+    buffer = _records.RecordBuffer()
+    try:
+        async with asyncio.timeout(timeout):
+            writer.write(b"".join(records))
+            await writer.drain()
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return Outcome("eof")
+                buffer.feed(chunk)
+                record = buffer.next_record()
+                if record is None:
+                    continue
+                ctype, _version, fragment = record
+                if ctype == _records.CONTENT_ALERT:
+                    return Outcome("alert", alert=_records.parse_alert(fragment).description)
+                return Outcome("record", content_type=ctype, length=len(fragment))
+    except TimeoutError:
+        return Outcome("timeout")
+    except (OSError, _records.TLSParseError):
+        return Outcome("eof")
