@@ -196,3 +196,43 @@ def test_schema_creation_is_concurrent_safe(postgres_url: str) -> None:
     assert errors == []
     for b in backends:
         b.close()
+
+
+_LAZY = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {project!r})
+    import styku_crypto.keys
+    heavy = [m for m in ("psycopg", "boto3", "botocore", "pkcs11") if m in sys.modules]
+    assert heavy == [], heavy
+    for name in ("psycopg", "boto3", "pkcs11"):
+        sys.modules[name] = None  # as if the extra were not installed
+    from styku_crypto.exceptions import MissingExtraError
+    from styku_crypto.keys import AwsKmsRootKey, KeyStore, LocalRootKey, Pkcs11RootKey
+    checks = [
+        (lambda: KeyStore.open("postgresql://x@127.0.0.1/db", root=LocalRootKey({root!r})),
+         "postgres"),
+        (lambda: AwsKmsRootKey(key_id="k").wrap(b"k" * 32, aad=b""), "aws"),
+        (lambda: Pkcs11RootKey(module="m", token_label="t", pin="p").wrap(b"k" * 32, aad=b""),
+         "pkcs11"),
+    ]
+    for call, extra in checks:
+        try:
+            call()
+        except MissingExtraError as exc:
+            assert extra in str(exc), str(exc)
+        else:
+            raise AssertionError(extra)
+    print("ok")
+    """
+)
+
+
+def test_extras_are_lazy_and_named_when_missing(tmp_path: Path) -> None:
+    """Importing keys loads no extra; without psycopg/boto3/pkcs11 the error names the extra."""
+    script = _LAZY.format(project=str(PROJECT), root=str(tmp_path / "root.key"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
