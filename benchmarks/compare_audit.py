@@ -7,7 +7,8 @@ Prints, in one run on the same machine and the same servers:
   (targets: <= 0.30 for one server, <= 0.25 for five);
 * every difference between the two tools' findings (protocols, suites per
   version, EC groups, compression, fallback SCSV, secure and client-initiated
-  renegotiation, EMS, OCSP stapling, leaf certificate), then what only this
+  renegotiation, EMS, OCSP stapling, leaf certificate, Heartbleed, CCS
+  injection, ROBOT), then what only this
   scanner reports (FFDHE and ML-KEM groups, server preference, HSTS, expiry
   horizon, grade, verdict).
 
@@ -135,9 +136,13 @@ def sslyze_facts(doc: dict) -> dict[str, dict]:
             facts["leaf_sha256"] = (
                 base64.b64decode(chain[0]["fingerprint_sha256"]).hex() if chain else None
             )
-        for name in ("heartbleed", "openssl_ccs_injection", "robot"):
-            if (r := result(name)) is not None:
-                facts[name] = r
+        if (r := result("heartbleed")) is not None:
+            facts["heartbleed"] = r["is_vulnerable_to_heartbleed"]
+        if (r := result("openssl_ccs_injection")) is not None:
+            facts["ccs_injection"] = r["is_vulnerable_to_ccs_injection"]
+        if (r := result("robot")) is not None:
+            verdict = r["robot_result"]
+            facts["robot"] = None if verdict.startswith("UNKNOWN") else verdict.startswith("VULN")
         out[label] = facts
     return out
 
@@ -159,6 +164,9 @@ def our_facts(doc: dict) -> dict[str, dict]:
             "ems": features["extended_master_secret"],
             "ocsp_stapling": features["ocsp_stapling"],
             "leaf_sha256": t["certificates"][0]["sha256"] if t["certificates"] else None,
+            "heartbleed": t["vulnerabilities"]["heartbleed"],
+            "ccs_injection": t["vulnerabilities"]["ccs_injection"],
+            "robot": t["vulnerabilities"]["robot"],
             "extras": {
                 "ffdhe_groups": sorted(g for g in t["groups"] if g.startswith("ffdhe")),
                 "pq_groups": sorted(g for g in t["groups"] if "MLKEM" in g),
@@ -206,6 +214,9 @@ def compare(name: str, label: str, a: dict, b: dict) -> list[str]:
         "ems",
         "ocsp_stapling",
         "leaf_sha256",
+        "heartbleed",
+        "ccs_injection",
+        "robot",
     ):
         if key in a and a[key] != b.get(key):
             if b.get(key) is None and tls13_only:
@@ -213,13 +224,10 @@ def compare(name: str, label: str, a: dict, b: dict) -> list[str]:
                 continue
             lines.append(f"   {key}: sslyze={a[key]} ours={b.get(key)}")
             diffs += 1
-    for key in ("heartbleed", "openssl_ccs_injection", "robot"):
-        if key in a:
-            lines.append(f"   only sslyze tests {key}: {json.dumps(a[key])}")
     n_suites = sum(len(v) for v in b["suites"].values())
     lines.append(
         f"   agreement: {'identical' if not diffs else f'{diffs} difference(s)'} "
-        f"({n_suites} accepted suites, protocols, EC groups, 7 features, leaf)"
+        f"({n_suites} accepted suites, protocols, EC groups, 7 features, 3 bugs, leaf)"
     )
     lines.append(f"   only ours: {json.dumps(b['extras'])}")
     return lines
