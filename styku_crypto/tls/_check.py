@@ -39,23 +39,30 @@ __all__ = ["check_cipher_string", "check_context"]
 
 
 def _emit_violations(report: Report) -> None:
-    """One ``tls.policy_violation`` WARNING event per active finding of WARNING or above."""
-    for finding in report.active:
-        if finding.severity >= Severity.WARNING:
-            emit(
-                "tls.policy_violation",
-                capability="tls",
-                outcome="failure",
-                level=logging.WARNING,
-                reason=finding.rule_id,
-                attributes={
-                    "rule": finding.rule_id,
-                    "severity": str(finding.severity),
-                    "target": finding.target,
-                    "kind": report.kind,
-                    "policy": report.policy,
-                },
-            )
+    """One ``tls.policy_violation`` WARNING event per non-compliant report.
+
+    A weak cipher string yields a hundred findings; one event listing the rule
+    ids keeps logs readable (the report itself has every finding).
+    """
+    bad = [f for f in report.active if f.severity >= Severity.WARNING]
+    if not bad:
+        return
+    rules = sorted({f.rule_id for f in bad})
+    emit(
+        "tls.policy_violation",
+        capability="tls",
+        outcome="failure",
+        level=logging.WARNING,
+        reason=rules[0] if len(rules) == 1 else "multiple",
+        attributes={
+            "rules": ",".join(rules),
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "target": report.subject,
+            "kind": report.kind,
+            "policy": report.policy,
+        },
+    )
 
 
 _STDLIB_VERSIONS = {
@@ -458,7 +465,7 @@ def check_context(ctx: Any, policy: Policy = DEFAULT, *, side: str | None = None
 
     Returns:
         A report; :attr:`Report.ok` is ``True`` when no ERROR finding is active.
-        Emits one ``tls.policy_violation`` event per active finding.
+        Emits one ``tls.policy_violation`` event listing the rules when not compliant.
 
     Raises:
         InvalidInputError: *ctx* is neither kind of context, or *side* is invalid.
@@ -538,7 +545,7 @@ def check_cipher_string(
 
     Returns:
         A report; an unparseable string yields a ``TLS-CIPHER-006`` finding. Emits
-        one ``tls.policy_violation`` event per active finding.
+        one ``tls.policy_violation`` event listing the rules when not compliant.
     """
     versions = list(protocols) if protocols is not None else list(policy.protocols)
     for version in versions:

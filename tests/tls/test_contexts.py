@@ -106,11 +106,13 @@ def test_modern_client_cannot_reach_intermediate_only_server(pki: object) -> Non
 
 
 def test_policy_violation_events_for_cipher_string(caplog: pytest.LogCaptureFixture) -> None:
-    """check_cipher_string emits tls.policy_violation per active finding."""
+    """check_cipher_string emits one tls.policy_violation event naming the rules."""
     with caplog.at_level(logging.WARNING, logger="styku_crypto.tls"):
         tls.check_cipher_string("ECDHE+AES:@SECLEVEL=0")
     events = [r.styku_event for r in caplog.records if r.getMessage() == "tls.policy_violation"]  # type: ignore[attr-defined]
-    assert any(e["rule"] == "TLS-CIPHER-001" for e in events)
+    assert len(events) == 1
+    assert "TLS-CIPHER-001" in events[0]["rules"].split(",")
+    assert events[0]["errors"] > 1
 
 
 def test_pyopenssl_client_without_bound_hostname_fails_closed(pki: object) -> None:
