@@ -108,16 +108,33 @@ class Prober:
             self.answered = True
         return reply
 
-    def _hello(self, version: int, suites: Sequence[int], **kw: object) -> bytes:
-        groups = kw.pop("groups", self.all_groups if version >= ch.TLS13 else self.ec_groups)
-        shares = kw.pop("key_shares", self.tls13_shares if version >= ch.TLS13 else ())
+    def _hello(
+        self,
+        version: int,
+        suites: Sequence[int],
+        *,
+        groups: Sequence[int] | None = None,
+        key_shares: Sequence[int] | None = None,
+        compression: Sequence[int] = (0,),
+        status_request: bool = False,
+        session_ticket: bool = False,
+        heartbeat: bool = False,
+        fallback_scsv: bool = False,
+    ) -> bytes:
+        tls13 = version >= ch.TLS13
         return ch.client_hello(
             version=version,
             suites=suites,
-            groups=groups,  # type: ignore[arg-type]
-            key_shares=shares,  # type: ignore[arg-type]
+            groups=groups if groups is not None else (self.all_groups if tls13 else self.ec_groups),
+            key_shares=key_shares
+            if key_shares is not None
+            else (self.tls13_shares if tls13 else ()),
+            compression=compression,
+            status_request=status_request,
+            session_ticket=session_ticket,
+            heartbeat=heartbeat,
+            fallback_scsv=fallback_scsv,
             sni=self.target.server_name,
-            **kw,  # type: ignore[arg-type]
         )
 
     async def run(self, facts: Facts) -> None:
@@ -143,10 +160,9 @@ class Prober:
             tasks.append(self._groups_tls13(facts))
         else:
             self._skip_tls13_groups(facts)
-        if any(f.version == ch.TLS12 or f.version < ch.TLS12 for f in found):
-            tasks.append(
-                self._groups_legacy(max(f.version for f in found if f.version < ch.TLS13), facts)
-            )
+        legacy = [f.version for f in found if f.version < ch.TLS13]
+        if legacy:
+            tasks.append(self._groups_legacy(max(legacy), facts))
         tasks.append(self._fallback_scsv(facts))
         await asyncio.gather(*tasks)
         await self._vulnerabilities(found, facts)
@@ -157,9 +173,9 @@ class Prober:
         try:
             reply = await self._send(ch.sslv2_client_hello(), sslv2=True)
         except ProbeError as exc:
-            if exc.kind == "protocol":
-                # Not an SSLv2 SERVER-HELLO and not TLS: an SSLv3+ server that
-                # does not speak SSLv2 may answer anything; a hard "no" here.
+            if exc.kind in {"protocol", "timeout"}:
+                # An SSLv2 server answers a CLIENT-HELLO at once with a
+                # SERVER-HELLO; garbage or silence is a definite "no".
                 facts.protocols["SSLv2"] = False
                 return
             facts.protocols["SSLv2"] = None
