@@ -442,6 +442,8 @@ class Envelope:
             KeyDestroyedError: the tenant was shredded.
             InvalidInputError: malformed tenant or context.
         """
+        if isinstance(token, str):  # type: ignore[unreachable]  # untyped callers
+            raise InvalidInputError("text tokens are decrypted with decrypt_text()")
         ctx = encode_context(context)
         tlp = self._tenant_lp(tenant)
         try:

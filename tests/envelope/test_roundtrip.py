@@ -117,3 +117,10 @@ def test_bad_tenant_refused(env: Envelope, bad: object) -> None:
     """Empty or non-str tenants are refused with InvalidInputError."""
     with pytest.raises(InvalidInputError):
         env.encrypt(b"x", tenant=bad, context={})  # type: ignore[arg-type]
+
+
+def test_text_token_given_to_binary_decrypt(env: Envelope) -> None:
+    """Passing a text token to decrypt() is an input error that points at decrypt_text()."""
+    text = env.encrypt_text(b"t", tenant="acme", context={})
+    with pytest.raises(InvalidInputError, match="decrypt_text"):
+        env.decrypt(text, tenant="acme", context={})  # type: ignore[arg-type]
