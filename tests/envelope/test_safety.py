@@ -7,10 +7,18 @@ import pickle
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import styku_crypto.envelope as envelope_pkg
 from styku_crypto.envelope import DataClass, DataKeyCache, Envelope
-from styku_crypto.exceptions import DecryptionError, InvalidInputError, KeyDestroyedError
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    UnsupportedFormatError,
+)
 from styku_crypto.keys import KeyStore
 from tests._support import leaks
 
@@ -166,3 +174,37 @@ def test_cache_cleared_in_forked_child(keystore: KeyStore) -> None:
     assert os.read(read, 1) == b"1"
     os.close(read)
     os.waitpid(pid, 0)
+
+
+def test_public_names_are_documented() -> None:
+    """Every public name of styku_crypto.envelope appears in docs/envelope.md."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "envelope.md").read_text()
+    missing = [n for n in envelope_pkg.__all__ if n != "TEXT_PREFIX" and n not in text]
+    assert missing == []
+    assert "stk1." in text  # TEXT_PREFIX's value
+
+
+@given(raw=st.binary(max_size=300))
+def test_garbage_tokens_raise_typed_errors(shared_env: Envelope, raw: bytes) -> None:
+    """Arbitrary bytes never crash decrypt, rewrap or needs_rewrap: only typed errors."""
+    for call in (
+        lambda: shared_env.decrypt(raw, tenant="acme", context=CTX),
+        lambda: shared_env.rewrap(raw, tenant="acme"),
+        lambda: shared_env.needs_rewrap(raw, tenant="acme"),
+    ):
+        try:
+            result = call()
+        except (DecryptionError, UnsupportedFormatError, KeyNotFoundError) as exc:
+            assert str(exc)
+        else:
+            assert isinstance(result, bool)  # only needs_rewrap can succeed on garbage
+
+
+@given(raw=st.binary(min_size=4, max_size=300))
+def test_garbage_behind_a_valid_prefix(shared_env: Envelope, raw: bytes) -> None:
+    """Random bodies behind every valid prefix are rejected with typed errors."""
+    for pre in (b"\x01\x01\x01\x01", b"\x01\x01\x02\x02", b"\x01\x03\x01\x01", b"\x01\x03\x02\x02"):
+        with pytest.raises((DecryptionError, KeyNotFoundError)):
+            shared_env.decrypt(pre + raw, tenant="acme", context=CTX)
