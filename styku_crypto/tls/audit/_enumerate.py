@@ -143,10 +143,22 @@ class Prober:
         Raises:
             UnreachableError: no TLS answer to any baseline probe.
         """
+        # SSLv2 runs on the side: a server that ignores the old format costs a
+        # timeout there, which must not hold up everything else.
+        sslv2 = asyncio.ensure_future(self._probe_sslv2(facts))
+        try:
+            await self._run(facts, sslv2)
+            await sslv2
+        finally:
+            if not sslv2.done():
+                sslv2.cancel()
+
+    async def _run(self, facts: Facts, sslv2: asyncio.Future[None]) -> None:
         baseline = await asyncio.gather(
-            self._probe_sslv2(facts),
-            *(self._probe_version(v, facts) for v in (*_LEGACY_VERSIONS, ch.TLS13)),
+            *(self._probe_version(v, facts) for v in (*_LEGACY_VERSIONS, ch.TLS13))
         )
+        if not self.answered:
+            await sslv2
         if not self.answered:
             errors = sorted(set(self.errors))
             raise UnreachableError(
