@@ -117,3 +117,17 @@ def test_policy_file_waiver_turns_exit_1_into_0(
     code, out, _ = _run(capsys, target, "--policy", str(policy), "--ca-file", str(bed.certs.ca))
     assert code == 0
     assert "(waived)" in out
+
+
+def test_sni_option_names_the_certificate_checked(
+    bed: Bed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sni other.example makes the good certificate a name mismatch (CERT-HOST-001)."""
+    target = bed.servers["intermediate"].target
+    code, out, _ = _run(
+        capsys, target, "--sni", "other.example", "--format", "json", "--ca-file", str(bed.certs.ca)
+    )
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["targets"][0]["sni"] == "other.example"
+    assert "CERT-HOST-001" in {f["rule"] for f in doc["targets"][0]["findings"]}
