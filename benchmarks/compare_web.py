@@ -39,13 +39,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CONCURRENCY = 16
+VARIANTS = ("bare", "hsts", "mw")
 
 
 # --------------------------------------------------------------------------- server side
 
 
 def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
-    """Run one uvicorn server hosting both variants: /bare/* and /mw/*."""
+    """Run one uvicorn server hosting the variants: /bare/*, /hsts/* and /mw/*.
+
+    ``hsts`` is the bare app setting the same Strict-Transport-Security header
+    itself: it separates the cost of sending one more header (which any HSTS
+    solution pays) from the middleware's own work.
+    """
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -58,7 +64,13 @@ def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
     async def hello(request: Request) -> Response:
         return PlainTextResponse("hello, world")
 
+    sts = {"strict-transport-security": "max-age=63072000; includeSubDomains"}
+
+    async def hello_hsts(request: Request) -> Response:
+        return PlainTextResponse("hello, world", headers=sts)
+
     bare = Starlette(routes=[Route("/{rest:path}", hello)])
+    with_hsts = Starlette(routes=[Route("/{rest:path}", hello_hsts)])
     enforcer = HTTPSEnforcer(
         allowed_hosts=["localhost", "127.0.0.1"], trusted_proxies=["127.0.0.1"]
     )
@@ -67,6 +79,8 @@ def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
     async def dispatch(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] == "http" and scope["path"].startswith("/mw"):
             await wrapped(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hsts"):
+            await with_hsts(scope, receive, send)
         else:
             await bare(scope, receive, send)
 
@@ -164,12 +178,13 @@ def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> 
                 if mode == "tls"
                 else b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.1\r\n"
             )
-            results: dict[str, list[float]] = {"bare": [], "mw": [], "bare_cpu": [], "mw_cpu": []}
-            # warm-up
-            asyncio.run(_load(port, "/bare/", 800, tls, extra))
-            asyncio.run(_load(port, "/mw/", 800, tls, extra))
+            results: dict[str, list[float]] = {}
+            for variant in VARIANTS:
+                results[variant] = []
+                results[variant + "_cpu"] = []
+                asyncio.run(_load(port, f"/{variant}/", 800, tls, extra))  # warm-up
             for r in range(rounds):
-                order = ("bare", "mw") if r % 2 == 0 else ("mw", "bare")
+                order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]  # rotate the order each round
                 for variant in order:
                     cpu0 = _cpu_seconds(proc.pid)
                     rps = asyncio.run(_load(port, f"/{variant}/", requests, tls, extra))
@@ -181,8 +196,9 @@ def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> 
             proc.wait(10)
     out = {k: statistics.median(v) for k, v in results.items()}
     # Best of rounds: noise from other processes only ever slows a round down.
-    out["bare_best"], out["mw_best"] = max(results["bare"]), max(results["mw"])
-    out["bare_cpu_best"], out["mw_cpu_best"] = min(results["bare_cpu"]), min(results["mw_cpu"])
+    for variant in VARIANTS:
+        out[variant + "_best"] = max(results[variant])
+        out[variant + "_cpu_best"] = min(results[variant + "_cpu"])
     return out
 
 
@@ -281,20 +297,18 @@ def main() -> None:
         print(f"# per variant, {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette,")
         print("# server in its own process; us/req = server CPU time per request")
         print(
-            f"{'mode':6} {'stat':7} {'bare rps':>10} {'mw rps':>10} {'rps ratio':>10} "
-            f"{'bare us/req':>12} {'mw us/req':>10} {'cpu ratio':>10}"
+            f"{'mode':6} {'stat':7} {'bare':>7} {'hsts':>7} {'mw':>7} {'mw/bare':>8} "
+            f"{'mw/hsts':>8} | {'bare':>6} {'hsts':>6} {'mw':>6} {'mw/bare':>8} {'mw/hsts':>8}"
         )
+        print(f"{'':15}{'requests/s':^41}| {'server CPU us/request':^38}")
         for mode in ("plain", "tls"):
             m = measure(mode, args.requests, args.rounds, material)
-            for stat, suffix, cpu_suffix in (
-                ("median", "", "_cpu"),
-                ("best", "_best", "_cpu_best"),
-            ):
-                bare, mw = m["bare" + suffix], m["mw" + suffix]
-                bare_cpu, mw_cpu = m["bare" + cpu_suffix], m["mw" + cpu_suffix]
+            for stat, sfx, csfx in (("median", "", "_cpu"), ("best", "_best", "_cpu_best")):
+                b, h, w = m["bare" + sfx], m["hsts" + sfx], m["mw" + sfx]
+                bc, hc, wc = m["bare" + csfx], m["hsts" + csfx], m["mw" + csfx]
                 print(
-                    f"{mode:6} {stat:7} {bare:10.0f} {mw:10.0f} {mw / bare:10.3f} "
-                    f"{bare_cpu:12.1f} {mw_cpu:10.1f} {mw_cpu / bare_cpu:10.3f}"
+                    f"{mode:6} {stat:7} {b:7.0f} {h:7.0f} {w:7.0f} {w / b:8.3f} {w / h:8.3f} | "
+                    f"{bc:6.1f} {hc:6.1f} {wc:6.1f} {wc / bc:8.3f} {wc / hc:8.3f}"
                 )
         print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
         if args.skip_burst:

@@ -19,6 +19,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Scope key under which the accepted client certificate is exposed to the app.
 CLIENT_CERT_SCOPE_KEY = "styku_crypto.client_certificate"
 
+_HOST, _FORWARDED, _XFF, _XFP, _XFH = 0, 1, 2, 3, 4
+# Request headers read from trusted proxies; repeated ones are joined with ", "
+# (a repeated Host is kept as the first).
+_PROXY_SLOTS = {
+    b"host": _HOST,
+    b"forwarded": _FORWARDED,
+    b"x-forwarded-for": _XFF,
+    b"x-forwarded-proto": _XFP,
+    b"x-forwarded-host": _XFH,
+}
 _STS = b"strict-transport-security"
 _SET_COOKIE = b"set-cookie"
 _REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
@@ -76,27 +86,22 @@ class ASGIMiddleware:
         peer = client[0] if client else None
         trusted = enforcer.trusted_proxies.is_trusted(peer)
         host_header: str | None = None
-        forwarded = xff = xfp = xfh = proxy_cert = None
+        proxy_cert: str | None = None
         if trusted:
+            found: dict[int, str] = {}
             for key, value in scope["headers"]:
-                if key == b"host":
-                    host_header = value.decode("latin-1")
-                elif key == b"forwarded":
-                    forwarded = _join(forwarded, value)
-                elif key == b"x-forwarded-for":
-                    xff = _join(xff, value)
-                elif key == b"x-forwarded-proto":
-                    xfp = _join(xfp, value)
-                elif key == b"x-forwarded-host":
-                    xfh = _join(xfh, value)
+                slot = _PROXY_SLOTS.get(key)
+                if slot is not None:
+                    text = value.decode("latin-1")
+                    if slot not in found:
+                        found[slot] = text
+                    elif slot != _HOST:
+                        found[slot] = f"{found[slot]}, {text}"
                 elif key == self._proxy_cert_key:
                     proxy_cert = value.decode("latin-1")
-            view = enforcer.trusted_proxies.resolve(
-                peer=peer,
-                forwarded=forwarded,
-                x_forwarded_for=xff,
-                x_forwarded_proto=xfp,
-                x_forwarded_host=xfh,
+            host_header = found.get(_HOST)
+            view = enforcer.trusted_proxies.resolve_trusted(
+                found.get(_FORWARDED), found.get(_XFF), found.get(_XFP), found.get(_XFH)
             )
         else:
             for key, value in scope["headers"]:
@@ -104,12 +109,12 @@ class ASGIMiddleware:
                     host_header = value.decode("latin-1")
                     break
             view = None
-        verdict = enforcer.decide(
-            scheme=scope.get("scheme") or ("ws" if kind == "websocket" else "http"),
-            host_header=host_header,
-            path=scope.get("path", "/"),
-            peer=peer,
-            forwarded=view,
+        verdict = enforcer._decide(
+            scope.get("scheme") or ("ws" if kind == "websocket" else "http"),
+            host_header,
+            scope.get("path", "/"),
+            peer,
+            view,
         )
         action = verdict.action
         if action == Action.PASS:
@@ -231,11 +236,6 @@ def _apply_forwarded(scope: Scope, verdict: Verdict, kind: str) -> None:
         scope["scheme"] = "wss" if kind == "websocket" else "https"
     if verdict.client is not None and verdict.client != (scope.get("client") or (None,))[0]:
         scope["client"] = (verdict.client, 0)
-
-
-def _join(previous: str | None, value: bytes) -> str:
-    text = value.decode("latin-1")
-    return text if previous is None else f"{previous}, {text}"
 
 
 def _client_chain(scope: Scope, proxy_cert: str | None) -> list[str] | None:

@@ -46,6 +46,9 @@ class Action:
     BAD_HOST = 3
 
 
+_PASS, _REDIRECT, _REJECT, _BAD_HOST = Action.PASS, Action.REDIRECT, Action.REJECT, Action.BAD_HOST
+
+
 class Verdict:
     """The decision for one request (a small slotted record, built per request).
 
@@ -247,6 +250,16 @@ class HTTPSEnforcer:
             forwarded: what a *trusted* proxy said (from
                 :meth:`TrustedProxies.resolve`), or ``None``.
         """
+        return self._decide(scheme, host_header, path, peer, forwarded)
+
+    def _decide(
+        self,
+        scheme: str,
+        host_header: str | None,
+        path: str,
+        peer: str | None,
+        forwarded: ForwardedView | None,
+    ) -> Verdict:
         client = peer
         if forwarded is not None:
             if forwarded.scheme is not None:
@@ -257,15 +270,15 @@ class HTTPSEnforcer:
                 host_header = forwarded.host
         secure = scheme in _SECURE_SCHEMES
         if (self._exempt_paths or self._exempt_prefixes) and self.is_exempt(path):
-            return Verdict(Action.PASS, secure, client, None, exempt=True)
-        host = self.host_allowed(host_header)
+            return Verdict(_PASS, secure, client, None, True)
+        host = self._host_cache(host_header) if host_header and len(host_header) <= 300 else None
         if host is None:
-            return Verdict(Action.BAD_HOST, secure, client, None)
+            return Verdict(_BAD_HOST, secure, client, None)
         if secure:
-            return Verdict(Action.PASS, True, client, host)
+            return Verdict(_PASS, True, client, host)
         if self.mode == "reject":
-            return Verdict(Action.REJECT, False, client, host)
-        return Verdict(Action.REDIRECT, False, client, host)
+            return Verdict(_REJECT, False, client, host)
+        return Verdict(_REDIRECT, False, client, host)
 
     def location(self, verdict: Verdict, *, websocket: bool, raw_path: str, query: str) -> str:
         """The HTTPS URL a redirect points to (always on a validated host).

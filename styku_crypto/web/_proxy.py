@@ -62,7 +62,7 @@ class TrustedProxies:
             is the same as trusting no one and is refused.
     """
 
-    __slots__ = ("_networks", "_trusted")
+    __slots__ = ("_forwarded_cache", "_networks", "_trusted", "_x_forwarded_cache")
 
     def __init__(self, entries: Iterable[str]) -> None:
         networks: list[IPNetwork] = []
@@ -83,6 +83,9 @@ class TrustedProxies:
             networks.append(network)
         self._networks: tuple[IPNetwork, ...] = tuple(networks)
         self._trusted = functools.lru_cache(maxsize=1024)(self._lookup)
+        # Views are immutable: identical headers from trusted proxies share one.
+        self._forwarded_cache = functools.lru_cache(maxsize=1024)(self._from_forwarded)
+        self._x_forwarded_cache = functools.lru_cache(maxsize=1024)(self._walk_x_forwarded)
 
     def __bool__(self) -> bool:
         return bool(self._networks)
@@ -132,14 +135,27 @@ class TrustedProxies:
         """
         if not self.is_trusted(peer):
             return None
+        return self.resolve_trusted(forwarded, x_forwarded_for, x_forwarded_proto, x_forwarded_host)
+
+    def resolve_trusted(
+        self,
+        forwarded: str | None,
+        x_forwarded_for: str | None,
+        x_forwarded_proto: str | None,
+        x_forwarded_host: str | None,
+    ) -> ForwardedView | None:
+        """:meth:`resolve` for a peer already known to be trusted (results cached)."""
         if forwarded is not None:
-            elements = parse_forwarded(forwarded)
-            if elements is None:
-                return None
-            return self._walk_forwarded(elements)
+            return self._forwarded_cache(forwarded)
         if x_forwarded_proto is None and x_forwarded_for is None and x_forwarded_host is None:
             return None
-        return self._walk_x_forwarded(x_forwarded_for, x_forwarded_proto, x_forwarded_host)
+        return self._x_forwarded_cache(x_forwarded_for, x_forwarded_proto, x_forwarded_host)
+
+    def _from_forwarded(self, forwarded: str) -> ForwardedView | None:
+        elements = parse_forwarded(forwarded)
+        if elements is None:
+            return None
+        return self._walk_forwarded(elements)
 
     def _walk_forwarded(self, elements: list[dict[str, str]]) -> ForwardedView | None:
         scheme: str | None = None
