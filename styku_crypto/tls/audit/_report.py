@@ -21,7 +21,6 @@ __all__ = ["JSON_SCHEMA", "to_json", "to_json_dict", "to_sarif", "to_text"]
 #: The schema id of :func:`to_json` documents.
 JSON_SCHEMA = "styku-tls-audit/1"
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_INFO_URI = "https://styku.example/docs/tls-audit/"
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
@@ -157,7 +156,6 @@ def to_sarif(report: AuditReport) -> str:
                 "fullDescription": {"text": f"{rule.title} (policy clause: {rule.clause})"},
                 "help": {"text": rule.remediation},
                 "defaultConfiguration": {"level": _SARIF_LEVEL.get(str(rule.severity), "note")},
-                "helpUri": f"{_INFO_URI}#rules",
             }
         )
     results: list[dict[str, Any]] = []
@@ -200,7 +198,6 @@ def to_sarif(report: AuditReport) -> str:
                     "driver": {
                         "name": "styku-crypto tls audit",
                         "version": __version__,
-                        "informationUri": _INFO_URI,
                         "rules": rules,
                     }
                 },
