@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls.audit._model import AuditFinding, Facts
 from styku_crypto.tls.audit._view import PolicyView
 
@@ -41,11 +42,17 @@ def check_chain(
 
     from styku_crypto.tls import check_certificate, profiles
 
-    certs = [x509.load_der_x509_certificate(der) for der in chain]
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in chain]
+    except ValueError:
+        return [make("AUDIT-CERT-001", "the server sent a certificate that does not parse", view)]
     policy = view.policy if view.policy is not None else profiles.MOZILLA_INTERMEDIATE
-    report = check_certificate(
-        certs, hostname=hostname, policy=policy, now=now, trust=trust, target=target
-    )
+    try:
+        report = check_certificate(
+            certs, hostname=hostname, policy=policy, now=now, trust=trust, target=target
+        )
+    except InvalidInputError as exc:
+        return [make("AUDIT-CERT-001", f"the chain could not be checked: {exc}", view)]
     if facts is not None:
         facts.certificate_verifier = report.verifier
     return [_adapt(f, view, make) for f in report.findings]

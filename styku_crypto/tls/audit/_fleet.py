@@ -118,6 +118,8 @@ async def _scan_one(
         report.error = f"no TLS answer: {exc}"
     except TimeoutError:
         report.error = f"incomplete: the scan did not finish within {budget:g} s"
+    except Exception as exc:  # one target's failure must not end the run
+        report.error = f"incomplete: the scan failed ({type(exc).__name__}: {exc})"
     if report.error is None:
         missing = [p for p, ok in facts.protocols.items() if ok is None]
         if missing:

@@ -342,3 +342,29 @@ def test_server_refusing_every_hello_is_incomplete_not_compliant() -> None:
     assert not result.compliant
     assert "no protocol version accepted" in (result.error or "")
     assert report.exit_code == 3
+
+
+def test_unparseable_certificate_is_a_finding_not_a_crash() -> None:
+    """A Certificate message carrying garbage DER yields AUDIT-CERT-001; the scan completes."""
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        hello = parse_client_hello(read_client_hello(conn))
+        if hello.sslv2 or hello.version != 0x0303 or 0x002F not in hello.suites:
+            conn.sendall(alert(70 if hello.version != 0x0303 else 40))
+            return
+        flight = server_hello(version=0x0303, suite=0x002F, extensions=ext(0xFF01, b"\x00"))
+        flight += certificate_message([b"\x30\x82\x01\x00garbage"]) + handshake(14, b"")
+        conn.sendall(record(22, flight))
+
+    server = _bed._serve("badcert", handle)
+    try:
+        report = audit([server.target], timeout=2)
+    finally:
+        server.stop()
+    result = report.targets[0]
+    assert result.complete, result.error
+    cert = [f for f in result.findings if f.rule == "AUDIT-CERT-001"]
+    assert cert
+    assert "does not parse" in cert[0].message
+    assert result.grade == "F"
