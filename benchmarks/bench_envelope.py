@@ -94,3 +94,10 @@ def test_envelope_rewrap(benchmark: Any, env: Envelope, store: KeyStore, size: s
         env.rewrap(buf, tenant="acme")
 
     benchmark(once)
+
+
+def test_envelope_decrypt_into_64mib(benchmark: Any, env: Envelope) -> None:
+    data = _DATA["64MiB"]
+    token = env.encrypt(data, tenant="acme", context=CTX)
+    out = bytearray(len(data))
+    benchmark(lambda: env.decrypt_into(token, out, tenant="acme", context=CTX))

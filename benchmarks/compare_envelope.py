@@ -262,6 +262,9 @@ def large(env: Envelope, quick: bool) -> None:
             "raw decrypt_into": lambda: raw.decrypt_into(bytes(12), sealed, None, out_buf),
             "raw decrypt": lambda: raw.decrypt(bytes(12), sealed, None),
             "env decrypt": lambda: env.decrypt(token, tenant="acme", context=CTX),
+            "env decrypt_into": lambda: env.decrypt_into(
+                token, out_buf, tenant="acme", context=CTX
+            ),
         },
         1,
         rounds,
@@ -275,6 +278,10 @@ def large(env: Envelope, quick: bool) -> None:
         ("env encrypt_into", lambda: env.encrypt_into(data, env_buf, tenant="acme", context=CTX)),
         ("env encrypt", lambda: env.encrypt(data, tenant="acme", context=CTX)),
         ("env decrypt", lambda: env.decrypt(token, tenant="acme", context=CTX)),
+        (
+            "env decrypt_into",
+            lambda: env.decrypt_into(token, out_buf, tenant="acme", context=CTX),
+        ),
     ):
         gc.collect()
         tracemalloc.start()

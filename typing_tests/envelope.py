@@ -45,6 +45,8 @@ def lifecycle(path: Path) -> bytes:
     many: Iterator[bytes] = env.rewrap_many([token], tenant="acme", progress=report)
     buf = bytearray(env.ciphertext_length(3))
     written: int = env.encrypt_into(b"abc", buf, tenant="acme", context=ctx)
+    plain_buf = bytearray(env.plaintext_length(bytes(buf)))
+    read: int = env.decrypt_into(bytes(buf), plain_buf, tenant="acme", context=ctx)
     store.shred("acme")
     try:
         env.decrypt(new_token, tenant="acme", context=ctx)
@@ -53,7 +55,7 @@ def lifecycle(path: Path) -> bytes:
     except (DecryptionError, UnsupportedFormatError):
         raise
     store.close()
-    _ = (needs, in_place, new_text, list(many), written, again)
+    _ = (needs, in_place, new_text, list(many), written, read, again)
     return plain
 
 

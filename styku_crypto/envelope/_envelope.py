@@ -527,6 +527,67 @@ class Envelope:
             raise DecryptionError() from None
         return bytes(payload)
 
+    def decrypt_into(
+        self,
+        token: Buffer,
+        out: bytearray | memoryview,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+    ) -> int:
+        """Decrypt into a caller-supplied buffer (no allocation for the plaintext).
+
+        *out* must hold at least :meth:`plaintext_length` bytes; the plaintext is
+        written at its start and its length returned. On any failure the
+        written region is zeroed before the error propagates, so *out* never
+        holds unauthenticated plaintext.
+
+        Raises:
+            InvalidInputError: *out* is too small or read-only; otherwise as :meth:`decrypt`.
+        """
+        ctx = encode_context(context)
+        tlp = self._tenant_lp(tenant)
+        view = memoryview(out)
+        if view.readonly:
+            raise InvalidInputError("out must be a writable buffer")
+        view = view.cast("B")
+        try:
+            header = parse_header(token)
+            if header.suite == SUITE_STREAM:
+                raise UnsupportedFormatError(
+                    "streamed token (suite 2): use decrypt_stream() or decrypt_file()"
+                )
+            n = len(header.layers)
+            size = len(token) - header.length - TAG_LEN * n
+            if size < 0:
+                raise DecryptionError()
+            if view.nbytes < size:
+                raise InvalidInputError(f"out must hold at least {size} bytes")
+            deks = self._open_layers(header, tenant, tlp)
+            pre = prefix(header.suite, header.data_class)
+            commits = header.commitments
+            nonces = header.nonces or (_ZERO_NONCE,) * n
+            payload: Buffer = memoryview(token)[header.length :]
+            target = view[:size]
+            try:
+                for i in range(n - 1):
+                    aad = payload_aad(pre, i, commits, tlp, ctx)
+                    payload = AESGCM(deks[i]).decrypt(nonces[i], payload, aad)
+                aad = payload_aad(pre, n - 1, commits, tlp, ctx)
+                AESGCM(deks[n - 1]).decrypt_into(nonces[n - 1], payload, aad, target)
+            except InvalidTag:
+                target[:] = bytes(size)  # never leave unauthenticated plaintext behind
+                raise DecryptionError() from None
+            return size
+        except (
+            DecryptionError,
+            UnsupportedFormatError,
+            KeyNotFoundError,
+            KeyDestroyedError,
+        ) as exc:
+            self._failed(exc, tenant)
+            raise
+
     def decrypt_text(self, text: str, *, tenant: str, context: Mapping[str, str]) -> bytes:
         """:meth:`decrypt` of a text-form token.
 

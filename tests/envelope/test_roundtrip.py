@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from styku_crypto.envelope import DataClass, DataKeyCache, Envelope
 from styku_crypto.envelope._format import TEXT_PREFIX
-from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.exceptions import DecryptionError, InvalidInputError
 from styku_crypto.keys import KeyStore
 from tests._support import leaks
 
@@ -124,3 +124,22 @@ def test_text_token_given_to_binary_decrypt(env: Envelope) -> None:
     text = env.encrypt_text(b"t", tenant="acme", context={})
     with pytest.raises(InvalidInputError, match="decrypt_text"):
         env.decrypt(text, tenant="acme", context={})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("data_class", list(DataClass))
+def test_decrypt_into(env: Envelope, data_class: DataClass) -> None:
+    """decrypt_into fills a caller buffer, refuses a short one, and zeroes it on tampering."""
+    data = b"decrypt me into a buffer" * 20
+    leaks.register_secret(data)
+    token = env.encrypt(data, tenant="acme", context={"k": "v"}, data_class=data_class)
+    out = bytearray(len(data) + 5)
+    assert env.decrypt_into(token, out, tenant="acme", context={"k": "v"}) == len(data)
+    assert bytes(out[: len(data)]) == data
+    with pytest.raises(InvalidInputError):
+        env.decrypt_into(token, bytearray(len(data) - 1), tenant="acme", context={"k": "v"})
+    bad = bytearray(token)
+    bad[-1] ^= 1
+    out = bytearray(len(data))
+    with pytest.raises(DecryptionError):
+        env.decrypt_into(bytes(bad), out, tenant="acme", context={"k": "v"})
+    assert out == bytearray(len(data))  # no unauthenticated plaintext left behind
