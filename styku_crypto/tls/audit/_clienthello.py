@@ -161,9 +161,11 @@ def _ec_public(name: str) -> bytes:
 def key_share_for(group: _catalog.Group) -> bytes | None:
     """A well-formed key share for *group*, or ``None`` if none can be made."""
     if group.kind == "ec":
+        from cryptography.exceptions import UnsupportedAlgorithm
+
         try:
             return _ec_public(group.name)
-        except Exception:
+        except (KeyError, ValueError, UnsupportedAlgorithm):  # a curve the local library lacks
             return None
     if group.kind == "ffdhe":
         return (4).to_bytes(group.share_size, "big")
