@@ -166,8 +166,31 @@ def stream_section(env: Envelope, size: int, repeat: int, tmp: Path) -> None:
             while r.read(MIB):
                 pass
 
+    from cryptography.cobblestone import Cobblestone256Decryptor, Cobblestone256Encryptor
+
+    ckey = Cobblestone256Encryptor.generate_key()
+    cbuf = bytearray(MIB + 3 * 16400)
+
+    def cobble_encrypt() -> None:
+        e = Cobblestone256Encryptor(ckey, b"ctx")
+        for _ in range(pieces):
+            e.update_into(block, cbuf)
+        e.finalize()
+
+    ce = Cobblestone256Encryptor(ckey, b"ctx")
+    cobble_ct = b"".join(ce.update(block) for _ in range(pieces)) + ce.finalize()
+
+    def cobble_decrypt() -> None:
+        d = Cobblestone256Decryptor(ckey, b"ctx")
+        view = memoryview(cobble_ct)
+        for i in range(0, len(view), MIB):
+            d.update_into(view[i : i + MIB], cbuf)
+        d.finalize()
+
     results = interleaved(
         {
+            "cobblestone raw encrypt (ceiling)": cobble_encrypt,
+            "cobblestone raw decrypt (ceiling)": cobble_decrypt,
             "AESGCM.encrypt_into 1 MiB pieces": raw_encrypt,
             "AESGCM.decrypt_into 1 MiB pieces": raw_decrypt,
             "Envelope.encrypt_stream (memory)": env_encrypt,
@@ -254,6 +277,11 @@ def stream_section(env: Envelope, size: int, repeat: int, tmp: Path) -> None:
             "decrypt (memory) vs AESGCM.decrypt_into",
             r["AESGCM.decrypt_into 1 MiB pieces"] / r["Envelope.decrypt_stream (memory)"],
             ">= 0.6x",
+        ),
+        (
+            "raw cobblestone decrypt vs AESGCM.decrypt_into",
+            r["AESGCM.decrypt_into 1 MiB pieces"] / r["cobblestone raw decrypt (ceiling)"],
+            "(primitive ceiling)",
         ),
         (
             "decrypt (memory) vs Tink streaming",
