@@ -14,7 +14,7 @@ from tests._support import leaks
 from tests.tls.audit import _bed
 
 #: Per-connection timeout of the bed scan: the hostile servers cost at most this.
-BED_TIMEOUT = 1.5
+BED_TIMEOUT = 3.0
 
 
 @dataclass
