@@ -16,7 +16,6 @@ from styku_crypto.envelope._format import (
     PREFIX_LEN,
     SUITE_CACHED,
     DataClass,
-    encode_context,
     payload_aad,
     to_text,
 )
@@ -30,6 +29,18 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger("styku_crypto.envelope")
 _U32 = struct.Struct(">I")
 _MAX_CONTEXT = 1 << 16
+
+
+def _entry(key: str, value: str) -> bytes:
+    """One canonical context entry: ``u32 len || key || u32 len || value`` (UTF-8)."""
+    try:
+        kb, vb = key.encode("utf-8"), value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError("context keys and values must be encodable str") from None
+    return _U32.pack(len(kb)) + kb + _U32.pack(len(vb)) + vb
+
+
+_FIELD_KEY = _U32.pack(len(b"styku.field")) + b"styku.field"
 
 __all__ = ["RecordEncryptor"]
 
@@ -85,6 +96,7 @@ class RecordEncryptor:
 
     __slots__ = (
         "_envelope",
+        "_type_entry",
         "blind_indexes",
         "data_class",
         "fields",
@@ -127,6 +139,7 @@ class RecordEncryptor:
         self.data_class = data_class
         self.index_suffix = index_suffix
         self.share_data_key = bool(share_data_key)
+        self._type_entry = _entry("styku.record_type", record_type)
 
     def __repr__(self) -> str:
         return (
@@ -158,21 +171,32 @@ class RecordEncryptor:
         """``encode_context(self._context(name, ...))`` for every name, sharing the work.
 
         Builds the canonical encoding (``docs/format.md``: u32 count, then entries sorted
-        by key, each ``u32 len || key || u32 len || value`` in UTF-8) once around the
-        ``styku.field`` entry; a test checks equality with ``encode_context``.
+        by key, each ``u32 len || key || u32 len || value`` in UTF-8) around the three
+        reserved entries. User keys never start with ``styku.``, so they sort entirely
+        before or after the contiguous reserved block (``styku.field`` <
+        ``styku.record_id`` < ``styku.record_type``). A property test checks equality
+        with ``encode_context``.
         """
-        base = self._context("", record_id, context)
-        encode_context(base)  # validates types, encodability and size
-        items = sorted(base.items())
-        pos = items.index(("styku.field", ""))
-
-        def entry(key: str, value: str) -> bytes:
-            kb, vb = key.encode("utf-8"), value.encode("utf-8")
-            return _U32.pack(len(kb)) + kb + _U32.pack(len(vb)) + vb
-
-        head = _U32.pack(len(items)) + b"".join(entry(k, v) for k, v in items[:pos])
-        head += entry("styku.field", "")[:-4]
-        tail = b"".join(entry(k, v) for k, v in items[pos + 1 :])
+        if not isinstance(record_id, str) or not record_id:
+            raise InvalidInputError("record_id must be a non-empty str")
+        before: list[tuple[str, bytes]] = []
+        after: list[tuple[str, bytes]] = []
+        if context:
+            if not isinstance(context, Mapping):
+                raise InvalidInputError("context must be a mapping of str to str")
+            for key, value in context.items():
+                if type(key) is not str or type(value) is not str:
+                    raise InvalidInputError("context keys and values must be str")
+                if key.startswith(RESERVED_PREFIX):
+                    raise InvalidInputError("context keys starting with 'styku.' are reserved")
+                (before if key < RESERVED_PREFIX else after).append((key, _entry(key, value)))
+        try:
+            rid = _entry("styku.record_id", record_id)
+        except UnicodeEncodeError:
+            raise InvalidInputError("record_id must be encodable str") from None
+        count = len(before) + len(after) + 3
+        head = _U32.pack(count) + b"".join(e for _, e in sorted(before)) + _FIELD_KEY
+        tail = rid + self._type_entry + b"".join(e for _, e in sorted(after))
         out = []
         for name in names:
             nb = name.encode("utf-8")

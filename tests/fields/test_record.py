@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from styku_crypto.envelope import DataClass, Envelope
@@ -228,14 +228,20 @@ def test_sensitive_records_both_modes(env: Envelope, store: KeyStore, share: boo
     assert enc.decrypt(sealed, tenant="acme", record_id="1") == MEMBER
 
 
+_KEYS = st.sampled_from(["styku", "styku-x", "styku/x", "stykt", "", "table", "\U0001f600", "z"])
+
+
 @given(
     context=st.dictionaries(
-        st.text(max_size=12).filter(lambda k: not k.startswith("styku.")), st.text(max_size=12)
+        _KEYS | st.text(max_size=12).filter(lambda k: not k.startswith("styku.")),
+        st.text(max_size=12),
     ),
     record_id=st.text(min_size=1, max_size=10),
     names=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
 )
-@settings(max_examples=60)
+@example(context={"styku-x": "1", "styku/x": "2", "a": "\ud800"}, record_id="r", names=["f"])
+@example(context={"styku.field": "x"}, record_id="r", names=["f"])
+@settings(max_examples=80)
 def test_shared_context_encoding_is_canonical(
     record_env: Envelope, context: dict[str, str], record_id: str, names: list[str]
 ) -> None:
