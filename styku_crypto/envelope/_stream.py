@@ -85,6 +85,20 @@ _SUITES = {
 }
 
 
+def _write_all(sink: Any, data: Buffer) -> None:
+    """Write all of *data*, looping over partial writes of raw (unbuffered) files.
+
+    A ``write`` returning ``None`` is taken to have consumed everything (file-likes that
+    return nothing); destinations must be blocking.
+    """
+    view = memoryview(data)
+    while view:
+        n = sink.write(view)
+        if n is None:
+            return
+        view = view[n:]
+
+
 def _failed() -> DecryptionError:
     return DecryptionError("decryption failed")
 
@@ -137,11 +151,11 @@ class ChunkedEncryptor:
         for start in range(0, len(view), IO_BLOCK):
             n = self._enc.update_into(view[start : start + IO_BLOCK], buf)
             if n:
-                sink.write(out[:n])
+                _write_all(sink, out[:n])
 
     def finalize(self, sink: BinaryIO) -> None:
         """Write the final (short) chunk."""
-        sink.write(self._enc.finalize())
+        _write_all(sink, self._enc.finalize())
 
 
 class ChunkedDecryptor:
@@ -324,7 +338,7 @@ class EncryptingWriter(io.RawIOBase):
         self._enc: ChunkedEncryptor | None = ChunkedEncryptor(key, context)
         self._written = 0
         self._on_close = on_close
-        dst.write(header)
+        _write_all(dst, header)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

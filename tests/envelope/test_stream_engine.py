@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -250,3 +251,28 @@ def test_engine_objects_refuse_pickling_and_hide_state() -> None:
     assert KEY.hex() not in repr(w) + repr(r)
     with pytest.raises(InvalidInputError):
         _stream.ChunkedEncryptor(bytes(20), CTX)
+
+
+class _Trickle(io.RawIOBase):
+    """A raw sink that accepts at most 1000 bytes per write call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        chunk = bytes(memoryview(b)[:1000])
+        self.data += chunk
+        return len(chunk)
+
+
+def test_partial_writes_of_raw_sinks_are_completed() -> None:
+    """A destination that accepts few bytes per write still receives the whole token."""
+    data = os.urandom(3 * C + 5)
+    sink = _Trickle()
+    with _stream.EncryptingWriter(sink, header=HEADER, key=KEY, context=CTX) as w:
+        w.write(data)
+    assert _open(bytes(sink.data)) == data
