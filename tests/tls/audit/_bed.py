@@ -360,6 +360,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when the test process dies, so no s_server outlives it."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def s_server(name: str, args: list[str], cwd: Path) -> Server:
     """Start ``openssl s_server`` on an ephemeral port and wait until it accepts."""
     for _attempt in range(5):
@@ -370,6 +379,7 @@ def s_server(name: str, args: list[str], cwd: Path) -> Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
