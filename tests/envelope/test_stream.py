@@ -292,3 +292,15 @@ def test_events_and_no_secrets(env: Envelope, caplog: pytest.LogCaptureFixture) 
     writer = env.encrypt_stream(io.BytesIO(), tenant="acme", context=CTX)
     leaks.assert_no_secret_in("writer repr", repr(writer))
     writer.close()
+
+
+def test_multi_block_token_one_shot_and_sensitive_range(env: Envelope) -> None:
+    """Envelope.decrypt reads a multi-MiB streamed token; ranges work on sensitive tokens."""
+    data = os.urandom(3 * _stream.IO_BLOCK + 777)
+    token = seal(env, data, data_class=DataClass.SENSITIVE)
+    assert env.decrypt(token, tenant="acme", context=CTX) == data
+    src = io.BytesIO(token)
+    got = env.decrypt_range(src, 2 * _stream.IO_BLOCK - 3, 100, tenant="acme", context=CTX)
+    assert got == data[2 * _stream.IO_BLOCK - 3 : 2 * _stream.IO_BLOCK + 97]
+    with pytest.raises(DecryptionError):
+        env.decrypt(token[:-1], tenant="acme", context=CTX)
