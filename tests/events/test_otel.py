@@ -20,6 +20,11 @@ def test_events_exported_with_ecs_attribute_names() -> None:
     handler.addFilter(RedactionFilter())
     logger = logging.getLogger("styku_crypto")
     logger.addHandler(handler)
+    # the application logger is outside styku_crypto: it logs a secret on purpose
+    app = logging.getLogger("h_app_exported")
+    app.addHandler(handler)
+    app.propagate = False
+    app.setLevel(logging.INFO)
     secret = "password=" + "Zq9" * 5
     leaks.register_secret("Zq9" * 5)
     try:
@@ -31,9 +36,10 @@ def test_events_exported_with_ecs_attribute_names() -> None:
             actor="alice",
             source="203.0.113.9",
         )
-        logging.getLogger("styku_crypto.app").info("oops %s", secret)
+        app.info("oops %s", secret)
     finally:
         logger.removeHandler(handler)
+        app.removeHandler(handler)
         provider.shutdown()
     first, second = (r.log_record for r in exporter.get_finished_logs())
     assert first.body == "password.failed"
@@ -45,6 +51,7 @@ def test_events_exported_with_ecs_attribute_names() -> None:
     assert attrs["user.name"] == "alice"
     assert attrs["source.address"] == "203.0.113.9"
     assert attrs["log.logger"] == "styku_crypto.passwords"
+    assert dict(second.attributes or {})["log.logger"] == "h_app_exported"
     assert "Zq9Zq9" not in str(second.body)
     assert dict(second.attributes or {})["styku.redacted"] == 1
 

@@ -35,14 +35,19 @@ _PHC = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$qA1bJ3Rdt6mVL0xh5c0Dm8e0
 
 @pytest.fixture
 def sink() -> Iterator[tuple[logging.Logger, io.StringIO]]:
-    """A logger under styku_crypto with a redacting ECS handler writing to a buffer."""
+    """An application logger with a redacting ECS handler writing to a buffer.
+
+    Deliberately outside ``styku_crypto``: these tests log secrets on purpose,
+    and the session-wide leak guard (rightly) captures raw ``styku_crypto`` records.
+    """
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactionFilter())
     handler.setFormatter(EcsFormatter())
-    logger = logging.getLogger("styku_crypto.tests.redact")
+    logger = logging.getLogger("h_app_under_redaction")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     try:
         yield logger, stream
     finally:
