@@ -496,14 +496,6 @@ class KeyStore:
 
     # -- private API for envelope / fields / incidents ----------------------
 
-    def _primary_version(self, tenant: str, purpose: str) -> int:
-        now = time.monotonic()
-        entry = self._primary.get((tenant, purpose))
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        record = self._load(tenant, purpose, None)
-        return record.version
-
     def _load(self, tenant: str, purpose: str, version: int | None) -> KeyRecord:
         try:
             if version is None:
