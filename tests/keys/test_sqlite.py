@@ -154,3 +154,24 @@ def test_kill_mid_operation_leaves_store_consistent(tmp_path: Path, op: str) -> 
         ]
         assert ks._tenant_key("acme", "customer").fingerprint == fpr
         assert ks.rotate("acme")[0].version == 2
+
+
+def test_concurrent_rotation_across_processes(tmp_path: Path) -> None:
+    """Several processes rotating one SQLite store get distinct, gap-free versions."""
+    db = tmp_path / "k.db"
+    with KeyStore.open(db) as ks:
+        ks.create_tenant("acme")
+    code = (
+        "import sys\n"
+        "from styku_crypto.keys import KeyStore\n"
+        "with KeyStore.open(sys.argv[1]) as ks:\n"
+        "    for _ in range(5):\n"
+        "        ks.rotate('acme', purpose='customer')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    children = [subprocess.Popen([sys.executable, "-c", code, str(db)], env=env) for _ in range(3)]
+    assert [c.wait(60) for c in children] == [0, 0, 0]
+    with KeyStore.open(db) as ks:
+        versions = [k.version for k in ks.describe("acme").keys if k.purpose == "customer"]
+        assert versions == list(range(1, 17))
+        assert ks.check(deep=True) == []
