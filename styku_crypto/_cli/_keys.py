@@ -82,6 +82,12 @@ def register(subparsers: Any) -> None:
     keys = subparsers.add_parser("keys", help="manage the key store, tenants and key versions")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND")
 
+    def group_help(args: argparse.Namespace) -> int:
+        keys.print_help(sys.stderr)
+        return 2
+
+    keys.set_defaults(handler=group_help)
+
     p = keys_sub.add_parser("init", help="create the key store (and local root key) if absent")
     add_store_options(p)
     p.set_defaults(handler=_init)

@@ -66,6 +66,9 @@ def test_keys_errors(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1
     assert _run(capsys, "keys", "create", "bad name")[0] == 2
     assert _run(capsys, "keys", "create")[0] == 2
+    code, _, err = _run(capsys, "keys")
+    assert code == 2
+    assert "KEYS_COMMAND" in err
 
 
 def test_encrypt_decrypt_files(
