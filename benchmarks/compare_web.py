@@ -293,6 +293,8 @@ def main() -> None:
         for blob in leaf.cert_chain_pems[1:]:
             blob.write_to_path(material["cert"], append=True)
 
+        load = os.getloadavg()
+        print(f"# machine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}")
         print(f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds")
         print(f"# per variant, {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette,")
         print("# server in its own process; us/req = server CPU time per request")
@@ -311,6 +313,7 @@ def main() -> None:
                     f"{bc:6.1f} {hc:6.1f} {wc:6.1f} {wc / bc:8.3f} {wc / hc:8.3f}"
                 )
         print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
+        print(f"# load average after the overhead runs: {os.getloadavg()[0]:.2f}")
         if args.skip_burst:
             return
         print()
