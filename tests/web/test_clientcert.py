@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,12 @@ import trustme
 
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls import client_context, profiles
-from styku_crypto.web import ClientCertPolicy, HTTPSEnforcer
+from styku_crypto.web import (
+    CLIENT_CERT_ENVIRON_KEY,
+    ClientCertPolicy,
+    HTTPSEnforcer,
+    WSGIMiddleware,
+)
 from tests.web._servers import TLSExtensionProtocol, run_uvicorn
 from tests.web.conftest import TLSMaterial, starlette_app
 
@@ -228,3 +234,62 @@ def test_tls_extension_absent_means_missing(
     ):
         r = client.get(f"https://localhost:{port}/whoami")
     assert r.status_code == 403
+
+
+def _wsgi_call(middleware: Any, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"] = int(status.split()[0])
+        return lambda data: None
+
+    b"".join(middleware(environ, start_response))
+    return captured["status"], environ
+
+
+def test_wsgi_server_provided_certificate(client_ca: tuple[trustme.CA, Path]) -> None:
+    """WSGI: SSL_CLIENT_CERT set by the server (mod_wsgi) is checked; the leaf reaches the app."""
+    enforcer = HTTPSEnforcer(
+        allowed_hosts=["localhost"], client_cert=ClientCertPolicy(policy=POLICY, trust=client_ca[1])
+    )
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen["cert"] = environ.get(CLIENT_CERT_ENVIRON_KEY)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    middleware = WSGIMiddleware(app, enforcer=enforcer)
+    leaf = client_ca[0].issue_cert(
+        "w@example.com", common_name="wsgi-client", not_before=RECENT, not_after=SOON
+    )
+    base = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost", "REMOTE_ADDR": "192.0.2.5"}
+    status, _ = _wsgi_call(middleware, {**base, "SSL_CLIENT_CERT": _pem(leaf)})
+    assert status == 200
+    assert "wsgi-client" in seen["cert"].subject.rfc4514_string()
+    stranger = trustme.CA().issue_cert("x@example.com", not_before=RECENT, not_after=SOON)
+    assert _wsgi_call(middleware, {**base, "SSL_CLIENT_CERT": _pem(stranger)})[0] == 403
+    assert _wsgi_call(middleware, dict(base))[0] == 403
+    # A client-supplied header is not the server's variable and is ignored.
+    assert _wsgi_call(middleware, {**base, "HTTP_SSL_CLIENT_CERT": _pem(leaf)})[0] == 403
+
+
+def test_wsgi_proxy_header_only_from_trusted_peer(client_ca: tuple[trustme.CA, Path]) -> None:
+    """WSGI: the proxy's certificate header counts from the trusted proxy only."""
+    enforcer = HTTPSEnforcer(
+        allowed_hosts=["localhost"],
+        trusted_proxies=["10.0.0.1"],
+        client_cert=ClientCertPolicy(
+            policy=POLICY, trust=client_ca[1], proxy_header="x-ssl-client-cert"
+        ),
+    )
+    middleware = WSGIMiddleware(lambda e, s: (s("200 OK", []), [b"ok"])[1], enforcer=enforcer)
+    leaf = client_ca[0].issue_cert("p@example.com", not_before=RECENT, not_after=SOON)
+    header = urllib.parse.quote(_pem(leaf))
+    base = {
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": "localhost",
+        "HTTP_X_SSL_CLIENT_CERT": header,
+    }
+    assert _wsgi_call(middleware, {**base, "REMOTE_ADDR": "10.0.0.1"})[0] == 200
+    assert _wsgi_call(middleware, {**base, "REMOTE_ADDR": "10.0.0.2"})[0] == 403

@@ -253,3 +253,11 @@ def test_wsgi_https_port_and_query_in_location() -> None:
     assert captured["status"] == "308 Permanent Redirect"
     assert captured["headers"]["Location"] == "https://example.com:8443/caf%C3%A9%20x?q=%C3%A9&r=1"
     assert body == b"Redirecting to HTTPS\n"
+
+
+@given(st.text(max_size=40))
+def test_host_parsing_never_raises_and_only_admits_allowed(value: str) -> None:
+    """Any Host text is either refused or normalised to an allowed name; parsing never raises."""
+    enforcer = _enf()
+    host = enforcer.host_allowed(value)
+    assert host is None or host == "example.com" or host.endswith("corp.example")
