@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import unicodedata
@@ -18,6 +19,8 @@ _PURPOSE = "customer"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 MIN_LENGTH = 4
 MAX_LENGTH = 32
+#: Keyed HMAC states kept per indexer (one per tenant key version in use); bounded.
+_MAX_MACS = 256
 
 Normalizer = Callable[[str], str]
 
@@ -81,7 +84,7 @@ class BlindIndexer:
         InvalidInputError: bad name or length.
     """
 
-    __slots__ = ("_keys", "_label", "length", "name", "normalize")
+    __slots__ = ("_keys", "_label", "_macs", "length", "name", "normalize")
 
     def __init__(
         self,
@@ -100,6 +103,10 @@ class BlindIndexer:
         self.length = length
         self.normalize = normalize
         self._label = f"styku.blind-index/v1/{name}/{length}".encode()
+        # Keyed HMAC-SHA-256 states, keyed by the derived subkey itself: ``tag`` still asks
+        # the key store for the subkey on every call (so rotation, shredding and the
+        # store's own cache lifetime apply unchanged) and only skips re-keying the HMAC.
+        self._macs: dict[bytes, hmac.HMAC] = {}
 
     def __repr__(self) -> str:
         return f"<BlindIndexer name={self.name!r} length={self.length}>"
@@ -114,8 +121,11 @@ class BlindIndexer:
         return rows * self.false_positive_rate
 
     def _message(self, value: Any) -> bytes:
-        if isinstance(value, str) and self.normalize is not None:
-            value = self.normalize(value)
+        if isinstance(value, str):
+            if self.normalize is not None:
+                value = self.normalize(value)
+            if type(value) is str:
+                return encode_value(value)
         if not isinstance(value, str | bytes | bytearray | memoryview):
             raise InvalidInputError("blind indexes take str or bytes values")
         return encode_value(value)
@@ -132,8 +142,20 @@ class BlindIndexer:
         key, used = self._keys._derive_key(
             tenant, purpose=_PURPOSE, label=self._label, length=32, version=version
         )
-        mac = hmac.digest(key, message, "sha256")[: self.length]
-        return IndexTag(f"{_PREFIX}.{used}.{b64e(mac)}")
+        keyed = self._macs.get(key)
+        if keyed is None:
+            keyed = self._keyed(key)
+        h = keyed.copy()
+        h.update(message)
+        return IndexTag(f"{_PREFIX}.{used}.{b64e(h.digest()[: self.length])}")
+
+    def _keyed(self, key: bytes) -> hmac.HMAC:
+        """An HMAC-SHA-256 state keyed with *key* (cached; ``copy()`` per message)."""
+        keyed = hmac.new(key, digestmod=hashlib.sha256)
+        if len(self._macs) >= _MAX_MACS:
+            self._macs.clear()  # atomic under the GIL; simply re-keyed on the next call
+        self._macs[key] = keyed
+        return keyed
 
     def search_tags(
         self, value: str | bytes, *, tenant: str, versions: Iterable[int] | None = None

@@ -43,6 +43,8 @@ def encode_value(value: Any) -> bytes:
     Raises:
         InvalidInputError: the value is not bytes, str or JSON-serialisable.
     """
+    if type(value) is str:
+        return _TEXT + value.encode("utf-8")
     if isinstance(value, bytes | bytearray | memoryview):
         return _BYTES + bytes(value)
     if isinstance(value, str):
@@ -76,9 +78,12 @@ def decode_value(data: bytes) -> Any:
     raise DecryptionError("decryption failed")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64e(data: bytes) -> str:
     """URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def b64d(text: str) -> bytes:

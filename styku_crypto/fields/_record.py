@@ -15,13 +15,13 @@ from styku_crypto.envelope._format import (
     NONCE_LEN,
     PREFIX_LEN,
     SUITE_CACHED,
+    TEXT_PREFIX,
     DataClass,
     payload_aad,
-    to_text,
 )
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._blind_index import BlindIndexer
-from styku_crypto.fields._codec import decode_value, encode_value
+from styku_crypto.fields._codec import b64e, decode_value, encode_value
 
 if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope
@@ -39,8 +39,6 @@ def _entry(key: str, value: str) -> bytes:
         raise InvalidInputError("context keys and values must be encodable str") from None
     return _U32.pack(len(kb)) + kb + _U32.pack(len(vb)) + vb
 
-
-_FIELD_KEY = _U32.pack(len(b"styku.field")) + b"styku.field"
 
 __all__ = ["RecordEncryptor"]
 
@@ -96,6 +94,7 @@ class RecordEncryptor:
 
     __slots__ = (
         "_envelope",
+        "_field_entries",
         "_type_entry",
         "blind_indexes",
         "data_class",
@@ -140,6 +139,8 @@ class RecordEncryptor:
         self.index_suffix = index_suffix
         self.share_data_key = bool(share_data_key)
         self._type_entry = _entry("styku.record_type", record_type)
+        # ``u32 len || "styku.field" || u32 len || name`` per field, encoded once.
+        self._field_entries = {name: _entry("styku.field", name) for name in names}
 
     def __repr__(self) -> str:
         return (
@@ -195,15 +196,17 @@ class RecordEncryptor:
         except UnicodeEncodeError:
             raise InvalidInputError("record_id must be encodable str") from None
         count = len(before) + len(after) + 3
-        head = _U32.pack(count) + b"".join(e for _, e in sorted(before)) + _FIELD_KEY
-        tail = rid + self._type_entry + b"".join(e for _, e in sorted(after))
-        out = []
-        for name in names:
-            nb = name.encode("utf-8")
-            encoded = head + _U32.pack(len(nb)) + nb + tail
+        head = _U32.pack(count)
+        if before:
+            head += b"".join(e for _, e in sorted(before))
+        tail = rid + self._type_entry
+        if after:
+            tail += b"".join(e for _, e in sorted(after))
+        entries = self._field_entries
+        out = [head + (entries.get(name) or _entry("styku.field", name)) + tail for name in names]
+        for encoded in out:
             if len(encoded) > _MAX_CONTEXT:
                 raise InvalidInputError("context is larger than 64 KiB encoded")
-            out.append(encoded)
         return out
 
     def encrypt(
@@ -231,23 +234,47 @@ class RecordEncryptor:
         if self.share_data_key:
             self._encrypt_shared(record, out, tenant, record_id, context)
         else:
-            kwargs: dict[str, Any] = {}
-            if self.data_class is not None:
-                kwargs["data_class"] = self.data_class
-            for name in self.fields:
-                if name in record:
-                    out[name] = self._envelope.encrypt_text(
-                        encode_value(record[name]),
-                        tenant=tenant,
-                        context=self._context(name, record_id, context),
-                        **kwargs,
-                    )
+            self._encrypt_each(record, out, tenant, record_id, context)
         for name, idx in self.blind_indexes.items():
             if name in record:
                 value = record[name]
                 tag = None if value is None else str(idx.tag(value, tenant=tenant))
                 out[name + self.index_suffix] = tag
         return out
+
+    def _encrypt_each(
+        self,
+        record: Mapping[str, Any],
+        out: dict[str, Any],
+        tenant: str,
+        record_id: str,
+        context: Mapping[str, str] | None,
+    ) -> None:
+        """One envelope token per field (fresh data key, or the envelope's DataKeyCache)."""
+        present = [name for name in self.fields if name in record]
+        if not present:
+            return
+        env = self._envelope
+        contexts = self._encoded_contexts(present, record_id, context)
+        cache = env._cache
+        if cache is not None:
+            # Same path as Envelope.encrypt with a cache, minus re-encoding the context.
+            tlp = env._tenant_lp(tenant)
+            dc = env._data_class(self.data_class or DataClass.CUSTOMER)
+            for name, ctx in zip(present, contexts, strict=True):
+                token = env._encrypt_cached(cache, encode_value(record[name]), tenant, tlp, ctx, dc)
+                out[name] = TEXT_PREFIX + b64e(token)
+            return
+        kwargs: dict[str, Any] = {}
+        if self.data_class is not None:
+            kwargs["data_class"] = self.data_class
+        for name in present:
+            out[name] = env.encrypt_text(
+                encode_value(record[name]),
+                tenant=tenant,
+                context=self._context(name, record_id, context),
+                **kwargs,
+            )
 
     def _encrypt_shared(
         self,
@@ -272,6 +299,15 @@ class RecordEncryptor:
         aad_heads = [payload_aad(pre, i, commits, tlp, b"") for i in range(layers)]
         step = NONCE_LEN * layers
         all_nonces = os.urandom(step * len(present))
+        if layers == 1:
+            aead, aad_head = aeads[0], aad_heads[0]
+            for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
+                nonce = all_nonces[step * j : step * (j + 1)]
+                body = aead.encrypt(nonce, encode_value(record[name]), aad_head + ctx)
+                out[name] = TEXT_PREFIX + b64e(header + nonce + body)
+            if _LOG.isEnabledFor(logging.DEBUG):
+                env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
+            return
         for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
             nonces = all_nonces[step * j : step * (j + 1)]
             payload = encode_value(record[name])
@@ -279,7 +315,7 @@ class RecordEncryptor:
                 payload = aeads[i].encrypt(
                     nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)], payload, aad_heads[i] + ctx
                 )
-            out[name] = to_text(header + nonces + payload)
+            out[name] = TEXT_PREFIX + b64e(header + nonces + payload)
         if _LOG.isEnabledFor(logging.DEBUG):
             env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
 
