@@ -10,16 +10,29 @@ hashes made with older peppers while new hashes use the current one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import re
 from collections.abc import Iterable, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.exceptions import (
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    KeyStoreError,
+)
 
-__all__ = ["Pepper", "PepperSet"]
+if TYPE_CHECKING:
+    from styku_crypto.keys import KeyStore
+
+__all__ = ["PEPPER_TENANT", "Pepper", "PepperSet"]
+
+#: The reserved internal tenant whose key hierarchy yields key-store peppers.
+PEPPER_TENANT = "styku-internal-passwords"
+_PEPPER_LABEL = b"styku-crypto/password-pepper/v1"
 
 _ID = re.compile(r"[A-Za-z0-9.-]{1,32}\Z")
 _MIN_KEY = 32
@@ -131,3 +144,46 @@ class PepperSet:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("PepperSet objects cannot be pickled")
+
+    @classmethod
+    def from_key_store(cls, store: KeyStore, *, tenant: str = PEPPER_TENANT) -> PepperSet:
+        """Peppers derived from a key store, one per version of a reserved tenant's key.
+
+        Each pepper is HKDF-derived (``KeyStore._derive_key``) from one version of
+        *tenant*'s customer key with a label used for nothing else, and has the id
+        ``ks<version>``. The primary version is the current pepper; every older live
+        version is kept for verification. The tenant is created on first use.
+
+        Rotating peppers is ``store.rotate(tenant)`` followed by a new
+        ``PepperSet.from_key_store(store)``: old hashes keep verifying and are
+        re-peppered by ``verify_and_update`` on the next successful login. The
+        pepper secrets live only under the store's root key (HSM or KMS in
+        production), never beside the password table.
+
+        .. danger::
+            Shredding *tenant* destroys every pepper, so no stored password hash
+            can be verified afterwards. That is the intended off switch, not a
+            maintenance step.
+
+        Raises:
+            KeyDestroyedError: *tenant* was shredded.
+            KeyStoreError: the store or its root key is unusable.
+        """
+        try:
+            info = store.describe(tenant)
+        except KeyNotFoundError:
+            with contextlib.suppress(KeyStoreError):  # created concurrently by another process
+                store.create_tenant(tenant)
+            info = store.describe(tenant)
+        if info.shredded_at is not None:
+            raise KeyDestroyedError("the key-store pepper tenant was shredded")
+        versions = sorted((k.version for k in info.keys if k.purpose == "customer"), reverse=True)
+        if not versions:
+            raise KeyNotFoundError("the key-store pepper tenant has no customer key")
+        peppers = []
+        for version in versions:
+            key, got = store._derive_key(
+                tenant, purpose="customer", label=_PEPPER_LABEL, length=32, version=version
+            )
+            peppers.append(Pepper(f"ks{got}", key))
+        return cls(peppers[0], peppers[1:])
