@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cryptography
 import cryptography.utils
@@ -19,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from styku_crypto.events._emit import emit
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls._policy import FindingCollector, Policy, Report
 from styku_crypto.tls._rules import Severity
@@ -32,6 +32,14 @@ __all__ = [
     "enforce_handshake_certificate",
     "load_chain",
 ]
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Forward to :func:`styku_crypto.events.emit`, imported on first use (cheap import)."""
+    from styku_crypto.events._emit import emit as forward
+
+    forward(event, **fields)
+
 
 ChainInput = Sequence[x509.Certificate] | bytes | str | os.PathLike[str]
 TrustInput = Sequence[x509.Certificate] | bytes | str | os.PathLike[str] | None

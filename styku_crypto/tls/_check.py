@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from styku_crypto.events._emit import emit
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls._contexts import context_facts
 from styku_crypto.tls._policy import PROTOCOLS, FindingCollector, Policy, Report
@@ -36,6 +35,13 @@ from styku_crypto.tls._rules import Severity
 from styku_crypto.tls.profiles import DEFAULT
 
 __all__ = ["check_cipher_string", "check_context"]
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Forward to :func:`styku_crypto.events.emit`, imported on first use (cheap import)."""
+    from styku_crypto.events._emit import emit as forward
+
+    forward(event, **fields)
 
 
 def _emit_violations(report: Report) -> None:

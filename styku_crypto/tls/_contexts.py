@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from styku_crypto._extras import require
-from styku_crypto.events._emit import emit
 from styku_crypto.exceptions import InvalidInputError, PolicyViolationError
 from styku_crypto.tls._native import native
 from styku_crypto.tls._policy import Policy
@@ -29,6 +28,14 @@ __all__ = [
     "pyopenssl_server_context",
     "server_context",
 ]
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Forward to :func:`styku_crypto.events.emit`, imported on first use (cheap import)."""
+    from styku_crypto.events._emit import emit as forward
+
+    forward(event, **fields)
+
 
 #: OpenSSL security level appended to every cipher string: RSA/DH >= 2048 bits,
 #: ECC >= 224 bits, no SHA-1 or MD5 in handshake signatures or certificates.

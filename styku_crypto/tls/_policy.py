@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from styku_crypto.exceptions import InvalidPolicyError, PolicyViolationError
 from styku_crypto.tls._registry import cipher_by_name, group_by_name
 from styku_crypto.tls._rules import RULES, Rule, Severity
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "PROTOCOLS",
@@ -27,12 +29,13 @@ __all__ = [
 #: Protocol names in Mozilla's spelling, oldest first.
 PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
+#: ``ssl.TLSVersion`` member names (``ssl`` itself is imported on first use).
 _TLS_VERSION = {
-    "SSLv3": ssl.TLSVersion.SSLv3,
-    "TLSv1": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+    "SSLv3": "SSLv3",
+    "TLSv1": "TLSv1",
+    "TLSv1.1": "TLSv1_1",
+    "TLSv1.2": "TLSv1_2",
+    "TLSv1.3": "TLSv1_3",
 }
 
 #: Version tag of the JSON document produced by :meth:`Report.to_dict`.
@@ -271,7 +274,9 @@ class Policy:
     @property
     def tls_versions(self) -> tuple[ssl.TLSVersion, ...]:
         """Allowed versions as :class:`ssl.TLSVersion`, oldest first."""
-        return tuple(_TLS_VERSION[p] for p in PROTOCOLS if p in self.protocols)
+        import ssl
+
+        return tuple(ssl.TLSVersion[_TLS_VERSION[p]] for p in PROTOCOLS if p in self.protocols)
 
     @property
     def minimum_version(self) -> ssl.TLSVersion:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+import os
 
 from styku_crypto.exceptions import InvalidPolicyError
 from styku_crypto.tls._policy import Policy
@@ -43,12 +43,15 @@ __all__ = [
 
 
 def _load() -> dict[str, Policy]:
-    text = (
-        resources.files("styku_crypto.tls._data")
-        .joinpath("mozilla_profiles.json")
-        .read_text(encoding="utf-8")
-    )
-    data = json.loads(text)
+    # The package loader reads the file (plain directory or zip import alike) without
+    # importing importlib.resources, which costs more than the rest of this module.
+    from styku_crypto.tls import _data
+
+    spec = _data.__spec__
+    if spec is None or spec.loader is None or _data.__file__ is None:  # pragma: no cover
+        raise InvalidPolicyError("shipped TLS profile data is missing")
+    path = os.path.join(os.path.dirname(_data.__file__), "mozilla_profiles.json")
+    data = json.loads(spec.loader.get_data(path).decode("utf-8"))  # type: ignore[attr-defined]
     if data.get("format") != "styku-tls-profiles/1":
         raise InvalidPolicyError("shipped TLS profile data has an unknown format")
     return {p["name"]: Policy.from_dict(p) for p in data["profiles"]}
