@@ -255,9 +255,9 @@ class RecordEncryptor:
         if not present:
             return
         env = self._envelope
-        contexts = self._encoded_contexts(present, record_id, context)
         cache = env._cache
         if cache is not None:
+            contexts = self._encoded_contexts(present, record_id, context)
             # Same path as Envelope.encrypt with a cache, minus re-encoding the context.
             tlp = env._tenant_lp(tenant)
             dc = env._data_class(self.data_class or DataClass.CUSTOMER)
