@@ -268,13 +268,14 @@ class RecordEncryptor:
         kwargs: dict[str, Any] = {}
         if self.data_class is not None:
             kwargs["data_class"] = self.data_class
+        # One context dict per record; only ``styku.field`` changes between fields
+        # (Envelope.encrypt encodes the mapping at once and keeps no reference).
+        field_ctx = self._context(present[0], record_id, context)
+        encrypt = env.encrypt
         for name in present:
-            out[name] = env.encrypt_text(
-                encode_value(record[name]),
-                tenant=tenant,
-                context=self._context(name, record_id, context),
-                **kwargs,
-            )
+            field_ctx["styku.field"] = name
+            token = encrypt(encode_value(record[name]), tenant=tenant, context=field_ctx, **kwargs)
+            out[name] = TEXT_PREFIX + b64e(token)
 
     def _encrypt_shared(
         self,
