@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from styku_crypto.envelope import Envelope
+from styku_crypto.envelope import DataKeyCache, Envelope
 from styku_crypto.fields import (
     BlindIndexer,
     DeterministicEncryptor,
@@ -52,17 +52,27 @@ def test_raw_aesgcm_three_values(benchmark: Any) -> None:
     benchmark(run)
 
 
-@pytest.mark.parametrize("share", [False, True], ids=["key-per-field", "key-per-record"])
-def test_record_encrypt(benchmark: Any, store: KeyStore, share: bool) -> None:
+@pytest.mark.parametrize(
+    ("share", "cache"),
+    [(False, False), (True, False), (False, True)],
+    ids=["key-per-field", "key-per-record", "data-key-cache"],
+)
+def test_record_encrypt(benchmark: Any, store: KeyStore, share: bool, cache: bool) -> None:
     idx = BlindIndexer(store, name="members.email", normalize=casefold_email)
     rec = RecordEncryptor(
-        Envelope(store),
+        Envelope(store, data_key_cache=DataKeyCache() if cache else None),
         record_type="members",
         fields=FIELDS,
         blind_indexes={"email": idx},
         share_data_key=share,
     )
     benchmark(lambda: rec.encrypt(RECORD, tenant="acme", record_id="42"))
+
+
+def test_envelope_one_field(benchmark: Any, store: KeyStore) -> None:
+    env = Envelope(store)
+    ctx = {"styku.field": "email", "styku.record_id": "42", "styku.record_type": "members"}
+    benchmark(lambda: env.encrypt(b"sJane.Doe@example.com", tenant="acme", context=ctx))
 
 
 def test_record_decrypt(benchmark: Any, store: KeyStore) -> None:
