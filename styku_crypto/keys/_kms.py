@@ -30,7 +30,7 @@ import threading
 from typing import Any
 
 from styku_crypto._extras import require
-from styku_crypto.exceptions import DecryptionError, RootKeyUnavailableError
+from styku_crypto.exceptions import DecryptionError, InvalidInputError, RootKeyUnavailableError
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._resilience import RetryPolicy, call_with_retries
 
@@ -98,8 +98,8 @@ class AwsKmsRootKey(RootKeyProvider):
         client: Any = None,
         client_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not key_id:
-            raise ValueError("key_id is required")
+        if not isinstance(key_id, str) or not key_id:
+            raise InvalidInputError("key_id is required")
         self._key_id = key_id
         self._region = region
         self._endpoint = endpoint_url

@@ -23,7 +23,12 @@ import threading
 from typing import Any, ClassVar
 
 from styku_crypto._extras import require
-from styku_crypto.exceptions import DecryptionError, KeyStoreError, RootKeyUnavailableError
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyStoreError,
+    RootKeyUnavailableError,
+)
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._resilience import (
     CallTimeoutError,
@@ -187,7 +192,7 @@ class Pkcs11RootKey(RootKeyProvider):
         provider_id: str | None = None,
     ) -> None:
         if pool_size < 1:
-            raise ValueError("pool_size must be at least 1")
+            raise InvalidInputError("pool_size must be at least 1")
         self._module = module
         self._token_label = token_label
         self._pin = pin

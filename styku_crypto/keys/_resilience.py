@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from styku_crypto.exceptions import RootKeyUnavailableError
+from styku_crypto.exceptions import InvalidInputError, RootKeyUnavailableError
 
 __all__ = ["RetryPolicy", "call_with_retries", "run_with_timeout"]
 
@@ -58,9 +58,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
+            raise InvalidInputError("attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0 or self.deadline <= 0 or self.timeout <= 0:
-            raise ValueError("delays must be non-negative and deadline/timeout positive")
+            raise InvalidInputError("delays must be non-negative and deadline/timeout positive")
 
     def backoff(self, retry: int) -> float:
         """The jittered sleep before retry number *retry* (1-based)."""
