@@ -117,6 +117,25 @@ def _split_url(url: str) -> tuple[str, str | None]:
     return clean, secondary
 
 
+def _check_url(psycopg: Any, url: str, what: str) -> None:
+    """Refuse a malformed URL up front, without echoing it (it may hold a password).
+
+    libpq's own parse errors quote the offending text (a password included), and
+    a bad port makes :func:`urllib.parse.urlsplit` raise a bare ``ValueError``
+    later, when a message is built; both become one typed, redacted error here.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInputError(f"a PostgreSQL {what} URL starts with postgresql://")
+    try:
+        _ = urllib.parse.urlsplit(url).port
+        psycopg.conninfo.conninfo_to_dict(url)
+    except (ValueError, psycopg.Error):
+        raise InvalidInputError(
+            f"malformed PostgreSQL {what} URL (check the host, port, percent-encoding"
+            " and query parameters)"
+        ) from None
+
+
 def _describe(url: str) -> str:
     """A URL without its password, for messages and ``location``."""
     parts = urllib.parse.urlsplit(url)
@@ -157,8 +176,11 @@ class PostgresBackend(KeyStoreBackend):
             raise InvalidInputError("a PostgreSQL store URL starts with postgresql://")
         self._psycopg = require("psycopg", extra="postgres")
         primary, from_query = _split_url(url)
+        _check_url(self._psycopg, primary, "store")
         self._primary_url = primary
         self._secondary_url = secondary or from_query
+        if self._secondary_url:
+            _check_url(self._psycopg, self._secondary_url, "secondary")
         self._read_only = read_only
         self._connect_timeout = max(1, round(connect_timeout))
         self._retry_after = retry_primary_after
@@ -239,6 +261,8 @@ class PostgresBackend(KeyStoreBackend):
                             f"key store {_describe(self._primary_url)} is unreachable"
                         ) from None
                     cur = None
+                except psycopg.Error as exc:
+                    raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
             if cur is None:
                 try:
                     cur = self._secondary().cursor()
@@ -248,6 +272,8 @@ class PostgresBackend(KeyStoreBackend):
                         f"key store {_describe(self._primary_url)} and its secondary"
                         f" {_describe(self._secondary_url or '')} are unreachable"
                     ) from None
+                except psycopg.Error as exc:
+                    raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
             try:
                 yield cur
             except psycopg.Error as exc:
@@ -277,6 +303,8 @@ class PostgresBackend(KeyStoreBackend):
                     f"key store primary {_describe(self._primary_url)} is unreachable;"
                     " writes are refused (a secondary is read-only)"
                 ) from None
+            except psycopg.Error as exc:
+                raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
             try:
                 with conn.transaction():
                     yield conn.cursor()
