@@ -20,10 +20,13 @@ not verify, a drill failed, the store has consistency problems); 2 usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 __all__ = ["ROOTS_ENV", "PIN_ENV", "parse_root", "register"]
@@ -175,6 +178,40 @@ def _open_store(args: argparse.Namespace, *, extra: list[Any] | None = None) -> 
     return KeyStore.open(_store_target(args), root=roots or None)
 
 
+def _write_report(path: str, data: bytes) -> None:
+    """Write *data* to *path* atomically (temp file in the same directory, fsync, rename).
+
+    Raises:
+        InvalidInputError: the report cannot be written (exit 2); no partial file is left.
+    """
+    from styku_crypto.exceptions import InvalidInputError
+
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        tmp = None
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write the drill report {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def _emit_json(doc: object) -> None:
     json.dump(doc, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
@@ -270,13 +307,7 @@ def _drill(args: argparse.Namespace) -> int:
                 root.close()
     doc = report.to_json()
     if args.report:
-        tmp = f"{args.report}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, args.report)
+        _write_report(args.report, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
     print(f"drill of backup {report.backup_id} from {report.source}")
     print(f"  restore {report.restore_seconds:.3f}s, total {report.total_seconds:.3f}s")
     for t in report.tenants:
