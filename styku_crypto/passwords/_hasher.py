@@ -108,6 +108,9 @@ class PasswordHasher:
         if max_concurrency < 1:
             raise InvalidInputError("max_concurrency must be at least 1")
         self._profile = profile
+        if pepper is not None and not isinstance(pepper, Pepper | PepperSet):
+            # Never echo the value: a raw key passed here by mistake is a secret.
+            raise TypeError("pepper must be a Pepper, a PepperSet or None")
         self._peppers = PepperSet(pepper) if isinstance(pepper, Pepper) else pepper
         self._max_concurrency = max_concurrency
         self._policy = policy if policy is not None else PasswordPolicy()
