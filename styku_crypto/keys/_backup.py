@@ -693,7 +693,10 @@ def load_backup(
         canaries = tuple(canary_doc["canaries"])
     except (ValueError, KeyError, TypeError):
         raise BackupError(f"backup {backup_id}: malformed content") from None
-    shred_list = tuple((str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", []))
+    try:
+        shred_list = tuple((str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", []))
+    except (TypeError, ValueError):
+        raise BackupError(f"backup {backup_id}: malformed shred list") from None
     return VerifiedBackup(
         backup_id=backup_id,
         created_at=_parse_ts(manifest.get("created_at")),
