@@ -57,6 +57,10 @@ class KeyRecord:
         """The provider ids this key is wrapped under, in stored order."""
         return tuple(p for p, _ in self.wraps)
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # Wrapped key bytes stay in the store and in authenticated backups only.
+        raise TypeError("KeyRecord holds wrapped key material and cannot be pickled")
+
 
 @dataclass(frozen=True)
 class StoreSnapshot:
@@ -67,6 +71,10 @@ class StoreSnapshot:
     shredded: tuple[tuple[str, datetime], ...]
     meta: tuple[tuple[str, bytes], ...] = field(repr=False)
     format_version: int = 1
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # A snapshot carries every wrapped key: only backups (authenticated) may hold it.
+        raise TypeError("StoreSnapshot holds wrapped key material and cannot be pickled")
 
 
 class KeyStoreBackend(abc.ABC):

@@ -1,0 +1,78 @@
+"""Wrapped keys, PINs and snapshots stay out of reprs and pickles; bad backups fail typed."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from styku_crypto.keys import KeyStore, LocalRootKey, Pkcs11RootKey, SQLiteBackend
+from tests._support import leaks
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> KeyStore:
+    """A SQLite store with one tenant under a local root key."""
+    backend = SQLiteBackend(tmp_path / "keys.db")
+    backend.initialize()
+    ks = KeyStore(backend, root=LocalRootKey(tmp_path / "root.key"))
+    ks.create_tenant("acme")
+    return ks
+
+
+def test_key_record_and_snapshot_refuse_pickling(store: KeyStore) -> None:
+    """KeyRecord and StoreSnapshot (wrapped key bytes) refuse pickle and keep wraps out of repr."""
+    try:
+        record = store.backend.get_primary("acme", "customer")
+        snapshot = store.backend.export_snapshot()
+        for _, wrapped in record.wraps:
+            leaks.register_secret(wrapped)
+        for obj in (record, snapshot):
+            leaks.assert_no_secret_in(f"repr {type(obj).__name__}", repr(obj))
+            with pytest.raises(TypeError, match="cannot be pickled"):
+                pickle.dumps(obj)
+    finally:
+        store.close()
+
+
+def test_pkcs11_provider_repr_and_pickle_hide_the_pin() -> None:
+    """The PKCS#11 provider's repr names token and key labels, never the PIN; pickling raises."""
+    pin = "pin-7d1e55aa"
+    leaks.register_secret(pin)
+    provider = Pkcs11RootKey(module="/nonexistent.so", token_label="tok", pin=pin)
+    leaks.assert_no_secret_in("repr Pkcs11RootKey", repr(provider))
+    assert "tok" in repr(provider)
+    with pytest.raises(TypeError):
+        pickle.dumps(provider)
+
+
+def test_authentic_backup_with_malformed_shred_list_is_backup_error(
+    store: KeyStore, tmp_path: Path
+) -> None:
+    """A manifest that authenticates but holds a malformed shred list raises BackupError."""
+    import hashlib
+    import hmac
+    import json
+
+    from styku_crypto.exceptions import BackupError
+    from styku_crypto.keys import _backup
+
+    try:
+        backup_id, files, _ = _backup.build_backup(store)
+        manifest = json.loads(files["manifest.json"])
+        provider = store.providers[0]
+        mac_key = provider.unwrap(
+            _backup._unb64(manifest["mac_key_wraps"][provider.provider_id]),
+            aad=_backup._MAC_AAD + backup_id.encode("ascii"),
+        )
+        leaks.register_secret(mac_key)
+        manifest["shred_list"] = [["only-one-field"]]
+        body = {k: v for k, v in manifest.items() if k != "mac"}
+        manifest["mac"] = hmac.new(mac_key, _backup._canonical(body), hashlib.sha256).hexdigest()
+        files["manifest.json"] = json.dumps(manifest).encode()
+        _backup.DirectoryDestination(tmp_path / "b").write_backup(backup_id, files)
+        with pytest.raises(BackupError, match="malformed shred list"):
+            _backup.load_backup(tmp_path / "b", store.providers)
+    finally:
+        store.close()
