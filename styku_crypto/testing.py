@@ -85,8 +85,10 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # 0600 from creation: a private key is never readable by others, not even briefly.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -148,6 +150,9 @@ class CertificateFactory:
         key_type: the CA keys' type, ``"ecdsa"`` (P-256) or ``"rsa"`` (2048 bits).
         now: the reference time for validity periods (default: now, UTC).
         name: the CA's organisation name.
+
+    Raises:
+        InvalidInputError: *key_type* is neither ``"ecdsa"`` nor ``"rsa"``.
     """
 
     def __init__(
@@ -157,6 +162,8 @@ class CertificateFactory:
         now: datetime | None = None,
         name: str = "styku-crypto test CA",
     ) -> None:
+        if key_type not in ("ecdsa", "rsa"):
+            raise InvalidInputError("key_type must be 'ecdsa' or 'rsa'")
         self.now = now if now is not None else datetime.now(UTC)
         self._keys: dict[str, PrivateKey] = {}
         self._legacy_intermediate: tuple[x509.Certificate, PrivateKey] | None = None
