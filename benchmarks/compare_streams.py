@@ -9,6 +9,7 @@ Streams (issue 5 targets, this machine, one run):
 Fields:
   * a 10-field record, 3 encrypted + 1 blind index, < 4x raw AESGCM of the 3 values;
   * ORM insert/select of 10k rows vs the same model without encryption (SQLite).
+Imports: ``import styku_crypto.envelope`` < 150 ms in a fresh interpreter (tls: info).
 
 Run: python benchmarks/compare_streams.py [--gib 1.0] [--out benchmarks/results/streams.txt]
 """
@@ -622,6 +623,31 @@ def orm_section(env: Envelope, store: KeyStore, rows: int, tmp: Path) -> None:
     )
 
 
+# --------------------------------------------------------------------------- imports
+
+
+def imports_section(repeat: int = 7) -> None:
+    """Fresh-interpreter import cost (the CLI pays it on every run), best of *repeat*."""
+    say(f"## Imports: fresh interpreter, best of {repeat}")
+    for module, target in (
+        ("styku_crypto.envelope", "< 150 ms"),
+        ("styku_crypto.tls", "(info)"),
+        ("styku_crypto.tls.audit", "(info)"),
+    ):
+        code = (
+            f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        )
+        times = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(repeat)
+        ]
+        say(f"  import {module:24s} {min(times) * 1e3:6.1f} ms  target {target}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gib", type=float, default=1.0)
@@ -629,7 +655,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "streams.txt"))
-    parser.add_argument("--sections", default="streams,fields,orm")
+    parser.add_argument("--sections", default="streams,fields,orm,imports")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -646,6 +672,8 @@ def main() -> None:
             fields_section(env, cached, store, args.records)
         if "orm" in sections:
             orm_section(env, store, args.rows, tmp)
+        if "imports" in sections:
+            imports_section()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(LINES) + "\n", encoding="utf-8")
 
