@@ -93,6 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StykuCryptoError as exc:
         print(f"styku-crypto: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except OSError as exc:
+        # A path the user named cannot be read or written: one line, not a traceback.
+        # Only errno text and the file name are shown (never the data being handled).
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        print(
+            f"styku-crypto: {type(exc).__name__}: {exc.strerror or 'I/O error'}{where}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("styku-crypto: interrupted", file=sys.stderr)
         return 130
