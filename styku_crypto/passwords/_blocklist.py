@@ -37,6 +37,7 @@ class Blocklist:
     def __init__(self, path: str | os.PathLike[str], *, min_count: int = 1) -> None:
         self._path = Path(path)
         self._min_count = min_count
+        self._closed = False
         try:
             with self._path.open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -83,7 +84,14 @@ class Blocklist:
         return digest, n, start, end
 
     def contains_digest(self, sha1_hex: str) -> bool:
-        """True when the 40-hex-digit SHA-1 is listed (with at least ``min_count``)."""
+        """True when the 40-hex-digit SHA-1 is listed (with at least ``min_count``).
+
+        Raises:
+            InvalidInputError: the blocklist was closed (a closed list must not
+                silently stop blocking).
+        """
+        if self._closed:
+            raise InvalidInputError(f"blocklist {self._path.name!r} is closed")
         if self._map is None:
             return False
         target = sha1_hex.upper().encode("ascii")
@@ -103,7 +111,13 @@ class Blocklist:
         return False
 
     def __contains__(self, password: object) -> bool:
-        """True when the SHA-1 of *password* (a str, UTF-8) is listed."""
+        """True when the SHA-1 of *password* (a str, UTF-8) is listed.
+
+        Raises:
+            InvalidInputError: the blocklist was closed.
+        """
+        if self._closed:
+            raise InvalidInputError(f"blocklist {self._path.name!r} is closed")
         if not isinstance(password, str):
             return False
         try:
@@ -113,7 +127,8 @@ class Blocklist:
         return self.contains_digest(hashlib.sha1(data, usedforsecurity=False).hexdigest())
 
     def close(self) -> None:
-        """Unmap the file."""
+        """Unmap the file. Lookups afterwards raise instead of allowing everything."""
+        self._closed = True
         if self._map is not None:
             self._map.close()
             self._map = None
