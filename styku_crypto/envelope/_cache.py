@@ -20,15 +20,15 @@ HARD_MAX_BYTES = 1 << 40
 HARD_MAX_AGE = 24 * 3600.0
 
 _caches: weakref.WeakSet[DataKeyCache] = weakref.WeakSet()
+_monotonic = time.monotonic
 
 
 class _Entry:
     """One cached data key set (one per layer) for a (tenant, data class, key versions)."""
 
     __slots__ = (
-        "aad_prefixes",
+        "aad_heads",
         "aeads",
-        "commitments",
         "expires",
         "header",
         "messages",
@@ -41,16 +41,16 @@ class _Entry:
         *,
         versions: tuple[int, ...],
         header: bytes,
-        commitments: bytes,
         aeads: tuple[AESGCM, ...],
-        aad_prefixes: tuple[bytes, ...],
+        aad_heads: tuple[bytes, ...],
         expires: float,
     ) -> None:
         self.versions = versions
         self.header = header  # prefix + layers, without nonces
-        self.commitments = commitments
         self.aeads = aeads
-        self.aad_prefixes = aad_prefixes  # payload AAD per layer, before tenant and context
+        # Payload AAD per layer up to (and including) the tenant: the entry belongs to
+        # one tenant, so only the encoded context is appended per message.
+        self.aad_heads = aad_heads
         self.expires = expires
         self.messages = 0
         self.nbytes = 0
@@ -134,39 +134,42 @@ class DataKeyCache:
         with self._lock:
             self._entries.clear()
 
-    def _take(
-        self, tenant: str, data_class: int, versions: tuple[int, ...], size: int
-    ) -> _Entry | None:
-        """Count one message of *size* bytes against a live entry and return it, or ``None``."""
-        key = (tenant, data_class)
-        now = time.monotonic()
+    def _take(self, key: tuple[str, int], versions: tuple[int, ...], size: int) -> _Entry | None:
+        """Count one message of *size* bytes against the live entry of *key* and return it.
+
+        *key* is ``(tenant, data class)``. ``None`` when there is no entry, or when it
+        is for other key versions, expired, or would exceed a limit with this message
+        (the entry is then dropped). The counters are updated under the lock, so the
+        message and byte limits hold exactly under any number of threads.
+        """
+        now = _monotonic()
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
             if (
-                entry.versions != versions
-                or entry.expires <= now
-                or entry.messages >= self.max_messages
-                or entry.nbytes + size > self.max_bytes
+                entry.versions == versions
+                and entry.expires > now
+                and entry.messages < self.max_messages
+                and entry.nbytes + size <= self.max_bytes
             ):
-                del self._entries[key]
-                return None
-            entry.messages += 1
-            entry.nbytes += size
-            return entry
+                entry.messages += 1
+                entry.nbytes += size
+                return entry
+            del self._entries[key]
+            return None
 
-    def _put(self, tenant: str, data_class: int, entry: _Entry, size: int) -> None:
-        """Store a fresh entry, already counting its first message of *size* bytes."""
+    def _put(self, key: tuple[str, int], entry: _Entry, size: int) -> None:
+        """Store a fresh entry for *key*, already counting its first message of *size* bytes."""
         entry.messages = 1
         entry.nbytes = size
-        entry.expires = time.monotonic() + self.max_age
+        entry.expires = _monotonic() + self.max_age
         if size > self.max_bytes:
             return
         with self._lock:
             while len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
-            self._entries[(tenant, data_class)] = entry
+            self._entries[key] = entry
 
     def _forget(self, tenant: str) -> None:
         with self._lock:

@@ -86,6 +86,15 @@ _CUSTOMER = DataClass.CUSTOMER
 _SENSITIVE = DataClass.SENSITIVE
 #: From this size on, decrypt() passes a memoryview instead of slicing the token.
 _LARGE = 1 << 20
+_DEBUG = logging.DEBUG
+#: Prefix and layer-0 purpose (5 bytes), key version, commitment, wrapped data key: the
+#: 89-byte header of a one-layer token, or the first 89 bytes of any suite 1/3 token.
+_HEAD = struct.Struct(">5sI32s48s")
+#: Second layer of a two-layer token: purpose, key version, commitment, wrapped data key.
+_LAYER1 = struct.Struct(">BI32s48s")
+#: Data-key wrap AAD up to the commitment: domain + prefix + index + purpose (one of the
+#: _WRAP_* constants, all the same length), key version, commitment. The tenant follows.
+_WRAP_HEAD = struct.Struct(f">{len(WRAP_DOMAIN) + PREFIX_LEN + 2}sI32s")
 _MAX_TENANT_CACHE = 4096
 
 
@@ -271,48 +280,47 @@ class Envelope:
             RootKeyUnavailableError: the tenant key is not cached and no root is reachable.
         """
         ctx = encode_context(context)
-        tlp = self._tenant_lp(tenant)
-        if self._cache is not None:
-            return self._encrypt_cached(
-                self._cache, data, tenant, tlp, ctx, self._data_class(data_class)
-            )
-        if data_class is _CUSTOMER:
+        tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
+        cache = self._cache
+        if cache is None and data_class is _CUSTOMER:
             tk = self._store._tenant_key(tenant, "customer")
+            v = tk.version
             dek = _urandom(32)
             c = _sha256(COMMIT_DOMAIN + dek).digest()
-            wrapped = tk.wrapper.encrypt(dek, [_WRAP_C1 + _U32.pack(tk.version) + c + tlp])
-            head = _PRE_C1 + _LAYER.pack(1, tk.version, c, wrapped)
-            aad = _PAY_C1 + c + tlp + ctx
+            wrapped = tk.wrapper.encrypt(dek, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
             # One copy of the payload into the returned bytes is unavoidable here;
             # encrypt_into() writes large payloads straight into a caller buffer.
-            token = head + AESGCM(dek).encrypt(_ZERO_NONCE, data, aad)
-            if _LOG.isEnabledFor(logging.DEBUG):
-                self._encrypted(tenant, _CUSTOMER, SUITE_ONESHOT, tk.version)
+            token = _HEAD.pack(_FAST_C1, v, c, wrapped) + AESGCM(dek).encrypt(
+                _ZERO_NONCE, data, _PAY_C1 + c + tlp + ctx
+            )
+            if _LOG.isEnabledFor(_DEBUG):
+                self._encrypted(tenant, _CUSTOMER, SUITE_ONESHOT, v)
             return token
-        self._data_class(data_class)
+        dc = self._data_class(data_class)
+        if cache is not None:
+            return self._encrypt_cached(cache, data, tenant, tlp, ctx, dc)
         return self._encrypt_sensitive(data, tenant, tlp, ctx)
 
     def _encrypt_sensitive(self, data: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
         store = self._store
         tko = store._tenant_key(tenant, "customer")
         tki = store._tenant_key(tenant, "sensitive")
+        vo, vi = tko.version, tki.version
         seed = _urandom(64)
         do, di = seed[:32], seed[32:]
         co = _sha256(COMMIT_DOMAIN + do).digest()
         ci = _sha256(COMMIT_DOMAIN + di).digest()
-        wo = tko.wrapper.encrypt(do, [_WRAP_S1_OUT + _U32.pack(tko.version) + co + tlp])
-        wi = tki.wrapper.encrypt(di, [_WRAP_S1_IN + _U32.pack(tki.version) + ci + tlp])
-        commits = co + ci
-        inner = AESGCM(di).encrypt(_ZERO_NONCE, data, _PAY_S1_IN + commits + tlp + ctx)
-        outer = AESGCM(do).encrypt(_ZERO_NONCE, inner, _PAY_S1_OUT + commits + tlp + ctx)
+        wo = tko.wrapper.encrypt(do, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
+        wi = tki.wrapper.encrypt(di, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
+        tail = co + ci + tlp + ctx  # commitments, tenant, context: both payload AADs end so
+        inner = AESGCM(di).encrypt(_ZERO_NONCE, data, _PAY_S1_IN + tail)
         token = (
-            _PRE_S1
-            + _LAYER.pack(1, tko.version, co, wo)
-            + _LAYER.pack(2, tki.version, ci, wi)
-            + outer
+            _HEAD.pack(_FAST_S1, vo, co, wo)
+            + _LAYER1.pack(2, vi, ci, wi)
+            + AESGCM(do).encrypt(_ZERO_NONCE, inner, _PAY_S1_OUT + tail)
         )
-        if _LOG.isEnabledFor(logging.DEBUG):
-            self._encrypted(tenant, _SENSITIVE, SUITE_ONESHOT, tko.version)
+        if _LOG.isEnabledFor(_DEBUG):
+            self._encrypted(tenant, _SENSITIVE, SUITE_ONESHOT, vo)
         return token
 
     def _encrypt_cached(
@@ -324,41 +332,41 @@ class Envelope:
         ctx: bytes,
         data_class: DataClass,
     ) -> bytes:
-        purposes = data_class.purposes
-        if data_class is _CUSTOMER:
-            versions: tuple[int, ...] = (self._store._tenant_key(tenant, "customer").version,)
-        else:
-            versions = tuple(self._store._tenant_key(tenant, p).version for p in purposes)
+        store = self._store
         size = len(data)
-        entry = cache._take(tenant, data_class, versions, size)
+        if data_class is _CUSTOMER:
+            versions: tuple[int, ...] = (store._tenant_key(tenant, "customer").version,)
+        else:
+            versions = (
+                store._tenant_key(tenant, "customer").version,
+                store._tenant_key(tenant, "sensitive").version,
+            )
+        key = (tenant, data_class)
+        entry = cache._take(key, versions, size)
         if entry is None:
             header, commits, deks, keys = self._fresh_layers(tenant, tlp, data_class, SUITE_CACHED)
             pre = header[:PREFIX_LEN]
             entry = _Entry(
                 versions=tuple(k.version for k in keys),
                 header=header,
-                commitments=commits,
                 aeads=tuple(AESGCM(d) for d in deks),
-                aad_prefixes=tuple(
-                    payload_aad(pre, i, commits, b"", b"") for i in range(len(purposes))
-                ),
+                aad_heads=tuple(payload_aad(pre, i, commits, tlp, b"") for i in range(len(deks))),
                 expires=0.0,
             )
-            cache._put(tenant, data_class, entry, size)
+            cache._put(key, entry, size)
         if data_class is _CUSTOMER:
             nonce = _urandom(NONCE_LEN)
-            body = entry.aeads[0].encrypt(nonce, data, entry.aad_prefixes[0] + tlp + ctx)
-            token = entry.header + nonce + body
+            token = (
+                entry.header + nonce + entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx)
+            )
         else:
             nonces = _urandom(2 * NONCE_LEN)
-            inner = entry.aeads[1].encrypt(
-                nonces[NONCE_LEN:], data, entry.aad_prefixes[1] + tlp + ctx
+            aeads, heads = entry.aeads, entry.aad_heads
+            inner = aeads[1].encrypt(nonces[NONCE_LEN:], data, heads[1] + ctx)
+            token = (
+                entry.header + nonces + aeads[0].encrypt(nonces[:NONCE_LEN], inner, heads[0] + ctx)
             )
-            body = entry.aeads[0].encrypt(
-                nonces[:NONCE_LEN], inner, entry.aad_prefixes[0] + tlp + ctx
-            )
-            token = entry.header + nonces + body
-        if _LOG.isEnabledFor(logging.DEBUG):
+        if _LOG.isEnabledFor(_DEBUG):
             self._encrypted(tenant, data_class, SUITE_CACHED, entry.versions[0])
         return token
 
@@ -445,24 +453,27 @@ class Envelope:
         if isinstance(token, str):  # type: ignore[unreachable]  # untyped callers
             raise InvalidInputError("text tokens are decrypted with decrypt_text()")
         ctx = encode_context(context)
-        tlp = self._tenant_lp(tenant)
+        tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         try:
-            if token[:5] == _FAST_C1 and len(token) >= _HDR_C1 + TAG_LEN:
-                _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
-                tk = self._store._tenant_key(tenant, "customer", version)
+            n = len(token)
+            if n < _HDR_C1 + TAG_LEN:
+                return self._decrypt_general(token, tenant, tlp, ctx)
+            head, v, c, wrapped = _HEAD.unpack_from(token)
+            if head == _FAST_C1:
+                tk = self._store._tenant_key(tenant, "customer", v)
                 try:
-                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_C1 + _U32.pack(version) + c + tlp])
+                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
+                    # The data key is used only after its commitment matched.
                     if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
                         raise DecryptionError()
-                    body = memoryview(token)[_HDR_C1:] if len(token) >= _LARGE else token[_HDR_C1:]
+                    body = memoryview(token)[_HDR_C1:] if n >= _LARGE else token[_HDR_C1:]
                     return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
-            if token[:5] == _FAST_C3 and len(token) >= _HDR_C1 + NONCE_LEN + TAG_LEN:
-                _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
-                tk = self._store._tenant_key(tenant, "customer", version)
+            if head == _FAST_C3 and n >= _HDR_C1 + NONCE_LEN + TAG_LEN:
+                tk = self._store._tenant_key(tenant, "customer", v)
                 try:
-                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_C3 + _U32.pack(version) + c + tlp])
+                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C3, v, c) + tlp])
                     if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
                         raise DecryptionError()
                     nonce = bytes(token[_HDR_C1 : _HDR_C1 + NONCE_LEN])
@@ -470,8 +481,8 @@ class Envelope:
                     return AESGCM(dek).decrypt(nonce, body, _PAY_C3 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
-            if token[:5] == _FAST_S1 and len(token) >= _HDR_S1 + 2 * TAG_LEN:
-                return self._decrypt_sensitive(token, tenant, tlp, ctx)
+            if head == _FAST_S1 and n >= _HDR_S1 + 2 * TAG_LEN:
+                return self._decrypt_sensitive(token, tenant, tlp, ctx, v, c, wrapped)
             return self._decrypt_general(token, tenant, tlp, ctx)
         except (
             DecryptionError,
@@ -482,25 +493,30 @@ class Envelope:
             self._failed(exc, tenant)
             raise
 
-    def _decrypt_sensitive(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
-        """Suite 1, two layers: unwrap both data keys, open the outer then the inner layer."""
-        _, vo, co, wo = _LAYER.unpack_from(token, PREFIX_LEN)
-        pi, vi, ci, wi = _LAYER.unpack_from(token, PREFIX_LEN + LAYER_LEN)
+    def _decrypt_sensitive(
+        self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes, vo: int, co: bytes, wo: bytes
+    ) -> bytes:
+        """Suite 1, two layers: unwrap both data keys, open the outer then the inner layer.
+
+        *vo*, *co*, *wo*: the outer layer's key version, commitment and wrapped key.
+        """
+        pi, vi, ci, wi = _LAYER1.unpack_from(token, _HDR_C1)
         if pi != 2:
             raise DecryptionError()
-        tko = self._store._tenant_key(tenant, "customer", vo)
-        tki = self._store._tenant_key(tenant, "sensitive", vi)
+        store = self._store
+        tko = store._tenant_key(tenant, "customer", vo)
+        tki = store._tenant_key(tenant, "sensitive", vi)
         try:
-            do = tko.wrapper.decrypt(wo, [_WRAP_S1_OUT + _U32.pack(vo) + co + tlp])
-            di = tki.wrapper.decrypt(wi, [_WRAP_S1_IN + _U32.pack(vi) + ci + tlp])
+            do = tko.wrapper.decrypt(wo, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
+            di = tki.wrapper.decrypt(wi, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
             ok_o = _compare(_sha256(COMMIT_DOMAIN + do).digest(), co)
             ok_i = _compare(_sha256(COMMIT_DOMAIN + di).digest(), ci)
             if not (ok_o and ok_i):
                 raise DecryptionError()
-            commits = co + ci
+            tail = co + ci + tlp + ctx
             body = memoryview(token)[_HDR_S1:] if len(token) >= _LARGE else token[_HDR_S1:]
-            inner = AESGCM(do).decrypt(_ZERO_NONCE, body, _PAY_S1_OUT + commits + tlp + ctx)
-            return AESGCM(di).decrypt(_ZERO_NONCE, inner, _PAY_S1_IN + commits + tlp + ctx)
+            inner = AESGCM(do).decrypt(_ZERO_NONCE, body, _PAY_S1_OUT + tail)
+            return AESGCM(di).decrypt(_ZERO_NONCE, inner, _PAY_S1_IN + tail)
         except InvalidTag:
             raise DecryptionError() from None
 

@@ -125,6 +125,10 @@ def lp(value: bytes) -> bytes:
     return _U32.pack(len(value)) + value
 
 
+#: ``u32(i)`` as a 4-character ASCII str, for i < 128 (the fast encoder's length prefixes).
+_SMALL_LEN = tuple(f"\x00\x00\x00{chr(i)}" for i in range(128))
+
+
 def encode_context(context: Mapping[str, str]) -> bytes:
     """Canonical, injective encoding of an encryption context.
 
@@ -136,6 +140,59 @@ def encode_context(context: Mapping[str, str]) -> bytes:
         InvalidInputError: not a mapping of str to str, a lone surrogate, or
             larger than 64 KiB encoded.
     """
+    # Fast path for the common case: a plain dict of short ASCII strings. The whole
+    # encoding is built as one str whose length prefixes are ASCII characters
+    # (lengths < 128) and encoded once; it is the exact UTF-8 encoding of the parts
+    # only if no character needed more than one byte, which the length comparison
+    # checks (every non-ASCII character takes at least two UTF-8 bytes). Anything
+    # else (other types, long or non-ASCII strings) takes the general path below.
+    if type(context) is dict and len(context) < 128:
+        lens = _SMALL_LEN
+        try:
+            if not context:
+                return b"\x00\x00\x00\x00"
+            if len(context) == 1:
+                ((k1, v1),) = context.items()
+                if type(k1) is str and type(v1) is str:
+                    text = f"\x00\x00\x00\x01{lens[len(k1)]}{k1}{lens[len(v1)]}{v1}"
+                    out = text.encode("utf-8")
+                    if len(out) == len(text):
+                        return out
+            elif len(context) == 2:
+                (k1, v1), (k2, v2) = context.items()
+                if type(k1) is str and type(v1) is str and type(k2) is str and type(v2) is str:
+                    if k2 < k1:  # code-point order == UTF-8 byte order
+                        k1, v1, k2, v2 = k2, v2, k1, v1
+                    text = (
+                        f"\x00\x00\x00\x02{lens[len(k1)]}{k1}{lens[len(v1)]}{v1}"
+                        f"{lens[len(k2)]}{k2}{lens[len(v2)]}{v2}"
+                    )
+                    out = text.encode("utf-8")
+                    if len(out) == len(text):
+                        return out
+            else:
+                parts = [lens[len(context)]]
+                append = parts.append
+                for key in sorted(context):
+                    value = context[key]
+                    if type(key) is not str or type(value) is not str:
+                        break
+                    append(lens[len(key)])
+                    append(key)
+                    append(lens[len(value)])
+                    append(value)
+                else:
+                    text = "".join(parts)
+                    out = text.encode("utf-8")
+                    if len(out) == len(text):
+                        return out
+        except (IndexError, TypeError, UnicodeEncodeError):
+            pass  # long strings, unorderable keys, lone surrogates: the general path decides
+    return _encode_context(context)
+
+
+def _encode_context(context: Mapping[str, str]) -> bytes:
+    """The general (reference) implementation of :func:`encode_context`."""
     if type(context) is not dict and not isinstance(context, Mapping):
         raise InvalidInputError("context must be a mapping of str to str")
     parts = [_U32.pack(len(context))]

@@ -32,6 +32,7 @@ __all__ = ["STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo"]
 #: Environment variable naming the default store for the CLI.
 STORE_ENV = "STYKU_CRYPTO_STORE"
 
+_monotonic = time.monotonic
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}\Z")
 _DEFAULT_TTL = 300.0
 _DEFAULT_SIZE = 4096
@@ -135,6 +136,13 @@ class KeyStore:
         self._lock = threading.Lock()
         self._keys: dict[tuple[str, str, int], tuple[float, TenantKey]] = {}
         self._primary: dict[tuple[str, str], tuple[float, int]] = {}
+        # Hot path: (tenant, purpose) -> (expiry, primary TenantKey), read without the
+        # lock. An entry lives no longer than both the cached primary version and the
+        # cached key it points to; rotate, shred, eviction and close remove it.
+        self._hot: dict[tuple[str, str], tuple[float, TenantKey]] = {}
+        # Bumped (under the lock) by rotate and forget, so a lookup that raced with
+        # them does not re-install a stale primary version.
+        self._generation = 0
         self._closed = False
 
     # -- opening ------------------------------------------------------------
@@ -236,6 +244,8 @@ class KeyStore:
             if self._closed:
                 return
             self._closed = True
+            self._generation += 1
+            self._hot.clear()
             self._keys.clear()
             self._primary.clear()
         self._backend.close()
@@ -341,6 +351,8 @@ class KeyStore:
 
             record = self._backend.rotate(tenant, p, make)
             with self._lock:
+                self._generation += 1
+                self._hot.pop((tenant, p), None)
                 self._primary.pop((tenant, p), None)
             emit(
                 "key.rotated",
@@ -380,6 +392,9 @@ class KeyStore:
 
     def _forget(self, tenant: str) -> None:
         with self._lock:
+            self._generation += 1
+            for h in [h for h in self._hot if h[0] == tenant]:
+                del self._hot[h]
             for k in [k for k in self._keys if k[0] == tenant]:
                 del self._keys[k]
             for p in [p for p in self._primary if p[0] == tenant]:
@@ -514,24 +529,43 @@ class KeyStore:
                 reason="key_destroyed",
             )
             raise
-        if version is None and self._ttl > 0:
-            with self._lock:
-                self._primary[(tenant, purpose)] = (time.monotonic() + self._ttl, record.version)
         return record
 
     def _tenant_key(self, tenant: str, purpose: str, version: int | None = None) -> TenantKey:
         """The unwrapped tenant key (cached), primary when *version* is ``None``.
 
+        The cached case is two dictionary reads and a clock read, without the lock.
+
         Raises:
             KeyNotFoundError, KeyDestroyedError, RootKeyUnavailableError, KeyStoreError.
         """
+        if version is None:
+            hot = self._hot.get((tenant, purpose))
+            if hot is not None and hot[0] > _monotonic():
+                return hot[1]
+        else:
+            entry = self._keys.get((tenant, purpose, version))
+            if entry is not None and entry[0] > _monotonic():
+                return entry[1]
+        return self._tenant_key_slow(tenant, purpose, version)
+
+    def _tenant_key_slow(self, tenant: str, purpose: str, version: int | None) -> TenantKey:
+        """:meth:`_tenant_key` when the hot path missed: cache lookups, then the backend."""
         if self._closed:
             raise KeyStoreError("key store is closed")
-        now = time.monotonic()
+        generation = self._generation
+        now = _monotonic()
         if version is None:
             entry_p = self._primary.get((tenant, purpose))
             if entry_p is not None and entry_p[0] > now:
                 version = entry_p[1]
+                entry = self._keys.get((tenant, purpose, version))
+                if entry is not None and entry[0] > now:
+                    with self._lock:
+                        if self._generation == generation:
+                            self._hot[(tenant, purpose)] = (min(entry_p[0], entry[0]), entry[1])
+                    return entry[1]
+                version = None  # reload the primary record (and notice a newer primary)
         if version is not None:
             entry = self._keys.get((tenant, purpose, version))
             if entry is not None and entry[0] > now:
@@ -544,11 +578,23 @@ class KeyStore:
             key_id=record.key_id,
             secret=self._unwrap(record),
         )
-        if self._ttl > 0 and self._size > 0:
+        if self._ttl > 0:
+            expires = _monotonic() + self._ttl
             with self._lock:
-                while len(self._keys) >= self._size:
-                    self._keys.pop(next(iter(self._keys)))
-                self._keys[(tenant, purpose, record.version)] = (time.monotonic() + self._ttl, key)
+                if self._generation != generation:
+                    return key  # rotated, shredded or closed meanwhile: use once, cache nothing
+                if version is None:
+                    self._primary[(tenant, purpose)] = (expires, record.version)
+                if self._size > 0:
+                    while len(self._keys) >= self._size:
+                        old = next(iter(self._keys))
+                        del self._keys[old]
+                        hot = self._hot.get((old[0], old[1]))
+                        if hot is not None and hot[1].version == old[2]:
+                            del self._hot[(old[0], old[1])]
+                    self._keys[(tenant, purpose, record.version)] = (expires, key)
+                    if version is None:
+                        self._hot[(tenant, purpose)] = (expires, key)
         return key
 
     def _derive_key(
