@@ -146,3 +146,21 @@ def test_package_init_holds_only_imports_and_all(package: str) -> None:
         ] == ["__all__"]:
             continue
         pytest.fail(f"{path.relative_to(ROOT)}:{node.lineno}: {type(node).__name__} in __init__")
+
+
+@pytest.mark.parametrize(
+    ("module_name", "cls_name", "positional"),
+    [
+        ("styku_crypto.passwords", "HashLimits", (1024,)),
+        ("styku_crypto.passwords", "PasswordPolicy", (8,)),
+        ("styku_crypto.web", "HSTS", (300,)),
+        ("styku_crypto.web", "CookiePolicy", (False,)),
+    ],
+)
+def test_security_settings_are_keyword_only(
+    module_name: str, cls_name: str, positional: tuple[object, ...]
+) -> None:
+    """Limits, policies and header settings cannot be built positionally (no silent mix-ups)."""
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    with pytest.raises(TypeError):
+        cls(*positional)

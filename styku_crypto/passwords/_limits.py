@@ -17,7 +17,7 @@ from styku_crypto.exceptions import InvalidInputError
 __all__ = ["HashLimits"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HashLimits:
     """Ceilings (and a few floors) for stored-hash parameters.
 

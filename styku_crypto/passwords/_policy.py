@@ -30,7 +30,7 @@ def normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PasswordPolicy:
     """What a new password must satisfy (NIST SP 800-63B section 3.1.1.2).
 

@@ -19,7 +19,7 @@ __all__ = ["CookiePolicy", "SameSite"]
 SameSite = Literal["Strict", "Lax", "None"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CookiePolicy:
     """Defaults added to cookies set over HTTPS.
 

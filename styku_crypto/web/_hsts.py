@@ -33,7 +33,7 @@ class HSTSMinimum(Protocol):
     def hsts_min_age(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HSTS:
     """One HSTS setting.
 
