@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -114,7 +115,12 @@ def _load_or_create(path: Path, *, create: bool) -> bytes:
     except FileNotFoundError:
         if not create:
             raise KeyStoreError(f"root key file {path} does not exist") from None
-        return _create(path)
+        try:
+            return _create(path)
+        except OSError as exc:
+            raise KeyStoreError(
+                f"cannot create root key file {path}: {exc.strerror or type(exc).__name__}"
+            ) from None
     except OSError as exc:
         raise RootKeyUnavailableError(f"cannot open root key file {path}: {exc.strerror}") from None
     try:
@@ -133,10 +139,16 @@ def _create(path: Path) -> bytes:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            if os.write(fd, key) != _KEY_LEN:
+                raise OSError(errno.EIO, "short write of the root key file")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # never leave a stray copy of the key behind
+        raise
     try:
         os.link(tmp, path)  # atomic; never replaces an existing key
     except FileExistsError:

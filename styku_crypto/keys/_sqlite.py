@@ -134,6 +134,10 @@ class SQLiteBackend(KeyStoreBackend):
                 conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             raise KeyStoreError(f"cannot open key store {self._path}: {exc}") from None
+        except OSError as exc:  # creating the directory or the 0600 file
+            raise KeyStoreError(
+                f"cannot open key store {self._path}: {exc.strerror or type(exc).__name__}"
+            ) from None
         self._conn = conn
 
     # -- plumbing -----------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from styku_crypto._cli import main
-from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.exceptions import InvalidInputError, KeyStoreError
 from styku_crypto.keys import (
     AwsKmsRootKey,
     KeyStore,
@@ -137,3 +137,21 @@ def test_cli_drill_report_is_complete_json(
     assert code == 0
     assert json.loads(report.read_text(encoding="utf-8"))["passed"] is True
     assert sorted(p.name for p in out_dir.iterdir()) == ["drill.json"]
+
+
+def test_store_in_missing_directory_is_key_store_error(tmp_path: Path) -> None:
+    """A store path whose directory cannot be created raises KeyStoreError, not OSError."""
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    root = LocalRootKey(tmp_path / "root.key")
+    with pytest.raises(KeyStoreError):
+        KeyStore.open(blocker / "sub" / "keys.db", root=root)
+
+
+def test_root_key_in_missing_directory_is_key_store_error(tmp_path: Path) -> None:
+    """A root key file that cannot be created raises KeyStoreError and leaves no temp file."""
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with pytest.raises(KeyStoreError):
+        LocalRootKey(blocker / "root.key")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
