@@ -216,7 +216,13 @@ class S3Destination(Destination):
             kwargs: dict[str, Any] = {"config": config, **self._client_kwargs}
             if self._endpoint:
                 kwargs["endpoint_url"] = self._endpoint
-            self._client = boto3.client("s3", **kwargs)
+            exceptions = require("botocore.exceptions", extra="aws")
+            try:
+                self._client = boto3.client("s3", **kwargs)
+            except (ValueError, exceptions.BotoCoreError) as exc:  # bad endpoint, region
+                raise BackupError(
+                    f"{self.describe()}: cannot create the S3 client ({type(exc).__name__})"
+                ) from None
         return self._client
 
     def _key(self, backup_id: str, name: str) -> str:

@@ -155,3 +155,23 @@ def test_root_key_in_missing_directory_is_key_store_error(tmp_path: Path) -> Non
     with pytest.raises(KeyStoreError):
         LocalRootKey(blocker / "root.key")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_bad_s3_endpoint_fails_that_destination_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed S3 endpoint is one failed destination (BackupError); the others are written."""
+    from styku_crypto.exceptions import BackupError
+    from styku_crypto.keys import S3Destination, backup
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with KeyStore.open(tmp_path / "keys.db", root=LocalRootKey(tmp_path / "root.key")) as store:
+        store.create_tenant("acme")
+        bad = S3Destination("bucket", endpoint_url="not a url")
+        with pytest.raises(BackupError) as info:
+            backup(store, [bad, tmp_path / "ok"])
+    result = info.value.result  # type: ignore[attr-defined]
+    assert result.written == (str(tmp_path / "ok"),)
+    assert [d for d, _ in result.failed] == ["s3://bucket"]
