@@ -139,7 +139,14 @@ class AwsKmsRootKey(RootKeyProvider):
                     kwargs["region_name"] = self._region
                 if self._endpoint:
                     kwargs["endpoint_url"] = self._endpoint
-                self._client = boto3.client("kms", **kwargs)
+                exceptions = require("botocore.exceptions", extra="aws")
+                try:
+                    self._client = boto3.client("kms", **kwargs)
+                except (ValueError, exceptions.BotoCoreError) as exc:  # bad endpoint, region
+                    raise RootKeyUnavailableError(
+                        f"root key provider {self._id!r}: cannot create the KMS client"
+                        f" ({type(exc).__name__})"
+                    ) from None
             return self._client
 
     def wrap(self, key: bytes, *, aad: bytes) -> bytes:

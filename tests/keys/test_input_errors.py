@@ -175,3 +175,18 @@ def test_bad_s3_endpoint_fails_that_destination_only(
     result = info.value.result  # type: ignore[attr-defined]
     assert result.written == (str(tmp_path / "ok"),)
     assert [d for d, _ in result.failed] == ["s3://bucket"]
+
+
+def test_bad_kms_endpoint_is_root_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed KMS endpoint makes wrap raise RootKeyUnavailableError, not ValueError."""
+    from styku_crypto.exceptions import RootKeyUnavailableError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    provider = AwsKmsRootKey(key_id="alias/x", region="us-east-1", endpoint_url="not a url")
+    secret = b"\x5a" * 32
+    leaks.register_secret(secret)
+    with pytest.raises(RootKeyUnavailableError) as info:
+        provider.wrap(secret, aad=b"aad")
+    leaks.assert_no_secret_in("kms error", "".join(traceback.format_exception(info.value)))
+    provider.close()
