@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -115,8 +114,10 @@ def test_blocklist_min_count(tmp_path: Path) -> None:
     assert bl.contains_digest("3" * 40)
 
 
-def test_blocklist_fast_on_a_million_entries(tmp_path: Path) -> None:
-    """On a sorted file of 1,000,000 entries, lookups are binary searches (ms or less each)."""
+def test_blocklist_fast_on_a_million_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a sorted file of 1,000,000 entries, each lookup reads O(log n) lines (binary search)."""
     n = 1_000_000
     step = (1 << 160) // n
     path = tmp_path / "big.txt"
@@ -128,11 +129,23 @@ def test_blocklist_fast_on_a_million_entries(tmp_path: Path) -> None:
     bl = Blocklist(path)
     probes = [f"{i * step:040X}" for i in range(0, n, 9973)]
     misses = [f"{i * step + 1:040X}" for i in range(0, n, 9973)]
-    start = time.perf_counter()
-    assert all(bl.contains_digest(p) for p in probes)
-    assert not any(bl.contains_digest(p) for p in misses)
-    per_lookup = (time.perf_counter() - start) / (len(probes) + len(misses))
-    assert per_lookup < 0.005  # generous bound; the benchmark has the real number
+    reads = 0
+    line_at = bl._line_at
+
+    def counting(pos: int) -> tuple[bytes, int, int, int]:
+        nonlocal reads
+        reads += 1
+        return line_at(pos)
+
+    monkeypatch.setattr(bl, "_line_at", counting)
+    worst = 0
+    for digest in probes + misses:
+        reads = 0
+        assert bl.contains_digest(digest) == (digest in probes)
+        worst = max(worst, reads)
+    # A bisection over ~47 MB snapping to lines: about log2(bytes) = 26 reads at most,
+    # nowhere near a scan. Speed itself is measured in benchmarks/, not asserted here.
+    assert worst <= 40, worst
     bl.close()
 
 
