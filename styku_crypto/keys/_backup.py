@@ -160,13 +160,18 @@ class DirectoryDestination(Destination):
 
     def list_backups(self) -> list[str]:
         """Complete backups: visible sub-directories holding a manifest."""
-        if not self.path.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.path.iterdir()
-            if not p.name.startswith(".") and (p / "manifest.json").is_file()
-        )
+        try:
+            if not self.path.is_dir():
+                return []
+            return sorted(
+                p.name
+                for p in self.path.iterdir()
+                if not p.name.startswith(".") and (p / "manifest.json").is_file()
+            )
+        except OSError as exc:
+            raise BackupError(
+                f"cannot list {self.path}: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     def read_file(self, backup_id: str, name: str) -> bytes:
         """Read one file (bounded size)."""

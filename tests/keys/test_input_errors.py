@@ -190,3 +190,12 @@ def test_bad_kms_endpoint_is_root_unavailable(monkeypatch: pytest.MonkeyPatch) -
         provider.wrap(secret, aad=b"aad")
     leaks.assert_no_secret_in("kms error", "".join(traceback.format_exception(info.value)))
     provider.close()
+
+
+def test_unlistable_backup_directory_is_backup_error(tmp_path: Path) -> None:
+    """A backup directory that cannot be listed (name too long) raises BackupError, not OSError."""
+    from styku_crypto.exceptions import BackupError
+    from styku_crypto.keys import DirectoryDestination
+
+    with pytest.raises(BackupError):
+        DirectoryDestination(tmp_path / ("x" * 5000)).list_backups()
