@@ -72,4 +72,6 @@ def fuzz(session: nox.Session) -> None:
     """Long hypothesis runs of the parsers and property tests (the 'thorough' profile)."""
     session.run("bash", "scripts/system-deps.sh", external=True)
     session.install("-e", ".[all]", *_group("test"))
-    session.run("pytest", "-q", "-k", "property or parse or fuzz", env={"HYPOTHESIS_PROFILE": "thorough"})
+    session.run(
+        "pytest", "-q", "-k", "property or parse or fuzz", env={"HYPOTHESIS_PROFILE": "thorough"}
+    )
