@@ -212,6 +212,13 @@ class S3Destination(Destination):
         """``s3://bucket/prefix``."""
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
+    def __repr__(self) -> str:
+        return f"<S3Destination {self.describe()}>"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # client_kwargs may carry credentials (aws_secret_access_key, session tokens).
+        raise TypeError("S3Destination may hold credentials and cannot be pickled")
+
     def _s3(self) -> Any:
         if self._client is None:
             boto3 = require("boto3", extra="aws")

@@ -76,3 +76,20 @@ def test_authentic_backup_with_malformed_shred_list_is_backup_error(
             _backup.load_backup(tmp_path / "b", store.providers)
     finally:
         store.close()
+
+
+def test_s3_destination_hides_credentials() -> None:
+    """An S3 destination built with credentials shows only its URL and refuses to pickle."""
+    from styku_crypto.keys import S3Destination
+
+    secret = "aws-Secret-Key-9b8c7d6e5f"
+    leaks.register_secret(secret)
+    dest = S3Destination(
+        "bucket",
+        "prefix",
+        client_kwargs={"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": secret},
+    )
+    leaks.assert_no_secret_in("repr S3Destination", repr(dest))
+    assert "s3://bucket/prefix" in repr(dest)
+    with pytest.raises(TypeError):
+        pickle.dumps(dest)
