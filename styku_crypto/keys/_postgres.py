@@ -208,6 +208,9 @@ class PostgresBackend(KeyStoreBackend):
     def __repr__(self) -> str:
         return f"<PostgresBackend {self.location!r}{' read-only' if self._read_only else ''}>"
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("PostgresBackend holds the store URL (with its password); not picklable")
+
     def _connect(self, url: str, *, read_only: bool) -> Any:
         kwargs: dict[str, Any] = {
             "autocommit": True,

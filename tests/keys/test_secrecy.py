@@ -93,3 +93,20 @@ def test_s3_destination_hides_credentials() -> None:
     assert "s3://bucket/prefix" in repr(dest)
     with pytest.raises(TypeError):
         pickle.dumps(dest)
+
+
+def test_postgres_backend_hides_the_url_password() -> None:
+    """PostgresBackend's repr and location drop the URL password; pickling raises."""
+    from styku_crypto.keys import PostgresBackend
+
+    password = "pg-Secret-repr-3c2b1a"
+    leaks.register_secret(password)
+    backend = PostgresBackend(
+        f"postgresql://app:{password}@127.0.0.1:1/keys"
+        f"?secondary=postgresql://ro:{password}@127.0.0.1:2/keys"
+    )
+    leaks.assert_no_secret_in("repr PostgresBackend", repr(backend))
+    leaks.assert_no_secret_in("PostgresBackend.location", backend.location)
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(backend)
+    backend.close()
