@@ -85,7 +85,11 @@ CHILD = textwrap.dedent(
     assert os.path.getsize(out) == total
     middle = env.decrypt_range(enc, total // 2, 1 << 20, tenant="acme", context=ctx)
     assert middle == bytes(1 << 20)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    # VmHWM is this process's own peak RSS. (ru_maxrss would also count the
+    # pytest parent's RSS at fork time: Linux carries it across exec.)
+    with open("/proc/self/status") as fh:
+        hwm_kib = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+    peak = hwm_kib // 1024
     print(f"OK peak_rss_mib={peak}")
     """
 )
