@@ -11,6 +11,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from styku_crypto._extras import require
 from styku_crypto.exceptions import InvalidInputError, PolicyViolationError
 from styku_crypto.tls._native import native
@@ -98,6 +100,91 @@ def context_facts(ctx: object) -> ContextFacts | None:
 def _check_file(path: str | os.PathLike[str] | None, what: str) -> None:
     if path is not None and not os.path.isfile(path):
         raise InvalidInputError(f"{what}: no such file: {os.fspath(path)!r}")
+
+
+class _EncryptedKeyError(Exception):
+    """Raised from the password callback: the library never prompts on a terminal."""
+
+
+def _refuse_password(*_args: object) -> bytes:
+    raise _EncryptedKeyError
+
+
+def _load_chain(
+    ctx: ssl.SSLContext,
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None,
+) -> None:
+    """``load_cert_chain`` with typed errors and no passphrase prompt."""
+    try:
+        ctx.load_cert_chain(certfile, keyfile, password=_refuse_password)
+    except _EncryptedKeyError:
+        raise InvalidInputError(
+            "the private key is encrypted; provide an unencrypted key file (keep it mode 0600)"
+        ) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise InvalidInputError(
+            f"cannot load the certificate chain or private key ({_ssl_reason(exc)})"
+        ) from None
+
+
+def _load_cas(ctx: ssl.SSLContext, cafile: str | os.PathLike[str]) -> None:
+    """``load_verify_locations`` with a typed error."""
+    try:
+        ctx.load_verify_locations(cafile=os.fspath(cafile))
+    except (ssl.SSLError, OSError) as exc:
+        raise InvalidInputError(f"cannot load CA certificates ({_ssl_reason(exc)})") from None
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None)
+    return str(reason) if reason else type(exc).__name__
+
+
+def _pyopenssl_load_chain(
+    ctx: Any,
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None,
+    *,
+    check: bool,
+) -> None:
+    """pyOpenSSL chain + key loading with typed errors and no passphrase prompt.
+
+    The key is parsed with ``cryptography`` (no password), so an encrypted key is
+    refused instead of OpenSSL asking for a passphrase on the terminal.
+    """
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from OpenSSL import SSL
+
+    path = keyfile if keyfile is not None else certfile
+    try:
+        with open(path, "rb") as fh:
+            pem = fh.read()
+        key = load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise InvalidInputError(
+            "the private key is encrypted; provide an unencrypted key file (keep it mode 0600)"
+        ) from None
+    except (ValueError, OSError, UnsupportedAlgorithm):
+        raise InvalidInputError("cannot load the private key") from None
+    try:
+        ctx.use_certificate_chain_file(os.fspath(certfile))
+        ctx.use_privatekey(key)
+        if check:
+            ctx.check_privatekey()
+    except SSL.Error:
+        raise InvalidInputError(
+            "cannot load the certificate chain, or it does not match the private key"
+        ) from None
+
+
+def _pyopenssl_load_cas(ctx: Any, cafile: str | os.PathLike[str]) -> None:
+    from OpenSSL import SSL
+
+    try:
+        ctx.load_verify_locations(os.fspath(cafile))
+    except SSL.Error:
+        raise InvalidInputError("cannot load CA certificates") from None
 
 
 def _openssl_groups(policy: Policy) -> list[str]:
@@ -226,18 +313,18 @@ def server_context(
         libssl (see ``docs/tls.md``); :func:`context_facts` says how.
 
     Raises:
-        InvalidInputError: a file does not exist.
+        InvalidInputError: a file does not exist, cannot be loaded, does not
+            match its key, or the key is encrypted (the library never prompts).
         PolicyViolationError: the policy cannot be enforced on this OpenSSL.
-        ssl.SSLError: the certificate or key cannot be loaded.
     """
     _check_file(certfile, "certfile")
     _check_file(keyfile, "keyfile")
     _check_file(client_ca, "client_ca")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     groups, missing, how, how13 = _apply_stdlib(ctx, policy)
-    ctx.load_cert_chain(certfile, keyfile)
+    _load_chain(ctx, certfile, keyfile)
     if client_ca is not None:
-        ctx.load_verify_locations(cafile=os.fspath(client_ca))
+        _load_cas(ctx, client_ca)
         ctx.verify_mode = ssl.CERT_REQUIRED
     _record(
         ctx,
@@ -284,7 +371,8 @@ def client_context(
             *use_truststore* (the OS verifier owns the socket classes).
 
     Raises:
-        InvalidInputError: a file does not exist, or both *cafile* and *use_truststore*.
+        InvalidInputError: a file does not exist or cannot be loaded, the key is
+            encrypted, or both *cafile* and *use_truststore* were given.
         MissingExtraError: *use_truststore* without the ``truststore`` extra.
         PolicyViolationError: the policy cannot be enforced on this OpenSSL.
 
@@ -305,7 +393,7 @@ def client_context(
     else:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if cafile is not None:
-            ctx.load_verify_locations(cafile=os.fspath(cafile))
+            _load_cas(ctx, cafile)
         else:
             import certifi
 
@@ -316,7 +404,7 @@ def client_context(
     inner = ctx._ctx if use_truststore else ctx  # type: ignore[attr-defined]
     groups, missing, how, how13 = _apply_stdlib(inner, policy)
     if certfile is not None:
-        ctx.load_cert_chain(certfile, keyfile)
+        _load_chain(ctx, certfile, keyfile)
     if enforce_certificate_policy and not use_truststore:
         ctx.sslsocket_class, ctx.sslobject_class = _policy_socket_classes(policy)
     _record(
@@ -393,9 +481,9 @@ def pyopenssl_server_context(
     newer than the system's (hybrid post-quantum groups need OpenSSL 3.5+).
 
     Raises:
-        InvalidInputError: a file does not exist.
+        InvalidInputError: a file does not exist, cannot be loaded, does not
+            match its key, or the key is encrypted (the library never prompts).
         PolicyViolationError: the policy cannot be enforced.
-        OpenSSL.SSL.Error: the certificate or key cannot be loaded or do not match.
     """
     from OpenSSL import SSL
 
@@ -403,11 +491,9 @@ def pyopenssl_server_context(
     _check_file(keyfile, "keyfile")
     _check_file(client_ca, "client_ca")
     ctx, groups, missing = _pyopenssl_base(policy, "TLS_SERVER_METHOD")
-    ctx.use_certificate_chain_file(os.fspath(certfile))
-    ctx.use_privatekey_file(os.fspath(keyfile if keyfile is not None else certfile))
-    ctx.check_privatekey()
+    _pyopenssl_load_chain(ctx, certfile, keyfile, check=True)
     if client_ca is not None:
-        ctx.load_verify_locations(os.fspath(client_ca))
+        _pyopenssl_load_cas(ctx, client_ca)
         ctx.load_client_ca(os.fspath(client_ca).encode())
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, None)
     _record(
@@ -460,10 +546,9 @@ def pyopenssl_client_context(
 
         ctx.load_verify_locations(certifi.where())
     else:
-        ctx.load_verify_locations(os.fspath(cafile))
+        _pyopenssl_load_cas(ctx, cafile)
     if certfile is not None:
-        ctx.use_certificate_chain_file(os.fspath(certfile))
-        ctx.use_privatekey_file(os.fspath(keyfile if keyfile is not None else certfile))
+        _pyopenssl_load_chain(ctx, certfile, keyfile, check=True)
 
     def verify(conn: Any, cert: Any, errno: int, depth: int, ok: int) -> bool:
         if not ok:
