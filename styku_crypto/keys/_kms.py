@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 from typing import Any
 
@@ -35,6 +36,11 @@ from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._resilience import RetryPolicy, call_with_retries
 
 __all__ = ["AwsKmsRootKey"]
+
+# botocore logs whole request and response bodies at DEBUG level, and the bodies
+# of KMS Encrypt/Decrypt carry the tenant key being wrapped, in base64. These are
+# the loggers that do it; a filter on each replaces such records' text.
+_BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.awsrequest")
 
 _WRAP_VERSION = 0x01
 _CONTEXT_KEY = "styku:aad-sha256"
@@ -62,6 +68,36 @@ def encryption_context(aad: bytes) -> dict[str, str]:
     """The KMS encryption context that binds a wrap to *aad*."""
     digest = hashlib.sha256(_AAD_DOMAIN + aad).digest()
     return {_CONTEXT_KEY: base64.b64encode(digest).decode("ascii")}
+
+
+class _WithholdKmsBodies(logging.Filter):
+    """Withholds botocore DEBUG records that could carry KMS ``Plaintext`` fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that cannot render is withheld too
+            text = "Plaintext"
+        if "Plaintext" in text or "CiphertextBlob" in text:
+            record.msg = "[request/response body withheld by styku_crypto: KMS key material]"
+            record.args = ()
+        return True
+
+
+_body_filter_lock = threading.Lock()
+_body_filter_installed = False
+
+
+def _install_body_filter() -> None:
+    """Attach the withholding filter to botocore's body-logging loggers (once)."""
+    global _body_filter_installed  # process-wide and idempotent
+    with _body_filter_lock:
+        if _body_filter_installed:
+            return
+        body_filter = _WithholdKmsBodies()
+        for name in _BODY_LOGGERS:
+            logging.getLogger(name).addFilter(body_filter)
+        _body_filter_installed = True
 
 
 class AwsKmsRootKey(RootKeyProvider):
@@ -140,6 +176,7 @@ class AwsKmsRootKey(RootKeyProvider):
                 if self._endpoint:
                     kwargs["endpoint_url"] = self._endpoint
                 exceptions = require("botocore.exceptions", extra="aws")
+                _install_body_filter()
                 try:
                     self._client = boto3.client("kms", **kwargs)
                 except (ValueError, exceptions.BotoCoreError) as exc:  # bad endpoint, region

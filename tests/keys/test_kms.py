@@ -165,3 +165,35 @@ def test_lazy_client_and_close(kms_key: str) -> None:
         pickle.dumps(provider)
     with pytest.raises(ValueError):
         AwsKmsRootKey(key_id="")
+
+
+def test_botocore_debug_logs_never_carry_the_wrapped_key(kms_root: AwsKmsRootKey) -> None:
+    """With botocore at DEBUG, no request/response body log shows the key being wrapped."""
+    import base64
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    botocore_logger = logging.getLogger("botocore")
+    handler = Capture(level=logging.DEBUG)
+    previous = botocore_logger.level
+    botocore_logger.addHandler(handler)
+    botocore_logger.setLevel(logging.DEBUG)
+    try:
+        key = _key()
+        wrapped = kms_root.wrap(key, aad=b"tenant=acme")
+        assert kms_root.unwrap(wrapped, aad=b"tenant=acme") == key
+    finally:
+        botocore_logger.removeHandler(handler)
+        botocore_logger.setLevel(previous)
+    texts = [r.getMessage() for r in records]
+    assert any("withheld by styku_crypto" in t for t in texts)
+    encoded = base64.b64encode(key).decode()
+    for text in texts:
+        assert encoded not in text
+        assert key.hex() not in text
+        leaks.assert_no_secret_in("botocore debug log", text)
