@@ -30,6 +30,7 @@ class _Entry:
         "aad_heads",
         "aeads",
         "expires",
+        "generation",
         "header",
         "messages",
         "nbytes",
@@ -40,12 +41,16 @@ class _Entry:
         self,
         *,
         versions: tuple[int, ...],
+        generation: int,
         header: bytes,
         aeads: tuple[AESGCM, ...],
         aad_heads: tuple[bytes, ...],
         expires: float,
     ) -> None:
         self.versions = versions
+        # The key store's cache generation when the tenant keys were looked up: a
+        # rotation, shred or close bumps it, which retires the entry.
+        self.generation = generation
         self.header = header  # prefix + layers, without nonces
         self.aeads = aeads
         # Payload AAD per layer up to (and including) the tenant: the entry belongs to
@@ -117,7 +122,7 @@ class DataKeyCache:
         self.max_bytes = int(max_bytes)
         self.max_entries = int(max_entries)
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._entries: dict[tuple[str, int, object], _Entry] = {}
         _caches.add(self)
 
     def __repr__(self) -> str:
@@ -134,36 +139,45 @@ class DataKeyCache:
         with self._lock:
             self._entries.clear()
 
-    def _take(self, key: tuple[str, int], versions: tuple[int, ...], size: int) -> _Entry | None:
+    def _take(self, key: tuple[str, int, object], generation: int, size: int) -> _Entry | None:
         """Count one message of *size* bytes against the live entry of *key* and return it.
 
-        *key* is ``(tenant, data class)``. ``None`` when there is no entry, or when it
-        is for other key versions, expired, or would exceed a limit with this message
-        (the entry is then dropped). The counters are updated under the lock, so the
-        message and byte limits hold exactly under any number of threads.
+        *key* is ``(tenant, data class, key store)``; *generation* the key store's current
+        cache generation. ``None`` when there is no entry, or when it is from an older
+        generation (rotation, shred, close), expired, or would exceed a limit with this
+        message (the entry is then dropped). The counters are updated under the lock, so
+        the message and byte limits hold exactly under any number of threads.
         """
-        now = _monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if (
-                entry.versions == versions
-                and entry.expires > now
-                and entry.messages < self.max_messages
-                and entry.nbytes + size <= self.max_bytes
-            ):
-                entry.messages += 1
-                entry.nbytes += size
-                return entry
-            del self._entries[key]
+        entry = self._entries.get(key)
+        if entry is None:
             return None
+        if entry.generation == generation and entry.expires > _monotonic():
+            lock = self._lock
+            lock.acquire()
+            try:
+                messages, nbytes = entry.messages + 1, entry.nbytes + size
+                if messages <= self.max_messages and nbytes <= self.max_bytes:
+                    entry.messages, entry.nbytes = messages, nbytes
+                    return entry
+            finally:
+                lock.release()
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+        return None
 
-    def _put(self, key: tuple[str, int], entry: _Entry, size: int) -> None:
-        """Store a fresh entry for *key*, already counting its first message of *size* bytes."""
+    def _put(
+        self, key: tuple[str, int, object], entry: _Entry, size: int, valid_until: float
+    ) -> None:
+        """Store a fresh entry for *key*, already counting its first message of *size* bytes.
+
+        The entry expires after ``max_age`` or at *valid_until* (until when the key store
+        vouches, from its cache, that the entry's tenant keys are the primary ones),
+        whichever comes first.
+        """
         entry.messages = 1
         entry.nbytes = size
-        entry.expires = _monotonic() + self.max_age
+        entry.expires = min(_monotonic() + self.max_age, valid_until)
         if size > self.max_bytes:
             return
         with self._lock:

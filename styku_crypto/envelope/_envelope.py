@@ -282,6 +282,19 @@ class Envelope:
         ctx = encode_context(context)
         tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         cache = self._cache
+        if cache is not None and data_class is _CUSTOMER:
+            # Data-key cache hit, inlined (the common case with a cache).
+            store = self._store
+            entry = cache._take((tenant, _CUSTOMER, store), store._generation, len(data))
+            if entry is None:
+                return self._encrypt_cached(cache, data, tenant, tlp, ctx, _CUSTOMER)
+            nonce = _urandom(NONCE_LEN)
+            token = b"".join(
+                (entry.header, nonce, entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx))
+            )
+            if _LOG.isEnabledFor(_DEBUG):
+                self._encrypted(tenant, _CUSTOMER, SUITE_CACHED, entry.versions[0])
+            return token
         if cache is None and data_class is _CUSTOMER:
             tk = self._store._tenant_key(tenant, "customer")
             v = tk.version
@@ -332,28 +345,26 @@ class Envelope:
         ctx: bytes,
         data_class: DataClass,
     ) -> bytes:
+        # An entry stays valid while the key store's cache generation is unchanged (no
+        # rotation, shred or close) and the store still serves the same primary keys from
+        # its cache (the entry's expiry never passes theirs): no tenant-key lookup per hit.
         store = self._store
         size = len(data)
-        if data_class is _CUSTOMER:
-            versions: tuple[int, ...] = (store._tenant_key(tenant, "customer").version,)
-        else:
-            versions = (
-                store._tenant_key(tenant, "customer").version,
-                store._tenant_key(tenant, "sensitive").version,
-            )
-        key = (tenant, data_class)
-        entry = cache._take(key, versions, size)
+        key = (tenant, data_class, store)
+        entry = cache._take(key, store._generation, size)
         if entry is None:
+            generation = store._generation
             header, commits, deks, keys = self._fresh_layers(tenant, tlp, data_class, SUITE_CACHED)
             pre = header[:PREFIX_LEN]
             entry = _Entry(
                 versions=tuple(k.version for k in keys),
+                generation=generation,
                 header=header,
                 aeads=tuple(AESGCM(d) for d in deks),
                 aad_heads=tuple(payload_aad(pre, i, commits, tlp, b"") for i in range(len(deks))),
                 expires=0.0,
             )
-            cache._put(key, entry, size)
+            cache._put(key, entry, size, store._cached_until(keys))
         if data_class is _CUSTOMER:
             nonce = _urandom(NONCE_LEN)
             token = (

@@ -597,6 +597,20 @@ class KeyStore:
                         self._hot[(tenant, purpose)] = (expires, key)
         return key
 
+    def _cached_until(self, keys: Sequence[TenantKey]) -> float:
+        """Until when (``time.monotonic``) this store serves *keys* as their purposes' primary keys
+        from its cache, without asking the backend; ``0.0`` when any of them is not the cached
+        primary. Together with :attr:`_generation` (bumped by rotate, shred and close), callers
+        may remember "these are the primary keys" until then (the envelope's data-key cache does).
+        """
+        until = float("inf")
+        for key in keys:
+            hot = self._hot.get((key.tenant, key.purpose))
+            if hot is None or hot[1] is not key:
+                return 0.0
+            until = min(until, hot[0])
+        return until
+
     def _derive_key(
         self,
         tenant: str,
