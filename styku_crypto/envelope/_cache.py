@@ -74,8 +74,10 @@ class DataKeyCache:
     AES-GCM speed).
 
     A cached key is retired at the first of: ``max_age`` seconds, ``max_messages``
-    messages, ``max_bytes`` plaintext bytes, a rotation of the tenant key, or a
-    shred of the tenant (the tenant key lookup fails). Limits can never exceed
+    messages, ``max_bytes`` plaintext bytes, a rotation, shred or close through the
+    key store, or the end of the key store's cached tenant key (its ``cache_ttl``;
+    this is how a rotation or shred by another process is noticed). Entries are
+    kept per key store, so one cache may serve several stores. Limits can never exceed
     2**32 messages, 2**40 bytes or 24 hours. The cache is cleared in a forked child.
 
     .. warning::
