@@ -38,6 +38,28 @@ def test_raw_aesgcm_encrypt(benchmark: Any, size: str) -> None:
     benchmark(lambda: aead.encrypt(os.urandom(12), data, None))
 
 
+@pytest.mark.parametrize("size", ["64B", "1KiB"])
+def test_raw_aesgcm_new_key_encrypt(benchmark: Any, size: str) -> None:
+    key = os.urandom(32)
+    data = _DATA[size]
+    benchmark(lambda: AESGCM(key).encrypt(os.urandom(12), data, None))
+
+
+@pytest.mark.parametrize("size", ["64B", "1KiB"])
+def test_raw_aesgcm_decrypt(benchmark: Any, size: str) -> None:
+    key = os.urandom(32)
+    aead = AESGCM(key)
+    sealed = aead.encrypt(bytes(12), _DATA[size], None)
+    benchmark(lambda: aead.decrypt(bytes(12), sealed, None))
+
+
+@pytest.mark.parametrize("size", ["64B", "1KiB"])
+def test_raw_aesgcm_new_key_decrypt(benchmark: Any, size: str) -> None:
+    key = os.urandom(32)
+    sealed = AESGCM(key).encrypt(bytes(12), _DATA[size], None)
+    benchmark(lambda: AESGCM(key).decrypt(bytes(12), sealed, None))
+
+
 @pytest.mark.parametrize("size", list(SIZES))
 def test_envelope_encrypt(benchmark: Any, env: Envelope, size: str) -> None:
     data = _DATA[size]
@@ -66,6 +88,13 @@ def test_envelope_cached_key_encrypt_1kib(benchmark: Any, store: KeyStore) -> No
     cached = Envelope(store, data_key_cache=DataKeyCache())
     data = _DATA["1KiB"]
     benchmark(lambda: cached.encrypt(data, tenant="acme", context=CTX))
+
+
+def test_envelope_cached_key_decrypt_1kib(benchmark: Any, env: Envelope, store: KeyStore) -> None:
+    token = Envelope(store, data_key_cache=DataKeyCache()).encrypt(
+        _DATA["1KiB"], tenant="acme", context=CTX
+    )
+    benchmark(lambda: env.decrypt(token, tenant="acme", context=CTX))
 
 
 def test_raw_aesgcm_encrypt_into_64mib(benchmark: Any) -> None:
