@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from styku_crypto.envelope._format import encode_context
+from styku_crypto.exceptions import InvalidInputError
 
 contexts = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5)
 
@@ -66,3 +68,23 @@ def test_classic_ambiguities() -> None:
         b"\x00\x00\x00\x02" + b"\x00\x00\x00\x01z\x00\x00\x00\x012"
         b"\x00\x00\x00\x02\xc3\xa9\x00\x00\x00\x011"
     )
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=40),
+        st.text(max_size=200),
+        max_size=8,
+    )
+)
+def test_fast_encoder_matches_reference_encoder(context: dict[str, str]) -> None:
+    """The hot-path context encoder gives byte-for-byte the reference encoder's output."""
+    from styku_crypto.envelope._format import _encode_context
+
+    try:
+        expected = _encode_context(context)
+    except InvalidInputError:
+        with pytest.raises(InvalidInputError):
+            encode_context(context)
+        return
+    assert encode_context(context) == expected
