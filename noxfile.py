@@ -62,9 +62,17 @@ def bench(session: nox.Session) -> None:
         "benchmarks/results/latest.json",
         *session.posargs,
     )
+    # Each comparison prints its ratios; keep them in benchmarks/results/<name>.txt,
+    # which docs/benchmarks.md quotes and benchmarks/plot.py draws.
     for script in sorted(os.listdir("benchmarks")):
-        if script.startswith("compare") and script.endswith(".py"):
-            session.run("python", f"benchmarks/{script}")
+        if script.startswith("compare_") and script.endswith(".py"):
+            output = session.run("python", f"benchmarks/{script}", silent=True)
+            name = script.removeprefix("compare_").removesuffix(".py")
+            if isinstance(output, str):
+                print(output)
+                with open(f"benchmarks/results/{name}.txt", "w", encoding="utf-8") as fh:
+                    fh.write(output)
+    session.run("python", "benchmarks/plot.py")
 
 
 @nox.session(python=PYTHON)
