@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare_envelope import main  # noqa: E402 - after the path set-up above
+from compare_envelope import main  # after the path set-up above
 
 if __name__ == "__main__":
     raise SystemExit(main())
