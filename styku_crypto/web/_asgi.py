@@ -6,7 +6,15 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from styku_crypto.web._clientcert import decode_proxy_pem
-from styku_crypto.web._config import Action, HTTPSEnforcer, Verdict
+from styku_crypto.web._config import (
+    _SECURE_SCHEMES,
+    CACHE_KEY_MAX,
+    CACHE_LIMIT,
+    Action,
+    HTTPSEnforcer,
+    Verdict,
+)
+from styku_crypto.web._cookies import CookiePolicy
 
 __all__ = ["CLIENT_CERT_SCOPE_KEY", "ASGIMiddleware"]
 
@@ -35,6 +43,9 @@ _REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
 _CERT_BODY = b'{"error":"client_certificate_rejected"}'
 _HOST_BODY = b"Bad Request: host not allowed\n"
 _REDIRECT_BODY = b"Redirecting to HTTPS\n"
+# Header-name lengths that need a look on the way out: set-cookie (10) and
+# strict-transport-security (25). Responses without either only gain HSTS.
+_SPECIAL_LENGTHS = frozenset({10, 25})
 
 
 class ASGIMiddleware:
@@ -63,7 +74,19 @@ class ASGIMiddleware:
         proxy trust.
     """
 
-    __slots__ = ("_hsts", "_proxy_cert_key", "app", "enforcer")
+    __slots__ = (
+        "_cookies",
+        "_fast",
+        "_hosts",
+        "_hsts",
+        "_is_trusted",
+        "_peers",
+        "_proxied",
+        "_proxy_cert_key",
+        "_sts",
+        "app",
+        "enforcer",
+    )
 
     def __init__(self, app: ASGIApp, *, enforcer: HTTPSEnforcer) -> None:
         if not isinstance(enforcer, HTTPSEnforcer):
@@ -71,12 +94,127 @@ class ASGIMiddleware:
         self.app = app
         self.enforcer = enforcer
         self._hsts = enforcer.hsts_header.encode("latin-1")
+        self._sts = (_STS, self._hsts)
         cert = enforcer.client_cert
         self._proxy_cert_key = (
             cert.header_key.encode("latin-1") if cert and cert.header_key else None
         )
+        self._fast = enforcer.fast_path
+        proxies = enforcer.trusted_proxies
+        self._is_trusted = proxies.is_trusted if proxies else None
+        # Bounded per-request-shape caches: raw Host -> allowed; raw
+        # forwarding headers -> (has_view, scheme, client, host allowed).
+        self._cookies = enforcer.cookies
+        self._peers: dict[str, bool] = {}
+        self._hosts: dict[bytes | None, bool] = {}
+        self._proxied: dict[
+            tuple[bytes | None, ...], tuple[bool, str | None, str | None, bool]
+        ] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Fast path: an HTTP request that passes over HTTPS (direct, or as a
+        # trusted proxy says) on an allowed host. It skips only work whose
+        # result is known: Host and forwarding-header decisions are cached per
+        # raw value, and without a client-certificate policy the path cannot
+        # change the outcome. Anything else takes _general, the full decision.
+        if scope["type"] != "http" or not self._fast:
+            await self._general(scope, receive, send)
+            return
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if peer is None or self._is_trusted is None:
+            trusted: bool | None = False
+        else:
+            trusted = self._peers.get(peer)
+            if trusted is None:
+                trusted = self._learn_peer(peer)
+        if not trusted:
+            if scope.get("scheme") != "https":
+                await self._general(scope, receive, send)
+                return
+            host = None
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host = value
+                    break
+            ok = self._hosts.get(host)
+            if ok is None:
+                ok = self._learn_host(host)
+            if not ok:
+                await self._general(scope, receive, send)
+                return
+        else:
+            found: list[bytes | None] = [None, None, None, None, None]
+            for key, value in scope["headers"]:
+                slot = _PROXY_SLOTS.get(key)
+                if slot is not None:
+                    prev = found[slot]
+                    if prev is None:
+                        found[slot] = value
+                    elif slot != _HOST:
+                        found[slot] = prev + b", " + value
+            shape = tuple(found)
+            entry = self._proxied.get(shape)
+            if entry is None:
+                entry = self._learn_proxied(shape)
+            has_view, scheme, forwarded_client, ok = entry
+            if scheme is None:
+                scheme = scope.get("scheme") or "http"
+            if not ok or scheme not in _SECURE_SCHEMES:
+                await self._general(scope, receive, send)
+                return
+            if has_view:
+                scope["scheme"] = "https"
+                if forwarded_client is not None and forwarded_client != peer:
+                    scope["client"] = (forwarded_client, 0)
+        sts = self._sts
+        cookies = self._cookies
+
+        def secure_send(message: Message) -> Awaitable[None]:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", ())]
+                for key, _ in headers:
+                    if len(key) in _SPECIAL_LENGTHS:
+                        headers = _rewrite(headers, cookies)
+                        break
+                headers.append(sts)
+                message["headers"] = headers
+            return send(message)
+
+        await self.app(scope, receive, secure_send)
+
+    def _learn_peer(self, peer: str) -> bool:
+        assert self._is_trusted is not None
+        trusted = self._is_trusted(peer)
+        if len(peer) <= CACHE_KEY_MAX:
+            if len(self._peers) >= CACHE_LIMIT:
+                self._peers.clear()
+            self._peers[peer] = trusted
+        return trusted
+
+    def _learn_host(self, host: bytes | None) -> bool:
+        ok = self.enforcer._host_ok(None if host is None else host.decode("latin-1"))
+        if host is None or len(host) <= CACHE_KEY_MAX:
+            if len(self._hosts) >= CACHE_LIMIT:
+                self._hosts.clear()
+            self._hosts[host] = ok
+        return ok
+
+    def _learn_proxied(
+        self, shape: tuple[bytes | None, ...]
+    ) -> tuple[bool, str | None, str | None, bool]:
+        host, forwarded, xff, xfp, xfh = (
+            None if value is None else value.decode("latin-1") for value in shape
+        )
+        entry = self.enforcer._proxied(host, forwarded, xff, xfp, xfh)
+        if sum(len(value) for value in shape if value is not None) <= CACHE_KEY_MAX:
+            if len(self._proxied) >= CACHE_LIMIT:
+                self._proxied.clear()
+            self._proxied[shape] = entry
+        return entry
+
+    async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The full decision for any request (the reference the fast path matches)."""
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
@@ -173,22 +311,19 @@ class ASGIMiddleware:
         return self.enforcer.location(verdict, websocket=websocket, raw_path=raw_path, query=query)
 
     def _secure_send(self, send: Send) -> Send:
-        hsts = self._hsts
-        cookies = self.enforcer.cookies
+        sts = self._sts
+        cookies = self._cookies
 
-        async def secure_send(message: Message) -> None:
+        def secure_send(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                headers: list[tuple[bytes, bytes]] = []
-                for key, value in message.get("headers", ()):
-                    length = len(key)
-                    if length == 25 and key.lower() == _STS:
-                        continue
-                    if length == 10 and key.lower() == _SET_COOKIE:
-                        value = cookies.harden(value.decode("latin-1")).encode("latin-1")
-                    headers.append((key, value))
-                headers.append((_STS, hsts))
+                headers = [*message.get("headers", ())]
+                for key, _ in headers:
+                    if len(key) in _SPECIAL_LENGTHS:
+                        headers = _rewrite(headers, cookies)
+                        break
+                headers.append(sts)
                 message["headers"] = headers
-            await send(message)
+            return send(message)
 
         return secure_send
 
@@ -228,6 +363,21 @@ class ASGIMiddleware:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008})
+
+
+def _rewrite(
+    headers: list[tuple[bytes, bytes]], cookies: CookiePolicy
+) -> list[tuple[bytes, bytes]]:
+    """Drop the app's own HSTS header and harden its cookies."""
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        length = len(key)
+        if length == 25 and key.lower() == _STS:
+            continue
+        if length == 10 and key.lower() == _SET_COOKIE:
+            value = cookies.harden(value.decode("latin-1")).encode("latin-1")
+        out.append((key, value))
+    return out
 
 
 def _apply_forwarded(scope: Scope, verdict: Verdict, kind: str) -> None:

@@ -30,6 +30,14 @@ __all__ = ["Action", "HTTPSEnforcer", "Verdict"]
 Mode = Literal["redirect", "reject"]
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
+#: The logger :func:`~styku_crypto.events.emit` uses for ``capability="web"``.
+_WEB_LOGGER = logging.getLogger("styku_crypto.web")
+#: Entries kept by the middleware's per-request-shape caches before they are
+#: cleared (bounded memory whatever clients send; clearing is atomic, so the
+#: caches need no lock under threaded WSGI servers).
+CACHE_LIMIT = 512
+#: Header combinations longer than this are decided without being cached.
+CACHE_KEY_MAX = 1024
 _HOSTNAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
 # Characters kept as they are when re-encoding a path or query for Location:
@@ -280,6 +288,50 @@ class HTTPSEnforcer:
             return Verdict(_REJECT, False, client, host)
         return Verdict(_REDIRECT, False, client, host)
 
+    # -- fast-path helpers (results the middleware caches per request shape) --
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether a request that passes may skip the path and certificate checks.
+
+        True without a client-certificate policy: then a request on an allowed
+        host over HTTPS passes whatever its path (an exempt path only matters
+        for plain HTTP or a refused host), so the middleware may decide it from
+        the scheme and Host alone. Every other request takes :meth:`decide`.
+        """
+        return self.client_cert is None
+
+    def _host_ok(self, host_header: str | None) -> bool:
+        """Whether *host_header* names an allowed host (what :meth:`_decide` checks)."""
+        if not host_header or len(host_header) > 300:
+            return False
+        return self._host_cache(host_header) is not None
+
+    def _proxied(
+        self,
+        host: str | None,
+        forwarded: str | None,
+        x_forwarded_for: str | None,
+        x_forwarded_proto: str | None,
+        x_forwarded_host: str | None,
+    ) -> tuple[bool, str | None, str | None, bool]:
+        """What a trusted proxy's headers mean, as :meth:`_decide` would read them.
+
+        Returns ``(has_view, scheme, client, host_ok)``: whether the headers
+        gave a view, the forwarded scheme (``None``: the connection's), the
+        forwarded client (``None``: the peer) and whether the effective host
+        is allowed. Depends on the headers and the configuration only, so the
+        middleware caches it per header combination.
+        """
+        view = self.trusted_proxies.resolve_trusted(
+            forwarded, x_forwarded_for, x_forwarded_proto, x_forwarded_host
+        )
+        if view is None:
+            return False, None, None, self._host_ok(host)
+        if view.host is not None:
+            host = view.host
+        return True, view.scheme, view.client, self._host_ok(host)
+
     def location(self, verdict: Verdict, *, websocket: bool, raw_path: str, query: str) -> str:
         """The HTTPS URL a redirect points to (always on a validated host).
 
@@ -305,6 +357,10 @@ class HTTPSEnforcer:
 
     def report(self, verdict: Verdict) -> None:
         """Emit the event for a redirect, rejection or refused host."""
+        if not _WEB_LOGGER.isEnabledFor(
+            logging.INFO if verdict.action == _REDIRECT else logging.WARNING
+        ):
+            return
         if verdict.action == Action.REDIRECT:
             emit(
                 "web.https_redirect",

@@ -7,7 +7,14 @@ from types import TracebackType
 from typing import Any
 
 from styku_crypto.web._clientcert import decode_proxy_pem
-from styku_crypto.web._config import Action, HTTPSEnforcer
+from styku_crypto.web._config import (
+    _SECURE_SCHEMES,
+    CACHE_KEY_MAX,
+    CACHE_LIMIT,
+    Action,
+    HTTPSEnforcer,
+)
+from styku_crypto.web._cookies import CookiePolicy
 
 __all__ = ["CLIENT_CERT_ENVIRON_KEY", "PROXY_PEER_ENVIRON_KEY", "WSGIMiddleware"]
 
@@ -25,6 +32,9 @@ _REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
 _CERT_BODY = b'{"error":"client_certificate_rejected"}'
 _HOST_BODY = b"Bad Request: host not allowed\n"
 _REDIRECT_BODY = b"Redirecting to HTTPS\n"
+# Header-name lengths that need a look on the way out: Set-Cookie (10) and
+# Strict-Transport-Security (25). Responses without either only gain HSTS.
+_SPECIAL_LENGTHS = frozenset({10, 25})
 _REASONS = {
     301: "301 Moved Permanently",
     308: "308 Permanent Redirect",
@@ -61,7 +71,18 @@ class WSGIMiddleware:
         Django ``SECURE_PROXY_SSL_HEADER``) with a different trust list.
     """
 
-    __slots__ = ("_proxy_cert_key", "app", "enforcer")
+    __slots__ = (
+        "_cookies",
+        "_fast",
+        "_hosts",
+        "_hsts",
+        "_is_trusted",
+        "_peers",
+        "_proxied",
+        "_proxy_cert_key",
+        "app",
+        "enforcer",
+    )
 
     def __init__(self, app: WSGIApp, *, enforcer: HTTPSEnforcer) -> None:
         if not isinstance(enforcer, HTTPSEnforcer):
@@ -74,19 +95,103 @@ class WSGIMiddleware:
             if cert and cert.header_key
             else None
         )
+        self._hsts = ("Strict-Transport-Security", enforcer.hsts_header)
+        self._cookies = enforcer.cookies
+        self._fast = enforcer.fast_path
+        proxies = enforcer.trusted_proxies
+        self._is_trusted = proxies.is_trusted if proxies else None
+        # Bounded per-request-shape caches (cleared when full): peer ->
+        # trusted; Host -> allowed; forwarding headers -> their meaning.
+        self._peers: dict[str, bool] = {}
+        self._hosts: dict[str | None, bool] = {}
+        self._proxied: dict[tuple[str | None, ...], tuple[bool, str | None, str | None, bool]] = {}
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        # Fast path: a request that passes over HTTPS (direct, or as a trusted
+        # proxy says) on an allowed host, decided from cached results; without
+        # a client-certificate policy the path cannot change the outcome.
+        # Anything else takes _general, the full decision.
+        if not self._fast:
+            return self._general(environ, start_response)
+        peer = environ.get("REMOTE_ADDR") or None
+        if peer is None or self._is_trusted is None:
+            trusted: bool | None = False
+        else:
+            trusted = self._peers.get(peer)
+            if trusted is None:
+                trusted = self._learn_peer(peer)
+        if not trusted:
+            if environ.get("wsgi.url_scheme") != "https":
+                return self._general(environ, start_response)
+            host = environ.get("HTTP_HOST")
+            ok = self._hosts.get(host)
+            if ok is None:
+                ok = self._learn_host(host)
+            if not ok:
+                return self._general(environ, start_response)
+        else:
+            shape = (
+                environ.get("HTTP_HOST"),
+                environ.get("HTTP_FORWARDED"),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+                environ.get("HTTP_X_FORWARDED_PROTO"),
+                environ.get("HTTP_X_FORWARDED_HOST"),
+            )
+            entry = self._proxied.get(shape)
+            if entry is None:
+                entry = self._learn_proxied(shape)
+            has_view, scheme, forwarded_client, ok = entry
+            if scheme is None:
+                scheme = environ.get("wsgi.url_scheme", "http")
+            if not ok or scheme not in _SECURE_SCHEMES:
+                return self._general(environ, start_response)
+            if has_view:
+                environ["wsgi.url_scheme"] = "https"
+                if forwarded_client is not None and forwarded_client != peer:
+                    environ[PROXY_PEER_ENVIRON_KEY] = peer
+                    environ["REMOTE_ADDR"] = forwarded_client
+        return self.app(environ, self._secure_start_response(start_response))
+
+    def _learn_peer(self, peer: str) -> bool:
+        assert self._is_trusted is not None
+        trusted = self._is_trusted(peer)
+        if len(peer) <= CACHE_KEY_MAX:
+            if len(self._peers) >= CACHE_LIMIT:
+                self._peers.clear()
+            self._peers[peer] = trusted
+        return trusted
+
+    def _learn_host(self, host: str | None) -> bool:
+        ok = self.enforcer._host_ok(host)
+        if host is None or len(host) <= CACHE_KEY_MAX:
+            if len(self._hosts) >= CACHE_LIMIT:
+                self._hosts.clear()
+            self._hosts[host] = ok
+        return ok
+
+    def _learn_proxied(
+        self, shape: tuple[str | None, ...]
+    ) -> tuple[bool, str | None, str | None, bool]:
+        host, forwarded, xff, xfp, xfh = shape
+        entry = self.enforcer._proxied(host, forwarded, xff, xfp, xfh)
+        if sum(len(value) for value in shape if value is not None) <= CACHE_KEY_MAX:
+            if len(self._proxied) >= CACHE_LIMIT:
+                self._proxied.clear()
+            self._proxied[shape] = entry
+        return entry
+
+    def _general(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        """The full decision for any request (the reference the fast path matches)."""
         enforcer = self.enforcer
         peer = environ.get("REMOTE_ADDR") or None
         view = None
         trusted = enforcer.trusted_proxies.is_trusted(peer)
         if trusted:
-            view = enforcer.trusted_proxies.resolve(
-                peer=peer,
-                forwarded=environ.get("HTTP_FORWARDED"),
-                x_forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
-                x_forwarded_proto=environ.get("HTTP_X_FORWARDED_PROTO"),
-                x_forwarded_host=environ.get("HTTP_X_FORWARDED_HOST"),
+            view = enforcer.trusted_proxies.resolve_trusted(
+                environ.get("HTTP_FORWARDED"),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+                environ.get("HTTP_X_FORWARDED_PROTO"),
+                environ.get("HTTP_X_FORWARDED_HOST"),
             )
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         verdict = enforcer.decide(
@@ -149,21 +254,18 @@ class WSGIMiddleware:
         return [server_cert] if server_cert else None
 
     def _secure_start_response(self, start_response: StartResponse) -> StartResponse:
-        hsts = self.enforcer.hsts_header
-        cookies = self.enforcer.cookies
+        sts = self._hsts
+        cookies = self._cookies
 
         def secure_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            new_headers: list[tuple[str, str]] = []
-            for key, value in headers:
-                lower = key.lower()
-                if lower == "strict-transport-security":
-                    continue
-                if lower == "set-cookie":
-                    value = cookies.harden(value)
-                new_headers.append((key, value))
-            new_headers.append(("Strict-Transport-Security", hsts))
+            new_headers = [*headers]
+            for key, _ in new_headers:
+                if len(key) in _SPECIAL_LENGTHS:
+                    new_headers = _rewrite(new_headers, cookies)
+                    break
+            new_headers.append(sts)
             if exc_info is not None:
                 return start_response(status, new_headers, exc_info)
             return start_response(status, new_headers)
@@ -184,6 +286,19 @@ class WSGIMiddleware:
         if location is not None:
             headers.append(("Location", location))
         if secure:
-            headers.append(("Strict-Transport-Security", self.enforcer.hsts_header))
+            headers.append(self._hsts)
         start_response(_REASONS[status], headers)
         return [body]
+
+
+def _rewrite(headers: list[tuple[str, str]], cookies: CookiePolicy) -> list[tuple[str, str]]:
+    """Drop the app's own HSTS header and harden its cookies."""
+    out: list[tuple[str, str]] = []
+    for key, value in headers:
+        lower = key.lower()
+        if lower == "strict-transport-security":
+            continue
+        if lower == "set-cookie":
+            value = cookies.harden(value)
+        out.append((key, value))
+    return out
