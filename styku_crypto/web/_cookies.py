@@ -51,9 +51,9 @@ class CookiePolicy:
 
     def harden(self, value: str) -> str:
         """Return the ``Set-Cookie`` *value* with the missing attributes appended."""
-        parts = value.split(";")
-        name = parts[0].split("=", 1)[0].strip()
-        present = _attribute_names(parts[1:])
+        pair, _, attributes = value.partition(";")
+        name = pair.partition("=")[0].strip()
+        present = _attribute_names(attributes.split(";")) if attributes else _NONE
         extra = []
         if "secure" not in present:
             extra.append("Secure")
@@ -66,5 +66,8 @@ class CookiePolicy:
         return value.rstrip().rstrip(";") + "; " + "; ".join(extra)
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _attribute_names(parts: Iterable[str]) -> set[str]:
-    return {part.split("=", 1)[0].strip().lower() for part in parts}
+    return {part.partition("=")[0].strip().lower() for part in parts}
