@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes, hmac
 
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._codec import KeySource, b64d, b64e, encode_value
@@ -21,6 +22,8 @@ MIN_LENGTH = 4
 MAX_LENGTH = 32
 #: Keyed HMAC states kept per indexer (one per tenant key version in use); bounded.
 _MAX_MACS = 256
+_SHA256 = hashes.SHA256()
+_monotonic = time.monotonic
 
 Normalizer = Callable[[str], str]
 
@@ -84,7 +87,7 @@ class BlindIndexer:
         InvalidInputError: bad name or length.
     """
 
-    __slots__ = ("_keys", "_label", "_macs", "length", "name", "normalize")
+    __slots__ = ("_current", "_keys", "_label", "_macs", "_store", "length", "name", "normalize")
 
     def __init__(
         self,
@@ -103,10 +106,20 @@ class BlindIndexer:
         self.length = length
         self.normalize = normalize
         self._label = f"styku.blind-index/v1/{name}/{length}".encode()
-        # Keyed HMAC-SHA-256 states, keyed by the derived subkey itself: ``tag`` still asks
-        # the key store for the subkey on every call (so rotation, shredding and the
-        # store's own cache lifetime apply unchanged) and only skips re-keying the HMAC.
+        # Keyed HMAC-SHA-256 states (``cryptography``), keyed by the derived subkey itself
+        # (explicit versions, and key sources other than a KeyStore).
         self._macs: dict[bytes, hmac.HMAC] = {}
+        # Current-version state per tenant: (store generation, valid until, "bi1.<v>.",
+        # keyed HMAC). Only for a KeyStore: an entry is used while the store's cache
+        # generation is unchanged (rotate, shred and close bump it) and the store still
+        # serves the same primary tenant key from its cache (``_cached_until``), exactly
+        # the rule of the envelope's DataKeyCache; afterwards the store is asked again.
+        self._current: dict[str, tuple[int, float, str, hmac.HMAC]] = {}
+        self._store: Any = (
+            keys
+            if all(hasattr(keys, a) for a in ("_generation", "_cached_until", "_tenant_key"))
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"<BlindIndexer name={self.name!r} length={self.length}>"
@@ -138,7 +151,19 @@ class BlindIndexer:
             KeyNotFoundError: unknown tenant or version.
             KeyDestroyedError: the tenant was shredded.
         """
+        return IndexTag(self._tag(value, tenant, version))
+
+    def _tag(self, value: Any, tenant: str, version: int | None = None) -> str:
+        """:meth:`tag` as a plain ``str`` (what the record encryptor stores)."""
         message = self._message(value)
+        if version is None:
+            state = self._current.get(tenant)
+            if state is None or state[0] != self._store._generation or state[1] <= _monotonic():
+                state = self._refresh(tenant)
+            if state is not None:
+                h = state[3].copy()
+                h.update(message)
+                return state[2] + b64e(h.finalize()[: self.length])
         key, used = self._keys._derive_key(
             tenant, purpose=_PURPOSE, label=self._label, length=32, version=version
         )
@@ -147,11 +172,38 @@ class BlindIndexer:
             keyed = self._keyed(key)
         h = keyed.copy()
         h.update(message)
-        return IndexTag(f"{_PREFIX}.{used}.{b64e(h.digest()[: self.length])}")
+        return f"{_PREFIX}.{used}.{b64e(h.finalize()[: self.length])}"
+
+    def _refresh(self, tenant: str) -> tuple[int, float, str, hmac.HMAC] | None:
+        """Look the current tenant key up in the store; cache its keyed state if allowed.
+
+        ``None`` for key sources other than a KeyStore (the caller derives per call).
+
+        Raises:
+            KeyNotFoundError, KeyDestroyedError: as :meth:`tag`.
+        """
+        store = self._store
+        if store is None:
+            return None
+        generation = store._generation
+        tk = store._tenant_key(tenant, _PURPOSE)
+        key = tk.derive(self._label, 32)
+        state = (
+            generation,
+            store._cached_until([tk]),
+            f"{_PREFIX}.{tk.version}.",
+            self._keyed(key),
+        )
+        if store._generation == generation and state[1] > _monotonic():
+            current = self._current
+            if len(current) >= _MAX_MACS:
+                current.clear()  # atomic under the GIL; simply rebuilt on the next call
+            current[tenant] = state
+        return state
 
     def _keyed(self, key: bytes) -> hmac.HMAC:
         """An HMAC-SHA-256 state keyed with *key* (cached; ``copy()`` per message)."""
-        keyed = hmac.new(key, digestmod=hashlib.sha256)
+        keyed = hmac.HMAC(key, _SHA256)
         if len(self._macs) >= _MAX_MACS:
             self._macs.clear()  # atomic under the GIL; simply re-keyed on the next call
         self._macs[key] = keyed

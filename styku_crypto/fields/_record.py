@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -12,12 +13,18 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from styku_crypto.envelope._format import (
+    COMMIT_DOMAIN,
     NONCE_LEN,
+    PAYLOAD_DOMAIN,
     PREFIX_LEN,
+    PURPOSE_CODES,
     SUITE_CACHED,
+    SUITE_ONESHOT,
     TEXT_PREFIX,
+    WRAP_DOMAIN,
     DataClass,
     payload_aad,
+    prefix,
 )
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._blind_index import BlindIndexer
@@ -27,8 +34,29 @@ if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope
 
 _LOG = logging.getLogger("styku_crypto.envelope")
+_CUSTOMER = DataClass.CUSTOMER
+_urandom = os.urandom
+_sha256 = hashlib.sha256
+_ZERO_NONCE = bytes(NONCE_LEN)
+# Constant parts of a one-layer customer token (docs/format.md), per suite: the header
+# up to the key version (prefix + layer-0 purpose), the data-key wrap AAD up to the key
+# version (domain, prefix, layer index 0, purpose) and the payload AAD up to the
+# commitment (domain, prefix, layer index 0). The same bytes as wrap_aad, build_layer
+# and payload_aad of styku_crypto.envelope._format; the tests decrypt the tokens with
+# Envelope.decrypt.
+_PURPOSE = bytes((PURPOSE_CODES["customer"],))
+_PRE_C1 = prefix(SUITE_ONESHOT, _CUSTOMER)
+_PRE_C3 = prefix(SUITE_CACHED, _CUSTOMER)
+_HEAD_C1 = _PRE_C1 + _PURPOSE
+_HEAD_C3 = _PRE_C3 + _PURPOSE
+_WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00" + _PURPOSE
+_WRAP_C3 = WRAP_DOMAIN + _PRE_C3 + b"\x00" + _PURPOSE
+_PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
+_PAY_C3 = PAYLOAD_DOMAIN + _PRE_C3 + b"\x00"
 _U32 = struct.Struct(">I")
 _MAX_CONTEXT = 1 << 16
+_THREE = _U32.pack(3)
+_RID_KEY = _U32.pack(len("styku.record_id")) + b"styku.record_id"
 
 
 def _entry(key: str, value: str) -> bytes:
@@ -93,8 +121,10 @@ class RecordEncryptor:
     """
 
     __slots__ = (
+        "_bare_heads",
         "_envelope",
         "_field_entries",
+        "_indexes",
         "_type_entry",
         "blind_indexes",
         "data_class",
@@ -141,6 +171,10 @@ class RecordEncryptor:
         self._type_entry = _entry("styku.record_type", record_type)
         # ``u32 len || "styku.field" || u32 len || name`` per field, encoded once.
         self._field_entries = {name: _entry("styku.field", name) for name in names}
+        # ``u32 3 || field entry``: the start of a context with no caller entries.
+        self._bare_heads = {name: _THREE + entry for name, entry in self._field_entries.items()}
+        # (field, indexer, index field name), precomputed for the per-record loop.
+        self._indexes = tuple((name, idx, name + index_suffix) for name, idx in indexes.items())
 
     def __repr__(self) -> str:
         return (
@@ -180,17 +214,38 @@ class RecordEncryptor:
         """
         if not isinstance(record_id, str) or not record_id:
             raise InvalidInputError("record_id must be a non-empty str")
+        if not context:
+            # Only the three reserved entries: ``u32 3 || field || record_id || type``.
+            try:
+                rid = record_id.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInputError("record_id must be encodable str") from None
+            tail = _RID_KEY + _U32.pack(len(rid)) + rid + self._type_entry
+            heads = self._bare_heads
+            out = [
+                (heads.get(name) or _THREE + _entry("styku.field", name)) + tail for name in names
+            ]
+        else:
+            out = self._encoded_with(names, record_id, context)
+        for encoded in out:
+            if len(encoded) > _MAX_CONTEXT:
+                raise InvalidInputError("context is larger than 64 KiB encoded")
+        return out
+
+    def _encoded_with(
+        self, names: list[str], record_id: str, context: Mapping[str, str]
+    ) -> list[bytes]:
+        """:meth:`_encoded_contexts` with caller context entries (before the size check)."""
         before: list[tuple[str, bytes]] = []
         after: list[tuple[str, bytes]] = []
-        if context:
-            if not isinstance(context, Mapping):
-                raise InvalidInputError("context must be a mapping of str to str")
-            for key, value in context.items():
-                if type(key) is not str or type(value) is not str:
-                    raise InvalidInputError("context keys and values must be str")
-                if key.startswith(RESERVED_PREFIX):
-                    raise InvalidInputError("context keys starting with 'styku.' are reserved")
-                (before if key < RESERVED_PREFIX else after).append((key, _entry(key, value)))
+        if not isinstance(context, Mapping):
+            raise InvalidInputError("context must be a mapping of str to str")
+        for key, value in context.items():
+            if type(key) is not str or type(value) is not str:
+                raise InvalidInputError("context keys and values must be str")
+            if key.startswith(RESERVED_PREFIX):
+                raise InvalidInputError("context keys starting with 'styku.' are reserved")
+            (before if key < RESERVED_PREFIX else after).append((key, _entry(key, value)))
         try:
             rid = _entry("styku.record_id", record_id)
         except UnicodeEncodeError:
@@ -203,11 +258,7 @@ class RecordEncryptor:
         if after:
             tail += b"".join(e for _, e in sorted(after))
         entries = self._field_entries
-        out = [head + (entries.get(name) or _entry("styku.field", name)) + tail for name in names]
-        for encoded in out:
-            if len(encoded) > _MAX_CONTEXT:
-                raise InvalidInputError("context is larger than 64 KiB encoded")
-        return out
+        return [head + (entries.get(name) or _entry("styku.field", name)) + tail for name in names]
 
     def encrypt(
         self,
@@ -235,11 +286,10 @@ class RecordEncryptor:
             self._encrypt_shared(record, out, tenant, record_id, context)
         else:
             self._encrypt_each(record, out, tenant, record_id, context)
-        for name, idx in self.blind_indexes.items():
+        for name, idx, index_field in self._indexes:
             if name in record:
                 value = record[name]
-                tag = None if value is None else str(idx.tag(value, tenant=tenant))
-                out[name + self.index_suffix] = tag
+                out[index_field] = None if value is None else idx._tag(value, tenant)
         return out
 
     def _encrypt_each(
@@ -250,32 +300,94 @@ class RecordEncryptor:
         record_id: str,
         context: Mapping[str, str] | None,
     ) -> None:
-        """One envelope token per field (fresh data key, or the envelope's DataKeyCache)."""
+        """One envelope token per field (fresh data key, or the envelope's DataKeyCache).
+
+        The tokens are byte for byte what ``Envelope.encrypt`` produces for the field's
+        context (suite 1, or suite 3 with a cache); the per-record work (context
+        encoding, tenant-key lookup, randomness) is done once per record instead of once
+        per field.
+        """
         present = [name for name in self.fields if name in record]
         if not present:
             return
         env = self._envelope
+        contexts = self._encoded_contexts(present, record_id, context)
+        tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
+        dc = self.data_class or _CUSTOMER
         cache = env._cache
-        if cache is not None:
-            contexts = self._encoded_contexts(present, record_id, context)
-            # Same path as Envelope.encrypt with a cache, minus re-encoding the context.
-            tlp = env._tenant_lp(tenant)
-            dc = env._data_class(self.data_class or DataClass.CUSTOMER)
+        if dc is not _CUSTOMER:
+            dc = env._data_class(dc)
             for name, ctx in zip(present, contexts, strict=True):
-                token = env._encrypt_cached(cache, encode_value(record[name]), tenant, tlp, ctx, dc)
+                data = encode_value(record[name])
+                if cache is not None:
+                    token = env._encrypt_cached(cache, data, tenant, tlp, ctx, dc)
+                else:
+                    token = env._encrypt_sensitive(data, tenant, tlp, ctx)
                 out[name] = TEXT_PREFIX + b64e(token)
             return
-        kwargs: dict[str, Any] = {}
-        if self.data_class is not None:
-            kwargs["data_class"] = self.data_class
-        # One context dict per record; only ``styku.field`` changes between fields
-        # (Envelope.encrypt encodes the mapping at once and keeps no reference).
-        field_ctx = self._context(present[0], record_id, context)
-        encrypt = env.encrypt
-        for name in present:
-            field_ctx["styku.field"] = name
-            token = encrypt(encode_value(record[name]), tenant=tenant, context=field_ctx, **kwargs)
+        if cache is not None:
+            self._encrypt_cached(record, out, present, contexts, tenant, tlp)
+            return
+        # Envelope.encrypt's suite-1 customer path, one tenant-key lookup per record: a
+        # fresh data key per field, its SHA-256 commitment, its AES-SIV wrap under the
+        # tenant key and AES-GCM under the data key (zero nonce: the key is single-use).
+        tk = env._store._tenant_key(tenant, "customer")
+        version = _U32.pack(tk.version)
+        wrap = tk.wrapper.encrypt
+        wrap_head = _WRAP_C1 + version
+        head = _HEAD_C1 + version
+        deks = _urandom(32 * len(present))
+        for j, name in enumerate(present):
+            dek = deks[32 * j : 32 * (j + 1)]
+            commit = _sha256(COMMIT_DOMAIN + dek).digest()
+            wrapped = wrap(dek, [wrap_head + commit + tlp])
+            body = AESGCM(dek).encrypt(
+                _ZERO_NONCE, encode_value(record[name]), _PAY_C1 + commit + tlp + contexts[j]
+            )
+            out[name] = TEXT_PREFIX + b64e(head + commit + wrapped + body)
+        if _LOG.isEnabledFor(logging.DEBUG):
+            for _ in present:
+                env._encrypted(tenant, _CUSTOMER, SUITE_ONESHOT, tk.version)
+
+    def _encrypt_cached(
+        self,
+        record: Mapping[str, Any],
+        out: dict[str, Any],
+        present: list[str],
+        contexts: list[bytes],
+        tenant: str,
+        tlp: bytes,
+    ) -> None:
+        """Customer fields through the envelope's DataKeyCache (suite 3), one nonce draw.
+
+        Every field is counted against the cached key's message and byte limits on its
+        own (``cache._take``, exact under threads); a miss, expiry, rotation or shred
+        goes through the envelope's own ``_encrypt_cached``.
+        """
+        env = self._envelope
+        cache = env._cache
+        assert cache is not None
+        store = env._store
+        take = cache._take
+        ckey = (tenant, _CUSTOMER, store)
+        nonces = _urandom(NONCE_LEN * len(present))
+        hits = 0
+        version = 0
+        for j, name in enumerate(present):
+            data = encode_value(record[name])
+            entry = take(ckey, store._generation, len(data))
+            if entry is None:
+                token = env._encrypt_cached(cache, data, tenant, tlp, contexts[j], _CUSTOMER)
+            else:
+                nonce = nonces[NONCE_LEN * j : NONCE_LEN * (j + 1)]
+                body = entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + contexts[j])
+                token = entry.header + nonce + body
+                hits += 1
+                version = entry.versions[0]
             out[name] = TEXT_PREFIX + b64e(token)
+        if hits and _LOG.isEnabledFor(logging.DEBUG):
+            for _ in range(hits):
+                env._encrypted(tenant, _CUSTOMER, SUITE_CACHED, version)
 
     def _encrypt_shared(
         self,
@@ -290,25 +402,36 @@ class RecordEncryptor:
         if not present:
             return
         env = self._envelope
-        tlp = env._tenant_lp(tenant)
-        dc = env._data_class(self.data_class or DataClass.CUSTOMER)
+        tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
+        dc = self.data_class or _CUSTOMER
+        contexts = self._encoded_contexts(present, record_id, context)
+        if dc is _CUSTOMER:
+            # One data key, commitment and AES-SIV wrap per record (what _fresh_layers
+            # builds for one customer layer), then one AES-GCM token per field.
+            tk = env._store._tenant_key(tenant, "customer")
+            version = _U32.pack(tk.version)
+            seed = _urandom(32 + NONCE_LEN * len(present))
+            dek = seed[:32]
+            commit = _sha256(COMMIT_DOMAIN + dek).digest()
+            wrapped = tk.wrapper.encrypt(dek, [_WRAP_C3 + version + commit + tlp])
+            header = _HEAD_C3 + version + commit + wrapped
+            aead = AESGCM(dek)
+            aad_head = _PAY_C3 + commit + tlp
+            for j, name in enumerate(present):
+                nonce = seed[32 + NONCE_LEN * j : 32 + NONCE_LEN * (j + 1)]
+                body = aead.encrypt(nonce, encode_value(record[name]), aad_head + contexts[j])
+                out[name] = TEXT_PREFIX + b64e(header + nonce + body)
+            if _LOG.isEnabledFor(logging.DEBUG):
+                env._encrypted(tenant, _CUSTOMER, SUITE_CACHED, tk.version)
+            return
+        dc = env._data_class(dc)
         header, commits, deks, keys = env._fresh_layers(tenant, tlp, dc, SUITE_CACHED)
         pre = header[:PREFIX_LEN]
         aeads = [AESGCM(d) for d in deks]
         layers = len(aeads)
-        contexts = self._encoded_contexts(present, record_id, context)
         aad_heads = [payload_aad(pre, i, commits, tlp, b"") for i in range(layers)]
         step = NONCE_LEN * layers
-        all_nonces = os.urandom(step * len(present))
-        if layers == 1:
-            aead, aad_head = aeads[0], aad_heads[0]
-            for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
-                nonce = all_nonces[step * j : step * (j + 1)]
-                body = aead.encrypt(nonce, encode_value(record[name]), aad_head + ctx)
-                out[name] = TEXT_PREFIX + b64e(header + nonce + body)
-            if _LOG.isEnabledFor(logging.DEBUG):
-                env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
-            return
+        all_nonces = _urandom(step * len(present))
         for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
             nonces = all_nonces[step * j : step * (j + 1)]
             payload = encode_value(record[name])

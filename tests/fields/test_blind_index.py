@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,3 +120,70 @@ def test_repr_has_no_secret(store: KeyStore) -> None:
     )
     leaks.register_secret(key)
     leaks.assert_no_secret_in("BlindIndexer repr", repr(idx))
+
+
+class _PlainSource:
+    """A key source that is not a KeyStore: only ``_derive_key``."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    def _derive_key(
+        self,
+        tenant: str,
+        *,
+        purpose: str,
+        label: bytes,
+        length: int = 32,
+        version: int | None = None,
+    ) -> tuple[bytes, int]:
+        return self.store._derive_key(
+            tenant, purpose=purpose, label=label, length=length, version=version
+        )
+
+
+def test_tags_are_truncated_hmac_sha256_of_the_derived_key(store: KeyStore) -> None:
+    """A tag is HMAC-SHA-256 under the derived per-tenant, per-index key, on every path."""
+    import hashlib
+    import hmac
+
+    from styku_crypto.fields._codec import b64e
+
+    idx = BlindIndexer(store, name="members.email", length=8, normalize=casefold_email)
+    plain = BlindIndexer(_PlainSource(store), name="members.email", length=8)
+    store.rotate("acme")
+    for version in (None, 1, 2):
+        key, used = store._derive_key(
+            "acme",
+            purpose="customer",
+            label=b"styku.blind-index/v1/members.email/8",
+            version=version,
+        )
+        leaks.register_secret(key)
+        mac = hmac.digest(key, b"s" + b"jane@example.com", hashlib.sha256)[:8]
+        expected = f"bi1.{used}.{b64e(mac)}"
+        for _ in range(2):  # first call keys the HMAC state, the second reuses it
+            assert idx.tag(" Jane@Example.com", tenant="acme", version=version) == expected
+            assert plain.tag("jane@example.com", tenant="acme", version=version) == expected
+
+
+def test_rotation_by_another_store_seen_without_key_cache(tmp_path: Path) -> None:
+    """With the store's key cache off, a rotation made through another store object (another
+    process) changes the tag version on the very next call, and a shred stops tags at once."""
+    path = tmp_path / "keys.db"
+    writer = KeyStore.open(path)
+    writer.create_tenant("acme")
+    reader = KeyStore.open(path, cache_ttl=0)
+    try:
+        idx = BlindIndexer(reader, name="members.email")
+        first = idx.tag("a@b.c", tenant="acme")
+        writer.rotate("acme")
+        second = idx.tag("a@b.c", tenant="acme")
+        assert (idx.version_of(first), idx.version_of(second)) == (1, 2)
+        assert idx.needs_reindex(first, tenant="acme")
+        writer.shred("acme")
+        with pytest.raises(KeyDestroyedError):
+            idx.tag("a@b.c", tenant="acme")
+    finally:
+        reader.close()
+        writer.close()

@@ -256,3 +256,66 @@ def test_shared_context_encoding_is_canonical(
             enc._encoded_contexts(names, record_id, context)
         return
     assert enc._encoded_contexts(names, record_id, context) == expected
+
+
+def test_default_field_tokens_are_one_shot_envelope_tokens(env: Envelope, store: KeyStore) -> None:
+    """Default-mode field tokens are suite-1 tokens, each with its own data key, that
+    Envelope.decrypt_text opens with the field's full context and nothing else."""
+    enc = _member_encryptor(env, store)
+    sealed = enc.encrypt(MEMBER, tenant="acme", record_id="42", context={"table": "m", "z": "1"})
+    ctx = {"table": "m", "z": "1", "styku.record_type": "members", "styku.record_id": "42"}
+    headers = set()
+    for name in FIELDS:
+        raw = env_raw(sealed[name])
+        assert raw[1] == 1  # suite 1
+        headers.add(raw[: 4 + 85])
+        plain = env.decrypt_text(sealed[name], tenant="acme", context={**ctx, "styku.field": name})
+        assert plain[1:] != b"" or MEMBER[name] == ""
+        with pytest.raises(DecryptionError):
+            env.decrypt_text(sealed[name], tenant="acme", context={**ctx, "styku.field": "x"})
+    assert len(headers) == len(FIELDS)  # a fresh data key per field
+
+
+def test_cached_data_keys_respect_limits_and_rotation(store: KeyStore) -> None:
+    """With a DataKeyCache, fields are suite-3 tokens under the cached key, every field
+    counts against max_messages, and a rotation retires the cached key."""
+    from styku_crypto.envelope import DataKeyCache
+
+    env = Envelope(store, data_key_cache=DataKeyCache(max_messages=3))
+    enc = _member_encryptor(env, store)
+    a = enc.encrypt(MEMBER, tenant="acme", record_id="1")  # 4 fields: 3 + 1 on a new key
+    b = enc.encrypt(MEMBER, tenant="acme", record_id="2")
+    for sealed, rid in ((a, "1"), (b, "2")):
+        assert enc.decrypt(sealed, tenant="acme", record_id=rid) == MEMBER
+    heads = [env_raw(r[n])[: 4 + 85] for r in (a, b) for n in FIELDS]
+    assert all(h[1] == 3 for h in heads)
+    assert [heads.index(h) for h in heads] == [0, 0, 0, 3, 3, 3, 6, 6]
+    with pytest.raises(DecryptionError):
+        enc.decrypt({**a, "ssn": b["ssn"]}, tenant="acme", record_id="1")
+    store.rotate("acme")
+    c = enc.encrypt(MEMBER, tenant="acme", record_id="3")
+    assert int.from_bytes(env_raw(c["ssn"])[5:9], "big") == 2
+    assert enc.decrypt(c, tenant="acme", record_id="3") == MEMBER
+
+
+@pytest.mark.parametrize("mode", ["fresh", "cached", "shared"])
+def test_one_debug_event_per_token(
+    store: KeyStore, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Encrypting a record emits the envelope.encrypt events the envelope itself would."""
+    import logging
+
+    from styku_crypto.envelope import DataKeyCache
+
+    cache = DataKeyCache() if mode == "cached" else None
+    env = Envelope(store, data_key_cache=cache)
+    enc = _member_encryptor(env, store, share=mode == "shared")
+    enc.encrypt(MEMBER, tenant="acme", record_id="1")  # warm the cache
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="styku_crypto"):
+        enc.encrypt(MEMBER, tenant="acme", record_id="2")
+    events = [r.styku_event for r in caplog.records if getattr(r, "styku_event", {}).get("event")]
+    assert [e["event"] for e in events] == ["envelope.encrypt"] * (
+        1 if mode == "shared" else len(FIELDS)
+    )
+    assert {e["suite"] for e in events} == {1 if mode == "fresh" else 3}
