@@ -90,23 +90,35 @@ def _wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"ok"]
 
 
-def _environ(scheme: str) -> dict[str, Any]:
-    return {
-        "wsgi.url_scheme": scheme,
+def _environ(case: str) -> dict[str, Any]:
+    environ = {
+        "wsgi.url_scheme": "https",
         "HTTP_HOST": "app.example.com",
         "REMOTE_ADDR": "192.0.2.10",
         "PATH_INFO": "/account",
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
     }
+    if case == "proxy":
+        environ.update(
+            {
+                "wsgi.url_scheme": "http",
+                "REMOTE_ADDR": "10.0.0.1",
+                "HTTP_X_FORWARDED_PROTO": "https",
+                "HTTP_X_FORWARDED_FOR": "198.51.100.1",
+            }
+        )
+    elif case == "redirect":
+        environ["wsgi.url_scheme"] = "http"
+    return environ
 
 
 def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
     return None
 
 
-def _wsgi_runner(app: Any, scheme: str) -> Callable[[], None]:
-    environ = _environ(scheme)
+def _wsgi_runner(app: Any, case: str) -> Callable[[], None]:
+    environ = _environ(case)
 
     def many() -> None:
         for _ in range(N):
@@ -120,6 +132,7 @@ def test_wsgi_bare(benchmark: Any) -> None:
     benchmark(_wsgi_runner(_wsgi_app, "https"))
 
 
-def test_wsgi_middleware(benchmark: Any) -> None:
-    """1000 HTTPS WSGI requests through WSGIMiddleware."""
-    benchmark(_wsgi_runner(WSGIMiddleware(_wsgi_app, enforcer=ENFORCER), "https"))
+@pytest.mark.parametrize("case", ["https", "proxy", "redirect"])
+def test_wsgi_middleware(benchmark: Any, case: str) -> None:
+    """1000 WSGI requests through WSGIMiddleware (HTTPS, trusted proxy, or a redirect)."""
+    benchmark(_wsgi_runner(WSGIMiddleware(_wsgi_app, enforcer=ENFORCER), case))

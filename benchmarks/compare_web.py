@@ -10,6 +10,16 @@ bottleneck), a bounded number of requests, variants interleaved round by
 round. Besides requests/s, the server process's CPU time per request is read
 from /proc: it is the steadier measure of the middleware's cost.
 
+Each round runs the three variants back to back in a rotating order; besides
+median and best-of-rounds, the table gives the median of the per-round
+ratios (mw against bare in the same round), which cancels most of the slow
+drift of a shared machine.
+
+Part 1b - in process, no server: the same apps called directly with a fake
+scope (ASGI) or environ (WSGI), middleware against bare app, many
+interleaved repeats, best of each: the middleware's own cost per request in
+nanoseconds, and its share of a real Starlette handler's in-process time.
+
 Part 2 - login burst: 32 concurrent async logins at RFC 9106 low-memory
 (m=64 MiB) through ``LoginGuard`` + ``PasswordHasher(max_concurrency=2)``,
 against 32 unbounded raw argon2-cffi verifies on threads; peak RSS growth of a
@@ -17,7 +27,7 @@ fresh process each.
 
 Target (issue 8): middleware overhead <= 5% of requests/s.
 
-Run: python benchmarks/compare_web.py [--requests N] [--rounds R]
+Run: python benchmarks/compare_web.py [--requests N] [--rounds R] [--skip-burst]
 """
 
 from __future__ import annotations
@@ -109,9 +119,16 @@ def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    """CPU time of process *pid*: nanosecond schedstat of all its threads, else ticks."""
+    try:
+        total = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
 
 
 # --------------------------------------------------------------------------- load generator
@@ -195,11 +212,144 @@ def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> 
             proc.terminate()
             proc.wait(10)
     out = {k: statistics.median(v) for k, v in results.items()}
+    # Paired: the ratio within each round, then the median over rounds.
+    for ref in ("bare", "hsts"):
+        out[f"rps_pair_{ref}"] = statistics.median(
+            w / b for w, b in zip(results["mw"], results[ref], strict=True)
+        )
+        out[f"cpu_pair_{ref}"] = statistics.median(
+            w / b for w, b in zip(results["mw_cpu"], results[f"{ref}_cpu"], strict=True)
+        )
     # Best of rounds: noise from other processes only ever slows a round down.
     for variant in VARIANTS:
         out[variant + "_best"] = max(results[variant])
         out[variant + "_cpu_best"] = min(results[variant + "_cpu"])
     return out
+
+
+# --------------------------------------------------------------------------- in process
+
+_RESPONSE = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"12")]
+
+
+async def _tiny_asgi(scope, receive, send):  # type: ignore[no-untyped-def]
+    await send({"type": "http.response.start", "status": 200, "headers": _RESPONSE})
+    await send({"type": "http.response.body", "body": b"hello, world"})
+
+
+def _tiny_wsgi(environ, start_response):  # type: ignore[no-untyped-def]
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "12")])
+    return [b"hello, world"]
+
+
+def in_process(number: int, repeats: int) -> list[tuple[str, float, float]]:
+    """(case, bare ns/request, middleware ns/request), best of *repeats* interleaved."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from styku_crypto.web import ASGIMiddleware, HTTPSEnforcer, WSGIMiddleware
+
+    enforcer = HTTPSEnforcer(allowed_hosts=["localhost"], trusted_proxies=["127.0.0.1"])
+
+    async def hello(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("hello, world")
+
+    starlette = Starlette(routes=[Route("/{rest:path}", hello)])
+    base = [(b"host", b"localhost"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
+    xf = [(b"x-forwarded-proto", b"https"), (b"x-forwarded-for", b"198.51.100.1")]
+
+    def scope(scheme: str, peer: str, extra: list[tuple[bytes, bytes]]) -> dict:  # type: ignore[type-arg]
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": scheme,
+            "path": "/x",
+            "raw_path": b"/x",
+            "root_path": "",
+            "query_string": b"",
+            "headers": base + extra,
+            "client": (peer, 50000),
+            "server": ("127.0.0.1", 443),
+        }
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        return None
+
+    def asgi_timer(app, sc):  # type: ignore[no-untyped-def]
+        async def run() -> float:
+            start = time.perf_counter_ns()
+            for _ in range(number):
+                await app(dict(sc), receive, send)
+            return (time.perf_counter_ns() - start) / number
+
+        return lambda: asyncio.run(run())
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/x",
+        "QUERY_STRING": "",
+        "HTTP_HOST": "localhost",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https",
+        "REMOTE_ADDR": "192.0.2.10",
+    }
+    proxied = dict(
+        environ,
+        **{
+            "wsgi.url_scheme": "http",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_X_FORWARDED_PROTO": "https",
+            "HTTP_X_FORWARDED_FOR": "198.51.100.1",
+        },
+    )
+
+    def start_response(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+        return None
+
+    def wsgi_timer(app, env):  # type: ignore[no-untyped-def]
+        def run() -> float:
+            start = time.perf_counter_ns()
+            for _ in range(number):
+                app(dict(env), start_response)
+            return (time.perf_counter_ns() - start) / number
+
+        return run
+
+    direct, proxy = scope("https", "192.0.2.10", []), scope("http", "127.0.0.1", xf)
+    cases = [
+        ("ASGI tiny app, HTTPS direct", _tiny_asgi, ASGIMiddleware, direct, asgi_timer),
+        ("ASGI tiny app, trusted proxy", _tiny_asgi, ASGIMiddleware, proxy, asgi_timer),
+        ("ASGI Starlette, HTTPS direct", starlette, ASGIMiddleware, direct, asgi_timer),
+        ("ASGI Starlette, trusted proxy", starlette, ASGIMiddleware, proxy, asgi_timer),
+        ("WSGI tiny app, HTTPS direct", _tiny_wsgi, WSGIMiddleware, environ, wsgi_timer),
+        ("WSGI tiny app, trusted proxy", _tiny_wsgi, WSGIMiddleware, proxied, wsgi_timer),
+    ]
+    out = []
+    for name, app, shape, request, timer in cases:
+        bare = timer(app, request)
+        wrapped = timer(shape(app, enforcer=enforcer), request)
+        bare_ns, wrapped_ns = [], []
+        for _ in range(repeats):
+            bare_ns.append(bare())
+            wrapped_ns.append(wrapped())
+        out.append((name, min(bare_ns), min(wrapped_ns)))
+    return out
+
+
+def print_in_process(number: int, repeats: int) -> None:
+    print(f"# in process, no server: {number} calls x {repeats} interleaved repeats, best of each;")
+    print("# fake scope/environ, the app called directly (its own cost only, no I/O)")
+    print(f"{'case':31} {'bare ns':>8} {'mw ns':>8} {'+ns/req':>8} {'mw/bare':>8}")
+    for name, bare, wrapped in in_process(number, repeats):
+        print(f"{name:31} {bare:8.0f} {wrapped:8.0f} {wrapped - bare:8.0f} {wrapped / bare:8.3f}")
 
 
 # --------------------------------------------------------------------------- login burst
@@ -271,8 +421,9 @@ def main() -> None:
     parser.add_argument("--key")
     parser.add_argument("--burst")
     parser.add_argument("--requests", type=int, default=8000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--skip-burst", action="store_true", help="only the overhead part")
+    parser.add_argument("--in-process", type=int, default=20000, help="calls per repeat")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.cert, args.key)
@@ -293,11 +444,14 @@ def main() -> None:
         for blob in leaf.cert_chain_pems[1:]:
             blob.write_to_path(material["cert"], append=True)
 
+        print_in_process(args.in_process, 9)
+        print()
         load = os.getloadavg()
         print(f"# machine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}")
         print(f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds")
         print(f"# per variant, {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette,")
         print("# server in its own process; us/req = server CPU time per request")
+        print("# (from /proc/<pid>/task/*/schedstat, nanosecond resolution)")
         print(
             f"{'mode':6} {'stat':7} {'bare':>7} {'hsts':>7} {'mw':>7} {'mw/bare':>8} "
             f"{'mw/hsts':>8} | {'bare':>6} {'hsts':>6} {'mw':>6} {'mw/bare':>8} {'mw/hsts':>8}"
@@ -312,6 +466,12 @@ def main() -> None:
                     f"{mode:6} {stat:7} {b:7.0f} {h:7.0f} {w:7.0f} {w / b:8.3f} {w / h:8.3f} | "
                     f"{bc:6.1f} {hc:6.1f} {wc:6.1f} {wc / bc:8.3f} {wc / hc:8.3f}"
                 )
+            print(
+                f"{mode:6} {'paired':7} {'':7} {'':7} {'':7} {m['rps_pair_bare']:8.3f} "
+                f"{m['rps_pair_hsts']:8.3f} | {'':6} {'':6} {'':6} {m['cpu_pair_bare']:8.3f} "
+                f"{m['cpu_pair_hsts']:8.3f}"
+            )
+        print("# paired = median over rounds of the ratio within the round")
         print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
         print(f"# load average after the overhead runs: {os.getloadavg()[0]:.2f}")
         if args.skip_burst:
