@@ -118,6 +118,9 @@ class HTTPSEnforcer:
         InvalidPolicyError: HSTS below the policy's minimum, or preload asked
             for in a configuration the preload list would refuse.
 
+    The configuration is immutable once built (setting an attribute raises
+    ``AttributeError``): the middleware caches decisions derived from it.
+
     .. warning::
         Exempt paths are served in the clear and without a Host check: keep
         them to health checks that return nothing sensitive.
@@ -128,6 +131,7 @@ class HTTPSEnforcer:
         "_allowed_suffixes",
         "_exempt_paths",
         "_exempt_prefixes",
+        "_frozen",
         "_host_cache",
         "allowed_hosts",
         "client_cert",
@@ -202,6 +206,14 @@ class HTTPSEnforcer:
         self.cookies = cookies if cookies is not None else CookiePolicy()
         self.client_cert = client_cert
         self._host_cache = functools.lru_cache(maxsize=512)(self._validate_host)
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Immutable once built: the middleware caches decisions derived from
+        # the configuration, so a later change could not take effect safely.
+        if getattr(self, "_frozen", False):
+            raise AttributeError("HTTPSEnforcer is immutable; build a new one")
+        object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         return (

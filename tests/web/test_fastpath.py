@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,3 +200,11 @@ def test_caches_stay_bounded() -> None:
         environ = {"wsgi.url_scheme": "https", "HTTP_HOST": f"h{i}.example", "PATH_INFO": "/"}
         list(mw(environ, lambda status, headers, exc_info=None: None))
         assert len(mw._hosts) <= CACHE_LIMIT
+
+
+def test_enforcer_is_immutable() -> None:
+    """A built HTTPSEnforcer refuses changes, so cached fast-path decisions cannot go stale."""
+    with pytest.raises(AttributeError):
+        ENFORCERS[1].client_cert = None
+    with pytest.raises(AttributeError):
+        ENFORCERS[1].mode = "redirect"
