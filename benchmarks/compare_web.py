@@ -420,7 +420,7 @@ def main() -> None:
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--burst")
-    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--skip-burst", action="store_true", help="only the overhead part")
     parser.add_argument("--in-process", type=int, default=20000, help="calls per repeat")
