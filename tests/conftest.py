@@ -42,6 +42,12 @@ def _leak_guard() -> Iterator[None]:
     problems = leaks.final_scan()
     if problems:
         pytest.fail("secrets leaked: " + "; ".join(problems[:20]), pytrace=False)
+    # Every event any capability emitted during the whole run is in the vocabulary.
+    from styku_crypto.events import unknown_events_seen
+
+    unknown = sorted(unknown_events_seen())
+    if unknown:
+        pytest.fail(f"events outside the vocabulary were emitted: {unknown}", pytrace=False)
 
 
 @pytest.fixture
