@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 
 import styku_crypto
@@ -348,7 +349,6 @@ def test_password_events(events: Events) -> None:
     refused = events.one("password.hash_refused")
     assert refused["source"] == "198.51.100.2"
 
-    bcrypt = pytest.importorskip("bcrypt") if False else __import__("bcrypt")
     legacy = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     leaks.register_secret(legacy)
     replacement = new.verify_and_update(legacy, password, actor="bob")
