@@ -29,8 +29,10 @@ from typing import Any, Protocol, runtime_checkable
 from styku_crypto.exceptions import KeyNotFoundError, TamperedLogError
 
 __all__ = [
+    "FAILURE_CODES",
     "FORMAT_VERSION",
     "GENESIS",
+    "ChainTamperedError",
     "HeadRecord",
     "HeadStore",
     "MacKey",
@@ -48,6 +50,41 @@ _ENTRY_DOMAIN = b"styku-crypto/incident-log/v1\n"
 _HEAD_DOMAIN = b"styku-crypto/incident-log-head/v1\n"
 _ENTRY_KEYS = frozenset({"at", "by", "data", "id", "kid", "log", "mac", "op", "prev", "seq", "v"})
 _OPS = frozenset({"open", "update", "close"})
+
+#: The stable failure codes of :class:`ChainTamperedError` (the ``reason`` of
+#: the ``incident.verify_failed`` event).
+FAILURE_CODES = frozenset(
+    {
+        "malformed",  # not JSON, unexpected structure, not canonical, unknown version
+        "sequence_gap",  # seq out of order: an entry deleted, inserted or reordered
+        "chain_broken",  # prev hash or log id does not match: spliced or reordered
+        "unknown_key",  # the entry names a MAC key the store does not have
+        "mac_mismatch",  # the entry's MAC does not match: edited or wrong key
+        "truncated",  # fewer entries than the head record covers
+        "head_mismatch",  # the head record is malformed, forged or names another entry
+        "head_missing",  # entries exist but the head record is gone
+        "concurrent_change",  # the SQLite table changed outside the log's lock
+    }
+)
+
+
+class ChainTamperedError(TamperedLogError):
+    """A :class:`~styku_crypto.exceptions.TamperedLogError` with a stable code.
+
+    Attributes:
+        code: one of :data:`FAILURE_CODES`.
+        entry: the 1-based number of the first bad entry, when one is known.
+    """
+
+    def __init__(self, message: str, code: str, entry: int | None = None) -> None:
+        if code not in FAILURE_CODES:
+            raise ValueError(f"unknown failure code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.entry = entry
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.code, self.entry))
 
 
 @runtime_checkable
@@ -127,9 +164,9 @@ def parse_head(key: MacKey, raw: bytes) -> HeadRecord:
             raise TypeError
         expected = key.mac(_HEAD_DOMAIN + canonical(body).encode("ascii"), key_id=body["kid"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, KeyNotFoundError) as exc:
-        raise TamperedLogError("incident log head record is malformed") from exc
+        raise ChainTamperedError("incident log head record is malformed", "head_mismatch") from exc
     if not hmac.compare_digest(expected, tag):
-        raise TamperedLogError("incident log head record failed authentication")
+        raise ChainTamperedError("incident log head record failed authentication", "head_mismatch")
     return HeadRecord(log=str(body["log"]), seq=body["seq"], mac=str(body["mac"]))
 
 
@@ -157,25 +194,31 @@ def verify_lines(
     for index, line in enumerate(lines, start=len(entries) + 1):
         entry = _parse(index, line)
         if entry["v"] != FORMAT_VERSION:
-            raise _bad(index, f"unsupported entry version {entry['v']!r}")
+            raise _bad(index, "malformed", f"unsupported entry version {entry['v']!r}")
         if entry["seq"] != index:
-            raise _bad(index, f"sequence number {entry['seq']} where {index} was expected "
-                              "(entry deleted, inserted or reordered)")  # fmt: skip
+            raise _bad(
+                index,
+                "sequence_gap",
+                f"sequence number {entry['seq']} where {index} was expected "
+                "(entry deleted, inserted or reordered)",
+            )
         if log_id is None:
             log_id = entry["log"]
         elif entry["log"] != log_id:
-            raise _bad(index, "entry belongs to another log")
+            raise _bad(index, "chain_broken", "entry belongs to another log")
         if not _eq(entry["prev"], prev):
-            raise _bad(index, "chain broken: previous-entry hash does not match")
+            raise _bad(index, "chain_broken", "chain broken: previous-entry hash does not match")
         body = {k: v for k, v in entry.items() if k != "mac"}
         try:
             expected = entry_mac(key, body)
         except KeyNotFoundError:
             raise _bad(
-                index, "names an unknown MAC key (edited, or a key not in this store)"
+                index,
+                "unknown_key",
+                "names an unknown MAC key (edited, or a key not in this store)",
             ) from None
         if not _eq(expected, entry["mac"]):
-            raise _bad(index, "MAC mismatch (entry edited or wrong key)")
+            raise _bad(index, "mac_mismatch", "MAC mismatch (entry edited or wrong key)")
         prev = entry["mac"]
         entries.append(entry)
     return entries
@@ -191,19 +234,25 @@ def check_head(entries: list[dict[str, Any]], head: HeadRecord) -> None:
         TamperedLogError: entries were removed from the end, or the log was replaced.
     """
     if head.seq > len(entries):
-        raise TamperedLogError(
+        raise ChainTamperedError(
             f"incident log truncated: the head records {head.seq} entries, "
             f"only {len(entries)} complete entries are present (first missing: entry "
-            f"{len(entries) + 1})"
+            f"{len(entries) + 1})",
+            "truncated",
+            len(entries) + 1,
         )
     if head.seq == 0:
         if entries and entries[0]["log"] != head.log:
-            raise TamperedLogError("incident log tampered at entry 1: it belongs to another log")
+            raise ChainTamperedError(
+                "incident log tampered at entry 1: it belongs to another log", "head_mismatch", 1
+            )
         return
     entry = entries[head.seq - 1]
     if entry["log"] != head.log or not _eq(entry["mac"], head.mac):
-        raise TamperedLogError(
-            f"incident log tampered at entry {head.seq}: it does not match the recorded head"
+        raise ChainTamperedError(
+            f"incident log tampered at entry {head.seq}: it does not match the recorded head",
+            "head_mismatch",
+            head.seq,
         )
 
 
@@ -211,11 +260,11 @@ def _parse(index: int, line: str) -> dict[str, Any]:
     try:
         entry = json.loads(line)
     except ValueError:
-        raise _bad(index, "not valid JSON (edited or partially written)") from None
+        raise _bad(index, "malformed", "not valid JSON (edited or partially written)") from None
     if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
-        raise _bad(index, "unexpected entry structure")
+        raise _bad(index, "malformed", "unexpected entry structure")
     if canonical(entry) != line:
-        raise _bad(index, "entry is not in canonical form (edited)")
+        raise _bad(index, "malformed", "entry is not in canonical form (edited)")
     if (
         any(not isinstance(entry[k], int) or isinstance(entry[k], bool) for k in ("seq", "v"))
         or not all(isinstance(entry[k], str) for k in ("at", "id", "kid", "log", "mac", "prev"))
@@ -223,7 +272,7 @@ def _parse(index: int, line: str) -> dict[str, Any]:
         or not isinstance(entry["data"], dict)
         or not (entry["by"] is None or isinstance(entry["by"], str))
     ):
-        raise _bad(index, "unexpected entry structure")
+        raise _bad(index, "malformed", "unexpected entry structure")
     return entry
 
 
@@ -231,5 +280,5 @@ def _eq(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
 
 
-def _bad(index: int, why: str) -> TamperedLogError:
-    return TamperedLogError(f"incident log tampered at entry {index}: {why}")
+def _bad(index: int, code: str, why: str) -> ChainTamperedError:
+    return ChainTamperedError(f"incident log tampered at entry {index}: {why}", code, index)

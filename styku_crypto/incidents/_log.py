@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -20,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from styku_crypto.events import emit
-from styku_crypto.exceptions import InvalidInputError, StykuCryptoError, TamperedLogError
+from styku_crypto.exceptions import (
+    InvalidInputError,
+    KeyStoreError,
+    StykuCryptoError,
+    TamperedLogError,
+)
 from styku_crypto.incidents._chain import (
     FORMAT_VERSION,
     GENESIS,
+    ChainTamperedError,
     HeadRecord,
     HeadStore,
     MacKey,
@@ -164,16 +171,23 @@ class _FileStorage:
         return str(self.path)
 
     def read(self, head: _HeadReader) -> _Snapshot:
+        # O_NOFOLLOW like the writer: a symlink planted at the log path is refused
+        # (ELOOP), never followed; O_NONBLOCK so a FIFO cannot hang the open.
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            with open(self.path, "rb") as fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
-                try:
-                    data = fh.read()
-                    raw_head = head()
-                finally:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             return _Snapshot([], 0, 0, head())
+        try:
+            _require_regular(fd, self.path)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                data = _read_all(fd)
+                raw_head = head()
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
         return replace(_split(data), head=raw_head)
 
     @contextlib.contextmanager
@@ -183,6 +197,7 @@ class _FileStorage:
             self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
         )
         try:
+            _require_regular(fd, self.path)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 if created:
@@ -225,12 +240,20 @@ class _SqliteStorage:
         return f"sqlite:///{self.path}#{_TABLE}"
 
     def _connect(self) -> sqlite3.Connection:
+        self._refuse_symlink()
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute(_SQL_CREATE)
         return conn
 
+    def _refuse_symlink(self) -> None:
+        # sqlite3 cannot open with O_NOFOLLOW: refuse a symlinked database path
+        # explicitly, for reads and writes alike (as the file storage does).
+        if self.path.is_symlink():
+            raise KeyStoreError(f"incident log {self.describe()}: refusing a symbolic link")
+
     def read(self, head: _HeadReader) -> _Snapshot:
+        self._refuse_symlink()
         if not self.path.exists():
             return _Snapshot([], 0, 0, head())
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -274,7 +297,9 @@ class _SqliteWriter:
         try:
             (count,) = conn.execute(_SQL_COUNT).fetchone()
             if count != self._count:
-                raise TamperedLogError("incident table changed outside the log's lock")
+                raise ChainTamperedError(
+                    "incident table changed outside the log's lock", "concurrent_change"
+                )
             conn.execute(_SQL_INSERT, (count + 1, line))
             conn.execute("COMMIT")
         except BaseException:
@@ -305,6 +330,13 @@ class IncidentLog:
     raise :class:`~styku_crypto.exceptions.TamperedLogError` rather than
     present tampered records. Appends verify too: nothing is appended to a
     tampered log.
+
+    Storage failures never escape untyped: an ``OSError`` or ``sqlite3.Error``
+    from any public method becomes a
+    :class:`~styku_crypto.exceptions.KeyStoreError` naming the log's location
+    and the kind of failure (never entry content). Reads and writes alike
+    refuse a log path that is a symbolic link (``O_NOFOLLOW``; an explicit
+    check for the SQLite database) or not a regular file.
 
     Concurrent writers in threads and processes are serialised with ``flock``
     on the log file; each entry is written with one ``O_APPEND`` write and
@@ -428,6 +460,10 @@ class IncidentLog:
         Raises:
             InvalidInputError: empty or oversized text, unknown severity, naive time.
             TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written: an I/O or database
+                error, or the path is a symbolic link or not a regular file
+                (the message names the location and the problem); or the MAC
+                key is unavailable.
         """
         data: dict[str, Any] = {
             "title": _text("title", title, limit=200),
@@ -469,6 +505,10 @@ class IncidentLog:
         Raises:
             InvalidInputError: unknown or closed incident, nothing to record, bad values.
             TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written: an I/O or database
+                error, or the path is a symbolic link or not a regular file
+                (the message names the location and the problem); or the MAC
+                key is unavailable.
         """
         data: dict[str, Any] = {}
         if action is not None:
@@ -513,6 +553,10 @@ class IncidentLog:
         Raises:
             InvalidInputError: unknown or already closed incident, bad values.
             TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written: an I/O or database
+                error, or the path is a symbolic link or not a regular file
+                (the message names the location and the problem); or the MAC
+                key is unavailable.
         """
         data: dict[str, Any] = {"disposition": _text("disposition", disposition)}
         if resolved_at is not None:
@@ -544,10 +588,15 @@ class IncidentLog:
         Raises:
             TamperedLogError: naming the first bad entry (edit, deletion,
                 insertion, reordering, splicing, truncation). An
-                ``incident.verify_failed`` event is logged at ERROR.
-            KeyStoreError: the MAC key is unavailable.
+                ``incident.verify_failed`` event is logged at ERROR, with a
+                stable failure code as its ``reason`` and the entry number
+                in ``entry``.
+            KeyStoreError: the log cannot be read: an I/O or database error,
+                or the path is a symbolic link or not a regular file (the
+                message names the location and the problem); or the MAC key
+                is unavailable.
         """
-        snapshot = self._storage.read(self._raw_head)
+        snapshot = self._read()
         entries, head = self._verified(snapshot)
         return _report(snapshot, entries, head)
 
@@ -561,10 +610,14 @@ class IncidentLog:
         Raises:
             InvalidInputError: unknown format.
             TamperedLogError: the log does not verify.
+            KeyStoreError: the log cannot be read: an I/O or database error,
+                or the path is a symbolic link or not a regular file (the
+                message names the location and the problem); or the MAC key
+                is unavailable.
         """
         from styku_crypto.incidents._export import export_incidents
 
-        snapshot = self._storage.read(self._raw_head)
+        snapshot = self._read()
         entries, head = self._verified(snapshot)
         return export_incidents(
             list(_fold(entries).values()),
@@ -579,8 +632,12 @@ class IncidentLog:
 
         Raises:
             TamperedLogError: the log does not verify.
+            KeyStoreError: the log cannot be read: an I/O or database error,
+                or the path is a symbolic link or not a regular file (the
+                message names the location and the problem); or the MAC key
+                is unavailable.
         """
-        entries, _ = self._verified(self._storage.read(self._raw_head))
+        entries, _ = self._verified(self._read())
         return list(_fold(entries).values())
 
     def get(self, incident_id: str) -> Incident:
@@ -589,6 +646,10 @@ class IncidentLog:
         Raises:
             InvalidInputError: no such incident.
             TamperedLogError: the log does not verify.
+            KeyStoreError: the log cannot be read: an I/O or database error,
+                or the path is a symbolic link or not a regular file (the
+                message names the location and the problem); or the MAC key
+                is unavailable.
         """
         return self._fold_one(incident_id)
 
@@ -597,14 +658,30 @@ class IncidentLog:
 
         Raises:
             TamperedLogError: the log does not verify.
+            KeyStoreError: the log cannot be read: an I/O or database error,
+                or the path is a symbolic link or not a regular file (the
+                message names the location and the problem); or the MAC key
+                is unavailable.
         """
-        entries, _ = self._verified(self._storage.read(self._raw_head))
+        entries, _ = self._verified(self._read())
         return copy.deepcopy(entries)
 
     # -- internals --------------------------------------------------------------------------
 
+    def _read(self) -> _Snapshot:
+        with self._storage_errors():
+            return self._storage.read(self._raw_head)
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """Turn I/O and database failures into :class:`KeyStoreError` naming the location."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            raise _storage_error(self._storage.describe(), exc) from exc
+
     def _fold_one(self, incident_id: str) -> Incident:
-        incidents = _fold(self._verified(self._storage.read(self._raw_head))[0])
+        incidents = _fold(self._verified(self._read())[0])
         try:
             return incidents[incident_id]
         except KeyError:
@@ -617,16 +694,20 @@ class IncidentLog:
             if head is not None:
                 check_head(entries, head)
             elif entries and self._head_store is not None:
-                raise TamperedLogError(
-                    "incident log has entries but its head record is missing from the key store"
+                raise ChainTamperedError(
+                    "incident log has entries but its head record is missing from the key store",
+                    "head_missing",
                 )
         except TamperedLogError as exc:
+            coded = exc if isinstance(exc, ChainTamperedError) else None
+            entry = None if coded is None else coded.entry
             emit(
                 "incident.verify_failed",
                 capability="incidents",
                 outcome="failure",
                 level=logging.ERROR,
-                reason=str(exc),
+                reason="malformed" if coded is None else coded.code,
+                attributes=None if entry is None else {"entry": entry},
             )
             raise
         return entries, head
@@ -658,7 +739,7 @@ class IncidentLog:
         self, op: str, incident_id: str | None, data: dict[str, Any], actor: str | None
     ) -> dict[str, Any]:
         by = None if actor is None else _text("actor", actor, limit=200)
-        with self._thread_lock, self._storage.locked() as writer:
+        with self._storage_errors(), self._thread_lock, self._storage.locked() as writer:
             entries, _ = self._verified(writer.snapshot(self._raw_head))
             seq = len(entries) + 1
             if op == "open":
@@ -807,6 +888,25 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _require_regular(fd: int, path: Path) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise KeyStoreError(f"incident log {path}: not a regular file")
+
+
+def _storage_error(where: str, exc: OSError | sqlite3.Error) -> KeyStoreError:
+    # Name the location and the kind of failure only: never the OS or SQLite
+    # message text beyond its fixed description, never entry content.
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ELOOP:
+            problem = "refusing a symbolic link"
+        else:
+            problem = f"I/O error ({exc.strerror or type(exc).__name__})"
+    else:
+        name = getattr(exc, "sqlite_errorname", None)
+        problem = f"database error ({name or type(exc).__name__})"
+    return KeyStoreError(f"incident log {where}: {problem}")
 
 
 def _fsync_dir(directory: Path) -> None:
