@@ -13,6 +13,7 @@ naming the first bad entry; key store unavailable), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -305,12 +306,24 @@ def _export(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    _atomic_write(Path(args.output), text.encode("utf-8"))
+    try:
+        _atomic_write(Path(args.output), text.encode("utf-8"))
+    except OSError as exc:
+        from styku_crypto._cli import usage_error
+
+        raise usage_error(
+            f"cannot write {args.output}: {exc.strerror or type(exc).__name__}"
+        ) from None
     print(f"wrote {args.output}")
     return 0
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write *data* to *path* so a crash leaves the old file or the new one, never half of it.
+
+    The temporary file is ``fsync``'d before the rename, and the directory
+    after it, so the rename itself is durable.
+    """
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -322,3 +335,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    except OSError as exc:  # some filesystems refuse fsync on a directory
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(dfd)

@@ -142,3 +142,41 @@ def test_usage_errors_exit_2(cli: Run, argv: tuple[str, ...]) -> None:
     """Bad severities, missing options, naive times, empty updates, unknown ids exit 2."""
     cli("open", "--title", "seed", "--severity", "low", "--description", "d")
     assert cli(*argv)[0] == 2
+
+
+def test_export_output_is_fsynced_then_renamed_then_dir_fsynced(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export --output fsyncs the temp file before the rename and the directory after it."""
+    import os
+    import stat
+
+    cli("open", "--title", "t", "--severity", "low", "--description", "d")
+    target = tmp_path / "report.md"
+    synced: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced.append((os.readlink(f"/proc/self/fd/{fd}"), target.exists()))
+        else:
+            synced.append((Path(os.readlink(f"/proc/self/fd/{fd}")).name, target.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    code, _, _ = cli("export", "--format", "markdown", "--output", str(target))
+    assert code == 0
+    assert "# " in target.read_text()
+    temp = [name for name, done in synced if name.startswith(".report.md.") and not done]
+    assert temp, synced  # the temp file, before the rename
+    assert synced[-1] == (str(tmp_path.resolve()), True), synced  # the directory, after the rename
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_export_output_to_missing_directory_is_a_usage_error(cli: Run, tmp_path: Path) -> None:
+    """An unwritable --output path exits 2 with a message, not a traceback, and leaves no file."""
+    cli("open", "--title", "t", "--severity", "low", "--description", "d")
+    code, _, err = cli("export", "--format", "json", "--output", str(tmp_path / "nope" / "r.json"))
+    assert code == 2
+    assert "cannot write" in err
+    assert not (tmp_path / "nope").exists()
