@@ -181,7 +181,9 @@ VOCABULARY: tuple[EventSpec, ...] = (
     _e("incident.closed", _I, "success", ("tenant", "actor"), _IDS, ("end",),
        "An incident record was closed with a disposition."),
     _e("incident.verify_failed", _E, "failure", ("reason",), _IDS, ("error",),
-       "The incident log failed verification (edit, deletion, reordering, truncation)."),
+       "The incident log failed verification; reason is a fixed code (malformed, sequence_gap, "
+       "chain_broken, unknown_key, mac_mismatch, truncated, head_mismatch, head_missing) and "
+       "entry the first bad entry's number when known."),
     # alerts
     _e("alert.raised", _W, "unknown", ("tenant", "source", "reason"), _IDS, ("indicator",),
        "An anomaly detector saw a burst (reason names the rule)."),
