@@ -194,11 +194,18 @@ def _server_accepts_stdlib(ctx: ssl.SSLContext, hello: bytes) -> bool:
     except ssl.SSLWantReadError:
         return True
     except ssl.SSLError as exc:
-        return not _refused_because(exc, ("KEY_SHARE", "SHARED_GROUP"))
+        return not _refused_because(exc, _GROUP_REFUSALS)
     return True
 
 
-def _server_accepts_pyopenssl(ctx: Any, hello: bytes) -> bool:
+_GROUP_REFUSALS = ("KEY_SHARE", "SHARED_GROUP")
+_VERSION_REFUSALS = ("PROTOCOL", "VERSION")
+
+
+def _server_accepts_pyopenssl(
+    ctx: Any, hello: bytes, refusals: Sequence[str] = _GROUP_REFUSALS
+) -> bool:
+    """Feed *hello* to a pyOpenSSL server; False only if it refuses for one of *refusals*."""
     from OpenSSL import SSL
 
     conn = SSL.Connection(ctx, None)
@@ -209,7 +216,7 @@ def _server_accepts_pyopenssl(ctx: Any, hello: bytes) -> bool:
     except SSL.WantReadError:
         return True
     except SSL.Error as exc:
-        return not _refused_because(exc, ("KEY_SHARE", "SHARED_GROUP"))
+        return not _refused_because(exc, refusals)
     return True
 
 
@@ -242,21 +249,6 @@ def _probe_server_versions(accepts: Any) -> list[str]:
         if hello is not None and accepts(hello):
             found.append(version)
     return found
-
-
-def _server_accepts_version_pyopenssl(ctx: Any, hello: bytes) -> bool:
-    from OpenSSL import SSL
-
-    conn = SSL.Connection(ctx, None)
-    conn.set_accept_state()
-    conn.bio_write(hello)
-    try:
-        conn.do_handshake()
-    except SSL.WantReadError:
-        return True
-    except SSL.Error as exc:
-        return not _refused_because(exc, ("PROTOCOL", "VERSION"))
-    return True
 
 
 def _probe_server_groups(accepts: Any) -> list[str]:
@@ -362,7 +354,9 @@ def _pyopenssl_view(ctx: Any, side: str | None) -> _View:
                 suites.append(cipher_by_name(name))
             except InvalidInputError:
                 continue
-        versions = _probe_server_versions(lambda h: _server_accepts_version_pyopenssl(ctx, h))
+        versions = _probe_server_versions(
+            lambda h: _server_accepts_pyopenssl(ctx, h, _VERSION_REFUSALS)
+        )
         if "TLSv1.3" in versions:
             groups = _probe_server_groups(lambda h: _server_accepts_pyopenssl(ctx, h))
             how = "probed with in-memory TLS 1.3 ClientHellos, one group each"
