@@ -3,5 +3,6 @@
 from styku_crypto.envelope._cache import DataKeyCache
 from styku_crypto.envelope._envelope import Envelope, RewrapProgress
 from styku_crypto.envelope._format import TEXT_PREFIX, DataClass
+from styku_crypto.envelope._info import TokenInfo
 
-__all__ = ["DataClass", "DataKeyCache", "Envelope", "RewrapProgress", "TEXT_PREFIX"]
+__all__ = ["DataClass", "DataKeyCache", "Envelope", "RewrapProgress", "TEXT_PREFIX", "TokenInfo"]

@@ -30,6 +30,7 @@ from styku_crypto.envelope._format import (
     DataClass,
     Header,
     build_layer,
+    check_class,
     encode_context,
     from_text,
     lp,
@@ -39,6 +40,7 @@ from styku_crypto.envelope._format import (
     to_text,
     wrap_aad,
 )
+from styku_crypto.envelope._info import TokenInfo, token_info
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
@@ -190,6 +192,13 @@ class Envelope:
         if data_class is _CUSTOMER or data_class is _SENSITIVE:
             return data_class
         raise InvalidInputError("data_class must be DataClass.CUSTOMER or DataClass.SENSITIVE")
+
+    @staticmethod
+    def _wanted_class(data_class: object) -> DataClass | None:
+        """Validate a reader's ``data_class=`` argument (``None``: any class)."""
+        if data_class is None or data_class is _CUSTOMER or data_class is _SENSITIVE:
+            return data_class
+        raise InvalidInputError("data_class must be a DataClass or None")
 
     def _fresh_layers(
         self,
@@ -447,10 +456,27 @@ class Envelope:
 
     # -- decryption ---------------------------------------------------------
 
-    def decrypt(self, token: Buffer, *, tenant: str, context: Mapping[str, str]) -> bytes:
+    def decrypt(
+        self,
+        token: Buffer,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass | None = None,
+    ) -> bytes:
         """Authenticate and decrypt *token* for *tenant* and *context*.
 
         Returns the plaintext or raises; never returns partial plaintext.
+
+        Args:
+            token: the binary token.
+            tenant: the tenant the token was encrypted for.
+            context: the very same encryption context as at encryption.
+            data_class: the class the caller requires. When given, a token of any
+                other class raises :class:`~styku_crypto.exceptions.DecryptionError`
+                before any key is used (a reader of SENSITIVE data passes
+                ``DataClass.SENSITIVE`` so that a CUSTOMER token written in its place
+                by a holder of the customer key alone is refused).
 
         Raises:
             DecryptionError: tampered or truncated token, wrong tenant, context
@@ -463,14 +489,18 @@ class Envelope:
         """
         if isinstance(token, str):  # type: ignore[unreachable]  # untyped callers
             raise InvalidInputError("text tokens are decrypted with decrypt_text()")
+        if data_class is not None and data_class is not _CUSTOMER and data_class is not _SENSITIVE:
+            raise InvalidInputError("data_class must be a DataClass or None")
         ctx = encode_context(context)
         tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         try:
             n = len(token)
             if n < _HDR_C1 + TAG_LEN:
-                return self._decrypt_general(token, tenant, tlp, ctx)
+                return self._decrypt_general(token, tenant, tlp, ctx, data_class)
             head, v, c, wrapped = _HEAD.unpack_from(token)
             if head == _FAST_C1:
+                if data_class is _SENSITIVE:
+                    raise DecryptionError()
                 tk = self._store._tenant_key(tenant, "customer", v)
                 try:
                     dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
@@ -482,6 +512,8 @@ class Envelope:
                 except InvalidTag:
                     raise DecryptionError() from None
             if head == _FAST_C3 and n >= _HDR_C1 + NONCE_LEN + TAG_LEN:
+                if data_class is _SENSITIVE:
+                    raise DecryptionError()
                 tk = self._store._tenant_key(tenant, "customer", v)
                 try:
                     dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C3, v, c) + tlp])
@@ -493,8 +525,10 @@ class Envelope:
                 except InvalidTag:
                     raise DecryptionError() from None
             if head == _FAST_S1 and n >= _HDR_S1 + 2 * TAG_LEN:
+                if data_class is _CUSTOMER:
+                    raise DecryptionError()
                 return self._decrypt_sensitive(token, tenant, tlp, ctx, v, c, wrapped)
-            return self._decrypt_general(token, tenant, tlp, ctx)
+            return self._decrypt_general(token, tenant, tlp, ctx, data_class)
         except (
             DecryptionError,
             UnsupportedFormatError,
@@ -531,8 +565,11 @@ class Envelope:
         except InvalidTag:
             raise DecryptionError() from None
 
-    def _decrypt_general(self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
+    def _decrypt_general(
+        self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes, data_class: DataClass | None
+    ) -> bytes:
         header = parse_header(token)
+        check_class(header, data_class)
         if header.suite == SUITE_STREAM:
             from styku_crypto.envelope._stream import decrypt_token
 
@@ -561,6 +598,7 @@ class Envelope:
         *,
         tenant: str,
         context: Mapping[str, str],
+        data_class: DataClass | None = None,
     ) -> int:
         """Decrypt into a caller-supplied buffer (no allocation for the plaintext).
 
@@ -572,6 +610,7 @@ class Envelope:
         Raises:
             InvalidInputError: *out* is too small or read-only; otherwise as :meth:`decrypt`.
         """
+        wanted = self._wanted_class(data_class)
         ctx = encode_context(context)
         tlp = self._tenant_lp(tenant)
         view = memoryview(out)
@@ -580,6 +619,7 @@ class Envelope:
         view = view.cast("B")
         try:
             header = parse_header(token)
+            check_class(header, wanted)
             if header.suite == SUITE_STREAM:
                 raise UnsupportedFormatError(
                     "streamed token (suite 2): use decrypt_stream() or decrypt_file()"
@@ -615,8 +655,15 @@ class Envelope:
             self._failed(exc, tenant)
             raise
 
-    def decrypt_text(self, text: str, *, tenant: str, context: Mapping[str, str]) -> bytes:
-        """:meth:`decrypt` of a text-form token.
+    def decrypt_text(
+        self,
+        text: str,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass | None = None,
+    ) -> bytes:
+        """:meth:`decrypt` of a text-form token (*data_class* as there).
 
         Raises:
             UnsupportedFormatError: not a ``stk1.`` text token; otherwise as :meth:`decrypt`.
@@ -626,7 +673,21 @@ class Envelope:
         except (DecryptionError, UnsupportedFormatError) as exc:
             self._failed(exc, tenant)
             raise
-        return self.decrypt(token, tenant=tenant, context=context)
+        return self.decrypt(token, tenant=tenant, context=context, data_class=data_class)
+
+    @staticmethod
+    def inspect(token: Buffer | str) -> TokenInfo:
+        """What *token*'s header says: suite, data class, key version per layer, sizes.
+
+        Reads the header only: no key is looked up or used, nothing is authenticated
+        (a token that inspects fine may still fail to decrypt). Accepts the binary or
+        the text form.
+
+        Raises:
+            UnsupportedFormatError: unknown format version, suite, data class or text prefix.
+            DecryptionError: truncated or structurally invalid header.
+        """
+        return token_info(token)
 
     def plaintext_length(self, token: Buffer) -> int:
         """The plaintext length a well-formed token decrypts to (unauthenticated).
@@ -669,9 +730,16 @@ class Envelope:
         )
 
     def decrypt_stream(
-        self, src: BinaryIO, *, tenant: str, context: Mapping[str, str]
+        self,
+        src: BinaryIO,
+        *,
+        tenant: str,
+        context: Mapping[str, str],
+        data_class: DataClass | None = None,
     ) -> DecryptingReader:
         """A readable file object over the plaintext of the streamed token in *src*.
+
+        *data_class*: as for :meth:`decrypt` (another class: ``DecryptionError``).
 
         Plaintext of a chunk is released only after it authenticated; truncation,
         extension, reordering and a missing final chunk raise
@@ -683,7 +751,9 @@ class Envelope:
         """
         from styku_crypto.envelope import _stream
 
-        return _stream.decrypt_stream(self, src, tenant=tenant, context=context)
+        return _stream.decrypt_stream(
+            self, src, tenant=tenant, context=context, data_class=self._wanted_class(data_class)
+        )
 
     def encrypt_file(
         self,
@@ -708,8 +778,11 @@ class Envelope:
         *,
         tenant: str,
         context: Mapping[str, str],
+        data_class: DataClass | None = None,
     ) -> int:
         """Decrypt a streamed token file; *dst_path* appears only if all of it authenticated.
+
+        *data_class*: as for :meth:`decrypt` (another class: ``DecryptionError``).
 
         Decrypts into a temporary file beside *dst_path*, fsyncs, and renames only after
         the final chunk authenticated; on any failure the temporary file is removed and
@@ -717,7 +790,14 @@ class Envelope:
         """
         from styku_crypto.envelope import _stream
 
-        return _stream.decrypt_file(self, src_path, dst_path, tenant=tenant, context=context)
+        return _stream.decrypt_file(
+            self,
+            src_path,
+            dst_path,
+            tenant=tenant,
+            context=context,
+            data_class=self._wanted_class(data_class),
+        )
 
     def decrypt_range(
         self,
@@ -727,8 +807,11 @@ class Envelope:
         *,
         tenant: str,
         context: Mapping[str, str],
+        data_class: DataClass | None = None,
     ) -> bytes:
         """Plaintext ``[offset, offset + length)`` of a streamed token, clipped at its end.
+
+        *data_class*: as for :meth:`decrypt` (another class: ``DecryptionError``).
 
         Decrypts only the chunks covering the range, plus the final chunk to
         authenticate the object's length. *src* is a path or a seekable binary file
@@ -739,7 +822,15 @@ class Envelope:
         """
         from styku_crypto.envelope import _stream
 
-        return _stream.decrypt_range(self, src, offset, length, tenant=tenant, context=context)
+        return _stream.decrypt_range(
+            self,
+            src,
+            offset,
+            length,
+            tenant=tenant,
+            context=context,
+            data_class=self._wanted_class(data_class),
+        )
 
     # -- rotation -----------------------------------------------------------
 

@@ -36,6 +36,7 @@ __all__ = [
     "Header",
     "Layer",
     "build_layer",
+    "check_class",
     "encode_context",
     "from_text",
     "lp",
@@ -287,6 +288,16 @@ def parse_header(token: bytes | bytearray | memoryview) -> Header:
             bytes(token[end + NONCE_LEN * i : end + NONCE_LEN * (i + 1)]) for i in range(count)
         )
     return Header(FORMAT_VERSION, suite, data_class, tuple(layers), nonces, nonce_end)
+
+
+def check_class(header: Header, wanted: DataClass | None) -> None:
+    """Refuse a token whose data class is not the one the reader requires.
+
+    Raises:
+        DecryptionError: *wanted* is given and differs from the token's class.
+    """
+    if wanted is not None and header.data_class is not wanted:
+        raise DecryptionError()
 
 
 def to_text(token: bytes | bytearray | memoryview) -> str:

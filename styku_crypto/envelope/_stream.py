@@ -47,6 +47,7 @@ from styku_crypto.envelope._format import (
     SUITE_STREAM,
     DataClass,
     Header,
+    check_class,
     encode_context,
     parse_header,
     prefix,
@@ -586,13 +587,19 @@ def _open(
 
 
 def decrypt_stream(
-    envelope: Envelope, src: BinaryIO, *, tenant: str, context: Mapping[str, str]
+    envelope: Envelope,
+    src: BinaryIO,
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+    data_class: DataClass | None = None,
 ) -> DecryptingReader:
     """See :meth:`styku_crypto.envelope.Envelope.decrypt_stream`."""
     try:
         ctx = encode_context(context)
         tlp = envelope._tenant_lp(tenant)
         header = _read_header(src)
+        check_class(header, data_class)
         key, sctx = _open(envelope, header, tenant, tlp, ctx)
         decryptor = ChunkedDecryptor(key, sctx)
     except _FAILURES as exc:
@@ -631,11 +638,20 @@ def decrypt_range(
     *,
     tenant: str,
     context: Mapping[str, str],
+    data_class: DataClass | None = None,
 ) -> bytes:
     """See :meth:`styku_crypto.envelope.Envelope.decrypt_range`."""
     if isinstance(src, str | os.PathLike):
         with open(src, "rb") as fh:
-            return decrypt_range(envelope, fh, offset, length, tenant=tenant, context=context)
+            return decrypt_range(
+                envelope,
+                fh,
+                offset,
+                length,
+                tenant=tenant,
+                context=context,
+                data_class=data_class,
+            )
     if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 0:
         raise InvalidInputError("offset and length must be non-negative integers")
     try:
@@ -643,6 +659,7 @@ def decrypt_range(
         tlp = envelope._tenant_lp(tenant)
         start = src.tell()
         header = _read_header(src)
+        check_class(header, data_class)
         key, sctx = _open(envelope, header, tenant, tlp, ctx)
         reader = RangeReader(src, base=start + header.length, key=key, context=sctx)
         return reader.read(offset, length)
@@ -719,6 +736,7 @@ def decrypt_file(
     *,
     tenant: str,
     context: Mapping[str, str],
+    data_class: DataClass | None = None,
 ) -> int:
     """See :meth:`styku_crypto.envelope.Envelope.decrypt_file`."""
     total = 0
@@ -726,7 +744,9 @@ def decrypt_file(
     def produce(fh: BinaryIO) -> None:
         nonlocal total
         with open(src_path, "rb") as src:
-            reader = decrypt_stream(envelope, src, tenant=tenant, context=context)
+            reader = decrypt_stream(
+                envelope, src, tenant=tenant, context=context, data_class=data_class
+            )
             buf = bytearray(IO_BLOCK)
             view = memoryview(buf)
             while n := reader.readinto(buf):

@@ -472,6 +472,7 @@ class RecordEncryptor:
                 value,
                 tenant=tenant,
                 context=self._context(name, record_id, context),
+                data_class=self.data_class or _CUSTOMER,
             )
             out[name] = decode_value(plaintext)
         for name in self.blind_indexes:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from styku_crypto._extras import require
+from styku_crypto.envelope._format import DataClass
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.fields._blind_index import IndexTag
 
@@ -91,7 +92,16 @@ class _EncryptedColumn:
         return self.envelope.encrypt(data, **kwargs)
 
     def _decrypt(self, token: bytes) -> bytes:
-        return self.envelope.decrypt(token, tenant=_tenant(self.tenant), context=dict(self.context))
+        return self.envelope.decrypt(
+            token,
+            tenant=_tenant(self.tenant),
+            context=dict(self.context),
+            data_class=self._read_class(),
+        )
+
+    def _read_class(self) -> DataClass:
+        """The class every value of this column must have (a reader always checks it)."""
+        return DataClass.CUSTOMER if self.data_class is None else self.data_class
 
 
 class EncryptedBytes(_EncryptedColumn, TypeDecorator[bytes]):
@@ -168,7 +178,10 @@ class EncryptedText(_EncryptedColumn, TypeDecorator[str]):
         if value is None:
             return None
         plaintext = self.envelope.decrypt_text(
-            str(value), tenant=_tenant(self.tenant), context=dict(self.context)
+            str(value),
+            tenant=_tenant(self.tenant),
+            context=dict(self.context),
+            data_class=self._read_class(),
         )
         return plaintext.decode("utf-8")
 
