@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ class _Entry:
     __slots__ = (
         "aad_heads",
         "aeads",
+        "commit_head",
         "expires",
         "generation",
         "header",
@@ -45,6 +47,7 @@ class _Entry:
         header: bytes,
         aeads: tuple[AESGCM, ...],
         aad_heads: tuple[bytes, ...],
+        commit_head: hashlib._Hash,
         expires: float,
     ) -> None:
         self.versions = versions
@@ -56,6 +59,9 @@ class _Entry:
         # Payload AAD per layer up to (and including) the tenant: the entry belongs to
         # one tenant, so only the encoded context is appended per message.
         self.aad_heads = aad_heads
+        # SHA-256 state over the context-commitment domain, prefix and data keys: each
+        # message copies it and adds its nonces, tenant and context (docs/format.md).
+        self.commit_head = commit_head
         self.expires = expires
         self.messages = 0
         self.nbytes = 0

@@ -8,7 +8,7 @@ import logging
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias, overload
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeAlias, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from styku_crypto.envelope._cache import DataKeyCache, _Entry
 from styku_crypto.envelope._format import (
     COMMIT_DOMAIN,
+    CONTEXT_COMMIT_DOMAIN,
+    CONTEXT_COMMITMENT_LEN,
     LAYER_LEN,
     NONCE_LEN,
     PAYLOAD_DOMAIN,
@@ -31,6 +33,8 @@ from styku_crypto.envelope._format import (
     Header,
     build_layer,
     check_class,
+    commitment,
+    context_commitment,
     encode_context,
     from_text,
     lp,
@@ -84,6 +88,14 @@ _WRAP_S1_IN = WRAP_DOMAIN + _PRE_S1 + b"\x01\x02"
 _PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
 _PAY_S1_OUT = PAYLOAD_DOMAIN + _PRE_S1 + b"\x00"
 _PAY_S1_IN = PAYLOAD_DOMAIN + _PRE_S1 + b"\x01"
+# Layer-commitment input up to the data key: domain + prefix + layer index (format.md).
+_COMMIT_C1 = COMMIT_DOMAIN + _PRE_C1 + b"\x00"
+_COMMIT_C3 = COMMIT_DOMAIN + _PRE_C3 + b"\x00"
+_COMMIT_S1_OUT = COMMIT_DOMAIN + _PRE_S1 + b"\x00"
+_COMMIT_S1_IN = COMMIT_DOMAIN + _PRE_S1 + b"\x01"
+_CTX_COMMIT_C3 = CONTEXT_COMMIT_DOMAIN + _PRE_C3
+#: First payload byte of a one-layer suite-3 token: header, nonce, context commitment.
+_BODY_C3 = PREFIX_LEN + LAYER_LEN + NONCE_LEN + CONTEXT_COMMITMENT_LEN
 _CUSTOMER = DataClass.CUSTOMER
 _SENSITIVE = DataClass.SENSITIVE
 #: From this size on, decrypt() passes a memoryview instead of slicing the token.
@@ -206,9 +218,14 @@ class Envelope:
         tlp: bytes,
         data_class: DataClass,
         suite: int,
+        layer_ctx: bytes,
         deks: Sequence[bytes] | None = None,
     ) -> tuple[bytes, bytes, list[bytes], list[TenantKey]]:
-        """Header (prefix + layers), concatenated commitments, the data keys, the tenant keys."""
+        """Header (prefix + layers), concatenated commitments, the data keys, the tenant keys.
+
+        *layer_ctx*: the encoded context (suites 1 and 2) or ``b""`` (suite 3), as bound
+        by each layer's commitment.
+        """
         pre = prefix(suite, data_class)
         purposes = data_class.purposes
         keys = [self._store._tenant_key(tenant, p) for p in purposes]
@@ -216,7 +233,7 @@ class Envelope:
             deks = [_urandom(32) for _ in purposes]
         elif len(deks) != len(purposes) or any(len(d) != 32 for d in deks):
             raise InvalidInputError("one 32-byte data key per layer")
-        commits = [_sha256(COMMIT_DOMAIN + d).digest() for d in deks]
+        commits = [commitment(pre, i, d, tlp, layer_ctx) for i, d in enumerate(deks)]
         parts = [pre]
         for i, (tk, dek, c) in enumerate(zip(keys, deks, commits, strict=True)):
             code = PURPOSE_CODES[purposes[i]]
@@ -224,20 +241,51 @@ class Envelope:
             parts.append(build_layer(code, tk.version, c, wrapped))
         return b"".join(parts), b"".join(commits), list(deks), keys
 
-    def _open_layers(self, header: Header, tenant: str, tlp: bytes) -> list[bytes]:
-        """Unwrap and check every layer's data key (routes by key version; one attempt each)."""
+    def _no_such_version(self, tenant: str, purpose: str) -> NoReturn:
+        """A token names a key version the tenant does not have: refuse it opaquely.
+
+        Such a token belongs to another tenant (or was forged); reporting the missing
+        version would tell the caller which versions another tenant has, so it is a
+        :class:`DecryptionError`, like any other token that does not authenticate.
+        An unknown tenant, or a tenant without this key hierarchy (a customer-only
+        store), is still :class:`KeyNotFoundError`: that is a fact about the store.
+        """
+        self._store._tenant_key(tenant, purpose)  # KeyNotFoundError / KeyDestroyedError
+        raise DecryptionError()
+
+    def _open_layers(
+        self, header: Header, tenant: str, tlp: bytes, ctx: bytes | None
+    ) -> list[bytes]:
+        """Unwrap and check every layer's data key (routes by key version; one attempt each).
+
+        *ctx*: the encoded context, whose commitments are checked (suite 3: the layer
+        commitments and the context commitment). ``None`` only for rewrap, which does not
+        know the context: the AES-SIV wrap then authenticates the data key together with
+        its commitment, and rewrap keeps both unchanged.
+        """
         pre = prefix(header.suite, header.data_class)
+        layer_ctx = b"" if header.suite == SUITE_CACHED else ctx
         deks = []
         for i, layer in enumerate(header.layers):
-            tk = self._store._tenant_key(tenant, PURPOSE_NAMES[layer.purpose], layer.key_version)
+            purpose = PURPOSE_NAMES[layer.purpose]
+            try:
+                tk = self._store._tenant_key(tenant, purpose, layer.key_version)
+            except KeyNotFoundError:
+                self._no_such_version(tenant, purpose)
             aad = wrap_aad(pre, i, layer.purpose, layer.key_version, layer.commitment, tlp)
             try:
                 dek = tk.wrapper.decrypt(layer.wrapped, [aad])
             except InvalidTag:
                 raise DecryptionError() from None
-            if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), layer.commitment):
+            if layer_ctx is not None and not _compare(
+                commitment(pre, i, dek, tlp, layer_ctx), layer.commitment
+            ):
                 raise DecryptionError()
             deks.append(dek)
+        if header.suite == SUITE_CACHED and ctx is not None:
+            expected = context_commitment(pre, b"".join(deks), b"".join(header.nonces), tlp, ctx)
+            if not _compare(expected, header.context_commitment):
+                raise DecryptionError()
         return deks
 
     def _failed(self, exc: BaseException, tenant: object) -> None:
@@ -280,7 +328,7 @@ class Envelope:
 
         Returns:
             The binary token (version 1). Customer tokens are 105 bytes longer
-            than *data*, sensitive ones 206.
+            than *data*, sensitive ones 206 (with a data-key cache: 149 and 262).
 
         Raises:
             KeyNotFoundError: unknown tenant.
@@ -298,8 +346,15 @@ class Envelope:
             if entry is None:
                 return self._encrypt_cached(cache, data, tenant, tlp, ctx, _CUSTOMER)
             nonce = _urandom(NONCE_LEN)
+            committed = entry.commit_head.copy()
+            committed.update(nonce + tlp + ctx)
             token = b"".join(
-                (entry.header, nonce, entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx))
+                (
+                    entry.header,
+                    nonce,
+                    committed.digest(),
+                    entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx),
+                )
             )
             if _LOG.isEnabledFor(_DEBUG):
                 self._encrypted(tenant, _CUSTOMER, SUITE_CACHED, entry.versions[0])
@@ -308,7 +363,7 @@ class Envelope:
             tk = self._store._tenant_key(tenant, "customer")
             v = tk.version
             dek = _urandom(32)
-            c = _sha256(COMMIT_DOMAIN + dek).digest()
+            c = _sha256(_COMMIT_C1 + dek + tlp + ctx).digest()
             wrapped = tk.wrapper.encrypt(dek, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
             # One copy of the payload into the returned bytes is unavoidable here;
             # encrypt_into() writes large payloads straight into a caller buffer.
@@ -330,8 +385,8 @@ class Envelope:
         vo, vi = tko.version, tki.version
         seed = _urandom(64)
         do, di = seed[:32], seed[32:]
-        co = _sha256(COMMIT_DOMAIN + do).digest()
-        ci = _sha256(COMMIT_DOMAIN + di).digest()
+        co = _sha256(_COMMIT_S1_OUT + do + tlp + ctx).digest()
+        ci = _sha256(_COMMIT_S1_IN + di + tlp + ctx).digest()
         wo = tko.wrapper.encrypt(do, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
         wi = tki.wrapper.encrypt(di, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
         tail = co + ci + tlp + ctx  # commitments, tenant, context: both payload AADs end so
@@ -363,7 +418,9 @@ class Envelope:
         entry = cache._take(key, store._generation, size)
         if entry is None:
             generation = store._generation
-            header, commits, deks, keys = self._fresh_layers(tenant, tlp, data_class, SUITE_CACHED)
+            header, commits, deks, keys = self._fresh_layers(
+                tenant, tlp, data_class, SUITE_CACHED, b""
+            )
             pre = header[:PREFIX_LEN]
             entry = _Entry(
                 versions=tuple(k.version for k in keys),
@@ -371,20 +428,30 @@ class Envelope:
                 header=header,
                 aeads=tuple(AESGCM(d) for d in deks),
                 aad_heads=tuple(payload_aad(pre, i, commits, tlp, b"") for i in range(len(deks))),
+                commit_head=_sha256(CONTEXT_COMMIT_DOMAIN + pre + b"".join(deks)),
                 expires=0.0,
             )
             cache._put(key, entry, size, store._cached_until(keys))
+        committed = entry.commit_head.copy()
         if data_class is _CUSTOMER:
             nonce = _urandom(NONCE_LEN)
+            committed.update(nonce + tlp + ctx)
             token = (
-                entry.header + nonce + entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx)
+                entry.header
+                + nonce
+                + committed.digest()
+                + entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + ctx)
             )
         else:
             nonces = _urandom(2 * NONCE_LEN)
+            committed.update(nonces + tlp + ctx)
             aeads, heads = entry.aeads, entry.aad_heads
             inner = aeads[1].encrypt(nonces[NONCE_LEN:], data, heads[1] + ctx)
             token = (
-                entry.header + nonces + aeads[0].encrypt(nonces[:NONCE_LEN], inner, heads[0] + ctx)
+                entry.header
+                + nonces
+                + committed.digest()
+                + aeads[0].encrypt(nonces[:NONCE_LEN], inner, heads[0] + ctx)
             )
         if _LOG.isEnabledFor(_DEBUG):
             self._encrypted(tenant, data_class, SUITE_CACHED, entry.versions[0])
@@ -416,7 +483,7 @@ class Envelope:
         if view.readonly or view.nbytes < need:
             raise InvalidInputError(f"out must be a writable buffer of at least {need} bytes")
         view = view.cast("B")
-        header, commits, deks, keys = self._fresh_layers(tenant, tlp, dc, SUITE_ONESHOT)
+        header, commits, deks, keys = self._fresh_layers(tenant, tlp, dc, SUITE_ONESHOT, ctx)
         hlen = len(header)
         view[:hlen] = header
         pre = header[:PREFIX_LEN]
@@ -480,10 +547,13 @@ class Envelope:
 
         Raises:
             DecryptionError: tampered or truncated token, wrong tenant, context
-                or data class, failed key commitment (deliberately opaque).
+                or data class (or not the required *data_class*), a key version the
+                tenant does not have, failed key or context commitment (deliberately
+                opaque).
             UnsupportedFormatError: unknown format version, suite or data class
                 (checked before any key is used).
-            KeyNotFoundError: the tenant or the token's key version is unknown.
+            KeyNotFoundError: the tenant is unknown, or the store has no keys of a
+                layer's purpose (a customer-only store reading SENSITIVE data).
             KeyDestroyedError: the tenant was shredded.
             InvalidInputError: malformed tenant or context.
         """
@@ -501,26 +571,36 @@ class Envelope:
             if head == _FAST_C1:
                 if data_class is _SENSITIVE:
                     raise DecryptionError()
-                tk = self._store._tenant_key(tenant, "customer", v)
+                try:
+                    tk = self._store._tenant_key(tenant, "customer", v)
+                except KeyNotFoundError:
+                    self._no_such_version(tenant, "customer")
                 try:
                     dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
-                    # The data key is used only after its commitment matched.
-                    if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
+                    # The data key is used only after its commitment (to the key, the
+                    # tenant and this context) matched.
+                    if not _compare(_sha256(_COMMIT_C1 + dek + tlp + ctx).digest(), c):
                         raise DecryptionError()
                     body = memoryview(token)[_HDR_C1:] if n >= _LARGE else token[_HDR_C1:]
                     return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
-            if head == _FAST_C3 and n >= _HDR_C1 + NONCE_LEN + TAG_LEN:
+            if head == _FAST_C3 and n >= _BODY_C3 + TAG_LEN:
                 if data_class is _SENSITIVE:
                     raise DecryptionError()
-                tk = self._store._tenant_key(tenant, "customer", v)
+                try:
+                    tk = self._store._tenant_key(tenant, "customer", v)
+                except KeyNotFoundError:
+                    self._no_such_version(tenant, "customer")
                 try:
                     dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C3, v, c) + tlp])
-                    if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
+                    if not _compare(_sha256(_COMMIT_C3 + dek + tlp).digest(), c):
                         raise DecryptionError()
                     nonce = bytes(token[_HDR_C1 : _HDR_C1 + NONCE_LEN])
-                    body = memoryview(token)[_HDR_C1 + NONCE_LEN :]
+                    ctx_c = _sha256(_CTX_COMMIT_C3 + dek + nonce + tlp + ctx).digest()
+                    if not _compare(ctx_c, bytes(token[_HDR_C1 + NONCE_LEN : _BODY_C3])):
+                        raise DecryptionError()
+                    body = memoryview(token)[_BODY_C3:]
                     return AESGCM(dek).decrypt(nonce, body, _PAY_C3 + c + tlp + ctx)
                 except InvalidTag:
                     raise DecryptionError() from None
@@ -549,13 +629,19 @@ class Envelope:
         if pi != 2:
             raise DecryptionError()
         store = self._store
-        tko = store._tenant_key(tenant, "customer", vo)
-        tki = store._tenant_key(tenant, "sensitive", vi)
+        try:
+            tko = store._tenant_key(tenant, "customer", vo)
+        except KeyNotFoundError:
+            self._no_such_version(tenant, "customer")
+        try:
+            tki = store._tenant_key(tenant, "sensitive", vi)
+        except KeyNotFoundError:
+            self._no_such_version(tenant, "sensitive")
         try:
             do = tko.wrapper.decrypt(wo, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
             di = tki.wrapper.decrypt(wi, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
-            ok_o = _compare(_sha256(COMMIT_DOMAIN + do).digest(), co)
-            ok_i = _compare(_sha256(COMMIT_DOMAIN + di).digest(), ci)
+            ok_o = _compare(_sha256(_COMMIT_S1_OUT + do + tlp + ctx).digest(), co)
+            ok_i = _compare(_sha256(_COMMIT_S1_IN + di + tlp + ctx).digest(), ci)
             if not (ok_o and ok_i):
                 raise DecryptionError()
             tail = co + ci + tlp + ctx
@@ -577,7 +663,7 @@ class Envelope:
         n = len(header.layers)
         if len(token) < header.length + TAG_LEN * n:
             raise DecryptionError()
-        deks = self._open_layers(header, tenant, tlp)
+        deks = self._open_layers(header, tenant, tlp, ctx)
         pre = prefix(header.suite, header.data_class)
         commits = header.commitments
         payload: Buffer = memoryview(token)[header.length :]
@@ -630,7 +716,7 @@ class Envelope:
                 raise DecryptionError()
             if view.nbytes < size:
                 raise InvalidInputError(f"out must hold at least {size} bytes")
-            deks = self._open_layers(header, tenant, tlp)
+            deks = self._open_layers(header, tenant, tlp, ctx)
             pre = prefix(header.suite, header.data_class)
             commits = header.commitments
             nonces = header.nonces or (_ZERO_NONCE,) * n
@@ -892,13 +978,16 @@ class Envelope:
         pre = bytes(token[:PREFIX_LEN])
         _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
         wrap_prefix = WRAP_DOMAIN + pre + b"\x00\x01"
-        old = self._store._tenant_key(tenant, "customer", version)
         try:
+            old = self._store._tenant_key(tenant, "customer", version)
+        except KeyNotFoundError:
+            self._no_such_version(tenant, "customer")
+        try:
+            # The AES-SIV wrap authenticates the data key with its commitment (the
+            # commitment itself binds the context, which rewrap does not know).
             dek = old.wrapper.decrypt(wrapped, [wrap_prefix + _U32.pack(version) + c + tlp])
         except InvalidTag:
             raise DecryptionError() from None
-        if not _compare(_sha256(COMMIT_DOMAIN + dek).digest(), c):
-            raise DecryptionError()
         new = self._store._tenant_key(tenant, "customer")
         if new.version == version:
             return None
@@ -915,7 +1004,7 @@ class Envelope:
 
     def _rewrap_header(self, header: Header, tenant: str, tlp: bytes) -> bytes | None:
         """The new prefix + layers, or ``None`` when every layer is already current."""
-        deks = self._open_layers(header, tenant, tlp)
+        deks = self._open_layers(header, tenant, tlp, None)
         pre = prefix(header.suite, header.data_class)
         parts = [pre]
         changed: list[int] = []
@@ -1008,7 +1097,8 @@ class Envelope:
         tlp = self._tenant_lp(tenant)
         dc = self._data_class(data_class)
         suite = SUITE_ONESHOT if nonces is None else SUITE_CACHED
-        header, commits, keys, _ = self._fresh_layers(tenant, tlp, dc, suite, deks)
+        layer_ctx = ctx if nonces is None else b""
+        header, commits, keys, _ = self._fresh_layers(tenant, tlp, dc, suite, layer_ctx, deks)
         n = len(dc.purposes)
         use = list(nonces) if nonces is not None else [_ZERO_NONCE] * n
         if len(use) != n or any(len(x) != NONCE_LEN for x in use):
@@ -1019,4 +1109,8 @@ class Envelope:
             payload = AESGCM(keys[i]).encrypt(
                 use[i], payload, payload_aad(pre, i, commits, tlp, ctx)
             )
-        return header + (b"".join(use) if nonces is not None else b"") + payload
+        if nonces is None:
+            return header + payload
+        joined = b"".join(use)
+        committed = context_commitment(pre, b"".join(keys), joined, tlp, ctx)
+        return header + joined + committed + payload

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
 import re
 import struct
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from styku_crypto.exceptions import DecryptionError, InvalidInputError, Unsuppor
 __all__ = [
     "COMMIT_DOMAIN",
     "COMMITMENT_LEN",
+    "CONTEXT_COMMITMENT_LEN",
+    "CONTEXT_COMMIT_DOMAIN",
     "FORMAT_VERSION",
     "LAYER_LEN",
     "PAYLOAD_DOMAIN",
@@ -37,6 +40,8 @@ __all__ = [
     "Layer",
     "build_layer",
     "check_class",
+    "commitment",
+    "context_commitment",
     "encode_context",
     "from_text",
     "lp",
@@ -63,6 +68,9 @@ TAG_LEN = 16
 NONCE_LEN = 12
 
 COMMIT_DOMAIN = b"styku-crypto/v1/dek-commitment\x00"
+CONTEXT_COMMIT_DOMAIN = b"styku-crypto/v1/context-commitment\x00"
+#: Suite 3 only: the per-message context commitment after the nonces.
+CONTEXT_COMMITMENT_LEN = 32
 WRAP_DOMAIN = b"styku-crypto/v1/dek-wrap\x00"
 PAYLOAD_DOMAIN = b"styku-crypto/v1/payload\x00"
 
@@ -114,6 +122,8 @@ class Header(NamedTuple):
     layers: tuple[Layer, ...]
     nonces: tuple[bytes, ...]
     length: int
+    #: Suite 3: the 32-byte per-message context commitment; empty otherwise.
+    context_commitment: bytes = b""
 
     @property
     def commitments(self) -> bytes:
@@ -221,6 +231,32 @@ def prefix(suite: int, data_class: DataClass) -> bytes:
     return bytes((FORMAT_VERSION, suite, data_class, len(data_class.purposes)))
 
 
+def commitment(pre: bytes, index: int, dek: bytes, tenant_lp: bytes, layer_ctx: bytes) -> bytes:
+    """Layer *index*'s commitment: to its data key, the prefix, the tenant and the context.
+
+    ``SHA-256(COMMIT_DOMAIN || prefix || u8(index) || DEK || lp(tenant) || layer_ctx)``,
+    where *layer_ctx* is the encoded context in suites 1 and 2 (one message per data
+    key) and empty in suite 3 (the data key serves many contexts; its per-message
+    :func:`context_commitment` binds the context instead).
+    """
+    return hashlib.sha256(
+        COMMIT_DOMAIN + pre + bytes((index,)) + dek + tenant_lp + layer_ctx
+    ).digest()
+
+
+def context_commitment(
+    pre: bytes, deks: bytes, nonces: bytes, tenant_lp: bytes, context: bytes
+) -> bytes:
+    """Suite 3's per-message commitment to every data key, nonce, the tenant and the context.
+
+    ``SHA-256(CONTEXT_COMMIT_DOMAIN || prefix || DEK_0 || ... || nonces || lp(tenant) || ctx)``
+    (*deks*: the data keys concatenated in layer order).
+    """
+    return hashlib.sha256(
+        CONTEXT_COMMIT_DOMAIN + pre + deks + nonces + tenant_lp + context
+    ).digest()
+
+
 def wrap_aad(
     pre: bytes, index: int, purpose: int, key_version: int, commitment: bytes, tenant_lp: bytes
 ) -> bytes:
@@ -272,7 +308,8 @@ def parse_header(token: bytes | bytearray | memoryview) -> Header:
         raise DecryptionError()
     end = PREFIX_LEN + LAYER_LEN * count
     nonce_end = end + (NONCE_LEN * count if suite == SUITE_CACHED else 0)
-    if n < nonce_end:
+    header_end = nonce_end + (CONTEXT_COMMITMENT_LEN if suite == SUITE_CACHED else 0)
+    if n < header_end:
         raise DecryptionError()
     layers = []
     for i, expected in enumerate(data_class.purposes):
@@ -283,11 +320,15 @@ def parse_header(token: bytes | bytearray | memoryview) -> Header:
             raise DecryptionError()
         layers.append(Layer(purpose, key_version, commitment, wrapped))
     nonces: tuple[bytes, ...] = ()
+    ctx_commitment = b""
     if suite == SUITE_CACHED:
         nonces = tuple(
             bytes(token[end + NONCE_LEN * i : end + NONCE_LEN * (i + 1)]) for i in range(count)
         )
-    return Header(FORMAT_VERSION, suite, data_class, tuple(layers), nonces, nonce_end)
+        ctx_commitment = bytes(token[nonce_end:header_end])
+    return Header(
+        FORMAT_VERSION, suite, data_class, tuple(layers), nonces, header_end, ctx_commitment
+    )
 
 
 def check_class(header: Header, wanted: DataClass | None) -> None:

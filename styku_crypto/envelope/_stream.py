@@ -548,7 +548,7 @@ def encrypt_stream(
     ctx = encode_context(context)
     tlp = envelope._tenant_lp(tenant)
     dc = _data_class(envelope, data_class)
-    header, commits, deks, keys = envelope._fresh_layers(tenant, tlp, dc, SUITE_STREAM)
+    header, commits, deks, keys = envelope._fresh_layers(tenant, tlp, dc, SUITE_STREAM, ctx)
     pre = header[:PREFIX_LEN]
     version = keys[0].version
 
@@ -581,7 +581,7 @@ def _open(
     envelope: Envelope, header: Header, tenant: str, tlp: bytes, ctx: bytes
 ) -> tuple[bytes, bytes]:
     """(stream key, stream context) of a parsed streamed-token header."""
-    deks = envelope._open_layers(header, tenant, tlp)
+    deks = envelope._open_layers(header, tenant, tlp, ctx)
     pre = prefix(header.suite, header.data_class)
     return _stream_key(deks, pre), _stream_context(pre, header.commitments, tlp, ctx)
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from styku_crypto.envelope._format import (
     COMMIT_DOMAIN,
+    CONTEXT_COMMIT_DOMAIN,
     NONCE_LEN,
     PAYLOAD_DOMAIN,
     PREFIX_LEN,
@@ -23,6 +24,7 @@ from styku_crypto.envelope._format import (
     TEXT_PREFIX,
     WRAP_DOMAIN,
     DataClass,
+    context_commitment,
     payload_aad,
     prefix,
 )
@@ -53,6 +55,10 @@ _WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00" + _PURPOSE
 _WRAP_C3 = WRAP_DOMAIN + _PRE_C3 + b"\x00" + _PURPOSE
 _PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
 _PAY_C3 = PAYLOAD_DOMAIN + _PRE_C3 + b"\x00"
+# Commitment inputs up to the data key (layer 0) and the suite-3 context commitment's.
+_COMMIT_C1 = COMMIT_DOMAIN + _PRE_C1 + b"\x00"
+_COMMIT_C3 = COMMIT_DOMAIN + _PRE_C3 + b"\x00"
+_CTX_COMMIT_C3 = CONTEXT_COMMIT_DOMAIN + _PRE_C3
 _U32 = struct.Struct(">I")
 _MAX_CONTEXT = 1 << 16
 _THREE = _U32.pack(3)
@@ -339,7 +345,7 @@ class RecordEncryptor:
         deks = _urandom(32 * len(present))
         for j, name in enumerate(present):
             dek = deks[32 * j : 32 * (j + 1)]
-            commit = _sha256(COMMIT_DOMAIN + dek).digest()
+            commit = _sha256(_COMMIT_C1 + dek + tlp + contexts[j]).digest()
             wrapped = wrap(dek, [wrap_head + commit + tlp])
             body = AESGCM(dek).encrypt(
                 _ZERO_NONCE, encode_value(record[name]), _PAY_C1 + commit + tlp + contexts[j]
@@ -380,8 +386,10 @@ class RecordEncryptor:
                 token = env._encrypt_cached(cache, data, tenant, tlp, contexts[j], _CUSTOMER)
             else:
                 nonce = nonces[NONCE_LEN * j : NONCE_LEN * (j + 1)]
+                committed = entry.commit_head.copy()
+                committed.update(nonce + tlp + contexts[j])
                 body = entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + contexts[j])
-                token = entry.header + nonce + body
+                token = entry.header + nonce + committed.digest() + body
                 hits += 1
                 version = entry.versions[0]
             out[name] = TEXT_PREFIX + b64e(token)
@@ -412,21 +420,24 @@ class RecordEncryptor:
             version = _U32.pack(tk.version)
             seed = _urandom(32 + NONCE_LEN * len(present))
             dek = seed[:32]
-            commit = _sha256(COMMIT_DOMAIN + dek).digest()
+            commit = _sha256(_COMMIT_C3 + dek + tlp).digest()
             wrapped = tk.wrapper.encrypt(dek, [_WRAP_C3 + version + commit + tlp])
             header = _HEAD_C3 + version + commit + wrapped
             aead = AESGCM(dek)
             aad_head = _PAY_C3 + commit + tlp
+            commit_head = _CTX_COMMIT_C3 + dek
             for j, name in enumerate(present):
                 nonce = seed[32 + NONCE_LEN * j : 32 + NONCE_LEN * (j + 1)]
+                ctx_commit = _sha256(commit_head + nonce + tlp + contexts[j]).digest()
                 body = aead.encrypt(nonce, encode_value(record[name]), aad_head + contexts[j])
-                out[name] = TEXT_PREFIX + b64e(header + nonce + body)
+                out[name] = TEXT_PREFIX + b64e(header + nonce + ctx_commit + body)
             if _LOG.isEnabledFor(logging.DEBUG):
                 env._encrypted(tenant, _CUSTOMER, SUITE_CACHED, tk.version)
             return
         dc = env._data_class(dc)
-        header, commits, deks, keys = env._fresh_layers(tenant, tlp, dc, SUITE_CACHED)
+        header, commits, deks, keys = env._fresh_layers(tenant, tlp, dc, SUITE_CACHED, b"")
         pre = header[:PREFIX_LEN]
+        joined = b"".join(deks)
         aeads = [AESGCM(d) for d in deks]
         layers = len(aeads)
         aad_heads = [payload_aad(pre, i, commits, tlp, b"") for i in range(layers)]
@@ -439,7 +450,8 @@ class RecordEncryptor:
                 payload = aeads[i].encrypt(
                     nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)], payload, aad_heads[i] + ctx
                 )
-            out[name] = TEXT_PREFIX + b64e(header + nonces + payload)
+            ctx_commit = context_commitment(pre, joined, nonces, tlp, ctx)
+            out[name] = TEXT_PREFIX + b64e(header + nonces + ctx_commit + payload)
         if _LOG.isEnabledFor(logging.DEBUG):
             env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
 

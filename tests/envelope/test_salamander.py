@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -20,6 +21,7 @@ from styku_crypto.envelope._format import (
     COMMIT_DOMAIN,
     PURPOSE_CODES,
     build_layer,
+    commitment,
     encode_context,
     lp,
     payload_aad,
@@ -115,7 +117,7 @@ def test_envelope_rejects_invisible_salamander(keystore: KeyStore) -> None:
     leaks.register_secret(k2)
     pre = prefix(1, DataClass.CUSTOMER)
     tlp = lp(tenant.encode())
-    c1 = hashlib.sha256(COMMIT_DOMAIN + k1).digest()
+    c1 = commitment(pre, 0, k1, tlp, encode_context(ctx))
     aad = payload_aad(pre, 0, c1, tlp, encode_context(ctx))
     nonce = bytes(12)
     payload = salamander(k1, k2, nonce, aad)
@@ -138,3 +140,139 @@ def test_envelope_rejects_invisible_salamander(keystore: KeyStore) -> None:
     evil = pre + build_layer(code, tk.version, c1, tk.wrapper.encrypt(k2, [w_aad])) + payload
     with pytest.raises(DecryptionError):
         env.decrypt(evil, tenant=tenant, context=ctx)
+
+
+# --- one data key, two contexts (issue 12, item 5) ------------------------------------
+
+
+def _solve_gf2(vectors: list[int], target: int) -> int:
+    """A subset (bit mask over *vectors*) whose XOR is *target*, by Gaussian elimination."""
+    pivots: dict[int, tuple[int, int]] = {}  # pivot bit -> (vector, subset mask)
+    for index, vec in enumerate(vectors):
+        mask = 1 << index
+        for bit, (pv, pm) in pivots.items():
+            if vec >> bit & 1:
+                vec, mask = vec ^ pv, mask ^ pm
+        if vec:
+            bit = vec.bit_length() - 1
+            for other, (ov, om) in list(pivots.items()):
+                if ov >> bit & 1:
+                    pivots[other] = (ov ^ vec, om ^ mask)
+            pivots[bit] = (vec, mask)
+    chosen = 0
+    for bit, (pv, pm) in pivots.items():
+        if target >> bit & 1:
+            target, chosen = target ^ pv, chosen ^ pm
+    assert target == 0, "no solution (rank too low)"
+    return chosen
+
+
+def two_context_payload(
+    key: bytes, aad_of: Any, ctx1: dict[str, str], field: str, length: int
+) -> tuple[dict[str, str], bytes]:
+    """A second context (ASCII value of *field*) under which GCM accepts *key*'s ciphertext.
+
+    GHASH is linear: ``GHASH_H(A2, C) = GHASH_H(A1, C)`` for every ciphertext ``C`` as
+    soon as the AAD difference vanishes, and with the key known (so ``H``) the low seven
+    bits of each character of an attacker-chosen context value are enough unknowns to
+    solve for it over GF(2). No key search: one linear solve.
+    """
+    h = _aes_block(key, bytes(16))
+    base = dict(ctx1)
+    base[field] = "".join(chr(ord(ch) ^ 0x20) for ch in ctx1[field])  # start elsewhere
+    target = _ghash(h, aad_of(ctx1), b"") ^ _ghash(h, aad_of(base), b"")
+    effects = []
+    for pos in range(length):
+        for bit in range(7):
+            probe = dict(base)
+            value = list(base[field])
+            value[pos] = chr(ord(value[pos]) ^ (1 << bit))
+            probe[field] = "".join(value)
+            effects.append(_ghash(h, aad_of(base), b"") ^ _ghash(h, aad_of(probe), b""))
+    chosen = _solve_gf2(effects, target)
+    value = [ord(ch) for ch in base[field]]
+    for k in range(len(effects)):
+        if chosen >> k & 1:
+            value[k // 7] ^= 1 << (k % 7)
+    ctx2 = dict(base)
+    ctx2[field] = "".join(chr(v) for v in value)
+    assert ctx2 != ctx1
+    return ctx2, h.to_bytes(16, "big")
+
+
+def test_one_gcm_payload_two_contexts_is_refused(keystore: KeyStore) -> None:
+    """Attack: a key holder crafts a token valid under two contexts; the commitment refuses it.
+
+    The insider picks the data key, so GCM's associated data alone does not bind the
+    context: solving GHASH gives a second context (here an ASCII ``note``) under which
+    the same payload authenticates. Under the old commitment (data key only) the whole
+    token decrypted under both contexts; the commitment now also covers the prefix,
+    tenant and canonical context, so the second context fails.
+    """
+    env = Envelope(keystore)
+    tenant = "acme"
+    ctx1 = {"id": "1", "note": "a" * 40}
+    key = os.urandom(32)
+    leaks.register_secret(key)
+    pre = prefix(1, DataClass.CUSTOMER)
+    tlp = lp(tenant.encode())
+    tk = keystore._tenant_key(tenant, "customer")
+    code = PURPOSE_CODES["customer"]
+
+    def build(c: bytes, aad_of: Any) -> tuple[dict[str, str], bytes]:
+        ctx2, _ = two_context_payload(key, aad_of, ctx1, "note", 40)
+        payload = AESGCM(key).encrypt(bytes(12), b"transfer 10 EUR", aad_of(ctx1))
+        assert AESGCM(key).decrypt(bytes(12), payload, aad_of(ctx2)) == b"transfer 10 EUR"
+        w_aad = wrap_aad(pre, 0, code, tk.version, c, tlp)
+        layer = build_layer(code, tk.version, c, tk.wrapper.encrypt(key, [w_aad]))
+        return ctx2, pre + layer + payload
+
+    # Before: commitment over the data key alone. GCM accepts both contexts and nothing
+    # else in the token depends on the context, so a decoder of the old format would
+    # return the plaintext under both (shown here with the primitives themselves).
+    old_c = hashlib.sha256(COMMIT_DOMAIN + key).digest()
+    ctx2, old_token = build(old_c, lambda ctx: payload_aad(pre, 0, old_c, tlp, encode_context(ctx)))
+    assert ctx2 != ctx1
+    assert all(ord(ch) < 128 for ch in ctx2["note"])
+
+    # Now: the honest encoder commits to ctx1; the payload still authenticates under
+    # ctx2 at the GCM level, but the envelope refuses the token under ctx2.
+    new_c = commitment(pre, 0, key, tlp, encode_context(ctx1))
+    ctx2, token = build(new_c, lambda ctx: payload_aad(pre, 0, new_c, tlp, encode_context(ctx)))
+    assert env.decrypt(token, tenant=tenant, context=ctx1) == b"transfer 10 EUR"
+    with pytest.raises(DecryptionError):
+        env.decrypt(token, tenant=tenant, context=ctx2)
+    # The old-format token is refused too (its commitment does not bind ctx1 either).
+    with pytest.raises(DecryptionError):
+        env.decrypt(old_token, tenant=tenant, context=ctx1)
+
+
+def test_cached_suite_payload_two_contexts_is_refused(keystore: KeyStore) -> None:
+    """Suite 3: the per-message context commitment refuses a payload solved for two contexts."""
+    from styku_crypto.envelope._format import CONTEXT_COMMIT_DOMAIN, SUITE_CACHED
+
+    env = Envelope(keystore)
+    tenant = "acme"
+    ctx1 = {"id": "1", "note": "a" * 40}
+    key = os.urandom(32)
+    pre = prefix(SUITE_CACHED, DataClass.CUSTOMER)
+    tlp = lp(tenant.encode())
+    c = commitment(pre, 0, key, tlp, b"")
+    nonce = os.urandom(12)
+
+    def aad_of(ctx: dict[str, str]) -> bytes:
+        return payload_aad(pre, 0, c, tlp, encode_context(ctx))
+
+    ctx2, _ = two_context_payload(key, aad_of, ctx1, "note", 40)
+    payload = AESGCM(key).encrypt(nonce, b"cached record", aad_of(ctx1))
+    assert AESGCM(key).decrypt(nonce, payload, aad_of(ctx2)) == b"cached record"
+    tk = keystore._tenant_key(tenant, "customer")
+    code = PURPOSE_CODES["customer"]
+    wrapped = tk.wrapper.encrypt(key, [wrap_aad(pre, 0, code, tk.version, c, tlp)])
+    committed = hashlib.sha256(
+        CONTEXT_COMMIT_DOMAIN + pre + key + nonce + tlp + encode_context(ctx1)
+    ).digest()
+    token = pre + build_layer(code, tk.version, c, wrapped) + nonce + committed + payload
+    assert env.decrypt(token, tenant=tenant, context=ctx1) == b"cached record"
+    with pytest.raises(DecryptionError):
+        env.decrypt(token, tenant=tenant, context=ctx2)

@@ -60,7 +60,15 @@ def test_hand_decoder(tmp_path: Path, data_class: DataClass, size: int) -> None:
         )  # fmt: skip
         dek = tk.wrapper.decrypt(wrapped, [aad])
         assert hmac.compare_digest(
-            hashlib.sha256(b"styku-crypto/v1/dek-commitment\x00" + dek).digest(), commitment
+            hashlib.sha256(
+                b"styku-crypto/v1/dek-commitment\x00"
+                + prefix
+                + bytes((i,))
+                + dek
+                + _lp(b"acme")
+                + _encode_context(ctx)
+            ).digest(),
+            commitment,
         )
         deks.append(dek)
         commitments += commitment

@@ -14,8 +14,8 @@ import pytest
 from styku_crypto.envelope import Envelope
 from styku_crypto.exceptions import (
     BackupError,
+    DecryptionError,
     KeyDestroyedError,
-    KeyNotFoundError,
     KeyStoreError,
 )
 from styku_crypto.keys import (
@@ -253,7 +253,11 @@ def test_shred_list_file_and_the_documented_limit(local_store: KeyStore, tmp_pat
 
 
 def test_keys_rotated_after_backup_are_not_in_it(local_store: KeyStore, tmp_path: Path) -> None:
-    """A token under a version created after the backup is KeyNotFoundError after restore."""
+    """A token under a version created after the backup does not decrypt after restore.
+
+    It is DecryptionError (issue 14: a key version the tenant lacks is never reported,
+    so another tenant's versions do not leak); Envelope.inspect names the version.
+    """
     local_store.create_tenant("acme")
     env = Envelope(local_store)
     data = _payload()
@@ -265,8 +269,9 @@ def test_keys_rotated_after_backup_are_not_in_it(local_store: KeyStore, tmp_path
     restore(tmp_path / "b", target)
     tenv = Envelope(target)
     assert tenv.decrypt(before, tenant="acme", context=CTX) == data
-    with pytest.raises(KeyNotFoundError):
+    with pytest.raises(DecryptionError):
         tenv.decrypt(after, tenant="acme", context=CTX)
+    assert Envelope.inspect(after).key_versions == (("customer", 2),)
 
 
 def test_incomplete_backups_are_invisible(local_store: KeyStore, tmp_path: Path) -> None:
