@@ -25,7 +25,6 @@ import hmac
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeAlias
@@ -52,6 +51,7 @@ from styku_crypto.envelope._format import (
     parse_header,
     prefix,
 )
+from styku_crypto.envelope._output import publish
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
@@ -675,34 +675,6 @@ def _copy(src: BinaryIO, writer: Any) -> None:
         writer.write(view[:n])
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_output(dst_path: Path, produce: Any) -> None:
-    """Run ``produce(fh)`` into a temp file beside *dst_path*; publish only on success."""
-    directory = dst_path.parent
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{dst_path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            produce(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-
-
 def encrypt_file(
     envelope: Envelope,
     src_path: str | os.PathLike[str],
@@ -725,7 +697,7 @@ def encrypt_file(
                 _copy(src, writer)
             written = writer.bytes_written
 
-    _atomic_output(Path(dst_path), produce)
+    publish(Path(dst_path), produce)
     return written
 
 
@@ -755,5 +727,5 @@ def decrypt_file(
             if not reader.complete:  # pragma: no cover - readinto raises first
                 raise _failed()
 
-    _atomic_output(Path(dst_path), produce)
+    publish(Path(dst_path), produce)
     return total
