@@ -20,6 +20,7 @@ __all__ = [
     "DecryptionError",
     "InvalidHashError",
     "InvalidInputError",
+    "InvalidInputTypeError",
     "InvalidPolicyError",
     "KeyDestroyedError",
     "KeyNotFoundError",
@@ -97,6 +98,10 @@ class PolicyViolationError(StykuCryptoError):
 
 class InvalidInputError(StykuCryptoError, ValueError):
     """An argument has the wrong shape or value (not a secret-dependent failure)."""
+
+
+class InvalidInputTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (e.g. ``str`` where bytes are required)."""
 
 
 class InvalidPolicyError(InvalidInputError):

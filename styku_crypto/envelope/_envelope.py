@@ -48,10 +48,12 @@ from styku_crypto.envelope._info import TokenInfo, token_info
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
+    InvalidInputTypeError,
     KeyDestroyedError,
     KeyNotFoundError,
     UnsupportedFormatError,
 )
+from styku_crypto.keys._store import check_tenant
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -188,12 +190,10 @@ class Envelope:
     def _tenant_lp(self, tenant: str) -> bytes:
         encoded = self._tenants.get(tenant)
         if encoded is None:
-            if not isinstance(tenant, str) or not tenant:
-                raise InvalidInputError("tenant must be a non-empty str")
-            try:
-                encoded = lp(tenant.encode("utf-8"))
-            except UnicodeEncodeError:
-                raise InvalidInputError("tenant must be encodable str") from None
+            if not isinstance(tenant, str):
+                raise InvalidInputTypeError("tenant must be a str")
+            check_tenant(tenant)  # InvalidInputError: not a valid tenant name
+            encoded = lp(tenant.encode("ascii"))
             if len(self._tenants) >= _MAX_TENANT_CACHE:
                 self._tenants.clear()
             self._tenants[tenant] = encoded
@@ -204,6 +204,19 @@ class Envelope:
         if data_class is _CUSTOMER or data_class is _SENSITIVE:
             return data_class
         raise InvalidInputError("data_class must be DataClass.CUSTOMER or DataClass.SENSITIVE")
+
+    @staticmethod
+    def _check_data(data: object, what: str = "data") -> None:
+        """Refuse a non-buffer *data* (``str``, ``int``...) with :class:`InvalidInputTypeError`.
+
+        Called only when ``type(data) is not bytes`` (the common case costs one check).
+        """
+        if isinstance(data, str):
+            raise InvalidInputTypeError(f"{what} must be bytes-like, not str (encode it first)")
+        try:
+            memoryview(data)  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidInputTypeError(f"{what} must be a bytes-like object") from None
 
     @staticmethod
     def _wanted_class(data_class: object) -> DataClass | None:
@@ -336,6 +349,8 @@ class Envelope:
             InvalidInputError: malformed tenant, context or data class.
             RootKeyUnavailableError: the tenant key is not cached and no root is reachable.
         """
+        if type(data) is not bytes:
+            self._check_data(data)
         ctx = encode_context(context)
         tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         cache = self._cache
@@ -475,6 +490,8 @@ class Envelope:
         Raises:
             InvalidInputError: *out* is too small; otherwise as :meth:`encrypt`.
         """
+        if type(data) is not bytes:
+            self._check_data(data)
         ctx = encode_context(context)
         tlp = self._tenant_lp(tenant)
         dc = self._data_class(data_class)
@@ -557,8 +574,10 @@ class Envelope:
             KeyDestroyedError: the tenant was shredded.
             InvalidInputError: malformed tenant or context.
         """
-        if isinstance(token, str):  # type: ignore[unreachable]  # untyped callers
-            raise InvalidInputError("text tokens are decrypted with decrypt_text()")
+        if type(token) is not bytes:
+            if isinstance(token, str):  # type: ignore[unreachable]  # untyped callers
+                raise InvalidInputTypeError("text tokens are decrypted with decrypt_text()")
+            self._check_data(token, "token")
         if data_class is not None and data_class is not _CUSTOMER and data_class is not _SENSITIVE:
             raise InvalidInputError("data_class must be a DataClass or None")
         ctx = encode_context(context)
@@ -696,6 +715,8 @@ class Envelope:
         Raises:
             InvalidInputError: *out* is too small or read-only; otherwise as :meth:`decrypt`.
         """
+        if type(token) is not bytes:
+            self._check_data(token, "token")
         wanted = self._wanted_class(data_class)
         ctx = encode_context(context)
         tlp = self._tenant_lp(tenant)

@@ -13,7 +13,7 @@ from styku_crypto.envelope._format import (
     parse_header,
 )
 from styku_crypto.envelope._stream import plaintext_length as _stream_plaintext_length
-from styku_crypto.exceptions import DecryptionError, InvalidInputError
+from styku_crypto.exceptions import DecryptionError, InvalidInputTypeError
 
 __all__ = ["TokenInfo", "token_info"]
 
@@ -55,12 +55,12 @@ def token_info(token: bytes | bytearray | memoryview | str) -> TokenInfo:
     Raises:
         UnsupportedFormatError: unknown format version, suite, data class or text prefix.
         DecryptionError: truncated or structurally invalid.
-        InvalidInputError: not bytes-like or str.
+        InvalidInputTypeError: not bytes-like or str.
     """
     if isinstance(token, str):
         token = from_text(token)
     elif not isinstance(token, bytes | bytearray | memoryview):
-        raise InvalidInputError("token must be bytes-like or a text token")
+        raise InvalidInputTypeError("token must be bytes-like or a text token")
     header = parse_header(token)
     size = len(token)
     if header.suite == SUITE_STREAM:

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, hmac
 
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
-from styku_crypto.fields._codec import KeySource, b64d, b64e, encode_value
+from styku_crypto.fields._codec import KeySource, b64d, b64e, encode_value, parse_versioned
 
 __all__ = ["BlindIndexer", "IndexTag", "casefold_email", "digits_only", "normalize_text"]
 
@@ -237,13 +237,14 @@ class BlindIndexer:
         Raises:
             UnsupportedFormatError: *tag* is not a ``bi1`` tag of this index's length.
         """
-        parts = tag.split(".") if isinstance(tag, str) else []
-        if len(parts) != 3 or parts[0] != _PREFIX or not parts[1].isdigit():
+        parsed = parse_versioned(tag, _PREFIX)
+        if parsed is None:
             raise UnsupportedFormatError("not a bi1 blind-index tag")
+        version, body = parsed
         try:
-            raw = b64d(parts[2])
+            raw = b64d(body)
         except ValueError:
             raise UnsupportedFormatError("not a bi1 blind-index tag") from None
         if len(raw) != self.length:
             raise UnsupportedFormatError("blind-index tag has the wrong length for this index")
-        return int(parts[1])
+        return version

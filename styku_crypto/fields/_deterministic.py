@@ -9,7 +9,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from styku_crypto.exceptions import DecryptionError, InvalidInputError, UnsupportedFormatError
-from styku_crypto.fields._codec import KeySource, b64d, b64e, decode_value, encode_value
+from styku_crypto.fields._codec import (
+    KeySource,
+    b64d,
+    b64e,
+    decode_value,
+    encode_value,
+    parse_versioned,
+)
 from styku_crypto.hazmat._siv import AesSiv
 
 __all__ = ["DeterministicEncryptor"]
@@ -100,15 +107,16 @@ class DeterministicEncryptor:
             DecryptionError: tampered token, or another tenant, name or context.
             KeyDestroyedError: the tenant was shredded.
         """
-        parts = token.split(".") if isinstance(token, str) else []
-        if len(parts) != 3 or parts[0] != _PREFIX or not parts[1].isdigit():
+        parsed = parse_versioned(token, _PREFIX)
+        if parsed is None:
             raise UnsupportedFormatError("not a de1 deterministic token")
+        version, body = parsed
         try:
-            sealed = b64d(parts[2])
+            sealed = b64d(body)
         except ValueError:
             raise DecryptionError("decryption failed") from None
         ctx = _context_component(context)
-        siv, ad, _ = self._siv(tenant, int(parts[1]))
+        siv, ad, _ = self._siv(tenant, version)
         return decode_value(siv.decrypt(sealed, associated_data=[*ad, ctx]))
 
     def search_tokens(

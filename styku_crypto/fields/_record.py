@@ -30,7 +30,7 @@ from styku_crypto.envelope._format import (
 )
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._blind_index import BlindIndexer
-from styku_crypto.fields._codec import b64e, decode_value, encode_value
+from styku_crypto.fields._codec import ABSENT, MISSING, b64e, decode_field, encode_value
 
 if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope
@@ -65,6 +65,13 @@ _THREE = _U32.pack(3)
 _RID_KEY = _U32.pack(len("styku.record_id")) + b"styku.record_id"
 
 
+def _field(record: Mapping[str, Any], name: str) -> bytes:
+    """The plaintext of field *name*: its encoded value, or the absent marker."""
+    if name in record:
+        return encode_value(record[name])
+    return ABSENT
+
+
 def _entry(key: str, value: str) -> bytes:
     """One canonical context entry: ``u32 len || key || u32 len || value`` (UTF-8)."""
     try:
@@ -94,8 +101,11 @@ class RecordEncryptor:
 
     Values may be ``bytes``, ``str`` or any JSON value and come back with the same
     type. ``None`` is encrypted too, so the stored record does not reveal which
-    sensitive fields are empty. Fields not listed pass through unchanged; listed fields
-    absent from the record are skipped.
+    sensitive fields are empty. A listed field *absent* from the record is written
+    anyway, as a token of an encrypted "absent" marker (one byte, as long as an empty
+    string), and :meth:`decrypt` removes it again: every stored record has every
+    listed field, so which fields a record lacks is not visible (its blind-index field,
+    like a ``None`` value's, is ``None``). Fields not listed pass through unchanged.
 
     Blind indexes: for each ``field -> BlindIndexer`` in *blind_indexes*, encryption
     adds ``<field><index_suffix>`` holding the tag of the field's plaintext;
@@ -293,9 +303,8 @@ class RecordEncryptor:
         else:
             self._encrypt_each(record, out, tenant, record_id, context)
         for name, idx, index_field in self._indexes:
-            if name in record:
-                value = record[name]
-                out[index_field] = None if value is None else idx._tag(value, tenant)
+            value = record.get(name)
+            out[index_field] = None if value is None else idx._tag(value, tenant)
         return out
 
     def _encrypt_each(
@@ -313,9 +322,7 @@ class RecordEncryptor:
         encoding, tenant-key lookup, randomness) is done once per record instead of once
         per field.
         """
-        present = [name for name in self.fields if name in record]
-        if not present:
-            return
+        present = list(self.fields)  # absent fields too: see _field
         env = self._envelope
         contexts = self._encoded_contexts(present, record_id, context)
         tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
@@ -324,7 +331,7 @@ class RecordEncryptor:
         if dc is not _CUSTOMER:
             dc = env._data_class(dc)
             for name, ctx in zip(present, contexts, strict=True):
-                data = encode_value(record[name])
+                data = _field(record, name)
                 if cache is not None:
                     token = env._encrypt_cached(cache, data, tenant, tlp, ctx, dc)
                 else:
@@ -348,7 +355,7 @@ class RecordEncryptor:
             commit = _sha256(_COMMIT_C1 + dek + tlp + contexts[j]).digest()
             wrapped = wrap(dek, [wrap_head + commit + tlp])
             body = AESGCM(dek).encrypt(
-                _ZERO_NONCE, encode_value(record[name]), _PAY_C1 + commit + tlp + contexts[j]
+                _ZERO_NONCE, _field(record, name), _PAY_C1 + commit + tlp + contexts[j]
             )
             out[name] = TEXT_PREFIX + b64e(head + commit + wrapped + body)
         if _LOG.isEnabledFor(logging.DEBUG):
@@ -380,7 +387,7 @@ class RecordEncryptor:
         hits = 0
         version = 0
         for j, name in enumerate(present):
-            data = encode_value(record[name])
+            data = _field(record, name)
             entry = take(ckey, store._generation, len(data))
             if entry is None:
                 token = env._encrypt_cached(cache, data, tenant, tlp, contexts[j], _CUSTOMER)
@@ -406,9 +413,7 @@ class RecordEncryptor:
         context: Mapping[str, str] | None,
     ) -> None:
         """One data key (set) for the record; suite-3 tokens with random nonces."""
-        present = [name for name in self.fields if name in record]
-        if not present:
-            return
+        present = list(self.fields)  # absent fields too: see _field
         env = self._envelope
         tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
         dc = self.data_class or _CUSTOMER
@@ -429,7 +434,7 @@ class RecordEncryptor:
             for j, name in enumerate(present):
                 nonce = seed[32 + NONCE_LEN * j : 32 + NONCE_LEN * (j + 1)]
                 ctx_commit = _sha256(commit_head + nonce + tlp + contexts[j]).digest()
-                body = aead.encrypt(nonce, encode_value(record[name]), aad_head + contexts[j])
+                body = aead.encrypt(nonce, _field(record, name), aad_head + contexts[j])
                 out[name] = TEXT_PREFIX + b64e(header + nonce + ctx_commit + body)
             if _LOG.isEnabledFor(logging.DEBUG):
                 env._encrypted(tenant, _CUSTOMER, SUITE_CACHED, tk.version)
@@ -445,7 +450,7 @@ class RecordEncryptor:
         all_nonces = _urandom(step * len(present))
         for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
             nonces = all_nonces[step * j : step * (j + 1)]
-            payload = encode_value(record[name])
+            payload = _field(record, name)
             for i in range(layers - 1, -1, -1):
                 payload = aeads[i].encrypt(
                     nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)], payload, aad_heads[i] + ctx
@@ -486,7 +491,11 @@ class RecordEncryptor:
                 context=self._context(name, record_id, context),
                 data_class=self.data_class or _CUSTOMER,
             )
-            out[name] = decode_value(plaintext)
+            value = decode_field(plaintext)
+            if value is MISSING:
+                del out[name]
+            else:
+                out[name] = value
         for name in self.blind_indexes:
             out.pop(name + self.index_suffix, None)
         return out

@@ -112,16 +112,23 @@ def test_sensitive_fields_need_both_layers(env: Envelope, store: KeyStore) -> No
     assert enc.decrypt(sealed, tenant="acme", record_id="42")["ssn"] == MEMBER["ssn"]
 
 
-def test_none_is_encrypted_and_missing_fields_skipped(
+def test_none_and_missing_fields_are_both_encrypted(
     env: Envelope, store: KeyStore, share: bool
 ) -> None:
-    """None values are hidden behind a token; fields absent from the record are skipped."""
+    """None and absent fields are each hidden behind a token; decrypt restores both exactly."""
     enc = _member_encryptor(env, store, share)
     sealed = enc.encrypt({"id": 1, "email": None}, tenant="acme", record_id="1")
     assert isinstance(sealed["email"], str)
     assert sealed["email_bidx"] is None
-    assert "ssn" not in sealed
+    assert isinstance(sealed["ssn"], str)  # absent, but the stored row does not show it
     assert enc.decrypt(sealed, tenant="acme", record_id="1") == {"id": 1, "email": None}
+    # The absent marker is as long as an empty string: the token length does not tell.
+    empty = enc.encrypt({"id": 1, "email": None, "ssn": ""}, tenant="acme", record_id="1")
+    assert len(empty["ssn"]) == len(sealed["ssn"])
+    assert enc.decrypt(empty, tenant="acme", record_id="1")["ssn"] == ""
+    nothing = enc.encrypt({"id": 1}, tenant="acme", record_id="1")
+    assert set(nothing) == set(sealed)
+    assert enc.decrypt(nothing, tenant="acme", record_id="1") == {"id": 1}
 
 
 def test_blind_index_matches_normalised_query(env: Envelope, store: KeyStore, share: bool) -> None:
