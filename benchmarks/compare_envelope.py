@@ -25,7 +25,10 @@ Run: python benchmarks/compare_envelope.py [--quick] [--out benchmarks/results/e
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
+import hashlib
+import hmac
 import os
 import statistics
 import subprocess
@@ -40,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV  # noqa: E402
 
 from styku_crypto.envelope import DataClass, DataKeyCache, Envelope  # noqa: E402
 from styku_crypto.keys import KeyStore  # noqa: E402
@@ -176,6 +179,26 @@ def small_records(env: Envelope, cached: Envelope, quick: bool) -> None:
         ),
         "Fernet": lambda: fernet.encrypt(data),
     }
+    # Primitive floor of the customer format (docs/format.md): what any implementation of
+    # it must call per message, with nothing else around it.
+    siv = AESSIV(os.urandom(64))
+    wrap_aad = os.urandom(100)
+    pay_aad = os.urandom(120)
+    dek0 = os.urandom(32)
+    wrapped0 = siv.encrypt(dek0, [wrap_aad])
+    floor_sealed = AESGCM(dek0).encrypt(zero, data, pay_aad)
+
+    def floor_encrypt() -> bytes:
+        dek = os.urandom(32)
+        c = hashlib.sha256(b"d" * 37 + dek + wrap_aad).digest()
+        return siv.encrypt(dek, [wrap_aad + c]) + AESGCM(dek).encrypt(zero, data, pay_aad)
+
+    def floor_decrypt() -> bytes:
+        dek = siv.decrypt(wrapped0, [wrap_aad])
+        hmac.compare_digest(hashlib.sha256(b"d" * 37 + dek + wrap_aad).digest(), pay_aad[:32])
+        return AESGCM(dek).decrypt(zero, floor_sealed, pay_aad)
+
+    enc["primitive floor (urandom, SHA-256, AES-SIV, new AESGCM)"] = floor_encrypt
     tink = tink_envelope()
     if tink is not None:
         enc["Tink KmsEnvelopeAead (AES256_GCM)"] = lambda: tink(data)
@@ -183,6 +206,10 @@ def small_records(env: Envelope, cached: Envelope, quick: bool) -> None:
         "raw AESGCM": lambda: raw.decrypt(zero, sealed, b"scans/42"),
         "raw AESGCM, new key object": lambda: AESGCM(raw_key).decrypt(zero, sealed, b"scans/42"),
         "Envelope customer": lambda: env.decrypt(tokens["customer"], tenant="acme", context=CTX),
+        "Envelope customer, data_class=CUSTOMER": lambda: env.decrypt(
+            tokens["customer"], tenant="acme", context=CTX, data_class=DataClass.CUSTOMER
+        ),
+        "primitive floor (AES-SIV, SHA-256, new AESGCM)": floor_decrypt,
         "Envelope sensitive": lambda: env.decrypt(tokens["sensitive"], tenant="acme", context=CTX),
         "Envelope customer (cached-key token)": lambda: env.decrypt(
             tokens["cached"], tenant="acme", context=CTX
@@ -214,6 +241,18 @@ def small_records(env: Envelope, cached: Envelope, quick: bool) -> None:
         ("decrypt", dbase / cust_d, dbase_new / cust_d),
     ):
         say(f"  customer {what}  A {a:.3f}x  B {b:.3f}x   (target >= 0.3x)")
+    fe = e["primitive floor (urandom, SHA-256, AES-SIV, new AESGCM)"]
+    fd = d["primitive floor (AES-SIV, SHA-256, new AESGCM)"]
+    say(
+        f"  customer vs its primitive floor: encrypt {cust_e / fe:.2f}x, decrypt"
+        f" {cust_d / fd:.2f}x the floor's time (goal <= 1.3x); floor vs raw: encrypt"
+        f" {base / fe:.3f}x, decrypt {dbase / fd:.3f}x"
+    )
+    with_class = d["Envelope customer, data_class=CUSTOMER"] / cust_d
+    say(
+        f"  decrypt with data_class=CUSTOMER: {with_class:.3f}x the time without"
+        " (issue 12: within 5%)"
+    )
     s_e = cust_e / e["Envelope sensitive"]
     s_d = cust_d / d["Envelope sensitive"]
     say(f"  sensitive/customer encrypt {s_e:.3f}x, decrypt {s_d:.3f}x   (target >= 0.5x)")
@@ -224,38 +263,106 @@ def small_records(env: Envelope, cached: Envelope, quick: bool) -> None:
     )
     if tink is not None:
         ratio = e["Tink KmsEnvelopeAead (AES256_GCM)"] / cust_e
-        say(f"  Envelope customer vs Tink envelope: {ratio:.2f}x faster")
+        say(f"  Envelope customer vs Tink envelope: {ratio:.2f}x faster   (issue 15 goal >= 2x)")
     for name in aws:
         say(f"  Envelope customer vs {name}: {e[name] / cust_e:.0f}x faster")
 
 
-def sizes(env: Envelope, quick: bool) -> None:
-    say("== throughput by size (MB/s; Envelope customer vs raw AESGCM, same run) ==")
-    plan = [(64, 3000), (KIB, 3000), (64 * KIB, 400), (MIB, 40)]
+SIZE_PLAN = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB, 4 * MIB, 16 * MIB, 64 * MIB]
+
+
+def _b64_floor(sealed: bytes) -> bytes:
+    """The primitive floor of a text token: base64url of a raw AES-GCM ciphertext."""
+    return base64.urlsafe_b64encode(sealed)
+
+
+def _size_rows(env: Envelope, raw: AESGCM, size: int, quick: bool) -> None:
+    """Measure one size (every case interleaved) and print its encrypt and decrypt rows."""
+    number = max(2, min(2000, (32 * MIB) // size))
     if quick:
-        plan = [(n, max(c // 10, 3)) for n, c in plan]
-    raw = AESGCM(os.urandom(32))
-    for size, number in plan:
-        data = os.urandom(size)
-        token = env.encrypt(data, tenant="acme", context=CTX)
-        sealed = raw.encrypt(bytes(12), data, None)
-        r = interleaved(
-            {
-                "raw enc": lambda d=data: raw.encrypt(os.urandom(12), d, None),
-                "env enc": lambda d=data: env.encrypt(d, tenant="acme", context=CTX),
-                "raw dec": lambda s=sealed: raw.decrypt(bytes(12), s, None),
-                "env dec": lambda t=token: env.decrypt(t, tenant="acme", context=CTX),
-            },
-            number,
-            3 if quick else 5,
-        )
-        mb = size / 1e6
-        enc_ratio = r["raw enc"] / r["env enc"]
-        dec_ratio = r["raw dec"] / r["env dec"]
+        number = max(2, number // 10)
+    rounds = 3 if quick else (5 if size <= 4 * MIB else 3)
+    data = os.urandom(size)
+    nonce = os.urandom(12)
+    sealed = raw.encrypt(nonce, data, None)
+    double = raw.encrypt(nonce, sealed, None)
+    b64 = _b64_floor(sealed)
+    c_tok = env.encrypt(data, tenant="acme", context=CTX)
+    s_tok = env.encrypt(data, tenant="acme", context=CTX, data_class=DataClass.SENSITIVE)
+    t_tok = env.encrypt_text(data, tenant="acme", context=CTX)
+    sens = DataClass.SENSITIVE
+    cases: dict[str, Callable[[], object]] = {
+        "raw enc": lambda: raw.encrypt(os.urandom(12), data, None),
+        "raw dec": lambda: raw.decrypt(nonce, sealed, None),
+        "C enc": lambda: env.encrypt(data, tenant="acme", context=CTX),
+        "C dec": lambda: env.decrypt(c_tok, tenant="acme", context=CTX),
+        "S enc": lambda: env.encrypt(data, tenant="acme", context=CTX, data_class=sens),
+        "S dec": lambda: env.decrypt(s_tok, tenant="acme", context=CTX, data_class=sens),
+        "SF enc": lambda: raw.encrypt(
+            os.urandom(12), raw.encrypt(os.urandom(12), data, None), None
+        ),
+        "SF dec": lambda: raw.decrypt(nonce, raw.decrypt(nonce, double, None), None),
+        "T enc": lambda: env.encrypt_text(data, tenant="acme", context=CTX),
+        "T dec": lambda: env.decrypt_text(t_tok, tenant="acme", context=CTX),
+        "TF enc": lambda: _b64_floor(raw.encrypt(os.urandom(12), data, None)),
+        "TF dec": lambda: raw.decrypt(nonce, base64.urlsafe_b64decode(b64), None),
+    }
+    r = interleaved(cases, number, rounds)
+    mb = size / 1e6
+    label = f"{size // KIB} KiB" if size < MIB else f"{size // MIB} MiB"
+    for op in ("enc", "dec"):
+        base = r[f"raw {op}"]
+        cells = [
+            f"{mb / r[k]:8.0f} ({base / r[k]:4.2f}x)"
+            for k in ("C", "S", "SF", "T", "TF")
+            for k in [f"{k} {op}"]
+        ]
+        SIZE_RATIOS[(size, op)] = {k: base / r[f"{k} {op}"] for k in ("C", "S", "SF", "T", "TF")}
         say(
-            f"  {size:>9,} B  encrypt {mb / r['env enc']:9.1f} MB/s ({enc_ratio:.2f}x raw)"
-            f"  decrypt {mb / r['env dec']:9.1f} MB/s ({dec_ratio:.2f}x raw)"
+            f"  {label:>9}  {op:<8} {mb / base:9.0f} {cells[0]:>17} {cells[1]:>17}"
+            f" {cells[2]:>15} {cells[3]:>17} {cells[4]:>15}"
         )
+
+
+SIZE_RATIOS: dict[tuple[int, str], dict[str, float]] = {}
+
+
+def sizes(env: Envelope, quick: bool) -> None:
+    """Issue 15: one-shot encrypt/decrypt by size against raw AESGCM and measured floors.
+
+    Raw = ``AESGCM(key).encrypt(os.urandom(12), data, None)`` / ``.decrypt`` (bytes in,
+    bytes out, one reused key object). Floors printed in the same run:
+      * sensitive: two raw AES-GCM passes (the inner layer, then the outer);
+      * text: raw AES-GCM plus ``base64.urlsafe_b64encode`` (decrypt: ``urlsafe_b64decode``
+        plus raw decrypt), the cheapest text form there is.
+    """
+    say("== one-shot by size: MB/s and ratio to raw AESGCM (same run, interleaved) ==")
+    say("   raw = AESGCM(key).encrypt(urandom(12), data, None) / .decrypt, key object reused")
+    say(
+        f"  {'size':>9}  {'op':<8} {'raw':>9} {'customer':>17} {'sensitive':>17}"
+        f" {'S floor':>15} {'text':>17} {'text floor':>15}"
+    )
+    raw = AESGCM(os.urandom(32))
+    for size in SIZE_PLAN:
+        if quick and size > 4 * MIB:
+            continue
+        _size_rows(env, raw, size, quick)
+    say("   (MB/s (ratio to raw); S floor = two raw passes; text floor = raw + base64url)")
+    say("== issue 15 goals by size (ratios to raw from the table above) ==")
+    for (size, op), ratio in SIZE_RATIOS.items():
+        label = f"{size // KIB} KiB" if size < MIB else f"{size // MIB} MiB"
+        goal_c = 0.8 if size >= 64 * KIB else 0.5
+        notes = [f"customer {ratio['C']:.2f}x (goal {goal_c})"]
+        if size >= 64 * KIB:
+            notes.append(
+                f"sensitive {ratio['S']:.2f}x (goal 0.7; floor {ratio['SF']:.2f}x,"
+                f" {ratio['SF'] / ratio['S']:.2f}x the floor's time)"
+            )
+            notes.append(
+                f"text {ratio['T']:.2f}x (goal 0.5; floor {ratio['TF']:.2f}x,"
+                f" {ratio['TF'] / ratio['T']:.2f}x the floor's time)"
+            )
+        say(f"  {label:>7} {op}: " + "; ".join(notes))
 
 
 def large(env: Envelope, quick: bool) -> None:

@@ -341,9 +341,21 @@ def check_class(header: Header, wanted: DataClass | None) -> None:
         raise DecryptionError()
 
 
+#: base64 -> base64url, and the standard alphabet's ``+`` and ``/`` made invalid (``*``).
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/**")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: Value (0-63) of each base64url character, for the canonical trailing-bits check.
+_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+
+
 def to_text(token: bytes | bytearray | memoryview) -> str:
     """The text form of a binary token: ``stk1.`` + unpadded base64url."""
-    return TEXT_PREFIX + base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+    encoded = binascii.b2a_base64(token, newline=False).translate(_TO_URLSAFE)
+    end = len(encoded)
+    while end and encoded[end - 1] == 0x3D:  # "=" padding
+        end -= 1
+    return TEXT_PREFIX + str(memoryview(encoded)[:end], "ascii")
 
 
 def from_text(text: str) -> bytes:
@@ -359,6 +371,43 @@ def from_text(text: str) -> bytes:
         if _OTHER_TEXT_RE.match(text):
             raise UnsupportedFormatError("unsupported text token version")
         raise UnsupportedFormatError("not a styku-crypto text token (expected the 'stk1.' prefix)")
+    return _decode_body(text)
+
+
+def _decode_body(text: str) -> bytes:
+    """Strict, canonical base64url decoding of everything after ``stk1.``.
+
+    Why not ``base64.urlsafe_b64decode`` plus a regex and a re-encoding check (the
+    reference, :func:`_decode_body_reference`): that reads the text about seven times
+    and made ``decrypt_text`` several times slower than base64 itself (issue 15). Here:
+    one ASCII encode, one translation (which also turns the standard alphabet's ``+``
+    and ``/`` into invalid characters), one strict ``a2b_base64`` (rejects anything
+    outside the alphabet), and a constant-time look at the last character for
+    non-canonical trailing bits. A hypothesis test proves both accept and refuse the
+    same strings and return the same bytes.
+    """
+    rest = (len(text) - len(TEXT_PREFIX)) % 4
+    if rest == 1:
+        raise DecryptionError()
+    try:
+        data = (text + "==" if rest == 2 else text + "=" if rest == 3 else text).encode("ascii")
+    except UnicodeEncodeError:
+        raise DecryptionError() from None
+    if rest:
+        # The unused low bits of the last character must be zero (canonical form).
+        last = _VALUE.get(data[-1 - (4 - rest)])
+        if last is None or last & (0x0F if rest == 2 else 0x03):
+            raise DecryptionError()
+    try:
+        return binascii.a2b_base64(
+            memoryview(data.translate(_FROM_URLSAFE))[len(TEXT_PREFIX) :], strict_mode=True
+        )
+    except (binascii.Error, ValueError):
+        raise DecryptionError() from None
+
+
+def _decode_body_reference(text: str) -> bytes:
+    """The general (reference) implementation of :func:`_decode_body`."""
     body = text[len(TEXT_PREFIX) :]
     if not _TEXT_RE.match(text) or len(body) % 4 == 1:
         raise DecryptionError()
@@ -366,6 +415,6 @@ def from_text(text: str) -> bytes:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         raise DecryptionError() from None
-    if to_text(raw) != text:  # non-canonical trailing bits
+    if TEXT_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:
         raise DecryptionError()
     return raw

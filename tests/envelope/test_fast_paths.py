@@ -7,6 +7,7 @@ through a memoryview. Each is checked against the plain construction.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable
 
@@ -17,6 +18,12 @@ from hypothesis import strategies as st
 
 from styku_crypto.envelope import DataClass, DataKeyCache, Envelope
 from styku_crypto.envelope import _envelope as envelope_module
+from styku_crypto.envelope._format import (
+    _decode_body,
+    _decode_body_reference,
+    from_text,
+    to_text,
+)
 from styku_crypto.envelope._layers import ONE_ALLOCATION_FROM, seal, seal_in_one_allocation
 from styku_crypto.exceptions import DecryptionError
 from styku_crypto.keys import KeyStore
@@ -90,3 +97,36 @@ def test_cached_large_payloads_round_trip(keystore: KeyStore, dc: DataClass) -> 
     tampered[-1] ^= 1
     with pytest.raises(DecryptionError):
         env.decrypt(bytes(tampered), tenant="acme", context=CTX)
+
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _outcome(fn: Callable[[str], bytes], text: str) -> bytes | str:
+    try:
+        return fn(text)
+    except DecryptionError:
+        return "DecryptionError"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    body=st.one_of(
+        st.text(alphabet=_B64URL, max_size=40),
+        st.text(alphabet=_B64URL + "+/=. \n\u00e9", max_size=40),
+        st.binary(max_size=40).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")),
+    )
+)
+def test_fast_text_decoder_equals_reference(body: str) -> None:
+    """_decode_body accepts, refuses and returns exactly what the reference decoder does."""
+    text = "stk1." + body
+    assert _outcome(_decode_body, text) == _outcome(_decode_body_reference, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=300))
+def test_fast_text_encoder_equals_reference(raw: bytes) -> None:
+    """to_text equals prefix + urlsafe_b64encode without padding, and round-trips."""
+    text = to_text(raw)
+    assert text == "stk1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert from_text(text) == raw
