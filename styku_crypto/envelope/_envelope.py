@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeAlias, overload
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from styku_crypto.envelope import _events, _stream
 from styku_crypto.envelope._cache import DataKeyCache, _Entry
 from styku_crypto.envelope._format import (
     COMMIT_DOMAIN,
@@ -22,7 +23,6 @@ from styku_crypto.envelope._format import (
     NONCE_LEN,
     PAYLOAD_DOMAIN,
     PREFIX_LEN,
-    PURPOSE_CODES,
     PURPOSE_NAMES,
     SUITE_CACHED,
     SUITE_ONESHOT,
@@ -33,11 +33,9 @@ from styku_crypto.envelope._format import (
     Header,
     build_layer,
     check_class,
-    commitment,
     context_commitment,
     encode_context,
     from_text,
-    lp,
     parse_header,
     payload_aad,
     prefix,
@@ -45,7 +43,16 @@ from styku_crypto.envelope._format import (
     wrap_aad,
 )
 from styku_crypto.envelope._info import TokenInfo, token_info
-from styku_crypto.envelope._layers import ONE_ALLOCATION_FROM, seal, seal_in_one_allocation
+from styku_crypto.envelope._layers import (
+    ONE_ALLOCATION_FROM,
+    check_data_class,
+    encode_tenant,
+    fresh_layers,
+    no_such_version,
+    open_layers,
+    seal,
+    seal_in_one_allocation,
+)
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
@@ -54,12 +61,10 @@ from styku_crypto.exceptions import (
     KeyNotFoundError,
     UnsupportedFormatError,
 )
-from styku_crypto.keys._store import check_tenant
 
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from styku_crypto.envelope._stream import DecryptingReader, EncryptingWriter
     from styku_crypto.keys import KeyStore
     from styku_crypto.keys._material import TenantKey
 
@@ -127,23 +132,6 @@ class RewrapProgress(NamedTuple):
     current: int
 
 
-def _emit(event: str, **fields: object) -> None:
-    """Emit through :mod:`styku_crypto.events`, imported on first use (keeps import cheap)."""
-    from styku_crypto.events import emit
-
-    emit(event, capability="envelope", **fields)  # type: ignore[arg-type]
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KeyDestroyedError):
-        return "key_destroyed"
-    if isinstance(exc, KeyNotFoundError):
-        return "unknown_key"
-    if isinstance(exc, UnsupportedFormatError):
-        return "unsupported_format"
-    return "tamper"
-
-
 class Envelope:
     """Layered envelope encryption of records for tenants.
 
@@ -195,10 +183,7 @@ class Envelope:
     def _tenant_lp(self, tenant: str) -> bytes:
         encoded = self._tenants.get(tenant)
         if encoded is None:
-            if not isinstance(tenant, str):
-                raise InvalidInputTypeError("tenant must be a str")
-            check_tenant(tenant)  # InvalidInputError: not a valid tenant name
-            encoded = lp(tenant.encode("ascii"))
+            encoded = encode_tenant(tenant)  # InvalidInputError: not a valid tenant name
             if len(self._tenants) >= _MAX_TENANT_CACHE:
                 self._tenants.clear()
             self._tenants[tenant] = encoded
@@ -206,9 +191,7 @@ class Envelope:
 
     @staticmethod
     def _data_class(data_class: object) -> DataClass:
-        if data_class is _CUSTOMER or data_class is _SENSITIVE:
-            return data_class
-        raise InvalidInputError("data_class must be DataClass.CUSTOMER or DataClass.SENSITIVE")
+        return check_data_class(data_class)
 
     @staticmethod
     def _check_data(data: object, what: str = "data") -> None:
@@ -239,91 +222,26 @@ class Envelope:
         layer_ctx: bytes,
         deks: Sequence[bytes] | None = None,
     ) -> tuple[bytes, bytes, list[bytes], list[TenantKey]]:
-        """Header (prefix + layers), concatenated commitments, the data keys, the tenant keys.
-
-        *layer_ctx*: the encoded context (suites 1 and 2) or ``b""`` (suite 3), as bound
-        by each layer's commitment.
-        """
-        pre = prefix(suite, data_class)
-        purposes = data_class.purposes
-        keys = [self._store._tenant_key(tenant, p) for p in purposes]
-        if deks is None:
-            deks = [_urandom(32) for _ in purposes]
-        elif len(deks) != len(purposes) or any(len(d) != 32 for d in deks):
-            raise InvalidInputError("one 32-byte data key per layer")
-        commits = [commitment(pre, i, d, tlp, layer_ctx) for i, d in enumerate(deks)]
-        parts = [pre]
-        for i, (tk, dek, c) in enumerate(zip(keys, deks, commits, strict=True)):
-            code = PURPOSE_CODES[purposes[i]]
-            wrapped = tk.wrapper.encrypt(dek, [wrap_aad(pre, i, code, tk.version, c, tlp)])
-            parts.append(build_layer(code, tk.version, c, wrapped))
-        return b"".join(parts), b"".join(commits), list(deks), keys
+        """:func:`~styku_crypto.envelope._layers.fresh_layers` with this envelope's store."""
+        return fresh_layers(self._store, tenant, tlp, data_class, suite, layer_ctx, deks)
 
     def _no_such_version(self, tenant: str, purpose: str) -> NoReturn:
-        """A token names a key version the tenant does not have: refuse it opaquely.
-
-        Such a token belongs to another tenant (or was forged); reporting the missing
-        version would tell the caller which versions another tenant has, so it is a
-        :class:`DecryptionError`, like any other token that does not authenticate.
-        An unknown tenant, or a tenant without this key hierarchy (a customer-only
-        store), is still :class:`KeyNotFoundError`: that is a fact about the store.
-        """
-        self._store._tenant_key(tenant, purpose)  # KeyNotFoundError / KeyDestroyedError
-        raise DecryptionError()
+        """:func:`~styku_crypto.envelope._layers.no_such_version` with this store."""
+        no_such_version(self._store, tenant, purpose)
 
     def _open_layers(
         self, header: Header, tenant: str, tlp: bytes, ctx: bytes | None
     ) -> list[bytes]:
-        """Unwrap and check every layer's data key (routes by key version; one attempt each).
+        """:func:`~styku_crypto.envelope._layers.open_layers` with this envelope's store."""
+        return open_layers(self._store, header, tenant, tlp, ctx)
 
-        *ctx*: the encoded context, whose commitments are checked (suite 3: the layer
-        commitments and the context commitment). ``None`` only for rewrap, which does not
-        know the context: the AES-SIV wrap then authenticates the data key together with
-        its commitment, and rewrap keeps both unchanged.
-        """
-        pre = prefix(header.suite, header.data_class)
-        layer_ctx = b"" if header.suite == SUITE_CACHED else ctx
-        deks = []
-        for i, layer in enumerate(header.layers):
-            purpose = PURPOSE_NAMES[layer.purpose]
-            try:
-                tk = self._store._tenant_key(tenant, purpose, layer.key_version)
-            except KeyNotFoundError:
-                self._no_such_version(tenant, purpose)
-            aad = wrap_aad(pre, i, layer.purpose, layer.key_version, layer.commitment, tlp)
-            try:
-                dek = tk.wrapper.decrypt(layer.wrapped, [aad])
-            except InvalidTag:
-                raise DecryptionError() from None
-            if layer_ctx is not None and not _compare(
-                commitment(pre, i, dek, tlp, layer_ctx), layer.commitment
-            ):
-                raise DecryptionError()
-            deks.append(dek)
-        if header.suite == SUITE_CACHED and ctx is not None:
-            expected = context_commitment(pre, b"".join(deks), b"".join(header.nonces), tlp, ctx)
-            if not _compare(expected, header.context_commitment):
-                raise DecryptionError()
-        return deks
+    @staticmethod
+    def _failed(exc: BaseException, tenant: object) -> None:
+        _events.failed(exc, tenant)
 
-    def _failed(self, exc: BaseException, tenant: object) -> None:
-        _emit(
-            "envelope.decrypt.failed",
-            outcome="failure",
-            level=logging.WARNING,
-            tenant=tenant if isinstance(tenant, str) else None,
-            reason=_reason(exc),
-        )
-
-    def _encrypted(self, tenant: str, data_class: DataClass, suite: int, version: int) -> None:
-        _emit(
-            "envelope.encrypt",
-            outcome="success",
-            level=logging.DEBUG,
-            tenant=tenant,
-            key_version=version,
-            attributes={"data_class": data_class.name.lower(), "suite": suite},
-        )
+    @staticmethod
+    def _encrypted(tenant: str, data_class: DataClass, suite: int, version: int) -> None:
+        _events.encrypted(tenant, data_class, suite, version)
 
     # -- encryption ---------------------------------------------------------
 
@@ -670,9 +588,7 @@ class Envelope:
         header = parse_header(token)
         check_class(header, data_class)
         if header.suite == SUITE_STREAM:
-            from styku_crypto.envelope._stream import decrypt_token
-
-            return decrypt_token(self, token, header, tenant, tlp, ctx)
+            return _stream.decrypt_token(self._store, token, header, tenant, tlp, ctx)
         n = len(header.layers)
         if len(token) < header.length + TAG_LEN * n:
             raise DecryptionError()
@@ -814,7 +730,7 @@ class Envelope:
         tenant: str,
         context: Mapping[str, str],
         data_class: DataClass = DataClass.CUSTOMER,
-    ) -> EncryptingWriter:
+    ) -> _stream.EncryptingWriter:
         """A writable file object that encrypts into *dst* as a streamed token (suite 2).
 
         Memory stays bounded (16 KiB chunks, 1 MiB I/O blocks) whatever the size.
@@ -824,10 +740,8 @@ class Envelope:
         Raises:
             KeyNotFoundError, KeyDestroyedError, InvalidInputError: as :meth:`encrypt`.
         """
-        from styku_crypto.envelope import _stream
-
         return _stream.encrypt_stream(
-            self, dst, tenant=tenant, context=context, data_class=data_class
+            self._store, dst, tenant=tenant, context=context, data_class=data_class
         )
 
     def decrypt_stream(
@@ -837,7 +751,7 @@ class Envelope:
         tenant: str,
         context: Mapping[str, str],
         data_class: DataClass | None = None,
-    ) -> DecryptingReader:
+    ) -> _stream.DecryptingReader:
         """A readable file object over the plaintext of the streamed token in *src*.
 
         *data_class*: as for :meth:`decrypt` (another class: ``DecryptionError``).
@@ -850,10 +764,12 @@ class Envelope:
         Raises:
             UnsupportedFormatError, DecryptionError, KeyNotFoundError, KeyDestroyedError.
         """
-        from styku_crypto.envelope import _stream
-
         return _stream.decrypt_stream(
-            self, src, tenant=tenant, context=context, data_class=self._wanted_class(data_class)
+            self._store,
+            src,
+            tenant=tenant,
+            context=context,
+            data_class=self._wanted_class(data_class),
         )
 
     def encrypt_file(
@@ -866,10 +782,8 @@ class Envelope:
         data_class: DataClass = DataClass.CUSTOMER,
     ) -> int:
         """Encrypt a file to a streamed token file (temp file, fsync, rename); bytes read."""
-        from styku_crypto.envelope import _stream
-
         return _stream.encrypt_file(
-            self, src_path, dst_path, tenant=tenant, context=context, data_class=data_class
+            self._store, src_path, dst_path, tenant=tenant, context=context, data_class=data_class
         )
 
     def decrypt_file(
@@ -889,10 +803,8 @@ class Envelope:
         the final chunk authenticated; on any failure the temporary file is removed and
         an existing *dst_path* is left untouched. Returns the plaintext size.
         """
-        from styku_crypto.envelope import _stream
-
         return _stream.decrypt_file(
-            self,
+            self._store,
             src_path,
             dst_path,
             tenant=tenant,
@@ -921,10 +833,8 @@ class Envelope:
         Raises:
             InvalidInputError: negative *offset* or *length*; otherwise as :meth:`decrypt`.
         """
-        from styku_crypto.envelope import _stream
-
         return _stream.decrypt_range(
-            self,
+            self._store,
             src,
             offset,
             length,
@@ -1008,7 +918,7 @@ class Envelope:
             return None
         rewrapped = new.wrapper.encrypt(dek, [wrap_prefix + _U32.pack(new.version) + c + tlp])
         if _LOG.isEnabledFor(logging.INFO):
-            _emit(
+            _events.emit(
                 "envelope.rewrap",
                 outcome="success",
                 tenant=tenant,
@@ -1038,7 +948,7 @@ class Envelope:
             return None
         if not _LOG.isEnabledFor(logging.INFO):
             return b"".join(parts)
-        _emit(
+        _events.emit(
             "envelope.rewrap",
             outcome="success",
             tenant=tenant,

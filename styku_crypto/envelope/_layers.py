@@ -1,17 +1,59 @@
-"""Sealing helpers shared by the one-shot paths (and the record encryptor).
+"""Opening and sealing envelope layers: shared by one-shot tokens, streams and records.
 
-Every function here produces exactly the bytes of the general path in
-``docs/format.md``; ``tests/envelope/test_fast_paths.py`` proves it with hypothesis.
+The layer helpers (:func:`fresh_layers`, :func:`open_layers`) build and check the
+token header of ``docs/format.md`` against a key store; :func:`seal` and
+:func:`seal_in_one_allocation` produce exactly the bytes of the general path
+(``tests/envelope/test_fast_paths.py`` proves it with hypothesis). Nothing here
+imports :class:`~styku_crypto.envelope.Envelope`: the envelope and the streams both
+build on this module.
 """
 
 from __future__ import annotations
 
+import hmac
 import io
-from typing import TypeAlias
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["ONE_ALLOCATION_FROM", "seal", "seal_in_one_allocation"]
+from styku_crypto.envelope._format import (
+    PURPOSE_CODES,
+    PURPOSE_NAMES,
+    SUITE_CACHED,
+    DataClass,
+    Header,
+    build_layer,
+    commitment,
+    context_commitment,
+    lp,
+    prefix,
+    wrap_aad,
+)
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    InvalidInputTypeError,
+    KeyNotFoundError,
+)
+from styku_crypto.keys._store import check_tenant
+
+if TYPE_CHECKING:
+    from styku_crypto.keys import KeyStore
+    from styku_crypto.keys._material import TenantKey
+
+__all__ = [
+    "ONE_ALLOCATION_FROM",
+    "check_data_class",
+    "encode_tenant",
+    "fresh_layers",
+    "no_such_version",
+    "open_layers",
+    "seal",
+    "seal_in_one_allocation",
+]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -53,3 +95,108 @@ def seal_in_one_allocation(
         with view[head_len:] as body:
             aead.encrypt_into(nonce, data, aad, body)
     return out.getvalue()
+
+
+def encode_tenant(tenant: object) -> bytes:
+    """``lp(tenant)`` of a valid tenant name (bound into every wrap and payload AAD).
+
+    Raises:
+        InvalidInputTypeError: not a str.
+        InvalidInputError: not a valid tenant name (e.g. ``-bad``).
+    """
+    if not isinstance(tenant, str):
+        raise InvalidInputTypeError("tenant must be a str")
+    check_tenant(tenant)
+    return lp(tenant.encode("ascii"))
+
+
+def check_data_class(data_class: object) -> DataClass:
+    """*data_class* itself, if it is ``DataClass.CUSTOMER`` or ``DataClass.SENSITIVE``.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    if data_class is DataClass.CUSTOMER or data_class is DataClass.SENSITIVE:
+        return data_class
+    raise InvalidInputError("data_class must be DataClass.CUSTOMER or DataClass.SENSITIVE")
+
+
+def fresh_layers(
+    store: KeyStore,
+    tenant: str,
+    tenant_lp: bytes,
+    data_class: DataClass,
+    suite: int,
+    layer_ctx: bytes,
+    deks: Sequence[bytes] | None = None,
+) -> tuple[bytes, bytes, list[bytes], list[TenantKey]]:
+    """Header (prefix + layers), concatenated commitments, the data keys, the tenant keys.
+
+    Draws one fresh data key per layer (or takes *deks*: tests and golden vectors),
+    commits to it and wraps it under the tenant's primary key of that layer's purpose.
+    *layer_ctx*: the encoded context (suites 1 and 2) or ``b""`` (suite 3), as bound by
+    each layer's commitment.
+    """
+    pre = prefix(suite, data_class)
+    purposes = data_class.purposes
+    keys = [store._tenant_key(tenant, p) for p in purposes]
+    if deks is None:
+        deks = [os.urandom(32) for _ in purposes]
+    elif len(deks) != len(purposes) or any(len(d) != 32 for d in deks):
+        raise InvalidInputError("one 32-byte data key per layer")
+    commits = [commitment(pre, i, d, tenant_lp, layer_ctx) for i, d in enumerate(deks)]
+    parts = [pre]
+    for i, (tk, dek, c) in enumerate(zip(keys, deks, commits, strict=True)):
+        code = PURPOSE_CODES[purposes[i]]
+        wrapped = tk.wrapper.encrypt(dek, [wrap_aad(pre, i, code, tk.version, c, tenant_lp)])
+        parts.append(build_layer(code, tk.version, c, wrapped))
+    return b"".join(parts), b"".join(commits), list(deks), keys
+
+
+def no_such_version(store: KeyStore, tenant: str, purpose: str) -> NoReturn:
+    """A token names a key version the tenant does not have: refuse it opaquely.
+
+    Such a token belongs to another tenant (or was forged); reporting the missing
+    version would tell the caller which versions another tenant has, so it is a
+    :class:`DecryptionError`, like any other token that does not authenticate.
+    An unknown tenant, or a tenant without this key hierarchy (a customer-only
+    store), is still :class:`KeyNotFoundError`: that is a fact about the store.
+    """
+    store._tenant_key(tenant, purpose)  # KeyNotFoundError / KeyDestroyedError
+    raise DecryptionError()
+
+
+def open_layers(
+    store: KeyStore, header: Header, tenant: str, tenant_lp: bytes, ctx: bytes | None
+) -> list[bytes]:
+    """Unwrap and check every layer's data key (routes by key version; one attempt each).
+
+    *ctx*: the encoded context, whose commitments are checked (suite 3: the layer
+    commitments and the context commitment). ``None`` only for rewrap, which does not
+    know the context: the AES-SIV wrap then authenticates the data key together with
+    its commitment, and rewrap keeps both unchanged.
+    """
+    pre = prefix(header.suite, header.data_class)
+    layer_ctx = b"" if header.suite == SUITE_CACHED else ctx
+    deks = []
+    for i, layer in enumerate(header.layers):
+        purpose = PURPOSE_NAMES[layer.purpose]
+        try:
+            tk = store._tenant_key(tenant, purpose, layer.key_version)
+        except KeyNotFoundError:
+            no_such_version(store, tenant, purpose)
+        aad = wrap_aad(pre, i, layer.purpose, layer.key_version, layer.commitment, tenant_lp)
+        try:
+            dek = tk.wrapper.decrypt(layer.wrapped, [aad])
+        except InvalidTag:
+            raise DecryptionError() from None
+        if layer_ctx is not None and not hmac.compare_digest(
+            commitment(pre, i, dek, tenant_lp, layer_ctx), layer.commitment
+        ):
+            raise DecryptionError()
+        deks.append(dek)
+    if header.suite == SUITE_CACHED and ctx is not None:
+        expected = context_commitment(pre, b"".join(deks), b"".join(header.nonces), tenant_lp, ctx)
+        if not hmac.compare_digest(expected, header.context_commitment):
+            raise DecryptionError()
+    return deks

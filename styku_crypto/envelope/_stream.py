@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
+from styku_crypto.envelope import _events
 from styku_crypto.envelope._format import (
     LAYER_LEN,
     PREFIX_LEN,
@@ -51,6 +52,12 @@ from styku_crypto.envelope._format import (
     parse_header,
     prefix,
 )
+from styku_crypto.envelope._layers import (
+    check_data_class,
+    encode_tenant,
+    fresh_layers,
+    open_layers,
+)
 from styku_crypto.envelope._output import publish
 from styku_crypto.exceptions import (
     DecryptionError,
@@ -61,7 +68,7 @@ from styku_crypto.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from styku_crypto.envelope._envelope import Envelope
+    from styku_crypto.keys import KeyStore
 
 _LOG = logging.getLogger("styku_crypto.envelope")
 _FAILURES = (DecryptionError, UnsupportedFormatError, KeyNotFoundError, KeyDestroyedError)
@@ -532,12 +539,8 @@ def _stream_context(pre: bytes, commitments: bytes, tenant_lp: bytes, context: b
     return _STREAM_CTX_DOMAIN + pre + commitments + tenant_lp + context
 
 
-def _data_class(envelope: Envelope, data_class: object) -> DataClass:
-    return envelope._data_class(data_class)
-
-
 def encrypt_stream(
-    envelope: Envelope,
+    store: KeyStore,
     dst: BinaryIO,
     *,
     tenant: str,
@@ -546,15 +549,15 @@ def encrypt_stream(
 ) -> EncryptingWriter:
     """See :meth:`styku_crypto.envelope.Envelope.encrypt_stream`."""
     ctx = encode_context(context)
-    tlp = envelope._tenant_lp(tenant)
-    dc = _data_class(envelope, data_class)
-    header, commits, deks, keys = envelope._fresh_layers(tenant, tlp, dc, SUITE_STREAM, ctx)
+    tlp = encode_tenant(tenant)
+    dc = check_data_class(data_class)
+    header, commits, deks, keys = fresh_layers(store, tenant, tlp, dc, SUITE_STREAM, ctx)
     pre = header[:PREFIX_LEN]
     version = keys[0].version
 
     def done(_: int) -> None:
         if _LOG.isEnabledFor(logging.DEBUG):
-            envelope._encrypted(tenant, dc, SUITE_STREAM, version)
+            _events.encrypted(tenant, dc, SUITE_STREAM, version)
 
     return EncryptingWriter(
         dst,
@@ -578,16 +581,16 @@ def _read_header(src: BinaryIO) -> Header:
 
 
 def _open(
-    envelope: Envelope, header: Header, tenant: str, tlp: bytes, ctx: bytes
+    store: KeyStore, header: Header, tenant: str, tlp: bytes, ctx: bytes
 ) -> tuple[bytes, bytes]:
     """(stream key, stream context) of a parsed streamed-token header."""
-    deks = envelope._open_layers(header, tenant, tlp, ctx)
+    deks = open_layers(store, header, tenant, tlp, ctx)
     pre = prefix(header.suite, header.data_class)
     return _stream_key(deks, pre), _stream_context(pre, header.commitments, tlp, ctx)
 
 
 def decrypt_stream(
-    envelope: Envelope,
+    store: KeyStore,
     src: BinaryIO,
     *,
     tenant: str,
@@ -597,23 +600,23 @@ def decrypt_stream(
     """See :meth:`styku_crypto.envelope.Envelope.decrypt_stream`."""
     try:
         ctx = encode_context(context)
-        tlp = envelope._tenant_lp(tenant)
+        tlp = encode_tenant(tenant)
         header = _read_header(src)
         check_class(header, data_class)
-        key, sctx = _open(envelope, header, tenant, tlp, ctx)
+        key, sctx = _open(store, header, tenant, tlp, ctx)
         decryptor = ChunkedDecryptor(key, sctx)
     except _FAILURES as exc:
-        envelope._failed(exc, tenant)
+        _events.failed(exc, tenant)
         raise
     return DecryptingReader(
         src,
         decryptor=decryptor,
-        on_fail=lambda: envelope._failed(DecryptionError(), tenant),
+        on_fail=lambda: _events.failed(DecryptionError(), tenant),
     )
 
 
 def decrypt_token(
-    envelope: Envelope, token: Buffer, header: Header, tenant: str, tlp: bytes, ctx: bytes
+    store: KeyStore, token: Buffer, header: Header, tenant: str, tlp: bytes, ctx: bytes
 ) -> bytes:
     """One-shot decryption of a streamed token; ``Envelope.decrypt`` calls it for suite 2.
 
@@ -621,7 +624,7 @@ def decrypt_token(
     ``Envelope.decrypt``; returns nothing unless the whole token authenticated.
     """
     view = memoryview(token).cast("B")
-    key, sctx = _open(envelope, header, tenant, tlp, ctx)
+    key, sctx = _open(store, header, tenant, tlp, ctx)
     dec = ChunkedDecryptor(key, sctx)
     out = bytearray()
     for start in range(header.length, len(view), IO_BLOCK):
@@ -631,7 +634,7 @@ def decrypt_token(
 
 
 def decrypt_range(
-    envelope: Envelope,
+    store: KeyStore,
     src: BinaryIO | str | os.PathLike[str],
     offset: int,
     length: int,
@@ -644,7 +647,7 @@ def decrypt_range(
     if isinstance(src, str | os.PathLike):
         with open(src, "rb") as fh:
             return decrypt_range(
-                envelope,
+                store,
                 fh,
                 offset,
                 length,
@@ -656,15 +659,15 @@ def decrypt_range(
         raise InvalidInputError("offset and length must be non-negative integers")
     try:
         ctx = encode_context(context)
-        tlp = envelope._tenant_lp(tenant)
+        tlp = encode_tenant(tenant)
         start = src.tell()
         header = _read_header(src)
         check_class(header, data_class)
-        key, sctx = _open(envelope, header, tenant, tlp, ctx)
+        key, sctx = _open(store, header, tenant, tlp, ctx)
         reader = RangeReader(src, base=start + header.length, key=key, context=sctx)
         return reader.read(offset, length)
     except _FAILURES as exc:
-        envelope._failed(exc, tenant)
+        _events.failed(exc, tenant)
         raise
 
 
@@ -676,7 +679,7 @@ def _copy(src: BinaryIO, writer: Any) -> None:
 
 
 def encrypt_file(
-    envelope: Envelope,
+    store: KeyStore,
     src_path: str | os.PathLike[str],
     dst_path: str | os.PathLike[str],
     *,
@@ -691,7 +694,7 @@ def encrypt_file(
         nonlocal written
         with open(src_path, "rb") as src:
             writer = encrypt_stream(
-                envelope, fh, tenant=tenant, context=context, data_class=data_class
+                store, fh, tenant=tenant, context=context, data_class=data_class
             )
             with writer:
                 _copy(src, writer)
@@ -702,7 +705,7 @@ def encrypt_file(
 
 
 def decrypt_file(
-    envelope: Envelope,
+    store: KeyStore,
     src_path: str | os.PathLike[str],
     dst_path: str | os.PathLike[str],
     *,
@@ -717,7 +720,7 @@ def decrypt_file(
         nonlocal total
         with open(src_path, "rb") as src:
             reader = decrypt_stream(
-                envelope, src, tenant=tenant, context=context, data_class=data_class
+                store, src, tenant=tenant, context=context, data_class=data_class
             )
             buf = bytearray(IO_BLOCK)
             view = memoryview(buf)
