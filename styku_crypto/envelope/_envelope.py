@@ -16,18 +16,18 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from styku_crypto.envelope import _events, _stream
 from styku_crypto.envelope._cache import DataKeyCache, _Entry
 from styku_crypto.envelope._format import (
-    COMMIT_DOMAIN,
     CONTEXT_COMMIT_DOMAIN,
-    CONTEXT_COMMITMENT_LEN,
+    LAYER,
     LAYER_LEN,
     NONCE_LEN,
-    PAYLOAD_DOMAIN,
     PREFIX_LEN,
     PURPOSE_NAMES,
+    SHAPES,
     SUITE_CACHED,
     SUITE_ONESHOT,
     SUITE_STREAM,
     TAG_LEN,
+    U32,
     WRAP_DOMAIN,
     DataClass,
     Header,
@@ -74,36 +74,24 @@ Buffer: TypeAlias = bytes | bytearray | memoryview
 
 _LOG = logging.getLogger("styku_crypto.envelope")
 _ZERO_NONCE = bytes(NONCE_LEN)
-_U32 = struct.Struct(">I")
-_LAYER = struct.Struct(">BI32s48s")
 _sha256 = hashlib.sha256
-_urandom = os.urandom
 _compare = hmac.compare_digest
+#: Module-level so that tests can inject fixed data keys (test_fast_paths).
+_urandom = os.urandom
 
-_PRE_C1 = prefix(SUITE_ONESHOT, DataClass.CUSTOMER)  # 01 01 01 01
-_PRE_S1 = prefix(SUITE_ONESHOT, DataClass.SENSITIVE)  # 01 01 02 02
-_HDR_C1 = PREFIX_LEN + LAYER_LEN  # 89
-_FAST_C1 = _PRE_C1 + b"\x01"  # prefix + purpose of layer 0
-_FAST_S1 = _PRE_S1 + b"\x01"
-_PRE_C3 = prefix(SUITE_CACHED, DataClass.CUSTOMER)  # 01 03 01 01
-_FAST_C3 = _PRE_C3 + b"\x01"
-_WRAP_C3 = WRAP_DOMAIN + _PRE_C3 + b"\x00\x01"
-_PAY_C3 = PAYLOAD_DOMAIN + _PRE_C3 + b"\x00"
-_HDR_S1 = PREFIX_LEN + 2 * LAYER_LEN  # 174
-_WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00\x01"  # layer 0, purpose customer
-_WRAP_S1_OUT = WRAP_DOMAIN + _PRE_S1 + b"\x00\x01"
-_WRAP_S1_IN = WRAP_DOMAIN + _PRE_S1 + b"\x01\x02"
-_PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
-_PAY_S1_OUT = PAYLOAD_DOMAIN + _PRE_S1 + b"\x00"
-_PAY_S1_IN = PAYLOAD_DOMAIN + _PRE_S1 + b"\x01"
-# Layer-commitment input up to the data key: domain + prefix + layer index (format.md).
-_COMMIT_C1 = COMMIT_DOMAIN + _PRE_C1 + b"\x00"
-_COMMIT_C3 = COMMIT_DOMAIN + _PRE_C3 + b"\x00"
-_COMMIT_S1_OUT = COMMIT_DOMAIN + _PRE_S1 + b"\x00"
-_COMMIT_S1_IN = COMMIT_DOMAIN + _PRE_S1 + b"\x01"
-_CTX_COMMIT_C3 = CONTEXT_COMMIT_DOMAIN + _PRE_C3
-#: First payload byte of a one-layer suite-3 token: header, nonce, context commitment.
-_BODY_C3 = PREFIX_LEN + LAYER_LEN + NONCE_LEN + CONTEXT_COMMITMENT_LEN
+# The fast paths below handle the three token shapes that carry nearly all traffic.
+# Their constant bytes come from format.SHAPES (one table keyed by suite and data
+# class); each layer's LayerBytes holds the leading bytes of its wrap AAD, commitment
+# input and payload AAD.
+_ONESHOT_CUSTOMER = SHAPES[SUITE_ONESHOT, DataClass.CUSTOMER]
+_ONESHOT_SENSITIVE = SHAPES[SUITE_ONESHOT, DataClass.SENSITIVE]
+_CACHED_CUSTOMER = SHAPES[SUITE_CACHED, DataClass.CUSTOMER]
+#: The only layer of a one-shot customer token.
+_CUSTOMER_LAYER = _ONESHOT_CUSTOMER.layers[0]
+#: The outer (customer key) and inner (sensitive key) layers of a one-shot sensitive token.
+_OUTER_LAYER, _INNER_LAYER = _ONESHOT_SENSITIVE.layers
+#: The only layer of a cached-data-key customer token.
+_CACHED_LAYER = _CACHED_CUSTOMER.layers[0]
 _CUSTOMER = DataClass.CUSTOMER
 _SENSITIVE = DataClass.SENSITIVE
 #: From this token size on, decrypt() reads the payload through a memoryview instead
@@ -116,8 +104,6 @@ _DEBUG = logging.DEBUG
 #: Prefix and layer-0 purpose (5 bytes), key version, commitment, wrapped data key: the
 #: 89-byte header of a one-layer token, or the first 89 bytes of any suite 1/3 token.
 _HEAD = struct.Struct(">5sI32s48s")
-#: Second layer of a two-layer token: purpose, key version, commitment, wrapped data key.
-_LAYER1 = struct.Struct(">BI32s48s")
 #: Data-key wrap AAD up to the commitment: domain + prefix + index + purpose (one of the
 #: _WRAP_* constants, all the same length), key version, commitment. The tenant follows.
 _WRAP_HEAD = struct.Struct(f">{len(WRAP_DOMAIN) + PREFIX_LEN + 2}sI32s")
@@ -216,24 +202,24 @@ class Envelope:
     def _fresh_layers(
         self,
         tenant: str,
-        tlp: bytes,
+        tenant_lp: bytes,
         data_class: DataClass,
         suite: int,
         layer_ctx: bytes,
         deks: Sequence[bytes] | None = None,
     ) -> tuple[bytes, bytes, list[bytes], list[TenantKey]]:
         """:func:`~styku_crypto.envelope._layers.fresh_layers` with this envelope's store."""
-        return fresh_layers(self._store, tenant, tlp, data_class, suite, layer_ctx, deks)
+        return fresh_layers(self._store, tenant, tenant_lp, data_class, suite, layer_ctx, deks)
 
     def _no_such_version(self, tenant: str, purpose: str) -> NoReturn:
         """:func:`~styku_crypto.envelope._layers.no_such_version` with this store."""
         no_such_version(self._store, tenant, purpose)
 
     def _open_layers(
-        self, header: Header, tenant: str, tlp: bytes, ctx: bytes | None
+        self, header: Header, tenant: str, tenant_lp: bytes, ctx: bytes | None
     ) -> list[bytes]:
         """:func:`~styku_crypto.envelope._layers.open_layers` with this envelope's store."""
-        return open_layers(self._store, header, tenant, tlp, ctx)
+        return open_layers(self._store, header, tenant, tenant_lp, ctx)
 
     @staticmethod
     def _failed(exc: BaseException, tenant: object) -> None:
@@ -275,17 +261,17 @@ class Envelope:
         if type(data) is not bytes:
             self._check_data(data)
         ctx = encode_context(context)
-        tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
+        tenant_lp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         cache = self._cache
         if cache is not None and data_class is _CUSTOMER:
             # Data-key cache hit, inlined (the common case with a cache).
             store = self._store
             entry = cache._take((tenant, _CUSTOMER, store), store._generation, len(data))
             if entry is None:
-                return self._encrypt_cached(cache, data, tenant, tlp, ctx, _CUSTOMER)
+                return self._encrypt_cached(cache, data, tenant, tenant_lp, ctx, _CUSTOMER)
             nonce = _urandom(NONCE_LEN)
             committed = entry.commit_head.copy()
-            committed.update(nonce + tlp + ctx)
+            committed.update(nonce + tenant_lp + ctx)
             token = seal(
                 entry.aeads[0],
                 nonce,
@@ -300,10 +286,12 @@ class Envelope:
             tk = self._store._tenant_key(tenant, "customer")
             v = tk.version
             dek = _urandom(32)
-            c = _sha256(_COMMIT_C1 + dek + tlp + ctx).digest()
-            wrapped = tk.wrapper.encrypt(dek, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
-            head = _HEAD.pack(_FAST_C1, v, c, wrapped)
-            aad = _PAY_C1 + c + tlp + ctx
+            c = _sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest()
+            wrapped = tk.wrapper.encrypt(
+                dek, [_WRAP_HEAD.pack(_CUSTOMER_LAYER.wrap_aad, v, c) + tenant_lp]
+            )
+            head = _HEAD.pack(_ONESHOT_CUSTOMER.lead, v, c, wrapped)
+            aad = _CUSTOMER_LAYER.payload_aad + c + tenant_lp + ctx
             if len(data) < ONE_ALLOCATION_FROM:
                 token = head + AESGCM(dek).encrypt(_ZERO_NONCE, data, aad)
             else:
@@ -313,24 +301,28 @@ class Envelope:
             return token
         dc = self._data_class(data_class)
         if cache is not None:
-            return self._encrypt_cached(cache, data, tenant, tlp, ctx, dc)
-        return self._encrypt_sensitive(data, tenant, tlp, ctx)
+            return self._encrypt_cached(cache, data, tenant, tenant_lp, ctx, dc)
+        return self._encrypt_sensitive(data, tenant, tenant_lp, ctx)
 
-    def _encrypt_sensitive(self, data: Buffer, tenant: str, tlp: bytes, ctx: bytes) -> bytes:
+    def _encrypt_sensitive(self, data: Buffer, tenant: str, tenant_lp: bytes, ctx: bytes) -> bytes:
         store = self._store
         tko = store._tenant_key(tenant, "customer")
         tki = store._tenant_key(tenant, "sensitive")
         vo, vi = tko.version, tki.version
         seed = _urandom(64)
-        do, di = seed[:32], seed[32:]
-        co = _sha256(_COMMIT_S1_OUT + do + tlp + ctx).digest()
-        ci = _sha256(_COMMIT_S1_IN + di + tlp + ctx).digest()
-        wo = tko.wrapper.encrypt(do, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
-        wi = tki.wrapper.encrypt(di, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
-        tail = co + ci + tlp + ctx  # commitments, tenant, context: both payload AADs end so
-        inner = AESGCM(di).encrypt(_ZERO_NONCE, data, _PAY_S1_IN + tail)
-        head = _HEAD.pack(_FAST_S1, vo, co, wo) + _LAYER1.pack(2, vi, ci, wi)
-        token = seal(AESGCM(do), _ZERO_NONCE, head, inner, _PAY_S1_OUT + tail)
+        outer_dek, inner_dek = seed[:32], seed[32:]
+        co = _sha256(_OUTER_LAYER.commitment + outer_dek + tenant_lp + ctx).digest()
+        ci = _sha256(_INNER_LAYER.commitment + inner_dek + tenant_lp + ctx).digest()
+        wo = tko.wrapper.encrypt(
+            outer_dek, [_WRAP_HEAD.pack(_OUTER_LAYER.wrap_aad, vo, co) + tenant_lp]
+        )
+        wi = tki.wrapper.encrypt(
+            inner_dek, [_WRAP_HEAD.pack(_INNER_LAYER.wrap_aad, vi, ci) + tenant_lp]
+        )
+        tail = co + ci + tenant_lp + ctx  # commitments, tenant, context: both payload AADs end so
+        inner = AESGCM(inner_dek).encrypt(_ZERO_NONCE, data, _INNER_LAYER.payload_aad + tail)
+        head = _HEAD.pack(_ONESHOT_SENSITIVE.lead, vo, co, wo) + LAYER.pack(2, vi, ci, wi)
+        token = seal(AESGCM(outer_dek), _ZERO_NONCE, head, inner, _OUTER_LAYER.payload_aad + tail)
         if _LOG.isEnabledFor(_DEBUG):
             self._encrypted(tenant, _SENSITIVE, SUITE_ONESHOT, vo)
         return token
@@ -340,7 +332,7 @@ class Envelope:
         cache: DataKeyCache,
         data: Buffer,
         tenant: str,
-        tlp: bytes,
+        tenant_lp: bytes,
         ctx: bytes,
         data_class: DataClass,
     ) -> bytes:
@@ -354,7 +346,7 @@ class Envelope:
         if entry is None:
             generation = store._generation
             header, commits, deks, keys = self._fresh_layers(
-                tenant, tlp, data_class, SUITE_CACHED, b""
+                tenant, tenant_lp, data_class, SUITE_CACHED, b""
             )
             pre = header[:PREFIX_LEN]
             entry = _Entry(
@@ -362,7 +354,9 @@ class Envelope:
                 generation=generation,
                 header=header,
                 aeads=tuple(AESGCM(d) for d in deks),
-                aad_heads=tuple(payload_aad(pre, i, commits, tlp, b"") for i in range(len(deks))),
+                aad_heads=tuple(
+                    payload_aad(pre, i, commits, tenant_lp, b"") for i in range(len(deks))
+                ),
                 commit_head=_sha256(CONTEXT_COMMIT_DOMAIN + pre + b"".join(deks)),
                 expires=0.0,
             )
@@ -370,12 +364,12 @@ class Envelope:
         committed = entry.commit_head.copy()
         if data_class is _CUSTOMER:
             nonce = _urandom(NONCE_LEN)
-            committed.update(nonce + tlp + ctx)
+            committed.update(nonce + tenant_lp + ctx)
             head = entry.header + nonce + committed.digest()
             token = seal(entry.aeads[0], nonce, head, data, entry.aad_heads[0] + ctx)
         else:
             nonces = _urandom(2 * NONCE_LEN)
-            committed.update(nonces + tlp + ctx)
+            committed.update(nonces + tenant_lp + ctx)
             aeads, heads = entry.aeads, entry.aad_heads
             inner = aeads[1].encrypt(nonces[NONCE_LEN:], data, heads[1] + ctx)
             head = entry.header + nonces + committed.digest()
@@ -405,27 +399,27 @@ class Envelope:
         if type(data) is not bytes:
             self._check_data(data)
         ctx = encode_context(context)
-        tlp = self._tenant_lp(tenant)
+        tenant_lp = self._tenant_lp(tenant)
         dc = self._data_class(data_class)
         need = self.ciphertext_length(len(data), data_class=dc)
         view = memoryview(out)
         if view.readonly or view.nbytes < need:
             raise InvalidInputError(f"out must be a writable buffer of at least {need} bytes")
         view = view.cast("B")
-        header, commits, deks, keys = self._fresh_layers(tenant, tlp, dc, SUITE_ONESHOT, ctx)
+        header, commits, deks, keys = self._fresh_layers(tenant, tenant_lp, dc, SUITE_ONESHOT, ctx)
         hlen = len(header)
         view[:hlen] = header
         pre = header[:PREFIX_LEN]
         if dc is _CUSTOMER:
             AESGCM(deks[0]).encrypt_into(
-                _ZERO_NONCE, data, payload_aad(pre, 0, commits, tlp, ctx), view[hlen:need]
+                _ZERO_NONCE, data, payload_aad(pre, 0, commits, tenant_lp, ctx), view[hlen:need]
             )
         else:
             inner = AESGCM(deks[1]).encrypt(
-                _ZERO_NONCE, data, payload_aad(pre, 1, commits, tlp, ctx)
+                _ZERO_NONCE, data, payload_aad(pre, 1, commits, tenant_lp, ctx)
             )
             AESGCM(deks[0]).encrypt_into(
-                _ZERO_NONCE, inner, payload_aad(pre, 0, commits, tlp, ctx), view[hlen:need]
+                _ZERO_NONCE, inner, payload_aad(pre, 0, commits, tenant_lp, ctx), view[hlen:need]
             )
         if _LOG.isEnabledFor(logging.DEBUG):
             self._encrypted(tenant, dc, SUITE_ONESHOT, keys[0].version)
@@ -493,13 +487,13 @@ class Envelope:
         if data_class is not None and data_class is not _CUSTOMER and data_class is not _SENSITIVE:
             raise InvalidInputError("data_class must be a DataClass or None")
         ctx = encode_context(context)
-        tlp = self._tenants.get(tenant) or self._tenant_lp(tenant)
+        tenant_lp = self._tenants.get(tenant) or self._tenant_lp(tenant)
         try:
             n = len(token)
-            if n < _HDR_C1 + TAG_LEN:
-                return self._decrypt_general(token, tenant, tlp, ctx, data_class)
+            if n < _ONESHOT_CUSTOMER.header_len + TAG_LEN:
+                return self._decrypt_general(token, tenant, tenant_lp, ctx, data_class)
             head, v, c, wrapped = _HEAD.unpack_from(token)
-            if head == _FAST_C1:
+            if head == _ONESHOT_CUSTOMER.lead:
                 if data_class is _SENSITIVE:
                     raise DecryptionError()
                 try:
@@ -507,16 +501,26 @@ class Envelope:
                 except KeyNotFoundError:
                     self._no_such_version(tenant, "customer")
                 try:
-                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C1, v, c) + tlp])
+                    dek = tk.wrapper.decrypt(
+                        wrapped, [_WRAP_HEAD.pack(_CUSTOMER_LAYER.wrap_aad, v, c) + tenant_lp]
+                    )
                     # The data key is used only after its commitment (to the key, the
                     # tenant and this context) matched.
-                    if not _compare(_sha256(_COMMIT_C1 + dek + tlp + ctx).digest(), c):
+                    if not _compare(
+                        _sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest(), c
+                    ):
                         raise DecryptionError()
-                    body = memoryview(token)[_HDR_C1:] if n >= _VIEW_FROM else token[_HDR_C1:]
-                    return AESGCM(dek).decrypt(_ZERO_NONCE, body, _PAY_C1 + c + tlp + ctx)
+                    body = (
+                        memoryview(token)[_ONESHOT_CUSTOMER.header_len :]
+                        if n >= _VIEW_FROM
+                        else token[_ONESHOT_CUSTOMER.header_len :]
+                    )
+                    return AESGCM(dek).decrypt(
+                        _ZERO_NONCE, body, _CUSTOMER_LAYER.payload_aad + c + tenant_lp + ctx
+                    )
                 except InvalidTag:
                     raise DecryptionError() from None
-            if head == _FAST_C3 and n >= _BODY_C3 + TAG_LEN:
+            if head == _CACHED_CUSTOMER.lead and n >= _CACHED_CUSTOMER.header_len + TAG_LEN:
                 if data_class is _SENSITIVE:
                     raise DecryptionError()
                 try:
@@ -524,22 +528,42 @@ class Envelope:
                 except KeyNotFoundError:
                     self._no_such_version(tenant, "customer")
                 try:
-                    dek = tk.wrapper.decrypt(wrapped, [_WRAP_HEAD.pack(_WRAP_C3, v, c) + tlp])
-                    if not _compare(_sha256(_COMMIT_C3 + dek + tlp).digest(), c):
+                    dek = tk.wrapper.decrypt(
+                        wrapped, [_WRAP_HEAD.pack(_CACHED_LAYER.wrap_aad, v, c) + tenant_lp]
+                    )
+                    if not _compare(
+                        _sha256(_CACHED_LAYER.commitment + dek + tenant_lp).digest(), c
+                    ):
                         raise DecryptionError()
-                    nonce = bytes(token[_HDR_C1 : _HDR_C1 + NONCE_LEN])
-                    ctx_c = _sha256(_CTX_COMMIT_C3 + dek + nonce + tlp + ctx).digest()
-                    if not _compare(ctx_c, bytes(token[_HDR_C1 + NONCE_LEN : _BODY_C3])):
+                    nonce = bytes(
+                        token[
+                            _ONESHOT_CUSTOMER.header_len : _ONESHOT_CUSTOMER.header_len + NONCE_LEN
+                        ]
+                    )
+                    ctx_c = _sha256(
+                        _CACHED_CUSTOMER.context_commitment + dek + nonce + tenant_lp + ctx
+                    ).digest()
+                    if not _compare(
+                        ctx_c,
+                        bytes(
+                            token[
+                                _ONESHOT_CUSTOMER.header_len
+                                + NONCE_LEN : _CACHED_CUSTOMER.header_len
+                            ]
+                        ),
+                    ):
                         raise DecryptionError()
-                    body = memoryview(token)[_BODY_C3:]
-                    return AESGCM(dek).decrypt(nonce, body, _PAY_C3 + c + tlp + ctx)
+                    body = memoryview(token)[_CACHED_CUSTOMER.header_len :]
+                    return AESGCM(dek).decrypt(
+                        nonce, body, _CACHED_LAYER.payload_aad + c + tenant_lp + ctx
+                    )
                 except InvalidTag:
                     raise DecryptionError() from None
-            if head == _FAST_S1 and n >= _HDR_S1 + 2 * TAG_LEN:
+            if head == _ONESHOT_SENSITIVE.lead and n >= _ONESHOT_SENSITIVE.header_len + 2 * TAG_LEN:
                 if data_class is _CUSTOMER:
                     raise DecryptionError()
-                return self._decrypt_sensitive(token, tenant, tlp, ctx, v, c, wrapped)
-            return self._decrypt_general(token, tenant, tlp, ctx, data_class)
+                return self._decrypt_sensitive(token, tenant, tenant_lp, ctx, v, c, wrapped)
+            return self._decrypt_general(token, tenant, tenant_lp, ctx, data_class)
         except (
             DecryptionError,
             UnsupportedFormatError,
@@ -550,13 +574,20 @@ class Envelope:
             raise
 
     def _decrypt_sensitive(
-        self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes, vo: int, co: bytes, wo: bytes
+        self,
+        token: Buffer,
+        tenant: str,
+        tenant_lp: bytes,
+        ctx: bytes,
+        vo: int,
+        co: bytes,
+        wo: bytes,
     ) -> bytes:
         """Suite 1, two layers: unwrap both data keys, open the outer then the inner layer.
 
         *vo*, *co*, *wo*: the outer layer's key version, commitment and wrapped key.
         """
-        pi, vi, ci, wi = _LAYER1.unpack_from(token, _HDR_C1)
+        pi, vi, ci, wi = LAYER.unpack_from(token, _ONESHOT_CUSTOMER.header_len)
         if pi != 2:
             raise DecryptionError()
         store = self._store
@@ -569,30 +600,42 @@ class Envelope:
         except KeyNotFoundError:
             self._no_such_version(tenant, "sensitive")
         try:
-            do = tko.wrapper.decrypt(wo, [_WRAP_HEAD.pack(_WRAP_S1_OUT, vo, co) + tlp])
-            di = tki.wrapper.decrypt(wi, [_WRAP_HEAD.pack(_WRAP_S1_IN, vi, ci) + tlp])
-            ok_o = _compare(_sha256(_COMMIT_S1_OUT + do + tlp + ctx).digest(), co)
-            ok_i = _compare(_sha256(_COMMIT_S1_IN + di + tlp + ctx).digest(), ci)
+            outer_dek = tko.wrapper.decrypt(
+                wo, [_WRAP_HEAD.pack(_OUTER_LAYER.wrap_aad, vo, co) + tenant_lp]
+            )
+            inner_dek = tki.wrapper.decrypt(
+                wi, [_WRAP_HEAD.pack(_INNER_LAYER.wrap_aad, vi, ci) + tenant_lp]
+            )
+            ok_o = _compare(
+                _sha256(_OUTER_LAYER.commitment + outer_dek + tenant_lp + ctx).digest(), co
+            )
+            ok_i = _compare(
+                _sha256(_INNER_LAYER.commitment + inner_dek + tenant_lp + ctx).digest(), ci
+            )
             if not (ok_o and ok_i):
                 raise DecryptionError()
-            tail = co + ci + tlp + ctx
-            body = memoryview(token)[_HDR_S1:] if len(token) >= _VIEW_FROM else token[_HDR_S1:]
-            inner = AESGCM(do).decrypt(_ZERO_NONCE, body, _PAY_S1_OUT + tail)
-            return AESGCM(di).decrypt(_ZERO_NONCE, inner, _PAY_S1_IN + tail)
+            tail = co + ci + tenant_lp + ctx
+            body = (
+                memoryview(token)[_ONESHOT_SENSITIVE.header_len :]
+                if len(token) >= _VIEW_FROM
+                else token[_ONESHOT_SENSITIVE.header_len :]
+            )
+            inner = AESGCM(outer_dek).decrypt(_ZERO_NONCE, body, _OUTER_LAYER.payload_aad + tail)
+            return AESGCM(inner_dek).decrypt(_ZERO_NONCE, inner, _INNER_LAYER.payload_aad + tail)
         except InvalidTag:
             raise DecryptionError() from None
 
     def _decrypt_general(
-        self, token: Buffer, tenant: str, tlp: bytes, ctx: bytes, data_class: DataClass | None
+        self, token: Buffer, tenant: str, tenant_lp: bytes, ctx: bytes, data_class: DataClass | None
     ) -> bytes:
         header = parse_header(token)
         check_class(header, data_class)
         if header.suite == SUITE_STREAM:
-            return _stream.decrypt_token(self._store, token, header, tenant, tlp, ctx)
+            return _stream.decrypt_token(self._store, token, header, tenant, tenant_lp, ctx)
         n = len(header.layers)
         if len(token) < header.length + TAG_LEN * n:
             raise DecryptionError()
-        deks = self._open_layers(header, tenant, tlp, ctx)
+        deks = self._open_layers(header, tenant, tenant_lp, ctx)
         pre = prefix(header.suite, header.data_class)
         commits = header.commitments
         payload: Buffer = memoryview(token)[header.length :]
@@ -600,7 +643,7 @@ class Envelope:
         try:
             for i in range(n):
                 payload = AESGCM(deks[i]).decrypt(
-                    nonces[i], payload, payload_aad(pre, i, commits, tlp, ctx)
+                    nonces[i], payload, payload_aad(pre, i, commits, tenant_lp, ctx)
                 )
         except InvalidTag:
             raise DecryptionError() from None
@@ -629,7 +672,7 @@ class Envelope:
             self._check_data(token, "token")
         wanted = self._wanted_class(data_class)
         ctx = encode_context(context)
-        tlp = self._tenant_lp(tenant)
+        tenant_lp = self._tenant_lp(tenant)
         view = memoryview(out)
         if view.readonly:
             raise InvalidInputError("out must be a writable buffer")
@@ -647,7 +690,7 @@ class Envelope:
                 raise DecryptionError()
             if view.nbytes < size:
                 raise InvalidInputError(f"out must hold at least {size} bytes")
-            deks = self._open_layers(header, tenant, tlp, ctx)
+            deks = self._open_layers(header, tenant, tenant_lp, ctx)
             pre = prefix(header.suite, header.data_class)
             commits = header.commitments
             nonces = header.nonces or (_ZERO_NONCE,) * n
@@ -655,9 +698,9 @@ class Envelope:
             target = view[:size]
             try:
                 for i in range(n - 1):
-                    aad = payload_aad(pre, i, commits, tlp, ctx)
+                    aad = payload_aad(pre, i, commits, tenant_lp, ctx)
                     payload = AESGCM(deks[i]).decrypt(nonces[i], payload, aad)
-                aad = payload_aad(pre, n - 1, commits, tlp, ctx)
+                aad = payload_aad(pre, n - 1, commits, tenant_lp, ctx)
                 AESGCM(deks[n - 1]).decrypt_into(nonces[n - 1], payload, aad, target)
             except InvalidTag:
                 target[:] = bytes(size)  # never leave unauthenticated plaintext behind
@@ -873,16 +916,19 @@ class Envelope:
             return to_text(self.rewrap(from_text(token), tenant=tenant))
         if not isinstance(token, (bytes, bytearray)):
             raise InvalidInputError("token must be bytes, bytearray or a text token")
-        tlp = self._tenant_lp(tenant)
+        tenant_lp = self._tenant_lp(tenant)
         try:
             head = token[:5]
-            if head in (_FAST_C1, _FAST_C3) and len(token) >= _HDR_C1:
-                hlen = _HDR_C1
-                new_header = self._rewrap_customer(token, tenant, tlp)
+            if (
+                head in (_ONESHOT_CUSTOMER.lead, _CACHED_CUSTOMER.lead)
+                and len(token) >= _ONESHOT_CUSTOMER.header_len
+            ):
+                hlen = _ONESHOT_CUSTOMER.header_len
+                new_header = self._rewrap_customer(token, tenant, tenant_lp)
             else:
                 header = parse_header(token)
                 hlen = PREFIX_LEN + LAYER_LEN * len(header.layers)
-                new_header = self._rewrap_header(header, tenant, tlp)
+                new_header = self._rewrap_header(header, tenant, tenant_lp)
         except (
             DecryptionError,
             UnsupportedFormatError,
@@ -898,10 +944,10 @@ class Envelope:
             return token
         return new_header + token[hlen:]
 
-    def _rewrap_customer(self, token: Buffer, tenant: str, tlp: bytes) -> bytes | None:
+    def _rewrap_customer(self, token: Buffer, tenant: str, tenant_lp: bytes) -> bytes | None:
         """Fast path of :meth:`_rewrap_header` for one-layer (customer) tokens."""
         pre = bytes(token[:PREFIX_LEN])
-        _, version, c, wrapped = _LAYER.unpack_from(token, PREFIX_LEN)
+        _, version, c, wrapped = LAYER.unpack_from(token, PREFIX_LEN)
         wrap_prefix = WRAP_DOMAIN + pre + b"\x00\x01"
         try:
             old = self._store._tenant_key(tenant, "customer", version)
@@ -910,13 +956,13 @@ class Envelope:
         try:
             # The AES-SIV wrap authenticates the data key with its commitment (the
             # commitment itself binds the context, which rewrap does not know).
-            dek = old.wrapper.decrypt(wrapped, [wrap_prefix + _U32.pack(version) + c + tlp])
+            dek = old.wrapper.decrypt(wrapped, [wrap_prefix + U32.pack(version) + c + tenant_lp])
         except InvalidTag:
             raise DecryptionError() from None
         new = self._store._tenant_key(tenant, "customer")
         if new.version == version:
             return None
-        rewrapped = new.wrapper.encrypt(dek, [wrap_prefix + _U32.pack(new.version) + c + tlp])
+        rewrapped = new.wrapper.encrypt(dek, [wrap_prefix + U32.pack(new.version) + c + tenant_lp])
         if _LOG.isEnabledFor(logging.INFO):
             _events.emit(
                 "envelope.rewrap",
@@ -925,11 +971,11 @@ class Envelope:
                 key_version=new.version,
                 attributes={"data_class": "customer"},
             )
-        return pre + _LAYER.pack(1, new.version, c, rewrapped)
+        return pre + LAYER.pack(1, new.version, c, rewrapped)
 
-    def _rewrap_header(self, header: Header, tenant: str, tlp: bytes) -> bytes | None:
+    def _rewrap_header(self, header: Header, tenant: str, tenant_lp: bytes) -> bytes | None:
         """The new prefix + layers, or ``None`` when every layer is already current."""
-        deks = self._open_layers(header, tenant, tlp, None)
+        deks = self._open_layers(header, tenant, tenant_lp, None)
         pre = prefix(header.suite, header.data_class)
         parts = [pre]
         changed: list[int] = []
@@ -940,7 +986,7 @@ class Envelope:
                     build_layer(layer.purpose, layer.key_version, layer.commitment, layer.wrapped)
                 )
                 continue
-            aad = wrap_aad(pre, i, layer.purpose, tk.version, layer.commitment, tlp)
+            aad = wrap_aad(pre, i, layer.purpose, tk.version, layer.commitment, tenant_lp)
             wrapped = tk.wrapper.encrypt(dek, [aad])
             parts.append(build_layer(layer.purpose, tk.version, layer.commitment, wrapped))
             changed.append(tk.version)
@@ -1019,11 +1065,11 @@ class Envelope:
         .. danger:: Private. Reusing a data key or nonce destroys confidentiality.
         """
         ctx = encode_context(context)
-        tlp = self._tenant_lp(tenant)
+        tenant_lp = self._tenant_lp(tenant)
         dc = self._data_class(data_class)
         suite = SUITE_ONESHOT if nonces is None else SUITE_CACHED
         layer_ctx = ctx if nonces is None else b""
-        header, commits, keys, _ = self._fresh_layers(tenant, tlp, dc, suite, layer_ctx, deks)
+        header, commits, keys, _ = self._fresh_layers(tenant, tenant_lp, dc, suite, layer_ctx, deks)
         n = len(dc.purposes)
         use = list(nonces) if nonces is not None else [_ZERO_NONCE] * n
         if len(use) != n or any(len(x) != NONCE_LEN for x in use):
@@ -1032,10 +1078,10 @@ class Envelope:
         payload: bytes = data
         for i in range(n - 1, -1, -1):
             payload = AESGCM(keys[i]).encrypt(
-                use[i], payload, payload_aad(pre, i, commits, tlp, ctx)
+                use[i], payload, payload_aad(pre, i, commits, tenant_lp, ctx)
             )
         if nonces is None:
             return header + payload
         joined = b"".join(use)
-        committed = context_commitment(pre, b"".join(keys), joined, tlp, ctx)
+        committed = context_commitment(pre, b"".join(keys), joined, tenant_lp, ctx)
         return header + joined + committed + payload

@@ -23,6 +23,7 @@ __all__ = [
     "CONTEXT_COMMITMENT_LEN",
     "CONTEXT_COMMIT_DOMAIN",
     "FORMAT_VERSION",
+    "LAYER",
     "LAYER_LEN",
     "PAYLOAD_DOMAIN",
     "PREFIX_LEN",
@@ -33,11 +34,15 @@ __all__ = [
     "SUITE_STREAM",
     "TAG_LEN",
     "TEXT_PREFIX",
+    "U32",
     "WRAP_DOMAIN",
     "WRAPPED_LEN",
+    "SHAPES",
     "DataClass",
     "Header",
     "Layer",
+    "LayerBytes",
+    "TokenShape",
     "build_layer",
     "check_class",
     "commitment",
@@ -82,8 +87,9 @@ _OTHER_TEXT_RE = re.compile(r"stk[0-9]+\.")
 PURPOSE_CODES = {"customer": 1, "sensitive": 2}
 PURPOSE_NAMES = {1: "customer", 2: "sensitive"}
 
-_U32 = struct.Struct(">I")
-_LAYER = struct.Struct(">BI32s48s")
+#: ``u32`` big-endian, and one header layer (purpose, key version, commitment, wrapped key).
+U32 = struct.Struct(">I")
+LAYER = struct.Struct(">BI32s48s")
 _MAX_CONTEXT = 1 << 16
 
 
@@ -133,7 +139,7 @@ class Header(NamedTuple):
 
 def lp(value: bytes) -> bytes:
     """``u32 big-endian length || value``."""
-    return _U32.pack(len(value)) + value
+    return U32.pack(len(value)) + value
 
 
 #: ``u32(i)`` as a 4-character ASCII str, for i < 128 (the fast encoder's length prefixes).
@@ -206,9 +212,9 @@ def _encode_context(context: Mapping[str, str]) -> bytes:
     """The general (reference) implementation of :func:`encode_context`."""
     if type(context) is not dict and not isinstance(context, Mapping):
         raise InvalidInputError("context must be a mapping of str to str")
-    parts = [_U32.pack(len(context))]
+    parts = [U32.pack(len(context))]
     append = parts.append
-    pack = _U32.pack
+    pack = U32.pack
     try:
         # Code-point order of str equals the byte order of their UTF-8 encodings.
         for key in sorted(context):
@@ -262,12 +268,7 @@ def wrap_aad(
 ) -> bytes:
     """Associated data of a layer's AES-SIV data-key wrap."""
     return (
-        WRAP_DOMAIN
-        + pre
-        + bytes((index, purpose))
-        + _U32.pack(key_version)
-        + commitment
-        + tenant_lp
+        WRAP_DOMAIN + pre + bytes((index, purpose)) + U32.pack(key_version) + commitment + tenant_lp
     )
 
 
@@ -280,7 +281,7 @@ def payload_aad(
 
 def build_layer(purpose: int, key_version: int, commitment: bytes, wrapped: bytes) -> bytes:
     """The 85 bytes of one header layer."""
-    return _LAYER.pack(purpose, key_version, commitment, wrapped)
+    return LAYER.pack(purpose, key_version, commitment, wrapped)
 
 
 def parse_header(token: bytes | bytearray | memoryview) -> Header:
@@ -313,7 +314,7 @@ def parse_header(token: bytes | bytearray | memoryview) -> Header:
         raise DecryptionError()
     layers = []
     for i, expected in enumerate(data_class.purposes):
-        purpose, key_version, commitment, wrapped = _LAYER.unpack_from(
+        purpose, key_version, commitment, wrapped = LAYER.unpack_from(
             token, PREFIX_LEN + LAYER_LEN * i
         )
         if purpose != PURPOSE_CODES[expected]:
@@ -329,6 +330,65 @@ def parse_header(token: bytes | bytearray | memoryview) -> Header:
     return Header(
         FORMAT_VERSION, suite, data_class, tuple(layers), nonces, header_end, ctx_commitment
     )
+
+
+class LayerBytes(NamedTuple):
+    """Constant leading bytes of one layer's inputs, for one token shape (format.md)."""
+
+    #: ``WRAP_DOMAIN || prefix || u8(index) || u8(purpose)``: the data-key wrap's
+    #: associated data up to the key version.
+    wrap_aad: bytes
+    #: ``COMMIT_DOMAIN || prefix || u8(index)``: the commitment's input up to the data key.
+    commitment: bytes
+    #: ``PAYLOAD_DOMAIN || prefix || u8(index)``: the payload AAD up to the commitments.
+    payload_aad: bytes
+
+
+class TokenShape(NamedTuple):
+    """The constant bytes of every token of one (suite, data class), built once."""
+
+    prefix: bytes
+    #: The prefix and layer 0's purpose: the first five bytes of every such token.
+    lead: bytes
+    #: Prefix and layers (without suite 3's nonces and context commitment).
+    layers_end: int
+    #: Every byte before the payload.
+    header_len: int
+    #: One entry per layer, outermost first.
+    layers: tuple[LayerBytes, ...]
+    #: ``CONTEXT_COMMIT_DOMAIN || prefix``: suite 3's context commitment input so far.
+    context_commitment: bytes
+
+
+def _shape(suite: int, data_class: DataClass) -> TokenShape:
+    pre = prefix(suite, data_class)
+    count = len(data_class.purposes)
+    layers = tuple(
+        LayerBytes(
+            wrap_aad=WRAP_DOMAIN + pre + bytes((i, PURPOSE_CODES[purpose])),
+            commitment=COMMIT_DOMAIN + pre + bytes((i,)),
+            payload_aad=PAYLOAD_DOMAIN + pre + bytes((i,)),
+        )
+        for i, purpose in enumerate(data_class.purposes)
+    )
+    layers_end = PREFIX_LEN + LAYER_LEN * count
+    extra = (NONCE_LEN * count + CONTEXT_COMMITMENT_LEN) if suite == SUITE_CACHED else 0
+    return TokenShape(
+        prefix=pre,
+        lead=pre + bytes((PURPOSE_CODES["customer"],)),
+        layers_end=layers_end,
+        header_len=layers_end + extra,
+        layers=layers,
+        context_commitment=CONTEXT_COMMIT_DOMAIN + pre,
+    )
+
+
+#: The constant bytes of every token shape, keyed by (suite, data class).
+SHAPES: dict[tuple[int, DataClass], TokenShape] = {
+    (suite, data_class): _shape(suite, data_class)
+    for suite in sorted(_SUITES)
+    for data_class in DataClass
+}
 
 
 def check_class(header: Header, wanted: DataClass | None) -> None:

@@ -549,9 +549,9 @@ def encrypt_stream(
 ) -> EncryptingWriter:
     """See :meth:`styku_crypto.envelope.Envelope.encrypt_stream`."""
     ctx = encode_context(context)
-    tlp = encode_tenant(tenant)
+    tenant_lp = encode_tenant(tenant)
     dc = check_data_class(data_class)
-    header, commits, deks, keys = fresh_layers(store, tenant, tlp, dc, SUITE_STREAM, ctx)
+    header, commits, deks, keys = fresh_layers(store, tenant, tenant_lp, dc, SUITE_STREAM, ctx)
     pre = header[:PREFIX_LEN]
     version = keys[0].version
 
@@ -563,7 +563,7 @@ def encrypt_stream(
         dst,
         header=header,
         key=_stream_key(deks, pre),
-        context=_stream_context(pre, commits, tlp, ctx),
+        context=_stream_context(pre, commits, tenant_lp, ctx),
         on_close=done,
     )
 
@@ -581,12 +581,12 @@ def _read_header(src: BinaryIO) -> Header:
 
 
 def _open(
-    store: KeyStore, header: Header, tenant: str, tlp: bytes, ctx: bytes
+    store: KeyStore, header: Header, tenant: str, tenant_lp: bytes, ctx: bytes
 ) -> tuple[bytes, bytes]:
     """(stream key, stream context) of a parsed streamed-token header."""
-    deks = open_layers(store, header, tenant, tlp, ctx)
+    deks = open_layers(store, header, tenant, tenant_lp, ctx)
     pre = prefix(header.suite, header.data_class)
-    return _stream_key(deks, pre), _stream_context(pre, header.commitments, tlp, ctx)
+    return _stream_key(deks, pre), _stream_context(pre, header.commitments, tenant_lp, ctx)
 
 
 def decrypt_stream(
@@ -600,10 +600,10 @@ def decrypt_stream(
     """See :meth:`styku_crypto.envelope.Envelope.decrypt_stream`."""
     try:
         ctx = encode_context(context)
-        tlp = encode_tenant(tenant)
+        tenant_lp = encode_tenant(tenant)
         header = _read_header(src)
         check_class(header, data_class)
-        key, sctx = _open(store, header, tenant, tlp, ctx)
+        key, sctx = _open(store, header, tenant, tenant_lp, ctx)
         decryptor = ChunkedDecryptor(key, sctx)
     except _FAILURES as exc:
         _events.failed(exc, tenant)
@@ -616,15 +616,15 @@ def decrypt_stream(
 
 
 def decrypt_token(
-    store: KeyStore, token: Buffer, header: Header, tenant: str, tlp: bytes, ctx: bytes
+    store: KeyStore, token: Buffer, header: Header, tenant: str, tenant_lp: bytes, ctx: bytes
 ) -> bytes:
     """One-shot decryption of a streamed token; ``Envelope.decrypt`` calls it for suite 2.
 
-    *tlp* and *ctx* are the envelope's encoded tenant and context. Raises as
+    *tenant_lp* and *ctx* are the envelope's encoded tenant and context. Raises as
     ``Envelope.decrypt``; returns nothing unless the whole token authenticated.
     """
     view = memoryview(token).cast("B")
-    key, sctx = _open(store, header, tenant, tlp, ctx)
+    key, sctx = _open(store, header, tenant, tenant_lp, ctx)
     dec = ChunkedDecryptor(key, sctx)
     out = bytearray()
     for start in range(header.length, len(view), IO_BLOCK):
@@ -659,11 +659,11 @@ def decrypt_range(
         raise InvalidInputError("offset and length must be non-negative integers")
     try:
         ctx = encode_context(context)
-        tlp = encode_tenant(tenant)
+        tenant_lp = encode_tenant(tenant)
         start = src.tell()
         header = _read_header(src)
         check_class(header, data_class)
-        key, sctx = _open(store, header, tenant, tlp, ctx)
+        key, sctx = _open(store, header, tenant, tenant_lp, ctx)
         reader = RangeReader(src, base=start + header.length, key=key, context=sctx)
         return reader.read(offset, length)
     except _FAILURES as exc:

@@ -6,27 +6,22 @@ import hashlib
 import logging
 import os
 import re
-import struct
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from styku_crypto.envelope._format import (
-    COMMIT_DOMAIN,
-    CONTEXT_COMMIT_DOMAIN,
     NONCE_LEN,
-    PAYLOAD_DOMAIN,
     PREFIX_LEN,
-    PURPOSE_CODES,
+    SHAPES,
     SUITE_CACHED,
     SUITE_ONESHOT,
     TEXT_PREFIX,
-    WRAP_DOMAIN,
+    U32,
     DataClass,
     context_commitment,
     payload_aad,
-    prefix,
 )
 from styku_crypto.exceptions import InvalidInputError, UnsupportedFormatError
 from styku_crypto.fields._blind_index import BlindIndexer
@@ -40,29 +35,16 @@ _CUSTOMER = DataClass.CUSTOMER
 _urandom = os.urandom
 _sha256 = hashlib.sha256
 _ZERO_NONCE = bytes(NONCE_LEN)
-# Constant parts of a one-layer customer token (docs/format.md), per suite: the header
-# up to the key version (prefix + layer-0 purpose), the data-key wrap AAD up to the key
-# version (domain, prefix, layer index 0, purpose) and the payload AAD up to the
-# commitment (domain, prefix, layer index 0). The same bytes as wrap_aad, build_layer
-# and payload_aad of styku_crypto.envelope._format; the tests decrypt the tokens with
-# Envelope.decrypt.
-_PURPOSE = bytes((PURPOSE_CODES["customer"],))
-_PRE_C1 = prefix(SUITE_ONESHOT, _CUSTOMER)
-_PRE_C3 = prefix(SUITE_CACHED, _CUSTOMER)
-_HEAD_C1 = _PRE_C1 + _PURPOSE
-_HEAD_C3 = _PRE_C3 + _PURPOSE
-_WRAP_C1 = WRAP_DOMAIN + _PRE_C1 + b"\x00" + _PURPOSE
-_WRAP_C3 = WRAP_DOMAIN + _PRE_C3 + b"\x00" + _PURPOSE
-_PAY_C1 = PAYLOAD_DOMAIN + _PRE_C1 + b"\x00"
-_PAY_C3 = PAYLOAD_DOMAIN + _PRE_C3 + b"\x00"
-# Commitment inputs up to the data key (layer 0) and the suite-3 context commitment's.
-_COMMIT_C1 = COMMIT_DOMAIN + _PRE_C1 + b"\x00"
-_COMMIT_C3 = COMMIT_DOMAIN + _PRE_C3 + b"\x00"
-_CTX_COMMIT_C3 = CONTEXT_COMMIT_DOMAIN + _PRE_C3
-_U32 = struct.Struct(">I")
+# Constant bytes of one-layer customer tokens (docs/format.md), from the envelope's
+# table keyed by (suite, data class): suite 1 (fresh data key per field) and suite 3
+# (shared or cached data key). The tests decrypt the tokens with Envelope.decrypt.
+_ONESHOT = SHAPES[SUITE_ONESHOT, _CUSTOMER]
+_CACHED = SHAPES[SUITE_CACHED, _CUSTOMER]
+_ONESHOT_LAYER = _ONESHOT.layers[0]
+_CACHED_LAYER = _CACHED.layers[0]
 _MAX_CONTEXT = 1 << 16
-_THREE = _U32.pack(3)
-_RID_KEY = _U32.pack(len("styku.record_id")) + b"styku.record_id"
+_THREE = U32.pack(3)
+_RID_KEY = U32.pack(len("styku.record_id")) + b"styku.record_id"
 
 
 def _field(record: Mapping[str, Any], name: str) -> bytes:
@@ -78,7 +60,7 @@ def _entry(key: str, value: str) -> bytes:
         kb, vb = key.encode("utf-8"), value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInputError("context keys and values must be encodable str") from None
-    return _U32.pack(len(kb)) + kb + _U32.pack(len(vb)) + vb
+    return U32.pack(len(kb)) + kb + U32.pack(len(vb)) + vb
 
 
 __all__ = ["RecordEncryptor"]
@@ -236,7 +218,7 @@ class RecordEncryptor:
                 rid = record_id.encode("utf-8")
             except UnicodeEncodeError:
                 raise InvalidInputError("record_id must be encodable str") from None
-            tail = _RID_KEY + _U32.pack(len(rid)) + rid + self._type_entry
+            tail = _RID_KEY + U32.pack(len(rid)) + rid + self._type_entry
             heads = self._bare_heads
             out = [
                 (heads.get(name) or _THREE + _entry("styku.field", name)) + tail for name in names
@@ -267,7 +249,7 @@ class RecordEncryptor:
         except UnicodeEncodeError:
             raise InvalidInputError("record_id must be encodable str") from None
         count = len(before) + len(after) + 3
-        head = _U32.pack(count)
+        head = U32.pack(count)
         if before:
             head += b"".join(e for _, e in sorted(before))
         tail = rid + self._type_entry
@@ -325,7 +307,7 @@ class RecordEncryptor:
         present = list(self.fields)  # absent fields too: see _field
         env = self._envelope
         contexts = self._encoded_contexts(present, record_id, context)
-        tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
+        tenant_lp = env._tenants.get(tenant) or env._tenant_lp(tenant)
         dc = self.data_class or _CUSTOMER
         cache = env._cache
         if dc is not _CUSTOMER:
@@ -333,29 +315,31 @@ class RecordEncryptor:
             for name, ctx in zip(present, contexts, strict=True):
                 data = _field(record, name)
                 if cache is not None:
-                    token = env._encrypt_cached(cache, data, tenant, tlp, ctx, dc)
+                    token = env._encrypt_cached(cache, data, tenant, tenant_lp, ctx, dc)
                 else:
-                    token = env._encrypt_sensitive(data, tenant, tlp, ctx)
+                    token = env._encrypt_sensitive(data, tenant, tenant_lp, ctx)
                 out[name] = TEXT_PREFIX + b64e(token)
             return
         if cache is not None:
-            self._encrypt_cached(record, out, present, contexts, tenant, tlp)
+            self._encrypt_cached(record, out, present, contexts, tenant, tenant_lp)
             return
         # Envelope.encrypt's suite-1 customer path, one tenant-key lookup per record: a
         # fresh data key per field, its SHA-256 commitment, its AES-SIV wrap under the
         # tenant key and AES-GCM under the data key (zero nonce: the key is single-use).
         tk = env._store._tenant_key(tenant, "customer")
-        version = _U32.pack(tk.version)
+        version = U32.pack(tk.version)
         wrap = tk.wrapper.encrypt
-        wrap_head = _WRAP_C1 + version
-        head = _HEAD_C1 + version
+        wrap_head = _ONESHOT_LAYER.wrap_aad + version
+        head = _ONESHOT.lead + version
         deks = _urandom(32 * len(present))
         for j, name in enumerate(present):
             dek = deks[32 * j : 32 * (j + 1)]
-            commit = _sha256(_COMMIT_C1 + dek + tlp + contexts[j]).digest()
-            wrapped = wrap(dek, [wrap_head + commit + tlp])
+            commit = _sha256(_ONESHOT_LAYER.commitment + dek + tenant_lp + contexts[j]).digest()
+            wrapped = wrap(dek, [wrap_head + commit + tenant_lp])
             body = AESGCM(dek).encrypt(
-                _ZERO_NONCE, _field(record, name), _PAY_C1 + commit + tlp + contexts[j]
+                _ZERO_NONCE,
+                _field(record, name),
+                _ONESHOT_LAYER.payload_aad + commit + tenant_lp + contexts[j],
             )
             out[name] = TEXT_PREFIX + b64e(head + commit + wrapped + body)
         if _LOG.isEnabledFor(logging.DEBUG):
@@ -369,7 +353,7 @@ class RecordEncryptor:
         present: list[str],
         contexts: list[bytes],
         tenant: str,
-        tlp: bytes,
+        tenant_lp: bytes,
     ) -> None:
         """Customer fields through the envelope's DataKeyCache (suite 3), one nonce draw.
 
@@ -390,11 +374,11 @@ class RecordEncryptor:
             data = _field(record, name)
             entry = take(ckey, store._generation, len(data))
             if entry is None:
-                token = env._encrypt_cached(cache, data, tenant, tlp, contexts[j], _CUSTOMER)
+                token = env._encrypt_cached(cache, data, tenant, tenant_lp, contexts[j], _CUSTOMER)
             else:
                 nonce = nonces[NONCE_LEN * j : NONCE_LEN * (j + 1)]
                 committed = entry.commit_head.copy()
-                committed.update(nonce + tlp + contexts[j])
+                committed.update(nonce + tenant_lp + contexts[j])
                 body = entry.aeads[0].encrypt(nonce, data, entry.aad_heads[0] + contexts[j])
                 token = entry.header + nonce + committed.digest() + body
                 hits += 1
@@ -415,37 +399,39 @@ class RecordEncryptor:
         """One data key (set) for the record; suite-3 tokens with random nonces."""
         present = list(self.fields)  # absent fields too: see _field
         env = self._envelope
-        tlp = env._tenants.get(tenant) or env._tenant_lp(tenant)
+        tenant_lp = env._tenants.get(tenant) or env._tenant_lp(tenant)
         dc = self.data_class or _CUSTOMER
         contexts = self._encoded_contexts(present, record_id, context)
         if dc is _CUSTOMER:
             # One data key, commitment and AES-SIV wrap per record (what _fresh_layers
             # builds for one customer layer), then one AES-GCM token per field.
             tk = env._store._tenant_key(tenant, "customer")
-            version = _U32.pack(tk.version)
+            version = U32.pack(tk.version)
             seed = _urandom(32 + NONCE_LEN * len(present))
             dek = seed[:32]
-            commit = _sha256(_COMMIT_C3 + dek + tlp).digest()
-            wrapped = tk.wrapper.encrypt(dek, [_WRAP_C3 + version + commit + tlp])
-            header = _HEAD_C3 + version + commit + wrapped
+            commit = _sha256(_CACHED_LAYER.commitment + dek + tenant_lp).digest()
+            wrapped = tk.wrapper.encrypt(
+                dek, [_CACHED_LAYER.wrap_aad + version + commit + tenant_lp]
+            )
+            header = _CACHED.lead + version + commit + wrapped
             aead = AESGCM(dek)
-            aad_head = _PAY_C3 + commit + tlp
-            commit_head = _CTX_COMMIT_C3 + dek
+            aad_head = _CACHED_LAYER.payload_aad + commit + tenant_lp
+            commit_head = _CACHED.context_commitment + dek
             for j, name in enumerate(present):
                 nonce = seed[32 + NONCE_LEN * j : 32 + NONCE_LEN * (j + 1)]
-                ctx_commit = _sha256(commit_head + nonce + tlp + contexts[j]).digest()
+                ctx_commit = _sha256(commit_head + nonce + tenant_lp + contexts[j]).digest()
                 body = aead.encrypt(nonce, _field(record, name), aad_head + contexts[j])
                 out[name] = TEXT_PREFIX + b64e(header + nonce + ctx_commit + body)
             if _LOG.isEnabledFor(logging.DEBUG):
                 env._encrypted(tenant, _CUSTOMER, SUITE_CACHED, tk.version)
             return
         dc = env._data_class(dc)
-        header, commits, deks, keys = env._fresh_layers(tenant, tlp, dc, SUITE_CACHED, b"")
+        header, commits, deks, keys = env._fresh_layers(tenant, tenant_lp, dc, SUITE_CACHED, b"")
         pre = header[:PREFIX_LEN]
         joined = b"".join(deks)
         aeads = [AESGCM(d) for d in deks]
         layers = len(aeads)
-        aad_heads = [payload_aad(pre, i, commits, tlp, b"") for i in range(layers)]
+        aad_heads = [payload_aad(pre, i, commits, tenant_lp, b"") for i in range(layers)]
         step = NONCE_LEN * layers
         all_nonces = _urandom(step * len(present))
         for j, (name, ctx) in enumerate(zip(present, contexts, strict=True)):
@@ -455,7 +441,7 @@ class RecordEncryptor:
                 payload = aeads[i].encrypt(
                     nonces[NONCE_LEN * i : NONCE_LEN * (i + 1)], payload, aad_heads[i] + ctx
                 )
-            ctx_commit = context_commitment(pre, joined, nonces, tlp, ctx)
+            ctx_commit = context_commitment(pre, joined, nonces, tenant_lp, ctx)
             out[name] = TEXT_PREFIX + b64e(header + nonces + ctx_commit + payload)
         if _LOG.isEnabledFor(logging.DEBUG):
             env._encrypted(tenant, dc, SUITE_CACHED, keys[0].version)
