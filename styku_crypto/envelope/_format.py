@@ -447,7 +447,7 @@ def _decode_body(text: str) -> bytes:
     same strings and return the same bytes.
     """
     rest = (len(text) - len(TEXT_PREFIX)) % 4
-    if rest == 1:
+    if rest == 1 or "=" in text:  # the text form never carries padding
         raise DecryptionError()
     try:
         data = (text + "==" if rest == 2 else text + "=" if rest == 3 else text).encode("ascii")

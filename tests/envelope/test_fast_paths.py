@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from styku_crypto.envelope import DataClass, DataKeyCache, Envelope
@@ -110,6 +110,10 @@ def _outcome(fn: Callable[[str], bytes], text: str) -> bytes | str:
 
 
 @settings(max_examples=500, deadline=None)
+@example(body="000=")
+@example(body="AA==")
+@example(body="AB")
+@example(body="A+/A")
 @given(
     body=st.one_of(
         st.text(alphabet=_B64URL, max_size=40),
