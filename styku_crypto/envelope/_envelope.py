@@ -311,18 +311,23 @@ class Envelope:
         vo, vi = tko.version, tki.version
         seed = _urandom(64)
         outer_dek, inner_dek = seed[:32], seed[32:]
-        co = _sha256(_OUTER_LAYER.commitment + outer_dek + tenant_lp + ctx).digest()
-        ci = _sha256(_INNER_LAYER.commitment + inner_dek + tenant_lp + ctx).digest()
+        bound = tenant_lp + ctx  # what both commitments and payload AADs end with
+        co = _sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest()
+        ci = _sha256(_INNER_LAYER.commitment + inner_dek + bound).digest()
         wo = tko.wrapper.encrypt(
             outer_dek, [_WRAP_HEAD.pack(_OUTER_LAYER.wrap_aad, vo, co) + tenant_lp]
         )
         wi = tki.wrapper.encrypt(
             inner_dek, [_WRAP_HEAD.pack(_INNER_LAYER.wrap_aad, vi, ci) + tenant_lp]
         )
-        tail = co + ci + tenant_lp + ctx  # commitments, tenant, context: both payload AADs end so
+        tail = co + ci + bound  # commitments, tenant, context: both payload AADs end so
         inner = AESGCM(inner_dek).encrypt(_ZERO_NONCE, data, _INNER_LAYER.payload_aad + tail)
         head = _HEAD.pack(_ONESHOT_SENSITIVE.lead, vo, co, wo) + LAYER.pack(2, vi, ci, wi)
-        token = seal(AESGCM(outer_dek), _ZERO_NONCE, head, inner, _OUTER_LAYER.payload_aad + tail)
+        aad = _OUTER_LAYER.payload_aad + tail
+        if len(inner) < ONE_ALLOCATION_FROM:
+            token = head + AESGCM(outer_dek).encrypt(_ZERO_NONCE, inner, aad)
+        else:
+            token = seal_in_one_allocation(AESGCM(outer_dek), _ZERO_NONCE, head, inner, aad)
         if _LOG.isEnabledFor(_DEBUG):
             self._encrypted(tenant, _SENSITIVE, SUITE_ONESHOT, vo)
         return token
@@ -606,15 +611,12 @@ class Envelope:
             inner_dek = tki.wrapper.decrypt(
                 wi, [_WRAP_HEAD.pack(_INNER_LAYER.wrap_aad, vi, ci) + tenant_lp]
             )
-            ok_o = _compare(
-                _sha256(_OUTER_LAYER.commitment + outer_dek + tenant_lp + ctx).digest(), co
-            )
-            ok_i = _compare(
-                _sha256(_INNER_LAYER.commitment + inner_dek + tenant_lp + ctx).digest(), ci
-            )
+            bound = tenant_lp + ctx
+            ok_o = _compare(_sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest(), co)
+            ok_i = _compare(_sha256(_INNER_LAYER.commitment + inner_dek + bound).digest(), ci)
             if not (ok_o and ok_i):
                 raise DecryptionError()
-            tail = co + ci + tenant_lp + ctx
+            tail = co + ci + bound
             body = (
                 memoryview(token)[_ONESHOT_SENSITIVE.header_len :]
                 if len(token) >= _VIEW_FROM
