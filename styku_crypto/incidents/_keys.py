@@ -88,7 +88,7 @@ class KeyStoreMacKey:
                 raise
         # first use: create the reserved tenant, then derive
         with contextlib.suppress(KeyStoreError):  # created concurrently by another writer
-            store.create_tenant(self._tenant)
+            store._create_internal_tenant(self._tenant)
         return store._derive_key(  # type: ignore[no-any-return]
             self._tenant, purpose=_PURPOSE, label=_LABEL, length=32, version=None
         )

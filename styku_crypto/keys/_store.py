@@ -27,7 +27,7 @@ from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, Ten
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
 
-__all__ = ["STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo"]
+__all__ = ["RESERVED_PREFIX", "STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo", "is_reserved"]
 
 #: Environment variable naming the default store for the CLI.
 STORE_ENV = "STYKU_CRYPTO_STORE"
@@ -36,6 +36,11 @@ _monotonic = time.monotonic
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}\Z")
 _DEFAULT_TTL = 300.0
 _DEFAULT_SIZE = 4096
+
+#: Tenant names starting with this prefix (any letter case) hold the library's own
+#: key material (password peppers, incident-log keys). ``create_tenant`` and
+#: ``shred`` refuse them, and envelope encryption cannot use them.
+RESERVED_PREFIX = "styku-internal-"
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,19 @@ def check_tenant(name: object) -> str:
             "tenant names are 1-128 characters of A-Z a-z 0-9 . _ : @ + -, starting alphanumeric"
         )
     return name
+
+
+def is_reserved(name: str) -> bool:
+    """True when *name* is in the reserved internal namespace (case-insensitive prefix)."""
+    return name[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX
+
+
+def _refuse_reserved(name: str) -> None:
+    if is_reserved(name):
+        raise InvalidInputError(
+            f"tenant names starting with {RESERVED_PREFIX!r} are reserved for the library's"
+            " internal keys"
+        )
 
 
 def _check_purpose(purpose: str) -> str:
@@ -310,11 +328,31 @@ class KeyStore:
         """Create *tenant* with version 1 of every key purpose.
 
         Raises:
-            InvalidInputError: malformed tenant name.
+            InvalidInputError: malformed or reserved tenant name (``styku-internal-*``).
             KeyStoreError: the tenant exists or was shredded (names are never reused).
             RootKeyUnavailableError: a root provider cannot wrap.
         """
         check_tenant(tenant)
+        _refuse_reserved(tenant)
+        return self._create(tenant)
+
+    def _create_internal_tenant(self, tenant: str) -> TenantInfo:
+        """Create the tenant of a library feature (peppers, incident-log keys).
+
+        Reserved ``styku-internal-*`` names are allowed here only: :meth:`create_tenant`
+        refuses them, so no tenant name chosen by an application reaches them. Any
+        other name goes through :meth:`create_tenant`.
+
+        Raises:
+            InvalidInputError: malformed name.
+            KeyStoreError: it exists or was shredded.
+        """
+        check_tenant(tenant)
+        if not is_reserved(tenant):
+            return self.create_tenant(tenant)
+        return self._create(tenant)
+
+    def _create(self, tenant: str) -> TenantInfo:
         records = [self._new_record(tenant, purpose, 1) for purpose in PURPOSES]
         self._backend.create_tenant(tenant, records)
         for record in records:
@@ -378,8 +416,24 @@ class KeyStore:
         .. danger:: There is no undo, except restoring a backup taken before.
 
         Raises:
+            InvalidInputError: malformed or reserved tenant name (``styku-internal-*``:
+                the library's own keys cannot be shredded by tenant name).
             KeyNotFoundError: unknown tenant.
         """
+        check_tenant(tenant)
+        _refuse_reserved(tenant)
+        self._shred(tenant)
+
+    def _shred_reserved(self, tenant: str) -> None:
+        """Shred a reserved internal tenant: the deliberate off switch of peppers or incident logs.
+
+        Not reachable through :meth:`shred`; an operator or test calls it by this name.
+        """
+        if not is_reserved(tenant):
+            raise InvalidInputError("not a reserved internal tenant name")
+        self._shred(tenant)
+
+    def _shred(self, tenant: str) -> None:
         self._backend.shred(tenant)
         self._forget(tenant)
         emit(
@@ -553,6 +607,10 @@ class KeyStore:
         """:meth:`_tenant_key` when the hot path missed: cache lookups, then the backend."""
         if self._closed:
             raise KeyStoreError("key store is closed")
+        if is_reserved(tenant):
+            # Internal keys are reached only through _derive_key (never cached here), so no
+            # application tenant name - and no envelope - can encrypt under them.
+            _refuse_reserved(tenant)
         generation = self._generation
         now = _monotonic()
         if version is None:
@@ -624,6 +682,21 @@ class KeyStore:
 
         HKDF-SHA256 with ``info`` = domain prefix, tenant, purpose, version and
         *label*, so labels are independent of each other and of the data-key wrap.
+        Reserved ``styku-internal-*`` tenants are served here only, uncached (their
+        callers cache the derived keys).
         """
-        key = self._tenant_key(tenant, _check_purpose(purpose), version)
+        _check_purpose(purpose)
+        if is_reserved(tenant):
+            if self._closed:
+                raise KeyStoreError("key store is closed")
+            record = self._load(tenant, purpose, version)
+            key = TenantKey(
+                tenant=tenant,
+                purpose=purpose,
+                version=record.version,
+                key_id=record.key_id,
+                secret=self._unwrap(record),
+            )
+        else:
+            key = self._tenant_key(tenant, purpose, version)
         return key.derive(label, length), key.version
