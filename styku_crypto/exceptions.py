@@ -24,6 +24,7 @@ __all__ = [
     "KeyDestroyedError",
     "KeyNotFoundError",
     "KeyStoreError",
+    "MetadataIntegrityError",
     "MissingExtraError",
     "PasswordMismatchError",
     "PasswordPolicyError",
@@ -124,3 +125,14 @@ class MissingExtraError(StykuCryptoError, ImportError):
 
     The message names the extra, e.g. ``pip install 'styku-crypto[postgres]'``.
     """
+
+
+class MetadataIntegrityError(KeyStoreError):
+    """The key store's authenticated metadata does not match its rows.
+
+    Tenants, key versions, primaries, shred state or authenticated records were
+    changed, removed or rolled back outside the key store (a database write
+    without the root key). New encryptions are refused; ``keys check`` lists
+    what changed.
+    """
+

@@ -138,6 +138,9 @@ VOCABULARY: tuple[EventSpec, ...] = (
     _e("key.shredded_access", _W, "failure", ("tenant", "key_version", "actor", "source"), _CFG,
        ("access", "denied"),
        "Someone tried to decrypt data of a shredded tenant."),
+    _e("key.metadata_tampered", _E, "failure", ("tenant", "reason"), _CFG, ("error",),
+       "The key store's authenticated metadata does not match its rows (a database write "
+       "without the root key); the key was refused. `keys check` lists what changed."),
     # passwords
     _e("password.verified", _I, "success", ("actor", "source"), _AUTH, ("info",),
        "A password matched its stored hash."),

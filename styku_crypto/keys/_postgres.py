@@ -53,11 +53,13 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._sealing import TenantState, is_store_seal
 
 __all__ = ["PostgresBackend"]
 
 _SCHEMA_VERSION = 1
 _ADVISORY_LOCK = 0x5354594B  # "STYK"
+_SEAL_LOCK = 0x5354594C  # serialises sealed writers (one global seal counter)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS styku_schema (
         singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
@@ -143,6 +145,65 @@ def _describe(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     user = f"{parts.username}@" if parts.username else ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+class _View:
+    """A :class:`~styku_crypto.keys._sealing.SealView` over one PostgreSQL transaction."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def lock(self) -> None:
+        """Take the transaction-scoped advisory lock that serialises sealed writers."""
+        self._cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SEAL_LOCK,))
+
+    def tenant_state(self, name: str) -> TenantState | None:
+        cur = self._cur
+        cur.execute("SELECT shredded_at FROM styku_tenants WHERE name = %s", (name,))
+        row = cur.fetchone()
+        cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (name,))
+        tomb = cur.fetchone()
+        if row is None and tomb is None:
+            return None
+        cur.execute(
+            "SELECT purpose, version, key_id FROM styku_tenant_keys WHERE tenant = %s"
+            ' ORDER BY purpose COLLATE "C", version',
+            (name,),
+        )
+        keys = cur.fetchall()
+        return TenantState(
+            name,
+            row is None or row[0] is not None,
+            tomb is not None,
+            tuple((str(p), int(v), str(k)) for p, v, k in keys),
+        )
+
+    def tenant_names(self) -> list[str]:
+        self._cur.execute("SELECT name FROM styku_tenants UNION SELECT tenant FROM styku_shredded")
+        return sorted(r[0] for r in self._cur.fetchall())
+
+    def meta_get(self, name: str) -> bytes | None:
+        self._cur.execute("SELECT value FROM styku_meta WHERE name = %s", (name,))
+        row = self._cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def meta_put(self, name: str, value: bytes | None) -> None:
+        if value is None:
+            self._cur.execute("DELETE FROM styku_meta WHERE name = %s", (name,))
+        else:
+            self._cur.execute(
+                "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, bytes(value)),
+            )
+
+    def meta_scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        self._cur.execute(
+            "SELECT name, value FROM styku_meta WHERE substr(name, 1, %s) = %s"
+            ' ORDER BY name COLLATE "C"',
+            (len(prefix), prefix),
+        )
+        return [(r[0], bytes(r[1])) for r in self._cur.fetchall()]
 
 
 class PostgresBackend(KeyStoreBackend):
@@ -323,6 +384,16 @@ class PostgresBackend(KeyStoreBackend):
             except psycopg.Error as exc:
                 raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
 
+    @contextlib.contextmanager
+    def seal_view(self, *, write: bool = False) -> Iterator[_View]:
+        """One read (or, with *write*, write) transaction as a seal view."""
+        if write:
+            with self._write() as cur:
+                yield _View(cur)
+        else:
+            with self._read() as cur:
+                yield _View(cur)
+
     # -- schema -------------------------------------------------------------
 
     def initialize(self) -> None:
@@ -358,6 +429,7 @@ class PostgresBackend(KeyStoreBackend):
         """Insert tenant *name* and its first keys in one transaction."""
         created = datetime.now(UTC)
         with self._write() as cur:
+            self._seal_before(_View(cur), [name])
             cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (name,))
             if cur.fetchone():
                 raise KeyStoreError(f"tenant {name!r} was shredded; names are never reused")
@@ -372,6 +444,7 @@ class PostgresBackend(KeyStoreBackend):
                 if record.tenant != name:
                     raise KeyStoreError("key record belongs to another tenant")
                 self._insert_key(cur, record)
+            self._seal_after(_View(cur), [name])
         return TenantRecord(name=name, created_at=created)
 
     @staticmethod
@@ -484,6 +557,7 @@ class PostgresBackend(KeyStoreBackend):
     def rotate(self, tenant: str, purpose: str, make: Callable[[int], KeyRecord]) -> KeyRecord:
         """Insert the next version under the tenant's row lock (``SELECT ... FOR UPDATE``)."""
         with self._write() as cur:
+            self._seal_before(_View(cur), [tenant])
             self._tenant_state(cur, tenant, lock=True)
             cur.execute(
                 "SELECT MAX(version) FROM styku_tenant_keys WHERE tenant = %s AND purpose = %s",
@@ -497,6 +571,7 @@ class PostgresBackend(KeyStoreBackend):
             if (record.tenant, record.purpose, record.version) != (tenant, purpose, nxt):
                 raise KeyStoreError("rotate: the new record does not match the next version")
             self._insert_key(cur, record)
+            self._seal_after(_View(cur), [tenant])
         return record
 
     def replace_wraps(self, records: Sequence[KeyRecord]) -> None:
@@ -541,6 +616,7 @@ class PostgresBackend(KeyStoreBackend):
         """Delete every key of *tenant*, record the shred, then rewrite the wraps table."""
         when = datetime.now(UTC)
         with self._write() as cur:
+            self._seal_before(_View(cur), [tenant])
             cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
             if cur.fetchone() is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
@@ -555,6 +631,7 @@ class PostgresBackend(KeyStoreBackend):
                 " ON CONFLICT (tenant) DO NOTHING",
                 (tenant, when),
             )
+            self._seal_after(_View(cur), [tenant])
         self._purge()
 
     def _purge(self) -> None:
@@ -590,7 +667,8 @@ class PostgresBackend(KeyStoreBackend):
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes | None) -> None:
-        """Set or delete a small value."""
+        """Set or delete a small value (names under ``styku/seal/`` are refused)."""
+        self._check_meta_name(name)
         with self._write() as cur:
             if value is None:
                 cur.execute("DELETE FROM styku_meta WHERE name = %s", (name,))
@@ -647,8 +725,9 @@ class PostgresBackend(KeyStoreBackend):
             cur.executemany(
                 "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                list(snapshot.meta),
+                [(n, v) for n, v in snapshot.meta if not is_store_seal(n)],
             )
+            self._seal_after(_View(cur), [], everything=True)
 
     # -- health -------------------------------------------------------------
 

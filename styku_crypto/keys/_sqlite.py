@@ -23,6 +23,7 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._sealing import TenantState, is_store_seal
 
 __all__ = ["SQLiteBackend"]
 
@@ -81,6 +82,61 @@ def _ts(value: str | None) -> datetime | None:
 
 def _ts_req(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+class _View:
+    """A :class:`~styku_crypto.keys._sealing.SealView` over one SQLite transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def lock(self) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the write lock."""
+
+    def tenant_state(self, name: str) -> TenantState | None:
+        conn = self._conn
+        row = conn.execute("SELECT shredded_at FROM tenants WHERE name = ?", (name,)).fetchone()
+        tomb = conn.execute("SELECT 1 FROM shredded WHERE tenant = ?", (name,)).fetchone()
+        if row is None and tomb is None:
+            return None
+        keys = conn.execute(
+            "SELECT purpose, version, key_id FROM tenant_keys WHERE tenant = ?"
+            " ORDER BY purpose, version",
+            (name,),
+        ).fetchall()
+        return TenantState(
+            name,
+            row is None or row[0] is not None,
+            tomb is not None,
+            tuple((str(p), int(v), str(k)) for p, v, k in keys),
+        )
+
+    def tenant_names(self) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT name FROM tenants UNION SELECT tenant FROM shredded"
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def meta_get(self, name: str) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def meta_put(self, name: str, value: bytes | None) -> None:
+        if value is None:
+            self._conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+        else:
+            self._conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, bytes(value)),
+            )
+
+    def meta_scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = self._conn.execute(
+            "SELECT name, value FROM meta WHERE substr(name, 1, ?) = ? ORDER BY name",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
 
 
 class SQLiteBackend(KeyStoreBackend):
@@ -200,6 +256,19 @@ class SQLiteBackend(KeyStoreBackend):
         if self._closed:
             raise KeyStoreError("key store is closed")
 
+    @contextlib.contextmanager
+    def seal_view(self, *, write: bool = False) -> Iterator[_View]:
+        """One read (or, with *write*, ``BEGIN IMMEDIATE``) transaction as a seal view."""
+        if not write:
+            with self._read() as conn:
+                yield _View(conn)
+            return
+        try:
+            with self._write() as conn:
+                yield _View(conn)
+        except sqlite3.Error as exc:
+            raise KeyStoreError(f"key store write failed: {exc}") from None
+
     def _run_write(self, fn: Callable[[sqlite3.Connection], object]) -> None:
         try:
             with self._write() as conn:
@@ -246,11 +315,13 @@ class SQLiteBackend(KeyStoreBackend):
                 raise KeyStoreError(f"tenant {name!r} already exists")
             if conn.execute("SELECT 1 FROM shredded WHERE tenant = ?", (name,)).fetchone():
                 raise KeyStoreError(f"tenant {name!r} was shredded; names are never reused")
+            self._seal_before(_View(conn), [name])
             conn.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?)", (name, created))
             for record in records:
                 if record.tenant != name:
                     raise KeyStoreError("key record belongs to another tenant")
                 self._insert_key(conn, record)
+            self._seal_after(_View(conn), [name])
 
         self._run_write(run)
         return TenantRecord(name=name, created_at=_ts_req(created))
@@ -370,6 +441,7 @@ class SQLiteBackend(KeyStoreBackend):
 
         def run(conn: sqlite3.Connection) -> None:
             self._tenant_state(conn, tenant)
+            self._seal_before(_View(conn), [tenant])
             row = conn.execute(
                 "SELECT MAX(version) FROM tenant_keys WHERE tenant = ? AND purpose = ?",
                 (tenant, purpose),
@@ -380,6 +452,7 @@ class SQLiteBackend(KeyStoreBackend):
             if (record.tenant, record.purpose, record.version) != (tenant, purpose, row[0] + 1):
                 raise KeyStoreError("rotate: the new record does not match the next version")
             self._insert_key(conn, record)
+            self._seal_after(_View(conn), [tenant])
             result.append(record)
 
         self._run_write(run)
@@ -435,6 +508,7 @@ class SQLiteBackend(KeyStoreBackend):
             row = conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
             if row is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+            self._seal_before(_View(conn), [tenant])
             conn.execute("DELETE FROM key_wraps WHERE tenant = ?", (tenant,))
             conn.execute("DELETE FROM tenant_keys WHERE tenant = ?", (tenant,))
             conn.execute(
@@ -445,6 +519,7 @@ class SQLiteBackend(KeyStoreBackend):
                 "INSERT OR IGNORE INTO shredded (tenant, shredded_at) VALUES (?, ?)",
                 (tenant, when),
             )
+            self._seal_after(_View(conn), [tenant])
 
         self._run_write(run)
         self._purge()
@@ -483,7 +558,8 @@ class SQLiteBackend(KeyStoreBackend):
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes | None) -> None:
-        """Set or delete a small value."""
+        """Set or delete a small value (names under ``styku/seal/`` are refused)."""
+        self._check_meta_name(name)
 
         def run(conn: sqlite3.Connection) -> None:
             if value is None:
@@ -545,11 +621,14 @@ class SQLiteBackend(KeyStoreBackend):
                     (tenant, when.isoformat(timespec="microseconds")),
                 )
             for name, value in snapshot.meta:
+                if is_store_seal(name):
+                    continue  # the source's seals: resealed below under this store's key
                 conn.execute(
                     "INSERT INTO meta (name, value) VALUES (?, ?)"
                     " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                     (name, value),
                 )
+            self._seal_after(_View(conn), [], everything=True)
 
         self._run_write(run)
 

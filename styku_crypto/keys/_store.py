@@ -20,12 +20,15 @@ from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
     KeyDestroyedError,
+    KeyNotFoundError,
     KeyStoreError,
+    MetadataIntegrityError,
     RootKeyUnavailableError,
 )
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._sealing import Sealer, TenantState
 
 __all__ = ["RESERVED_PREFIX", "STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo", "is_reserved"]
 
@@ -149,6 +152,9 @@ class KeyStore:
             raise InvalidInputError("cache_ttl must be 0..86400 seconds and cache_size >= 0")
         self._backend = backend
         self._providers = providers
+        # Authenticated metadata: every backend write reseals, every backend read verifies.
+        self._sealer = Sealer(providers)
+        backend.attach_sealer(self._sealer)
         self._ttl = float(cache_ttl)
         self._size = int(cache_size)
         self._lock = threading.Lock()
@@ -492,6 +498,11 @@ class KeyStore:
                 that holds a wrap of it (calls the root once per key and provider).
         """
         problems = self._backend.check()
+        try:
+            with self._backend.seal_view() as view:
+                problems.extend(self._sealer.audit(view))
+        except KeyStoreError as exc:
+            problems.append(f"the authenticated metadata could not be read: {exc}")
         if deep:
             for tenant in self._backend.list_tenants():
                 if tenant.shredded_at is not None:
@@ -532,6 +543,9 @@ class KeyStore:
             if tenant is not None
             else [t.name for t in self._backend.list_tenants() if t.shredded_at is None]
         )
+        if tenant is None:
+            with self._backend.seal_view(write=True) as view:
+                self._sealer.rewrap(view)
         count = 0
         for name in names:
             updated = []
@@ -563,14 +577,86 @@ class KeyStore:
             )
         return count
 
+    # -- authenticated records (private API for incidents and other features) ---
+
+    def _read_record(self, name: str) -> bytes | None:
+        """The authenticated record *name*, or ``None`` if it was never written.
+
+        Verifies the whole metadata seal first (one read transaction), so a record
+        that was deleted, altered or replaced by an older copy is reported, not
+        mistaken for "never written".
+
+        Raises:
+            MetadataIntegrityError: the record or any seal fails verification.
+        """
+        with self._backend.seal_view() as view:
+            return self._sealer.read_record(view, name)
+
+    def _write_record(self, name: str, value: bytes | None) -> None:
+        """Set (``None``: delete) the authenticated record *name* (at most 48 KiB).
+
+        One write transaction: the seals are verified, the record written, the
+        counter bumped and the global seal rewritten.
+        """
+        with self._backend.seal_view(write=True) as view:
+            self._sealer.before_write(view)
+            self._sealer.after_write(view, records={name: value})
+
+    def reseal(self) -> None:
+        """Accept the store's current rows as authentic and seal them afresh.
+
+        .. danger:: Run only after ``keys check`` reported a change that you
+           investigated and accept (or to seal a store created before sealing
+           existed). It launders any change made outside the key store.
+        """
+        with self._backend.seal_view(write=True) as view:
+            view.lock()
+            self._sealer.after_write(view, all_tenants=True)
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._hot.clear()
+            self._keys.clear()
+            self._primary.clear()
+
     # -- private API for envelope / fields / incidents ----------------------
 
+    def _verified_state(self, tenant: str, *, strict: bool) -> TenantState | None:
+        """The tenant's rows, checked against the authenticated metadata (one read)."""
+        with self._backend.seal_view() as view:
+            return self._sealer.verify_tenant(view, tenant, strict=strict)
+
     def _load(self, tenant: str, purpose: str, version: int | None) -> KeyRecord:
+        """Load one key record from the backend after verifying the tenant's sealed metadata.
+
+        The primary version comes from the *authenticated* state, never from
+        ``MAX(version)`` over rows, and the loaded row must carry the sealed key id.
+
+        Raises:
+            MetadataIntegrityError: the tenant's rows differ from their seal.
+        """
         try:
-            if version is None:
-                record = self._backend.get_primary(tenant, purpose)
+            state = self._verified_state(tenant, strict=version is None)
+            if state is None or state.shredded:
+                record = (
+                    self._backend.get_primary(tenant, purpose)
+                    if version is None
+                    else self._backend.get_key(tenant, purpose, version)
+                )
             else:
+                if version is None:
+                    top = state.primary(purpose)
+                    if top is None:
+                        raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
+                    version = top[0]
                 record = self._backend.get_key(tenant, purpose, version)
+            if state is None or (purpose, record.version, record.key_id) not in state.keys:
+                raise MetadataIntegrityError(
+                    f"tenant {tenant!r} {purpose} v{record.version} is not in the authenticated"
+                    " metadata"
+                )
         except KeyDestroyedError:
             self._forget(tenant)
             emit(
@@ -581,6 +667,16 @@ class KeyStore:
                 tenant=tenant,
                 key_version=version,
                 reason="key_destroyed",
+            )
+            raise
+        except MetadataIntegrityError:
+            emit(
+                "key.metadata_tampered",
+                capability="keys",
+                outcome="failure",
+                level=logging.ERROR,
+                tenant=tenant,
+                reason="metadata_mismatch",
             )
             raise
         return record

@@ -52,8 +52,9 @@ def build_store(spec: dict[str, Any], tmp: Path) -> KeyStore:
                 created_at=datetime(2026, 1, 1, tzinfo=UTC),
             )
         )
+    store = KeyStore(backend, root=root)  # first, so that the write below is sealed
     backend.create_tenant(spec["tenant"], records)
-    return KeyStore(backend, root=root)
+    return store
 
 
 # --- an independent decoder, written from docs/format.md only ----------------
