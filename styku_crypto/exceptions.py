@@ -135,4 +135,3 @@ class MetadataIntegrityError(KeyStoreError):
     without the root key). New encryptions are refused; ``keys check`` lists
     what changed.
     """
-
