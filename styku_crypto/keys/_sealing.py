@@ -439,10 +439,14 @@ class Sealer:
         return state
 
     def read_record(self, view: SealView, name: str) -> bytes | None:
-        """The authenticated record *name* (``None``: never written), verified in full.
+        """The authenticated record *name* (``None``: never written).
+
+        The global seal must list the record with the record's own counter, so a
+        record that was deleted or replaced by an older copy is refused, never
+        mistaken for "never written".
 
         Raises:
-            MetadataIntegrityError: the record (or any seal) was deleted, altered or replayed.
+            MetadataIntegrityError: the record or the global seal fails verification.
         """
         key = self._key(view, create=False)
         if key is None:
@@ -452,11 +456,18 @@ class Sealer:
                 "the key store metadata is not sealed (seal key missing); see `keys check`"
             )
         _counter, table = self._global(view, key)
-        problems = self._compare_all(view, key, table)
-        if problems:
-            raise MetadataIntegrityError("; ".join(problems[:5]))
         got = self._record(view, key, name)
-        return None if got is None else got[0]
+        listed = table.get(RECORD_PREFIX + name)
+        if got is None:
+            if listed is None:
+                return None
+            raise MetadataIntegrityError(f"authenticated record {name!r} was deleted")
+        if listed != got[1]:
+            raise MetadataIntegrityError(
+                f"authenticated record {name!r} was replaced by an older copy"
+                f" (counter {got[1]}, authenticated {listed})"
+            )
+        return got[0]
 
     def _compare_all(self, view: SealView, key: bytes, table: dict[str, int]) -> list[str]:
         """Every difference between the global list, the seals and the rows."""

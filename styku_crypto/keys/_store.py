@@ -592,14 +592,20 @@ class KeyStore:
         with self._backend.seal_view() as view:
             return self._sealer.read_record(view, name)
 
-    def _write_record(self, name: str, value: bytes | None) -> None:
+    def _write_record(self, name: str, value: bytes | None, *, mirror: str | None = None) -> None:
         """Set (``None``: delete) the authenticated record *name* (at most 48 KiB).
 
         One write transaction: the seals are verified, the record written, the
-        counter bumped and the global seal rewritten.
+        counter bumped and the global seal rewritten. With *mirror*, the same
+        value is also written to that plain metadata name in the same
+        transaction (for readers of the plain entry).
         """
+        if mirror is not None:
+            self._backend._check_meta_name(mirror)
         with self._backend.seal_view(write=True) as view:
             self._sealer.before_write(view)
+            if mirror is not None:
+                view.meta_put(mirror, value)
             self._sealer.after_write(view, records={name: value})
 
     def reseal(self) -> None:
