@@ -106,6 +106,11 @@ def register(subparsers: Any) -> None:
     p = keys_sub.add_parser("list", help="list tenants and key versions (no secrets)")
     add_store_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--shred-list",
+        action="store_true",
+        help="print the shred list as a styku-keys-shred-list/1 document (for restore)",
+    )
     p.set_defaults(handler=_list)
 
     p = keys_sub.add_parser("shred", help="destroy every key of a tenant (irreversible)")
@@ -165,6 +170,13 @@ def _info_json(info: TenantInfo) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if getattr(args, "shred_list", False):
+        from styku_crypto.keys._backup import shred_list_document
+
+        with open_store(args, read_only=os.path.exists(store_target(args))) as store:
+            json.dump(shred_list_document(store), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     with open_store(args, read_only=os.path.exists(store_target(args))) as store:
         infos = [store.describe(t.name) for t in store.tenants()]
         location = store.backend.location

@@ -73,6 +73,7 @@ from styku_crypto.keys._store import KeyStore
 
 __all__ = [
     "BACKUP_FORMAT",
+    "SHRED_LIST_FORMAT",
     "BackupResult",
     "Destination",
     "DirectoryDestination",
@@ -86,11 +87,17 @@ __all__ = [
 ]
 
 BACKUP_FORMAT = "styku-keys-backup/1"
+#: The versioned shred-list file format (``keys list --shred-list``, ``--shred-list FILE``).
+SHRED_LIST_FORMAT = "styku-keys-shred-list/1"
 _MAC_AAD = b"styku-crypto/v1/backup-mac\x00"
 _CANARY_LABEL = b"styku-crypto/v1/backup-canary"
 _CANARY_AAD = b"styku-crypto/v1/backup-canary\x00"
 _FILES = ("snapshot.json", "canaries.json")
 _MAX_FILE = 256 * 1024 * 1024
+#: Largest manifest, tombstone or shred-list file accepted (bytes).
+MAX_SMALL_FILE = 4 * 1024 * 1024
+#: Deepest JSON nesting accepted in any backup file (the real formats use at most 5).
+MAX_DEPTH = 16
 
 
 # -- destinations ------------------------------------------------------------
@@ -334,6 +341,33 @@ def _ts(value: datetime | None) -> str | None:
 
 def _canonical(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def parse_json(raw: bytes, what: str, *, max_size: int = _MAX_FILE) -> Any:
+    """Parse one backup file with a size and a nesting-depth limit.
+
+    A planted file (huge, deeply nested, not UTF-8, not JSON) raises
+    :class:`~styku_crypto.exceptions.BackupError` naming *what*; never
+    ``RecursionError`` or ``MemoryError``.
+    """
+    if len(raw) > max_size:
+        raise BackupError(f"{what} is too large ({len(raw)} bytes, limit {max_size})")
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise BackupError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BackupError(f"{what} is not valid JSON") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BackupError(f"{what} is nested too deeply (limit {MAX_DEPTH})")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return doc
 
 
 def _snapshot_to_json(snap: StoreSnapshot) -> dict[str, Any]:
@@ -647,13 +681,10 @@ def _unwrap_mac_key(manifest: dict[str, Any], providers: Sequence[RootKeyProvide
     raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
 
 
-def _parse_manifest(raw: bytes) -> dict[str, Any]:
-    try:
-        manifest = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BackupError("malformed backup manifest") from None
+def _parse_manifest(raw: bytes, what: str = "backup manifest") -> dict[str, Any]:
+    manifest = parse_json(raw, what, max_size=MAX_SMALL_FILE)
     if not isinstance(manifest, dict):
-        raise BackupError("malformed backup manifest")
+        raise BackupError(f"{what} is malformed (not an object)")
     if manifest.get("format") != BACKUP_FORMAT:
         raise BackupError(f"unsupported backup format {str(manifest.get('format'))[:40]!r}")
     return manifest
@@ -663,7 +694,8 @@ def _verified_manifest(
     dest: Destination, backup_id: str, providers: Sequence[RootKeyProvider]
 ) -> dict[str, Any]:
     """Read one backup's manifest and check its MAC under the configured root."""
-    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"))
+    what = f"{dest.describe()}/{backup_id}/manifest.json"
+    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"), what)
     if manifest.get("backup_id") != backup_id:
         raise BackupError(f"backup {backup_id}: manifest names another backup")
     mac_key = _unwrap_mac_key(manifest, providers)
@@ -705,12 +737,15 @@ def load_backup(
         ):
             raise BackupError(f"backup {backup_id} failed its integrity check ({name} checksum)")
         data[name] = blob
+    base = f"{dest.describe()}/{backup_id}"
+    snapshot = _snapshot_from_json(parse_json(data["snapshot.json"], f"{base}/snapshot.json"))
+    canary_doc = parse_json(data["canaries.json"], f"{base}/canaries.json")
     try:
-        snapshot = _snapshot_from_json(json.loads(data["snapshot.json"]))
-        canary_doc = json.loads(data["canaries.json"])
         canaries = tuple(canary_doc["canaries"])
-    except (ValueError, KeyError, TypeError):
-        raise BackupError(f"backup {backup_id}: malformed content") from None
+        if not all(isinstance(c, dict) for c in canaries):
+            raise TypeError
+    except (KeyError, TypeError):
+        raise BackupError(f"backup {backup_id}: malformed content ({base}/canaries.json)") from None
     try:
         shred_list = tuple((str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", []))
     except (TypeError, ValueError):
@@ -763,27 +798,71 @@ def shred_lists_at(
     unverified: list[str] = []
     for bid in dest.list_backups():
         # The shred list lives in the manifest, which the MAC covers: no need
-        # to read (or trust) the data files of the other backups.
+        # to read (or trust) the data files of the other backups. A planted or
+        # corrupt manifest (bounded parse) is reported, never fatal here: the
+        # chosen backup is verified on its own, and shreds are also recorded as
+        # signed tombstones at the destination.
         try:
             manifest = _verified_manifest(dest, bid, providers)
             entries = [(str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", [])]
-        except (BackupError, KeyStoreError, TypeError, ValueError):
-            unverified.append(bid)
+        except (BackupError, KeyStoreError, TypeError, ValueError) as exc:
+            unverified.append(f"{bid}: {exc}" if isinstance(exc, KeyStoreError) else bid)
             continue
         for name, when in entries:
             merged.setdefault(name, when)
     return merged, unverified
 
 
+def shred_list_document(store: KeyStore) -> dict[str, Any]:
+    """The store's shred list as a versioned document (``keys list --shred-list``)."""
+    return {
+        "format": SHRED_LIST_FORMAT,
+        "store": store.backend.location,
+        "shredded": [
+            {"tenant": name, "shredded_at": _ts(when)} for name, when in store.backend.shred_list()
+        ],
+    }
+
+
 def read_shred_list_file(path: str | os.PathLike[str]) -> dict[str, datetime]:
-    """A shred-list file: JSON ``[[tenant, iso time], ...]`` (``keys list --shredded`` output)."""
+    """Read a shred-list file (format ``styku-keys-shred-list/1``, see docs/keys.md).
+
+    Only that versioned format is accepted: ``{"format": "styku-keys-shred-list/1",
+    "shredded": [{"tenant": NAME, "shredded_at": ISO-8601}, ...]}`` (other keys
+    ignored). Anything else, ``{}``, a bare list, ``keys list --format json``
+    output, is refused rather than silently read as "nothing shredded".
+
+    Raises:
+        InvalidInputError: the file cannot be read (missing, unreadable).
+        BackupError: the file is not a valid shred list (the message names it).
+    """
+    name = os.fspath(path)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if isinstance(doc, dict):
-            doc = doc.get("shredded", [])
-        return {str(n): _parse_ts(w) for n, w in doc}
-    except (OSError, ValueError, TypeError):
-        raise InvalidInputError(f"cannot read shred list {path}") from None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SMALL_FILE + 1)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read shred list {name}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    doc = parse_json(raw, f"shred list {name}", max_size=MAX_SMALL_FILE)
+    bad = BackupError(
+        f"shred list {name} is not a {SHRED_LIST_FORMAT} document"
+        " (export one with `keys list --shred-list`)"
+    )
+    if not isinstance(doc, dict) or doc.get("format") != SHRED_LIST_FORMAT:
+        raise bad
+    entries = doc.get("shredded")
+    if not isinstance(entries, list):
+        raise bad
+    out: dict[str, datetime] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("tenant"), str):
+            raise bad
+        try:
+            out.setdefault(entry["tenant"], _parse_ts(entry.get("shredded_at")))
+        except BackupError:
+            raise bad from None
+    return out
 
 
 def apply_shred_list(snapshot: StoreSnapshot, shredded: dict[str, datetime]) -> StoreSnapshot:
@@ -818,6 +897,8 @@ class RestoreResult:
         kept_shredded: tenants the backup still held keys for but that stay
             shredded because a shred list names them.
         seconds: wall time of the restore.
+        invalid_backups: other backups at the source that did not parse or
+            verify (``"<id>: <reason>"``); reported, not fatal.
     """
 
     backup_id: str
@@ -825,6 +906,7 @@ class RestoreResult:
     key_versions: int
     kept_shredded: tuple[str, ...]
     seconds: float
+    invalid_backups: tuple[str, ...] = ()
 
 
 def _verify_unwraps(store: KeyStore, snapshot: StoreSnapshot) -> None:
@@ -888,7 +970,7 @@ def _restore(
         raise KeyStoreError("restore needs an empty key store (it has tenants)")
     vb = load_backup(source, store.providers, backup_id=backup_id)
     shredded: dict[str, datetime] = dict(vb.shred_list)
-    at_source, _unverified = shred_lists_at(source, store.providers)
+    at_source, unverified = shred_lists_at(source, store.providers)
     for name, when in at_source.items():
         shredded.setdefault(name, when)
     for name, when in store.backend.shred_list():
@@ -908,6 +990,7 @@ def _restore(
         key_versions=len(snapshot.keys),
         kept_shredded=kept,
         seconds=seconds,
+        invalid_backups=tuple(u for u in unverified if not u.startswith(vb.backup_id)),
     )
     emit(
         "key.restored",

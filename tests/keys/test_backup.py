@@ -29,7 +29,7 @@ from styku_crypto.keys import (
     backup,
     restore,
 )
-from styku_crypto.keys._backup import load_backup
+from styku_crypto.keys._backup import load_backup, shred_list_document
 from tests._support import leaks
 from tests._support.moto_server import AWS_ENV, FaultProxy, MotoServer
 
@@ -238,9 +238,7 @@ def test_shred_list_file_and_the_documented_limit(local_store: KeyStore, tmp_pat
     backup(local_store, [tmp_path / "only-old"])
     local_store.shred("gone")
     shred_file = tmp_path / "shred.json"
-    shred_file.write_text(
-        json.dumps([[n, w.isoformat()] for n, w in local_store.backend.shred_list()])
-    )
+    shred_file.write_text(json.dumps(shred_list_document(local_store)))
     root = LocalRootKey(tmp_path / "root.key")
     with_list = _empty_like(tmp_path, "t1", root)
     restore(tmp_path / "only-old", with_list, shred_lists=[shred_file])
