@@ -164,7 +164,7 @@ def drill(
             del restored
         except StykuCryptoError as exc:
             error = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the drill must always report and emit
+        except Exception as exc:  # the drill must always report and emit
             # An unexpected failure (a bug, an OS error) still yields a failed report;
             # only the type is recorded (the message could carry anything).
             error = f"unexpected {type(exc).__name__}"
