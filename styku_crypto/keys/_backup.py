@@ -32,14 +32,18 @@ Shred list rule (crypto-shredding wins): every backup records the store's
 complete shred list in its (authenticated) manifest. A restore removes the
 keys of every tenant named in the shred list of the backup itself, of every
 other *verifying* backup found at the same source (older or newer), of the
-target store, and of any shred-list files the operator passes. A tenant
-shredded after the newest backup that is available to the restore is outside
-this rule: run a backup after every shred (``keys shred`` then ``keys backup``).
+target store, of any shred-list files the operator passes, and of every signed
+tombstone at the source: a shred writes ``tombstones/<tenant>.json`` to every
+destination the store was backed up to *before* it commits (and every backup
+writes the tombstones that are missing), so a tenant shredded after the newest
+backup stays shredded even when that backup is lost or corrupted. A tombstone
+that does not authenticate stops the restore (no silent fallback).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -55,7 +59,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from styku_crypto._extras import require
 from styku_crypto.events import emit
@@ -65,15 +71,17 @@ from styku_crypto.exceptions import (
     InvalidInputError,
     KeyDestroyedError,
     KeyStoreError,
+    MetadataIntegrityError,
     RootKeyUnavailableError,
 )
 from styku_crypto.keys._backend import KeyRecord, StoreSnapshot, TenantRecord
 from styku_crypto.keys._provider import RootKeyProvider
-from styku_crypto.keys._store import KeyStore
+from styku_crypto.keys._store import SHRED_HOOKS, KeyStore
 
 __all__ = [
     "BACKUP_FORMAT",
     "SHRED_LIST_FORMAT",
+    "TOMBSTONE_FORMAT",
     "BackupResult",
     "Destination",
     "DirectoryDestination",
@@ -96,6 +104,11 @@ _FILES = ("snapshot.json", "canaries.json")
 _MAX_FILE = 256 * 1024 * 1024
 #: Largest manifest, tombstone or shred-list file accepted (bytes).
 MAX_SMALL_FILE = 4 * 1024 * 1024
+_TOMBSTONES = "tombstones"
+#: Format of the signed shred tombstones written to backup destinations.
+TOMBSTONE_FORMAT = "styku-keys-tombstone/1"
+_TOMBSTONE_INFO = b"styku-crypto/v1/tombstone-mac"
+_DESTINATIONS_RECORD = "backup/destinations"
 #: Deepest JSON nesting accepted in any backup file (the real formats use at most 5).
 MAX_DEPTH = 16
 
@@ -121,6 +134,22 @@ class Destination:
     def read_file(self, backup_id: str, name: str) -> bytes:
         """One file of one backup."""
         raise NotImplementedError
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """Store the shred tombstone of *tenant* atomically (``tombstones/<tenant>.json``)."""
+        raise NotImplementedError
+
+    def list_tombstones(self) -> list[str]:
+        """Tenants with a tombstone file (unverified names)."""
+        raise NotImplementedError
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """The tombstone file of *tenant* (bounded size)."""
+        raise NotImplementedError
+
+    def tombstone_name(self, tenant: str) -> str:
+        """Where the tombstone of *tenant* lives, for messages."""
+        return f"{self.describe()}/{_TOMBSTONES}/{tenant}.json"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -173,7 +202,9 @@ class DirectoryDestination(Destination):
             return sorted(
                 p.name
                 for p in self.path.iterdir()
-                if not p.name.startswith(".") and (p / "manifest.json").is_file()
+                if not p.name.startswith(".")
+                and p.name != _TOMBSTONES
+                and (p / "manifest.json").is_file()
             )
         except OSError as exc:
             raise BackupError(
@@ -187,6 +218,52 @@ class DirectoryDestination(Destination):
             if path.stat().st_size > _MAX_FILE:
                 raise BackupError(f"{path} is too large to be a backup file")
             return path.read_bytes()
+        except OSError as exc:
+            raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """Temp file, fsync, rename, fsync the directory."""
+        folder = self.path / _TOMBSTONES
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{tenant}.", suffix=".tmp", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / f"{tenant}.json")
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            _fsync_dir(folder)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot write {self.tombstone_name(tenant)}: {exc.strerror or type(exc).__name__}"
+            ) from None
+
+    def list_tombstones(self) -> list[str]:
+        """Names of ``tombstones/*.json`` (hidden temp files ignored)."""
+        folder = self.path / _TOMBSTONES
+        try:
+            if not folder.is_dir():
+                return []
+            return sorted(
+                p.name[: -len(".json")]
+                for p in folder.iterdir()
+                if p.name.endswith(".json") and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            raise BackupError(
+                f"cannot list {folder}: {exc.strerror or type(exc).__name__}"
+            ) from None
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """Read one tombstone (at most :data:`MAX_SMALL_FILE` bytes)."""
+        path = self.path / _TOMBSTONES / f"{tenant}.json"
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(MAX_SMALL_FILE + 1)
         except OSError as exc:
             raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
 
@@ -276,7 +353,7 @@ class S3Destination(Destination):
                 for obj in page.get("Contents", []):
                     rest = obj["Key"][len(base) :]
                     parts = rest.split("/")
-                    if len(parts) == 2 and parts[1] == "manifest.json":
+                    if len(parts) == 2 and parts[1] == "manifest.json" and parts[0] != _TOMBSTONES:
                         found.add(parts[0])
         except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
             raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
@@ -293,6 +370,42 @@ class S3Destination(Destination):
             return data
         except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
             raise BackupError(f"{self.describe()}/{backup_id}/{name}: {_aws_error(exc)}") from None
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """PUT ``<prefix>/tombstones/<tenant>.json`` (a single PUT is atomic)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        try:
+            self._s3().put_object(
+                Bucket=self.bucket,
+                Key=self._key(_TOMBSTONES, f"{tenant}.json"),
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+            )
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.tombstone_name(tenant)}: {_aws_error(exc)}") from None
+
+    def list_tombstones(self) -> list[str]:
+        """Tenants having a ``tombstones/<tenant>.json`` object."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        base = self._key(_TOMBSTONES, "") + "/"
+        found: list[str] = []
+        try:
+            for page in (
+                self._s3()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=base)
+            ):
+                for obj in page.get("Contents", []):
+                    rest = obj["Key"][len(base) :]
+                    if "/" not in rest and rest.endswith(".json"):
+                        found.append(rest[: -len(".json")])
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
+        return sorted(found)
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """GET one tombstone (bounded size)."""
+        return self.read_file(_TOMBSTONES, f"{tenant}.json")
 
 
 def _aws_error(exc: Any) -> str:
@@ -430,6 +543,136 @@ def _snapshot_from_json(doc: Any) -> StoreSnapshot:
     except (KeyError, TypeError, ValueError):
         raise BackupError("malformed backup snapshot") from None
     return StoreSnapshot(tenants=tenants, keys=keys, shredded=shredded, meta=meta)
+
+
+# -- shred tombstones -----------------------------------------------------------
+
+
+def _tombstone_mac_key(seal_key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_TOMBSTONE_INFO).derive(
+        seal_key
+    )
+
+
+def make_tombstone(store: KeyStore, tenant: str, when: datetime) -> bytes:
+    """A signed tombstone of *tenant*: HMAC-SHA256 under a key derived from the store's seal key.
+
+    The tombstone carries the seal key's root wraps, so a restore into an empty
+    store can verify it with the root provider(s) alone.
+    """
+    blob, seal_key = store._seal_material()
+    body: dict[str, Any] = {
+        "format": TOMBSTONE_FORMAT,
+        "tenant": tenant,
+        "shredded_at": _ts(when),
+        "store": store.backend.location,
+        "key": _b64(blob),
+    }
+    body["mac"] = hmac.new(
+        _tombstone_mac_key(seal_key), _canonical(body), hashlib.sha256
+    ).hexdigest()
+    return json.dumps(body, sort_keys=True, indent=1).encode()
+
+
+def tombstones_at(dest: Destination, store: KeyStore) -> tuple[dict[str, datetime], list[str]]:
+    """Every tombstone at *dest*, verified with *store*'s root provider(s).
+
+    Returns:
+        ``({tenant: shred time}, [tombstones made under other roots, ignored])``.
+
+    Raises:
+        BackupError: a tombstone is malformed, names another tenant than its
+            file, or fails its MAC (the message names the file). There is no
+            silent fallback: a restore stops.
+    """
+    found: dict[str, datetime] = {}
+    foreign: list[str] = []
+    for tenant in dest.list_tombstones():
+        what = dest.tombstone_name(tenant)
+        doc = parse_json(dest.read_tombstone(tenant), f"tombstone {what}", max_size=MAX_SMALL_FILE)
+        bad = BackupError(f"tombstone {what} is malformed or does not authenticate")
+        if not isinstance(doc, dict) or doc.get("format") != TOMBSTONE_FORMAT:
+            raise bad
+        if doc.get("tenant") != tenant or not isinstance(doc.get("mac"), str):
+            raise bad
+        try:
+            seal_key = store._sealer.key_from_blob(_unb64(doc.get("key")))
+        except MetadataIntegrityError as exc:
+            if "not wrapped under any configured root" in str(exc):
+                foreign.append(what)
+                continue
+            raise bad from None
+        except BackupError:
+            raise bad from None
+        body = {k: v for k, v in doc.items() if k != "mac"}
+        expect = hmac.new(
+            _tombstone_mac_key(seal_key), _canonical(body), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(doc["mac"], expect):
+            raise bad
+        found[tenant] = _parse_ts(doc.get("shredded_at"))
+    return found, foreign
+
+
+def recorded_destinations(store: KeyStore) -> list[str]:
+    """The destinations this store was backed up to (an authenticated record)."""
+    raw = store._read_record(_DESTINATIONS_RECORD)
+    if raw is None:
+        return []
+    doc = parse_json(raw, "the recorded backup destinations", max_size=MAX_SMALL_FILE)
+    if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
+        raise BackupError("the recorded backup destinations are malformed")
+    return doc
+
+
+def _record_destinations(store: KeyStore, dests: Sequence[Destination]) -> None:
+    known = recorded_destinations(store)
+    new = [d.describe() for d in dests if d.describe() not in known]
+    if new:
+        store._write_record(_DESTINATIONS_RECORD, _canonical(sorted(known + new)))
+
+
+def write_tombstones(
+    store: KeyStore,
+    tenants: Iterable[tuple[str, datetime]],
+    dests: Sequence[Destination],
+    *,
+    skip_existing: bool = False,
+) -> list[tuple[str, str]]:
+    """Write a tombstone for each tenant to each destination.
+
+    Returns:
+        ``(destination, reason)`` for every destination that failed.
+    """
+    failed: list[tuple[str, str]] = []
+    items = list(tenants)
+    for dest in dests:
+        try:
+            have = set(dest.list_tombstones()) if skip_existing else set()
+            for tenant, when in items:
+                if tenant not in have:
+                    dest.write_tombstone(tenant, make_tombstone(store, tenant, when))
+        except (BackupError, OSError) as exc:
+            failed.append(
+                (dest.describe(), str(exc) if isinstance(exc, BackupError) else type(exc).__name__)
+            )
+    return failed
+
+
+def _tombstone_on_shred(store: KeyStore, tenant: str) -> None:
+    """Shred hook: tombstone *tenant* at every destination the store was backed up to."""
+    dests = [destination(d) for d in recorded_destinations(store)]
+    failed = write_tombstones(store, [(tenant, datetime.now(UTC))], dests)
+    if failed:
+        names = "; ".join(f"{d}: {why}" for d, why in failed)
+        raise BackupError(
+            f"tenant {tenant!r} was shredded, but its tombstone could not be written to: {names}."
+            " Older backups there would still restore it until `keys backup` writes the"
+            " tombstone (it retries every shredded tenant)."
+        )
+
+
+SHRED_HOOKS.append(_tombstone_on_shred)
 
 
 # -- canaries -----------------------------------------------------------------
@@ -608,11 +851,18 @@ def backup(
             failed.append((dest.describe(), str(exc)))
         except OSError as exc:
             failed.append((dest.describe(), exc.strerror or type(exc).__name__))
+    # Every shredded tenant gets a tombstone at every destination (retrying any that
+    # a shred could not write), and the store remembers where its backups go, so
+    # later shreds tombstone there at once.
+    if snap.shredded:
+        failed.extend(write_tombstones(store, snap.shredded, dests, skip_existing=True))
+    with contextlib.suppress(KeyStoreError):  # read-only store: nothing to record
+        _record_destinations(store, dests)
     result = BackupResult(
         backup_id=backup_id,
         tenants=len(snap.tenants),
         key_versions=len(snap.keys),
-        written=tuple(written),
+        written=tuple(w for w in written if w not in {d for d, _ in failed}),
         failed=tuple(failed),
     )
     emit(
@@ -972,6 +1222,10 @@ def _restore(
     shredded: dict[str, datetime] = dict(vb.shred_list)
     at_source, unverified = shred_lists_at(source, store.providers)
     for name, when in at_source.items():
+        shredded.setdefault(name, when)
+    tomb_dest, _ = _locate(source, None)
+    tombstoned, _foreign = tombstones_at(tomb_dest, store)
+    for name, when in tombstoned.items():
         shredded.setdefault(name, when)
     for name, when in store.backend.shred_list():
         shredded.setdefault(name, when)

@@ -292,6 +292,34 @@ class Sealer:
             )
         raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
 
+    def key_material(self, view: SealView) -> tuple[bytes, bytes]:
+        """``(stored wraps blob, seal key)``, creating the seal key if the store has none.
+
+        Other authenticated artefacts (shred tombstones at backup destinations)
+        carry the blob so that a restore can unwrap the key with the root alone.
+        """
+        key = self._key(view, create=True)
+        blob = view.meta_get(KEY_NAME)
+        if key is None or blob is None:
+            raise MetadataIntegrityError("the seal key is missing")
+        return blob, key
+
+    def key_from_blob(self, blob: bytes) -> bytes:
+        """Unwrap a seal-key blob (as stored, or as carried by a tombstone) with the roots.
+
+        Raises:
+            MetadataIntegrityError: malformed, or wrapped under none of the configured roots.
+            RootKeyUnavailableError: no configured root reachable.
+        """
+        cached = self._cached
+        if cached is not None and hmac.compare_digest(cached[0], blob):
+            return cached[1]
+        doc = _load(blob, "the seal key")
+        stored = None if doc is None else doc.get("wraps")
+        if not isinstance(stored, dict):
+            raise MetadataIntegrityError("the seal key is malformed")
+        return self._unwrap(stored)
+
     def rewrap(self, view: SealView) -> None:
         """Wrap the seal key afresh under every configured provider (``rewrap_root``)."""
         key = self._key(view, create=False)

@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +28,17 @@ from styku_crypto.exceptions import (
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
-from styku_crypto.keys._sealing import Sealer, TenantState
+from styku_crypto.keys._sealing import KEY_NAME, Sealer, TenantState
 
-__all__ = ["RESERVED_PREFIX", "STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo", "is_reserved"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "SHRED_HOOKS",
+    "STORE_ENV",
+    "KeyInfo",
+    "KeyStore",
+    "TenantInfo",
+    "is_reserved",
+]
 
 #: Environment variable naming the default store for the CLI.
 STORE_ENV = "STYKU_CRYPTO_STORE"
@@ -44,6 +52,11 @@ _DEFAULT_SIZE = 4096
 #: key material (password peppers, incident-log keys). ``create_tenant`` and
 #: ``shred`` refuse them, and envelope encryption cannot use them.
 RESERVED_PREFIX = "styku-internal-"
+
+#: Run with ``(store, tenant)`` before a shred is committed. ``keys._backup`` registers
+#: the hook that writes signed tombstones to every backup destination of the store
+#: (a registry, so this module never imports the backup module).
+SHRED_HOOKS: list[Callable[[KeyStore, str], None]] = []
 
 
 @dataclass(frozen=True)
@@ -440,6 +453,17 @@ class KeyStore:
         self._shred(tenant)
 
     def _shred(self, tenant: str) -> None:
+        # Tombstones first: a crash after them and before the commit leaves the
+        # tenant live in the store but shredded for every restore (shredding wins);
+        # a destination that cannot be written does not stop the shred, it is
+        # reported afterwards.
+        self._backend.get_tenant(tenant)  # KeyNotFoundError before any side effect
+        hook_error: KeyStoreError | None = None
+        for hook in SHRED_HOOKS:
+            try:
+                hook(self, tenant)
+            except KeyStoreError as exc:
+                hook_error = exc
         self._backend.shred(tenant)
         self._forget(tenant)
         emit(
@@ -449,6 +473,8 @@ class KeyStore:
             level=logging.WARNING,
             tenant=tenant,
         )
+        if hook_error is not None:
+            raise hook_error
 
     def _forget(self, tenant: str) -> None:
         with self._lock:
@@ -607,6 +633,17 @@ class KeyStore:
             if mirror is not None:
                 view.meta_put(mirror, value)
             self._sealer.after_write(view, records={name: value})
+
+    def _seal_material(self) -> tuple[bytes, bytes]:
+        """``(seal-key wraps blob, seal key)`` for other authenticated artefacts (tombstones)."""
+        with self._backend.seal_view() as view:
+            if view.meta_get(KEY_NAME) is not None:
+                return self._sealer.key_material(view)
+        with self._backend.seal_view(write=True) as view:
+            self._sealer.before_write(view)
+            if view.meta_get(KEY_NAME) is None:
+                self._sealer.after_write(view)
+            return self._sealer.key_material(view)
 
     def reseal(self) -> None:
         """Accept the store's current rows as authentic and seal them afresh.

@@ -233,7 +233,7 @@ def test_shredded_tenant_stays_shredded_after_older_restore(
 
 
 def test_shred_list_file_and_the_documented_limit(local_store: KeyStore, tmp_path: Path) -> None:
-    """Only the old backup at hand: the tenant comes back unless a shred list names it."""
+    """Only the old backup at hand: a shred list, or the shred's tombstone, keeps it shredded."""
     local_store.create_tenant("gone")
     backup(local_store, [tmp_path / "only-old"])
     local_store.shred("gone")
@@ -244,10 +244,12 @@ def test_shred_list_file_and_the_documented_limit(local_store: KeyStore, tmp_pat
     restore(tmp_path / "only-old", with_list, shred_lists=[shred_file])
     with pytest.raises(KeyDestroyedError):
         with_list._tenant_key("gone", "customer")
-    # The limit (docs/keys.md): no later backup and no shred list -> keys are restored.
+    # The former limit (no later backup, no shred list) is closed by the tombstone
+    # the shred wrote to the destination (issue 12 item 2).
     without = _empty_like(tmp_path, "t2", LocalRootKey(tmp_path / "root.key"))
     restore(tmp_path / "only-old", without)
-    assert without._tenant_key("gone", "customer").version == 1
+    with pytest.raises(KeyDestroyedError):
+        without._tenant_key("gone", "customer")
 
 
 def test_keys_rotated_after_backup_are_not_in_it(local_store: KeyStore, tmp_path: Path) -> None:
