@@ -30,6 +30,7 @@ __all__ = [
     "PasswordPolicyError",
     "PolicyViolationError",
     "RootKeyUnavailableError",
+    "ShredIncompleteError",
     "StykuCryptoError",
     "TamperedLogError",
     "UnsupportedFormatError",
@@ -134,4 +135,12 @@ class MetadataIntegrityError(KeyStoreError):
     changed, removed or rolled back outside the key store (a database write
     without the root key). New encryptions are refused; ``keys check`` lists
     what changed.
+    """
+
+
+class ShredIncompleteError(KeyStoreError):
+    """A shred deleted the keys, but copies of their bytes remain in files the store controls.
+
+    The message names what remains and why (a blocking reader, the WAL, a
+    table not yet rewritten). ``keys shred --finish TENANT`` completes it later.
     """

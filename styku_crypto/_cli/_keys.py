@@ -13,8 +13,9 @@ local root key file, development only).
                             "created_at": "ISO-8601", "providers": ["local:..."],
                             "primary": true}]}]}
 
-Exit codes: 0 success, 1 refused (unknown or shredded tenant, store problem),
-2 usage (including ``shred`` without ``--yes``).
+Exit codes: 0 success, 1 refused (unknown or shredded tenant, store problem,
+a shred whose bytes remain: ``ShredIncompleteError``, finish it with
+``keys shred --finish TENANT``), 2 usage (including ``shred`` without ``--yes``).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ def register(subparsers: Any) -> None:
     add_store_options(p)
     p.add_argument("tenant", metavar="TENANT")
     p.add_argument("--yes", action="store_true", help="confirm the irreversible shred")
+    p.add_argument(
+        "--finish",
+        action="store_true",
+        help="complete an earlier shred that reported copies remaining (ShredIncompleteError)",
+    )
     p.set_defaults(handler=_shred)
 
     if importlib.util.find_spec("styku_crypto._cli._keys_dr") is not None:
@@ -206,6 +212,11 @@ def _v(top: dict[str, int], purpose: str) -> str:
 def _shred(args: argparse.Namespace) -> int:
     from styku_crypto._cli import usage_error
 
+    if args.finish:
+        with open_store(args) as store:
+            store.finish_shred(args.tenant)
+        print(f"shred of tenant {args.tenant!r} complete: no copy remains in the store files")
+        return 0
     if not args.yes:
         raise usage_error(
             f"shredding {args.tenant!r} destroys its keys and data for good; add --yes to confirm"

@@ -177,6 +177,18 @@ class KeyStoreBackend(abc.ABC):
 
         Raises:
             KeyNotFoundError: no such tenant.
+            ShredIncompleteError: the rows are deleted, but copies of their bytes
+                remain in files the store controls after a bounded wait;
+                :meth:`finish_shred` completes it.
+        """
+
+    def finish_shred(self, tenant: str) -> None:  # noqa: B027 - optional, no-op default
+        """Complete a shred that raised :class:`~styku_crypto.exceptions.ShredIncompleteError`.
+
+        Idempotent; a backend without such a state does nothing.
+
+        Raises:
+            ShredIncompleteError: copies still remain (the message says where and why).
         """
 
     @abc.abstractmethod

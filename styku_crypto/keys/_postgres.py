@@ -45,6 +45,7 @@ from styku_crypto.exceptions import (
     KeyDestroyedError,
     KeyNotFoundError,
     KeyStoreError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import (
     PURPOSES,
@@ -54,6 +55,13 @@ from styku_crypto.keys._backend import (
     TenantRecord,
 )
 from styku_crypto.keys._sealing import TenantState, is_store_seal
+from styku_crypto.keys._shred import (
+    PENDING_PREFIX,
+    load_pending,
+    markers_of,
+    pending_record,
+    pending_since,
+)
 
 __all__ = ["PostgresBackend"]
 
@@ -612,14 +620,26 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- shredding ----------------------------------------------------------
 
+    #: Upper bound (seconds) on how long a shred waits to rewrite the tables.
+    shred_timeout: float = 10.0
+
     def shred(self, tenant: str) -> None:
-        """Delete every key of *tenant*, record the shred, then rewrite the wraps table."""
+        """Delete every key of *tenant*, record the shred, then rewrite the wraps table.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the rows are deleted, but the table could not be
+                rewritten without them within ``shred_timeout`` (a session holds an
+                older snapshot or a lock on it; named); :meth:`finish_shred` completes it.
+        """
         when = datetime.now(UTC)
         with self._write() as cur:
             self._seal_before(_View(cur), [tenant])
             cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
             if cur.fetchone() is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+            cur.execute("SELECT wrapped FROM styku_key_wraps WHERE tenant = %s", (tenant,))
+            markers = markers_of(bytes(r[0]) for r in cur.fetchall())
             cur.execute("DELETE FROM styku_key_wraps WHERE tenant = %s", (tenant,))
             cur.execute("DELETE FROM styku_tenant_keys WHERE tenant = %s", (tenant,))
             cur.execute(
@@ -631,22 +651,101 @@ class PostgresBackend(KeyStoreBackend):
                 " ON CONFLICT (tenant) DO NOTHING",
                 (tenant, when),
             )
-            self._seal_after(_View(cur), [tenant])
-        self._purge()
+            view = _View(cur)
+            previous = load_pending(view.meta_get(PENDING_PREFIX + tenant)) or []
+            cur.execute("SELECT clock_timestamp()")
+            since = cur.fetchone()[0].isoformat()
+            view.meta_put(PENDING_PREFIX + tenant, pending_record(previous + markers, since=since))
+            self._seal_after(view, [tenant])
+        self.finish_shred(tenant)
 
-    def _purge(self) -> None:
-        """Rewrite the wraps and keys tables so deleted rows leave the live files."""
+    def finish_shred(self, tenant: str) -> None:
+        """Rewrite the tables once no other session can still see the deleted rows.
+
+        ``VACUUM FULL`` copies every row some snapshot may still see, so it only
+        runs when no other session of this database holds a snapshot older than
+        the delete, and with a ``lock_timeout`` so that it never queues forever
+        behind an idle session. Idempotent.
+
+        Raises:
+            ShredIncompleteError: after ``shred_timeout`` seconds; names the sessions.
+        """
+        raw = self.get_meta(PENDING_PREFIX + tenant)
+        if load_pending(raw) is None:
+            return
+        since = pending_since(raw)
+        deadline = time.monotonic() + self.shred_timeout
+        while True:
+            blockers = self._snapshot_holders(since)
+            why = "an older snapshot can still see the deleted rows"
+            if not blockers:
+                remaining = max(0.1, deadline - time.monotonic())
+                locked = self._purge(lock_timeout=remaining)
+                if not locked:
+                    with self._write() as cur:
+                        _View(cur).meta_put(PENDING_PREFIX + tenant, None)
+                    return
+                blockers = self._lock_holders()
+                why = "a session holds a lock on the table"
+            if time.monotonic() >= deadline:
+                names = ", ".join(blockers) or "not identifiable (insufficient privileges?)"
+                raise ShredIncompleteError(
+                    f"tenant {tenant!r}: keys deleted, but the wrapped keys remain in the live"
+                    f" table file of styku_key_wraps after {self.shred_timeout:g}s; {why}:"
+                    f" {names}. Copies also remain in WAL segments and replicas until"
+                    f" recycled. Run `keys shred --finish {tenant}` when it ends."
+                )
+            time.sleep(0.1)
+
+    def _snapshot_holders(self, since: str | None) -> list[str]:
+        """Other sessions of this database whose transaction started before *since*."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT pid, application_name, state FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND backend_xmin IS NOT NULL"
+                " AND xact_start <= COALESCE(%s::timestamptz, now()) ORDER BY pid",
+                (since,),
+            )
+            rows = cur.fetchall()
+        return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
+
+    def _lock_holders(self) -> list[str]:
+        """Other sessions holding a lock on the wraps table."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT DISTINCT a.pid, a.application_name, a.state FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.relation = 'styku_key_wraps'::regclass AND l.granted"
+                " AND a.pid <> pg_backend_pid() ORDER BY a.pid"
+            )
+            rows = cur.fetchall()
+        return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
+
+    def _purge(self, *, lock_timeout: float) -> bool:
+        """Rewrite the wraps and keys tables so deleted rows leave the live files.
+
+        Returns:
+            True when the rewrite gave up on a lock (``lock_timeout``).
+        """
         psycopg = self._psycopg
         with self._lock:
             try:
                 conn = self._primary()
-                conn.execute("VACUUM (FULL) styku_key_wraps")
-                conn.execute("VACUUM (FULL) styku_tenant_keys")
+                conn.execute(f"SET lock_timeout = {max(1, int(lock_timeout * 1000))}")
+                try:
+                    conn.execute("VACUUM (FULL) styku_key_wraps")
+                    conn.execute("VACUUM (FULL) styku_tenant_keys")
+                finally:
+                    conn.execute("RESET lock_timeout")
+            except psycopg.errors.LockNotAvailable:
+                return True
             except psycopg.Error as exc:
                 raise KeyStoreError(
                     "keys were deleted but the tables could not be rewritten"
                     f" ({type(exc).__name__})"
                 ) from None
+        return False
 
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""

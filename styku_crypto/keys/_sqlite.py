@@ -15,6 +15,7 @@ from styku_crypto.exceptions import (
     KeyDestroyedError,
     KeyNotFoundError,
     KeyStoreError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import (
     PURPOSES,
@@ -24,6 +25,15 @@ from styku_crypto.keys._backend import (
     TenantRecord,
 )
 from styku_crypto.keys._sealing import TenantState, is_store_seal
+from styku_crypto.keys._shred import (
+    PENDING_PREFIX,
+    find_markers,
+    load_pending,
+    markers_of,
+    other_processes_with,
+    pending_record,
+    unique_markers,
+)
 
 __all__ = ["SQLiteBackend"]
 
@@ -182,7 +192,8 @@ class SQLiteBackend(KeyStoreBackend):
                     check_same_thread=False,
                     isolation_level=None,
                 )
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._busy_ms = int(busy_timeout * 1000)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             if not read_only:
@@ -500,8 +511,18 @@ class SQLiteBackend(KeyStoreBackend):
 
     # -- shredding ----------------------------------------------------------
 
+    #: Upper bound (seconds) on how long a shred waits for its bytes to leave the files.
+    shred_timeout: float = 10.0
+
     def shred(self, tenant: str) -> None:
-        """Delete every key of *tenant* and purge the bytes from the file and WAL."""
+        """Delete every key of *tenant*, then purge the bytes from the file and the WAL.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the keys are deleted, but copies of their bytes
+                remain after ``shred_timeout`` seconds (named file, copies, and the
+                blocking reader); :meth:`finish_shred` completes it later.
+        """
         when = _now()
 
         def run(conn: sqlite3.Connection) -> None:
@@ -509,6 +530,9 @@ class SQLiteBackend(KeyStoreBackend):
             if row is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
             self._seal_before(_View(conn), [tenant])
+            wraps = conn.execute(
+                "SELECT wrapped FROM key_wraps WHERE tenant = ?", (tenant,)
+            ).fetchall()
             conn.execute("DELETE FROM key_wraps WHERE tenant = ?", (tenant,))
             conn.execute("DELETE FROM tenant_keys WHERE tenant = ?", (tenant,))
             conn.execute(
@@ -519,27 +543,85 @@ class SQLiteBackend(KeyStoreBackend):
                 "INSERT OR IGNORE INTO shredded (tenant, shredded_at) VALUES (?, ?)",
                 (tenant, when),
             )
+            live = conn.execute(
+                "SELECT wrapped FROM key_wraps WHERE tenant <> ?", (tenant,)
+            ).fetchall()
+            markers = unique_markers(
+                markers_of(bytes(w[0]) for w in wraps), (bytes(w[0]) for w in live)
+            )
+            previous = load_pending(_View(conn).meta_get(PENDING_PREFIX + tenant)) or []
+            _View(conn).meta_put(PENDING_PREFIX + tenant, pending_record(previous + markers))
             self._seal_after(_View(conn), [tenant])
 
         self._run_write(run)
-        self._purge()
+        self.finish_shred(tenant)
 
-    def _purge(self) -> None:
-        """Checkpoint the WAL into the file, truncate it, and VACUUM free pages away."""
+    def finish_shred(self, tenant: str) -> None:
+        """Purge until no byte of *tenant*'s deleted wraps remains in the file or the WAL.
+
+        Idempotent: returns at once when no shred of *tenant* is pending.
+
+        Raises:
+            ShredIncompleteError: copies remain after ``shred_timeout`` seconds.
+        """
+        markers = load_pending(self.get_meta(PENDING_PREFIX + tenant))
+        if markers is None:
+            return
+        files = [self._path, Path(f"{self._path}-wal"), Path(f"{self._path}-shm")]
+        deadline = time.monotonic() + self.shred_timeout
+        while True:
+            busy = self._purge()
+            found = find_markers(files, markers)
+            if not found:
+                self._run_write(
+                    lambda conn: conn.execute(
+                        "DELETE FROM meta WHERE name = ?", (PENDING_PREFIX + tenant,)
+                    )
+                )
+                self._purge()
+                return
+            if time.monotonic() >= deadline:
+                where = ", ".join(
+                    f"{f} ({n} cop{'y' if n == 1 else 'ies'})" for f, n in found.items()
+                )
+                readers = other_processes_with(files)
+                why = (
+                    "another connection holds a read snapshot"
+                    + (f": {', '.join(readers)}" if readers else " (not identifiable)")
+                    if busy
+                    else "the WAL could not be checkpointed"
+                )
+                raise ShredIncompleteError(
+                    f"tenant {tenant!r}: keys deleted, but copies of the wrapped keys remain in"
+                    f" {where} after {self.shred_timeout:g}s; {why}. Run `keys shred --finish"
+                    f" {tenant}` when it ends."
+                )
+            time.sleep(0.05)
+
+    def _purge(self) -> bool:
+        """Checkpoint the WAL into the file, VACUUM free pages away, truncate the WAL.
+
+        Returns:
+            True when a reader blocked a checkpoint (copies may remain).
+        """
         with self._lock:
             self._ensure_open()
+            # A TRUNCATE checkpoint waits in the busy handler for readers: keep each
+            # wait short so that the whole shred stays within shred_timeout.
+            self._conn.execute("PRAGMA busy_timeout = 200")
             try:
-                for _ in range(50):
-                    busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                    if not busy:
-                        break
-                    time.sleep(0.02)
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                 self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy2 = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return True
                 raise KeyStoreError(
                     f"keys were deleted but the store file could not be purged: {exc}"
                 ) from None
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        return bool(busy or busy2)
 
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from styku_crypto.events import emit
 from styku_crypto.exceptions import (
@@ -24,6 +25,7 @@ from styku_crypto.exceptions import (
     KeyStoreError,
     MetadataIntegrityError,
     RootKeyUnavailableError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
@@ -438,6 +440,11 @@ class KeyStore:
             InvalidInputError: malformed or reserved tenant name (``styku-internal-*``:
                 the library's own keys cannot be shredded by tenant name).
             KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the keys are destroyed (every token of the tenant
+                fails), but copies of the wrapped keys remain in store files after
+                the backend's bounded wait; :meth:`finish_shred` completes it.
+            BackupError: the shred completed, but its tombstone could not be
+                written to a backup destination (named).
         """
         check_tenant(tenant)
         _refuse_reserved(tenant)
@@ -464,7 +471,11 @@ class KeyStore:
                 hook(self, tenant)
             except KeyStoreError as exc:
                 hook_error = exc
-        self._backend.shred(tenant)
+        incomplete: ShredIncompleteError | None = None
+        try:
+            self._backend.shred(tenant)
+        except ShredIncompleteError as exc:
+            incomplete = exc  # the keys are deleted: forget and report, then raise
         self._forget(tenant)
         emit(
             "key.shredded",
@@ -473,8 +484,38 @@ class KeyStore:
             level=logging.WARNING,
             tenant=tenant,
         )
+        if incomplete is not None:
+            self._shred_incomplete(tenant, incomplete)
         if hook_error is not None:
             raise hook_error
+
+    def _shred_incomplete(self, tenant: str, exc: ShredIncompleteError) -> NoReturn:
+        emit(
+            "key.shred_incomplete",
+            capability="keys",
+            outcome="failure",
+            level=logging.ERROR,
+            tenant=tenant,
+            reason="bytes_remain",
+            attributes={"detail": str(exc)},
+        )
+        raise exc
+
+    def finish_shred(self, tenant: str) -> None:
+        """Complete a shred that raised :class:`~styku_crypto.exceptions.ShredIncompleteError`.
+
+        Purges again (bounded by the backend's ``shred_timeout``) and returns once
+        no copy of the tenant's wrapped keys remains in the files the store
+        controls. Idempotent.
+
+        Raises:
+            ShredIncompleteError: copies still remain (emits ``key.shred_incomplete``).
+        """
+        check_tenant(tenant)
+        try:
+            self._backend.finish_shred(tenant)
+        except ShredIncompleteError as exc:
+            self._shred_incomplete(tenant, exc)
 
     def _forget(self, tenant: str) -> None:
         with self._lock:
