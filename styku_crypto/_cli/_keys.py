@@ -125,6 +125,13 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(handler=_shred)
 
+    p = keys_sub.add_parser(
+        "reseal", help="accept the store's current rows as authentic (after keys check)"
+    )
+    add_store_options(p)
+    p.add_argument("--yes", action="store_true", help="confirm: launders any reported change")
+    p.set_defaults(handler=_reseal)
+
     if importlib.util.find_spec("styku_crypto._cli._keys_dr") is not None:
         importlib.import_module("styku_crypto._cli._keys_dr").register(keys_sub)
 
@@ -224,4 +231,20 @@ def _shred(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         store.shred(args.tenant)
     print(f"shredded tenant {args.tenant!r}: every key version destroyed")
+    return 0
+
+
+def _reseal(args: argparse.Namespace) -> int:
+    from styku_crypto._cli import usage_error
+
+    if not args.yes:
+        raise usage_error(
+            "reseal accepts every change `keys check` reports as authentic; add --yes to confirm"
+        )
+    with open_store(args) as store:
+        before = store.check()
+        store.reseal()
+    for problem in before:
+        print(f"accepted: {problem}")
+    print(f"resealed {store.backend.location}")
     return 0

@@ -236,3 +236,21 @@ def test_keys_check_cli_names_the_change(
     out = capsys.readouterr().out
     assert "PROBLEM tenant 'acme' customer v2" in out
     assert "primary is v1 in the store, authenticated v2" in out
+
+
+def test_keys_reseal_cli_needs_yes_and_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys reseal` without --yes is a usage error; with it, check is clean again."""
+    from styku_crypto._cli import main
+
+    db = tmp_path / "keys.db"
+    with KeyStore.open(db) as store:
+        store.create_tenant("acme")
+        store.rotate("acme", purpose="customer")
+        _sql(store.backend, "DELETE FROM {p}key_wraps WHERE tenant = 'acme' AND version = 2")
+        _sql(store.backend, "DELETE FROM {p}tenant_keys WHERE tenant = 'acme' AND version = 2")
+    assert main(["keys", "reseal", "--store", str(db)]) == 2
+    assert main(["keys", "reseal", "--store", str(db), "--yes"]) == 0
+    assert "accepted: tenant 'acme' customer v2" in capsys.readouterr().out
+    assert main(["keys", "check", "--store", str(db)]) == 0
