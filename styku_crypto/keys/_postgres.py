@@ -679,8 +679,10 @@ class PostgresBackend(KeyStoreBackend):
             blockers = self._snapshot_holders(since)
             why = "an older snapshot can still see the deleted rows"
             if not blockers:
-                remaining = max(0.1, deadline - time.monotonic())
-                locked = self._purge(lock_timeout=remaining)
+                # Short lock waits: while VACUUM FULL queues for its exclusive lock, every
+                # other reader of the table queues behind it, so never wait long at once.
+                remaining = max(0.05, deadline - time.monotonic())
+                locked = self._purge(lock_timeout=min(0.25, remaining))
                 if not locked:
                     with self._write() as cur:
                         _View(cur).meta_put(PENDING_PREFIX + tenant, None)
