@@ -25,11 +25,13 @@ __all__ = [
     "KeyDestroyedError",
     "KeyNotFoundError",
     "KeyStoreError",
+    "MetadataIntegrityError",
     "MissingExtraError",
     "PasswordMismatchError",
     "PasswordPolicyError",
     "PolicyViolationError",
     "RootKeyUnavailableError",
+    "ShredIncompleteError",
     "StykuCryptoError",
     "TamperedLogError",
     "UnsupportedFormatError",
@@ -128,4 +130,22 @@ class MissingExtraError(StykuCryptoError, ImportError):
     """An optional integration was used without its extra installed.
 
     The message names the extra, e.g. ``pip install 'styku-crypto[postgres]'``.
+    """
+
+
+class MetadataIntegrityError(KeyStoreError):
+    """The key store's authenticated metadata does not match its rows.
+
+    Tenants, key versions, primaries, shred state or authenticated records were
+    changed, removed or rolled back outside the key store (a database write
+    without the root key). New encryptions are refused; ``keys check`` lists
+    what changed.
+    """
+
+
+class ShredIncompleteError(KeyStoreError):
+    """A shred deleted the keys, but copies of their bytes remain in files the store controls.
+
+    The message names what remains and why (a blocking reader, the WAL, a
+    table not yet rewritten). ``keys shred --finish TENANT`` completes it later.
     """

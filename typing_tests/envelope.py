@@ -47,7 +47,10 @@ def lifecycle(path: Path) -> bytes:
     written: int = env.encrypt_into(b"abc", buf, tenant="acme", context=ctx)
     plain_buf = bytearray(env.plaintext_length(bytes(buf)))
     read: int = env.decrypt_into(bytes(buf), plain_buf, tenant="acme", context=ctx)
+    problems: list[str] = store.check()
+    store.reseal()
     store.shred("acme")
+    store.finish_shred("acme")
     try:
         env.decrypt(new_token, tenant="acme", context=ctx)
     except KeyDestroyedError:
@@ -55,7 +58,7 @@ def lifecycle(path: Path) -> bytes:
     except (DecryptionError, UnsupportedFormatError):
         raise
     store.close()
-    _ = (needs, in_place, new_text, list(many), written, read, again)
+    _ = (needs, in_place, new_text, list(many), written, read, again, problems)
     return plain
 
 

@@ -13,8 +13,9 @@ local root key file, development only).
                             "created_at": "ISO-8601", "providers": ["local:..."],
                             "primary": true}]}]}
 
-Exit codes: 0 success, 1 refused (unknown or shredded tenant, store problem),
-2 usage (including ``shred`` without ``--yes``).
+Exit codes: 0 success, 1 refused (unknown or shredded tenant, store problem,
+a shred whose bytes remain: ``ShredIncompleteError``, finish it with
+``keys shred --finish TENANT``), 2 usage (including ``shred`` without ``--yes``).
 """
 
 from __future__ import annotations
@@ -106,13 +107,30 @@ def register(subparsers: Any) -> None:
     p = keys_sub.add_parser("list", help="list tenants and key versions (no secrets)")
     add_store_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--shred-list",
+        action="store_true",
+        help="print the shred list as a styku-keys-shred-list/1 document (for restore)",
+    )
     p.set_defaults(handler=_list)
 
     p = keys_sub.add_parser("shred", help="destroy every key of a tenant (irreversible)")
     add_store_options(p)
     p.add_argument("tenant", metavar="TENANT")
     p.add_argument("--yes", action="store_true", help="confirm the irreversible shred")
+    p.add_argument(
+        "--finish",
+        action="store_true",
+        help="complete an earlier shred that reported copies remaining (ShredIncompleteError)",
+    )
     p.set_defaults(handler=_shred)
+
+    p = keys_sub.add_parser(
+        "reseal", help="accept the store's current rows as authentic (after keys check)"
+    )
+    add_store_options(p)
+    p.add_argument("--yes", action="store_true", help="confirm: launders any reported change")
+    p.set_defaults(handler=_reseal)
 
     if importlib.util.find_spec("styku_crypto._cli._keys_dr") is not None:
         importlib.import_module("styku_crypto._cli._keys_dr").register(keys_sub)
@@ -165,6 +183,13 @@ def _info_json(info: TenantInfo) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if getattr(args, "shred_list", False):
+        from styku_crypto.keys._backup import shred_list_document
+
+        with open_store(args, read_only=os.path.exists(store_target(args))) as store:
+            json.dump(shred_list_document(store), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     with open_store(args, read_only=os.path.exists(store_target(args))) as store:
         infos = [store.describe(t.name) for t in store.tenants()]
         location = store.backend.location
@@ -194,6 +219,11 @@ def _v(top: dict[str, int], purpose: str) -> str:
 def _shred(args: argparse.Namespace) -> int:
     from styku_crypto._cli import usage_error
 
+    if args.finish:
+        with open_store(args) as store:
+            store.finish_shred(args.tenant)
+        print(f"shred of tenant {args.tenant!r} complete: no copy remains in the store files")
+        return 0
     if not args.yes:
         raise usage_error(
             f"shredding {args.tenant!r} destroys its keys and data for good; add --yes to confirm"
@@ -201,4 +231,20 @@ def _shred(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         store.shred(args.tenant)
     print(f"shredded tenant {args.tenant!r}: every key version destroyed")
+    return 0
+
+
+def _reseal(args: argparse.Namespace) -> int:
+    from styku_crypto._cli import usage_error
+
+    if not args.yes:
+        raise usage_error(
+            "reseal accepts every change `keys check` reports as authentic; add --yes to confirm"
+        )
+    with open_store(args) as store:
+        before = store.check()
+        store.reseal()
+    for problem in before:
+        print(f"accepted: {problem}")
+    print(f"resealed {store.backend.location}")
     return 0

@@ -277,6 +277,8 @@ def _restore(args: argparse.Namespace) -> int:
     )
     for name in result.kept_shredded:
         print(f"  kept shredded: {name}")
+    for invalid in result.invalid_backups:
+        print(f"styku-crypto: warning: ignored invalid backup {invalid}", file=sys.stderr)
     for problem in problems:
         print(f"  PROBLEM {problem}")
     return 0 if not problems else 1

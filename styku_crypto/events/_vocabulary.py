@@ -138,6 +138,13 @@ VOCABULARY: tuple[EventSpec, ...] = (
     _e("key.shredded_access", _W, "failure", ("tenant", "key_version", "actor", "source"), _CFG,
        ("access", "denied"),
        "Someone tried to decrypt data of a shredded tenant."),
+    _e("key.metadata_tampered", _E, "failure", ("tenant", "reason"), _CFG, ("error",),
+       "The key store's authenticated metadata does not match its rows (a database write "
+       "without the root key); the key was refused. `keys check` lists what changed."),
+    _e("key.shred_incomplete", _E, "failure", ("tenant", "actor", "reason"), _CFG,
+       ("deletion", "error"),
+       "A shred deleted the keys but copies remain in store files (reason names what and "
+       "why); finish it with `keys shred --finish`."),
     # passwords
     _e("password.verified", _I, "success", ("actor", "source"), _AUTH, ("info",),
        "A password matched its stored hash."),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from styku_crypto.exceptions import KeyNotFoundError, KeyStoreError
+from styku_crypto.events import emit
+from styku_crypto.exceptions import KeyNotFoundError, KeyStoreError, MetadataIntegrityError
+from styku_crypto.incidents._chain import ChainTamperedError
 
 __all__ = ["INCIDENT_TENANT", "KeyStoreMacKey", "store_head", "store_path"]
 
@@ -18,6 +21,7 @@ __all__ = ["INCIDENT_TENANT", "KeyStoreMacKey", "store_head", "store_path"]
 INCIDENT_TENANT = "styku-internal-incidents"
 _PURPOSE = "customer"
 _LABEL = b"styku-crypto/incident-log/mac/v1"
+_RECORD = "incidents/"  # the head's authenticated record: styku/seal/record/incidents/<name>
 _KEY_ID = re.compile(r"\Astore:incidents:v([1-9][0-9]{0,9})\Z")
 
 
@@ -88,7 +92,7 @@ class KeyStoreMacKey:
                 raise
         # first use: create the reserved tenant, then derive
         with contextlib.suppress(KeyStoreError):  # created concurrently by another writer
-            store.create_tenant(self._tenant)
+            store._create_internal_tenant(self._tenant)
         return store._derive_key(  # type: ignore[no-any-return]
             self._tenant, purpose=_PURPOSE, label=_LABEL, length=32, version=None
         )
@@ -103,25 +107,60 @@ def _backend(store: Any) -> Any:
 
 
 class _StoreHead:
-    """The key store's metadata table as a head store."""
+    """The key store's metadata as a head store, covered by its authenticated metadata.
 
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
+    The head is written to the plain metadata entry *and*, in the same
+    transaction, to an authenticated record of the key store's seal
+    (``KeyStore._write_record``). Reading compares the two: a head whose record
+    was deleted or replaced by an older copy, or that differs from its record
+    (an older log and head put back), is refused, so erasing or rolling back
+    the log and its head no longer verifies clean.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
 
     def get_meta(self, name: str) -> bytes | None:
-        value = self._backend.get_meta(name)
-        return None if value is None else bytes(value)
+        plain = self._store.backend.get_meta(name)
+        try:
+            sealed = self._store._read_record(_RECORD + name)
+        except MetadataIntegrityError as exc:
+            _refuse(f"incident log head: {exc}", "head_missing")
+        if sealed is None:
+            return None if plain is None else bytes(plain)  # never sealed (first use)
+        if plain is None:
+            _refuse(
+                "incident log head record is missing from the key store (its authenticated"
+                " copy exists)",
+                "head_missing",
+            )
+        if not hmac.compare_digest(bytes(plain), sealed):
+            _refuse(
+                "incident log head differs from its authenticated copy (altered or rolled back)",
+                "head_mismatch",
+            )
+        return bytes(plain)
 
     def set_meta(self, name: str, value: bytes | None) -> None:
-        self._backend.set_meta(name, value)
+        self._store._write_record(_RECORD + name, value, mirror=name)
+
+
+def _refuse(message: str, code: str) -> NoReturn:
+    emit(
+        "incident.verify_failed",
+        capability="incidents",
+        outcome="failure",
+        level=logging.ERROR,
+        reason=code,
+    )
+    raise ChainTamperedError(message, code)
 
 
 def store_head(store: Any) -> _StoreHead | None:
-    """The key store's metadata as a head store (``None`` when it has none)."""
-    backend = _backend(store)
-    if backend is None or not hasattr(backend, "get_meta"):
+    """The key store's authenticated records as a head store (``None`` when it has none)."""
+    if not hasattr(store, "_read_record"):
         return None
-    return _StoreHead(backend)
+    return _StoreHead(store)
 
 
 def store_path(store: Any) -> Path | None:

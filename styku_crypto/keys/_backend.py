@@ -8,10 +8,14 @@ PostgreSQL implements the same interface.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+
+from styku_crypto.exceptions import KeyStoreError
+from styku_crypto.keys._sealing import SEAL_PREFIX, Sealer, SealView
 
 __all__ = [
     "PURPOSES",
@@ -173,6 +177,18 @@ class KeyStoreBackend(abc.ABC):
 
         Raises:
             KeyNotFoundError: no such tenant.
+            ShredIncompleteError: the rows are deleted, but copies of their bytes
+                remain in files the store controls after a bounded wait;
+                :meth:`finish_shred` completes it.
+        """
+
+    def finish_shred(self, tenant: str) -> None:  # noqa: B027 - optional, no-op default
+        """Complete a shred that raised :class:`~styku_crypto.exceptions.ShredIncompleteError`.
+
+        Idempotent; a backend without such a state does nothing.
+
+        Raises:
+            ShredIncompleteError: copies still remain (the message says where and why).
         """
 
     @abc.abstractmethod
@@ -206,6 +222,35 @@ class KeyStoreBackend(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. Idempotent."""
+
+    # -- authenticated metadata (see keys/_sealing.py) ---------------------------
+
+    _sealer: Sealer | None = None
+
+    def attach_sealer(self, sealer: Sealer) -> None:
+        """Seal every later write with *sealer* (the :class:`KeyStore` attaches its own)."""
+        self._sealer = sealer
+
+    @abc.abstractmethod
+    def seal_view(self, *, write: bool = False) -> contextlib.AbstractContextManager[SealView]:
+        """One transaction (read, or write with *write*) seen through a :class:`SealView`."""
+
+    def _seal_before(self, view: SealView, tenants: Sequence[str]) -> None:
+        """Inside a write transaction: refuse when *tenants*' seals do not verify."""
+        if self._sealer is not None:
+            self._sealer.before_write(view, tenants)
+
+    def _seal_after(
+        self, view: SealView, tenants: Sequence[str], *, everything: bool = False
+    ) -> None:
+        """Inside the same transaction: reseal *tenants* (or *everything*) and bump the counter."""
+        if self._sealer is not None:
+            self._sealer.after_write(view, tenants, all_tenants=everything)
+
+    @staticmethod
+    def _check_meta_name(name: str) -> None:
+        if name.startswith(SEAL_PREFIX):
+            raise KeyStoreError("metadata names under styku/seal/ are written by the seal only")
 
     def __enter__(self) -> KeyStoreBackend:
         return self

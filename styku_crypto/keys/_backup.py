@@ -32,14 +32,18 @@ Shred list rule (crypto-shredding wins): every backup records the store's
 complete shred list in its (authenticated) manifest. A restore removes the
 keys of every tenant named in the shred list of the backup itself, of every
 other *verifying* backup found at the same source (older or newer), of the
-target store, and of any shred-list files the operator passes. A tenant
-shredded after the newest backup that is available to the restore is outside
-this rule: run a backup after every shred (``keys shred`` then ``keys backup``).
+target store, of any shred-list files the operator passes, and of every signed
+tombstone at the source: a shred writes ``tombstones/<tenant>.json`` to every
+destination the store was backed up to *before* it commits (and every backup
+writes the tombstones that are missing), so a tenant shredded after the newest
+backup stays shredded even when that backup is lost or corrupted. A tombstone
+that does not authenticate stops the restore (no silent fallback).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -55,7 +59,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from styku_crypto._extras import require
 from styku_crypto.events import emit
@@ -65,14 +71,17 @@ from styku_crypto.exceptions import (
     InvalidInputError,
     KeyDestroyedError,
     KeyStoreError,
+    MetadataIntegrityError,
     RootKeyUnavailableError,
 )
 from styku_crypto.keys._backend import KeyRecord, StoreSnapshot, TenantRecord
 from styku_crypto.keys._provider import RootKeyProvider
-from styku_crypto.keys._store import KeyStore
+from styku_crypto.keys._store import SHRED_HOOKS, KeyStore
 
 __all__ = [
     "BACKUP_FORMAT",
+    "SHRED_LIST_FORMAT",
+    "TOMBSTONE_FORMAT",
     "BackupResult",
     "Destination",
     "DirectoryDestination",
@@ -86,11 +95,22 @@ __all__ = [
 ]
 
 BACKUP_FORMAT = "styku-keys-backup/1"
+#: The versioned shred-list file format (``keys list --shred-list``, ``--shred-list FILE``).
+SHRED_LIST_FORMAT = "styku-keys-shred-list/1"
 _MAC_AAD = b"styku-crypto/v1/backup-mac\x00"
 _CANARY_LABEL = b"styku-crypto/v1/backup-canary"
 _CANARY_AAD = b"styku-crypto/v1/backup-canary\x00"
 _FILES = ("snapshot.json", "canaries.json")
 _MAX_FILE = 256 * 1024 * 1024
+#: Largest manifest, tombstone or shred-list file accepted (bytes).
+MAX_SMALL_FILE = 4 * 1024 * 1024
+_TOMBSTONES = "tombstones"
+#: Format of the signed shred tombstones written to backup destinations.
+TOMBSTONE_FORMAT = "styku-keys-tombstone/1"
+_TOMBSTONE_INFO = b"styku-crypto/v1/tombstone-mac"
+_DESTINATIONS_RECORD = "backup/destinations"
+#: Deepest JSON nesting accepted in any backup file (the real formats use at most 5).
+MAX_DEPTH = 16
 
 
 # -- destinations ------------------------------------------------------------
@@ -114,6 +134,22 @@ class Destination:
     def read_file(self, backup_id: str, name: str) -> bytes:
         """One file of one backup."""
         raise NotImplementedError
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """Store the shred tombstone of *tenant* atomically (``tombstones/<tenant>.json``)."""
+        raise NotImplementedError
+
+    def list_tombstones(self) -> list[str]:
+        """Tenants with a tombstone file (unverified names)."""
+        raise NotImplementedError
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """The tombstone file of *tenant* (bounded size)."""
+        raise NotImplementedError
+
+    def tombstone_name(self, tenant: str) -> str:
+        """Where the tombstone of *tenant* lives, for messages."""
+        return f"{self.describe()}/{_TOMBSTONES}/{tenant}.json"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -166,7 +202,9 @@ class DirectoryDestination(Destination):
             return sorted(
                 p.name
                 for p in self.path.iterdir()
-                if not p.name.startswith(".") and (p / "manifest.json").is_file()
+                if not p.name.startswith(".")
+                and p.name != _TOMBSTONES
+                and (p / "manifest.json").is_file()
             )
         except OSError as exc:
             raise BackupError(
@@ -180,6 +218,52 @@ class DirectoryDestination(Destination):
             if path.stat().st_size > _MAX_FILE:
                 raise BackupError(f"{path} is too large to be a backup file")
             return path.read_bytes()
+        except OSError as exc:
+            raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """Temp file, fsync, rename, fsync the directory."""
+        folder = self.path / _TOMBSTONES
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{tenant}.", suffix=".tmp", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / f"{tenant}.json")
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            _fsync_dir(folder)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot write {self.tombstone_name(tenant)}: {exc.strerror or type(exc).__name__}"
+            ) from None
+
+    def list_tombstones(self) -> list[str]:
+        """Names of ``tombstones/*.json`` (hidden temp files ignored)."""
+        folder = self.path / _TOMBSTONES
+        try:
+            if not folder.is_dir():
+                return []
+            return sorted(
+                p.name[: -len(".json")]
+                for p in folder.iterdir()
+                if p.name.endswith(".json") and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            raise BackupError(
+                f"cannot list {folder}: {exc.strerror or type(exc).__name__}"
+            ) from None
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """Read one tombstone (at most :data:`MAX_SMALL_FILE` bytes)."""
+        path = self.path / _TOMBSTONES / f"{tenant}.json"
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(MAX_SMALL_FILE + 1)
         except OSError as exc:
             raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
 
@@ -269,7 +353,7 @@ class S3Destination(Destination):
                 for obj in page.get("Contents", []):
                     rest = obj["Key"][len(base) :]
                     parts = rest.split("/")
-                    if len(parts) == 2 and parts[1] == "manifest.json":
+                    if len(parts) == 2 and parts[1] == "manifest.json" and parts[0] != _TOMBSTONES:
                         found.add(parts[0])
         except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
             raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
@@ -286,6 +370,42 @@ class S3Destination(Destination):
             return data
         except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
             raise BackupError(f"{self.describe()}/{backup_id}/{name}: {_aws_error(exc)}") from None
+
+    def write_tombstone(self, tenant: str, data: bytes) -> None:
+        """PUT ``<prefix>/tombstones/<tenant>.json`` (a single PUT is atomic)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        try:
+            self._s3().put_object(
+                Bucket=self.bucket,
+                Key=self._key(_TOMBSTONES, f"{tenant}.json"),
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+            )
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.tombstone_name(tenant)}: {_aws_error(exc)}") from None
+
+    def list_tombstones(self) -> list[str]:
+        """Tenants having a ``tombstones/<tenant>.json`` object."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        base = self._key(_TOMBSTONES, "") + "/"
+        found: list[str] = []
+        try:
+            for page in (
+                self._s3()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=base)
+            ):
+                for obj in page.get("Contents", []):
+                    rest = obj["Key"][len(base) :]
+                    if "/" not in rest and rest.endswith(".json"):
+                        found.append(rest[: -len(".json")])
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
+        return sorted(found)
+
+    def read_tombstone(self, tenant: str) -> bytes:
+        """GET one tombstone (bounded size)."""
+        return self.read_file(_TOMBSTONES, f"{tenant}.json")
 
 
 def _aws_error(exc: Any) -> str:
@@ -334,6 +454,33 @@ def _ts(value: datetime | None) -> str | None:
 
 def _canonical(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def parse_json(raw: bytes, what: str, *, max_size: int = _MAX_FILE) -> Any:
+    """Parse one backup file with a size and a nesting-depth limit.
+
+    A planted file (huge, deeply nested, not UTF-8, not JSON) raises
+    :class:`~styku_crypto.exceptions.BackupError` naming *what*; never
+    ``RecursionError`` or ``MemoryError``.
+    """
+    if len(raw) > max_size:
+        raise BackupError(f"{what} is too large ({len(raw)} bytes, limit {max_size})")
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise BackupError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BackupError(f"{what} is not valid JSON") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BackupError(f"{what} is nested too deeply (limit {MAX_DEPTH})")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return doc
 
 
 def _snapshot_to_json(snap: StoreSnapshot) -> dict[str, Any]:
@@ -396,6 +543,136 @@ def _snapshot_from_json(doc: Any) -> StoreSnapshot:
     except (KeyError, TypeError, ValueError):
         raise BackupError("malformed backup snapshot") from None
     return StoreSnapshot(tenants=tenants, keys=keys, shredded=shredded, meta=meta)
+
+
+# -- shred tombstones -----------------------------------------------------------
+
+
+def _tombstone_mac_key(seal_key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_TOMBSTONE_INFO).derive(
+        seal_key
+    )
+
+
+def make_tombstone(store: KeyStore, tenant: str, when: datetime) -> bytes:
+    """A signed tombstone of *tenant*: HMAC-SHA256 under a key derived from the store's seal key.
+
+    The tombstone carries the seal key's root wraps, so a restore into an empty
+    store can verify it with the root provider(s) alone.
+    """
+    blob, seal_key = store._seal_material()
+    body: dict[str, Any] = {
+        "format": TOMBSTONE_FORMAT,
+        "tenant": tenant,
+        "shredded_at": _ts(when),
+        "store": store.backend.location,
+        "key": _b64(blob),
+    }
+    body["mac"] = hmac.new(
+        _tombstone_mac_key(seal_key), _canonical(body), hashlib.sha256
+    ).hexdigest()
+    return json.dumps(body, sort_keys=True, indent=1).encode()
+
+
+def tombstones_at(dest: Destination, store: KeyStore) -> tuple[dict[str, datetime], list[str]]:
+    """Every tombstone at *dest*, verified with *store*'s root provider(s).
+
+    Returns:
+        ``({tenant: shred time}, [tombstones made under other roots, ignored])``.
+
+    Raises:
+        BackupError: a tombstone is malformed, names another tenant than its
+            file, or fails its MAC (the message names the file). There is no
+            silent fallback: a restore stops.
+    """
+    found: dict[str, datetime] = {}
+    foreign: list[str] = []
+    for tenant in dest.list_tombstones():
+        what = dest.tombstone_name(tenant)
+        doc = parse_json(dest.read_tombstone(tenant), f"tombstone {what}", max_size=MAX_SMALL_FILE)
+        bad = BackupError(f"tombstone {what} is malformed or does not authenticate")
+        if not isinstance(doc, dict) or doc.get("format") != TOMBSTONE_FORMAT:
+            raise bad
+        if doc.get("tenant") != tenant or not isinstance(doc.get("mac"), str):
+            raise bad
+        try:
+            seal_key = store._sealer.key_from_blob(_unb64(doc.get("key")))
+        except MetadataIntegrityError as exc:
+            if "not wrapped under any configured root" in str(exc):
+                foreign.append(what)
+                continue
+            raise bad from None
+        except BackupError:
+            raise bad from None
+        body = {k: v for k, v in doc.items() if k != "mac"}
+        expect = hmac.new(
+            _tombstone_mac_key(seal_key), _canonical(body), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(doc["mac"], expect):
+            raise bad
+        found[tenant] = _parse_ts(doc.get("shredded_at"))
+    return found, foreign
+
+
+def recorded_destinations(store: KeyStore) -> list[str]:
+    """The destinations this store was backed up to (an authenticated record)."""
+    raw = store._read_record(_DESTINATIONS_RECORD)
+    if raw is None:
+        return []
+    doc = parse_json(raw, "the recorded backup destinations", max_size=MAX_SMALL_FILE)
+    if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
+        raise BackupError("the recorded backup destinations are malformed")
+    return doc
+
+
+def _record_destinations(store: KeyStore, dests: Sequence[Destination]) -> None:
+    known = recorded_destinations(store)
+    new = [d.describe() for d in dests if d.describe() not in known]
+    if new:
+        store._write_record(_DESTINATIONS_RECORD, _canonical(sorted(known + new)))
+
+
+def write_tombstones(
+    store: KeyStore,
+    tenants: Iterable[tuple[str, datetime]],
+    dests: Sequence[Destination],
+    *,
+    skip_existing: bool = False,
+) -> list[tuple[str, str]]:
+    """Write a tombstone for each tenant to each destination.
+
+    Returns:
+        ``(destination, reason)`` for every destination that failed.
+    """
+    failed: list[tuple[str, str]] = []
+    items = list(tenants)
+    for dest in dests:
+        try:
+            have = set(dest.list_tombstones()) if skip_existing else set()
+            for tenant, when in items:
+                if tenant not in have:
+                    dest.write_tombstone(tenant, make_tombstone(store, tenant, when))
+        except (BackupError, OSError) as exc:
+            failed.append(
+                (dest.describe(), str(exc) if isinstance(exc, BackupError) else type(exc).__name__)
+            )
+    return failed
+
+
+def _tombstone_on_shred(store: KeyStore, tenant: str) -> None:
+    """Shred hook: tombstone *tenant* at every destination the store was backed up to."""
+    dests = [destination(d) for d in recorded_destinations(store)]
+    failed = write_tombstones(store, [(tenant, datetime.now(UTC))], dests)
+    if failed:
+        names = "; ".join(f"{d}: {why}" for d, why in failed)
+        raise BackupError(
+            f"tenant {tenant!r} was shredded, but its tombstone could not be written to: {names}."
+            " Older backups there would still restore it until `keys backup` writes the"
+            " tombstone (it retries every shredded tenant)."
+        )
+
+
+SHRED_HOOKS.append(_tombstone_on_shred)
 
 
 # -- canaries -----------------------------------------------------------------
@@ -574,11 +851,18 @@ def backup(
             failed.append((dest.describe(), str(exc)))
         except OSError as exc:
             failed.append((dest.describe(), exc.strerror or type(exc).__name__))
+    # Every shredded tenant gets a tombstone at every destination (retrying any that
+    # a shred could not write), and the store remembers where its backups go, so
+    # later shreds tombstone there at once.
+    if snap.shredded:
+        failed.extend(write_tombstones(store, snap.shredded, dests, skip_existing=True))
+    with contextlib.suppress(KeyStoreError):  # read-only store: nothing to record
+        _record_destinations(store, dests)
     result = BackupResult(
         backup_id=backup_id,
         tenants=len(snap.tenants),
         key_versions=len(snap.keys),
-        written=tuple(written),
+        written=tuple(w for w in written if w not in {d for d, _ in failed}),
         failed=tuple(failed),
     )
     emit(
@@ -647,13 +931,10 @@ def _unwrap_mac_key(manifest: dict[str, Any], providers: Sequence[RootKeyProvide
     raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
 
 
-def _parse_manifest(raw: bytes) -> dict[str, Any]:
-    try:
-        manifest = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BackupError("malformed backup manifest") from None
+def _parse_manifest(raw: bytes, what: str = "backup manifest") -> dict[str, Any]:
+    manifest = parse_json(raw, what, max_size=MAX_SMALL_FILE)
     if not isinstance(manifest, dict):
-        raise BackupError("malformed backup manifest")
+        raise BackupError(f"{what} is malformed (not an object)")
     if manifest.get("format") != BACKUP_FORMAT:
         raise BackupError(f"unsupported backup format {str(manifest.get('format'))[:40]!r}")
     return manifest
@@ -663,7 +944,8 @@ def _verified_manifest(
     dest: Destination, backup_id: str, providers: Sequence[RootKeyProvider]
 ) -> dict[str, Any]:
     """Read one backup's manifest and check its MAC under the configured root."""
-    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"))
+    what = f"{dest.describe()}/{backup_id}/manifest.json"
+    manifest = _parse_manifest(dest.read_file(backup_id, "manifest.json"), what)
     if manifest.get("backup_id") != backup_id:
         raise BackupError(f"backup {backup_id}: manifest names another backup")
     mac_key = _unwrap_mac_key(manifest, providers)
@@ -705,12 +987,15 @@ def load_backup(
         ):
             raise BackupError(f"backup {backup_id} failed its integrity check ({name} checksum)")
         data[name] = blob
+    base = f"{dest.describe()}/{backup_id}"
+    snapshot = _snapshot_from_json(parse_json(data["snapshot.json"], f"{base}/snapshot.json"))
+    canary_doc = parse_json(data["canaries.json"], f"{base}/canaries.json")
     try:
-        snapshot = _snapshot_from_json(json.loads(data["snapshot.json"]))
-        canary_doc = json.loads(data["canaries.json"])
         canaries = tuple(canary_doc["canaries"])
-    except (ValueError, KeyError, TypeError):
-        raise BackupError(f"backup {backup_id}: malformed content") from None
+        if not all(isinstance(c, dict) for c in canaries):
+            raise TypeError
+    except (KeyError, TypeError):
+        raise BackupError(f"backup {backup_id}: malformed content ({base}/canaries.json)") from None
     try:
         shred_list = tuple((str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", []))
     except (TypeError, ValueError):
@@ -763,27 +1048,71 @@ def shred_lists_at(
     unverified: list[str] = []
     for bid in dest.list_backups():
         # The shred list lives in the manifest, which the MAC covers: no need
-        # to read (or trust) the data files of the other backups.
+        # to read (or trust) the data files of the other backups. A planted or
+        # corrupt manifest (bounded parse) is reported, never fatal here: the
+        # chosen backup is verified on its own, and shreds are also recorded as
+        # signed tombstones at the destination.
         try:
             manifest = _verified_manifest(dest, bid, providers)
             entries = [(str(n), _parse_ts(w)) for n, w in manifest.get("shred_list", [])]
-        except (BackupError, KeyStoreError, TypeError, ValueError):
-            unverified.append(bid)
+        except (BackupError, KeyStoreError, TypeError, ValueError) as exc:
+            unverified.append(f"{bid}: {exc}" if isinstance(exc, KeyStoreError) else bid)
             continue
         for name, when in entries:
             merged.setdefault(name, when)
     return merged, unverified
 
 
+def shred_list_document(store: KeyStore) -> dict[str, Any]:
+    """The store's shred list as a versioned document (``keys list --shred-list``)."""
+    return {
+        "format": SHRED_LIST_FORMAT,
+        "store": store.backend.location,
+        "shredded": [
+            {"tenant": name, "shredded_at": _ts(when)} for name, when in store.backend.shred_list()
+        ],
+    }
+
+
 def read_shred_list_file(path: str | os.PathLike[str]) -> dict[str, datetime]:
-    """A shred-list file: JSON ``[[tenant, iso time], ...]`` (``keys list --shredded`` output)."""
+    """Read a shred-list file (format ``styku-keys-shred-list/1``, see docs/keys.md).
+
+    Only that versioned format is accepted: ``{"format": "styku-keys-shred-list/1",
+    "shredded": [{"tenant": NAME, "shredded_at": ISO-8601}, ...]}`` (other keys
+    ignored). Anything else, ``{}``, a bare list, ``keys list --format json``
+    output, is refused rather than silently read as "nothing shredded".
+
+    Raises:
+        InvalidInputError: the file cannot be read (missing, unreadable).
+        BackupError: the file is not a valid shred list (the message names it).
+    """
+    name = os.fspath(path)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if isinstance(doc, dict):
-            doc = doc.get("shredded", [])
-        return {str(n): _parse_ts(w) for n, w in doc}
-    except (OSError, ValueError, TypeError):
-        raise InvalidInputError(f"cannot read shred list {path}") from None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SMALL_FILE + 1)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read shred list {name}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    doc = parse_json(raw, f"shred list {name}", max_size=MAX_SMALL_FILE)
+    bad = BackupError(
+        f"shred list {name} is not a {SHRED_LIST_FORMAT} document"
+        " (export one with `keys list --shred-list`)"
+    )
+    if not isinstance(doc, dict) or doc.get("format") != SHRED_LIST_FORMAT:
+        raise bad
+    entries = doc.get("shredded")
+    if not isinstance(entries, list):
+        raise bad
+    out: dict[str, datetime] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("tenant"), str):
+            raise bad
+        try:
+            out.setdefault(entry["tenant"], _parse_ts(entry.get("shredded_at")))
+        except BackupError:
+            raise bad from None
+    return out
 
 
 def apply_shred_list(snapshot: StoreSnapshot, shredded: dict[str, datetime]) -> StoreSnapshot:
@@ -818,6 +1147,8 @@ class RestoreResult:
         kept_shredded: tenants the backup still held keys for but that stay
             shredded because a shred list names them.
         seconds: wall time of the restore.
+        invalid_backups: other backups at the source that did not parse or
+            verify (``"<id>: <reason>"``); reported, not fatal.
     """
 
     backup_id: str
@@ -825,6 +1156,7 @@ class RestoreResult:
     key_versions: int
     kept_shredded: tuple[str, ...]
     seconds: float
+    invalid_backups: tuple[str, ...] = ()
 
 
 def _verify_unwraps(store: KeyStore, snapshot: StoreSnapshot) -> None:
@@ -888,8 +1220,12 @@ def _restore(
         raise KeyStoreError("restore needs an empty key store (it has tenants)")
     vb = load_backup(source, store.providers, backup_id=backup_id)
     shredded: dict[str, datetime] = dict(vb.shred_list)
-    at_source, _unverified = shred_lists_at(source, store.providers)
+    at_source, unverified = shred_lists_at(source, store.providers)
     for name, when in at_source.items():
+        shredded.setdefault(name, when)
+    tomb_dest, _ = _locate(source, None)
+    tombstoned, _foreign = tombstones_at(tomb_dest, store)
+    for name, when in tombstoned.items():
         shredded.setdefault(name, when)
     for name, when in store.backend.shred_list():
         shredded.setdefault(name, when)
@@ -908,6 +1244,7 @@ def _restore(
         key_versions=len(snapshot.keys),
         kept_shredded=kept,
         seconds=seconds,
+        invalid_backups=tuple(u for u in unverified if not u.startswith(vb.backup_id)),
     )
     emit(
         "key.restored",

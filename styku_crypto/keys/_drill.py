@@ -164,6 +164,10 @@ def drill(
             del restored
         except StykuCryptoError as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the drill must always report and emit
+            # An unexpected failure (a bug, an OS error) still yields a failed report;
+            # only the type is recorded (the message could carry anything).
+            error = f"unexpected {type(exc).__name__}"
         finally:
             store.close()
     report = DrillReport(

@@ -45,6 +45,7 @@ from styku_crypto.exceptions import (
     KeyDestroyedError,
     KeyNotFoundError,
     KeyStoreError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import (
     PURPOSES,
@@ -53,11 +54,20 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._sealing import TenantState, is_store_seal
+from styku_crypto.keys._shred import (
+    PENDING_PREFIX,
+    load_pending,
+    markers_of,
+    pending_record,
+    pending_since,
+)
 
 __all__ = ["PostgresBackend"]
 
 _SCHEMA_VERSION = 1
 _ADVISORY_LOCK = 0x5354594B  # "STYK"
+_SEAL_LOCK = 0x5354594C  # serialises sealed writers (one global seal counter)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS styku_schema (
         singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
@@ -143,6 +153,65 @@ def _describe(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     user = f"{parts.username}@" if parts.username else ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+class _View:
+    """A :class:`~styku_crypto.keys._sealing.SealView` over one PostgreSQL transaction."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def lock(self) -> None:
+        """Take the transaction-scoped advisory lock that serialises sealed writers."""
+        self._cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SEAL_LOCK,))
+
+    def tenant_state(self, name: str) -> TenantState | None:
+        cur = self._cur
+        cur.execute("SELECT shredded_at FROM styku_tenants WHERE name = %s", (name,))
+        row = cur.fetchone()
+        cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (name,))
+        tomb = cur.fetchone()
+        if row is None and tomb is None:
+            return None
+        cur.execute(
+            "SELECT purpose, version, key_id FROM styku_tenant_keys WHERE tenant = %s"
+            ' ORDER BY purpose COLLATE "C", version',
+            (name,),
+        )
+        keys = cur.fetchall()
+        return TenantState(
+            name,
+            row is None or row[0] is not None,
+            tomb is not None,
+            tuple((str(p), int(v), str(k)) for p, v, k in keys),
+        )
+
+    def tenant_names(self) -> list[str]:
+        self._cur.execute("SELECT name FROM styku_tenants UNION SELECT tenant FROM styku_shredded")
+        return sorted(r[0] for r in self._cur.fetchall())
+
+    def meta_get(self, name: str) -> bytes | None:
+        self._cur.execute("SELECT value FROM styku_meta WHERE name = %s", (name,))
+        row = self._cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def meta_put(self, name: str, value: bytes | None) -> None:
+        if value is None:
+            self._cur.execute("DELETE FROM styku_meta WHERE name = %s", (name,))
+        else:
+            self._cur.execute(
+                "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, bytes(value)),
+            )
+
+    def meta_scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        self._cur.execute(
+            "SELECT name, value FROM styku_meta WHERE substr(name, 1, %s) = %s"
+            ' ORDER BY name COLLATE "C"',
+            (len(prefix), prefix),
+        )
+        return [(r[0], bytes(r[1])) for r in self._cur.fetchall()]
 
 
 class PostgresBackend(KeyStoreBackend):
@@ -323,6 +392,16 @@ class PostgresBackend(KeyStoreBackend):
             except psycopg.Error as exc:
                 raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
 
+    @contextlib.contextmanager
+    def seal_view(self, *, write: bool = False) -> Iterator[_View]:
+        """One read (or, with *write*, write) transaction as a seal view."""
+        if write:
+            with self._write() as cur:
+                yield _View(cur)
+        else:
+            with self._read() as cur:
+                yield _View(cur)
+
     # -- schema -------------------------------------------------------------
 
     def initialize(self) -> None:
@@ -358,6 +437,7 @@ class PostgresBackend(KeyStoreBackend):
         """Insert tenant *name* and its first keys in one transaction."""
         created = datetime.now(UTC)
         with self._write() as cur:
+            self._seal_before(_View(cur), [name])
             cur.execute("SELECT 1 FROM styku_shredded WHERE tenant = %s", (name,))
             if cur.fetchone():
                 raise KeyStoreError(f"tenant {name!r} was shredded; names are never reused")
@@ -372,6 +452,7 @@ class PostgresBackend(KeyStoreBackend):
                 if record.tenant != name:
                     raise KeyStoreError("key record belongs to another tenant")
                 self._insert_key(cur, record)
+            self._seal_after(_View(cur), [name])
         return TenantRecord(name=name, created_at=created)
 
     @staticmethod
@@ -484,6 +565,7 @@ class PostgresBackend(KeyStoreBackend):
     def rotate(self, tenant: str, purpose: str, make: Callable[[int], KeyRecord]) -> KeyRecord:
         """Insert the next version under the tenant's row lock (``SELECT ... FOR UPDATE``)."""
         with self._write() as cur:
+            self._seal_before(_View(cur), [tenant])
             self._tenant_state(cur, tenant, lock=True)
             cur.execute(
                 "SELECT MAX(version) FROM styku_tenant_keys WHERE tenant = %s AND purpose = %s",
@@ -497,6 +579,7 @@ class PostgresBackend(KeyStoreBackend):
             if (record.tenant, record.purpose, record.version) != (tenant, purpose, nxt):
                 raise KeyStoreError("rotate: the new record does not match the next version")
             self._insert_key(cur, record)
+            self._seal_after(_View(cur), [tenant])
         return record
 
     def replace_wraps(self, records: Sequence[KeyRecord]) -> None:
@@ -537,13 +620,26 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- shredding ----------------------------------------------------------
 
+    #: Upper bound (seconds) on how long a shred waits to rewrite the tables.
+    shred_timeout: float = 10.0
+
     def shred(self, tenant: str) -> None:
-        """Delete every key of *tenant*, record the shred, then rewrite the wraps table."""
+        """Delete every key of *tenant*, record the shred, then rewrite the wraps table.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the rows are deleted, but the table could not be
+                rewritten without them within ``shred_timeout`` (a session holds an
+                older snapshot or a lock on it; named); :meth:`finish_shred` completes it.
+        """
         when = datetime.now(UTC)
         with self._write() as cur:
+            self._seal_before(_View(cur), [tenant])
             cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
             if cur.fetchone() is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+            cur.execute("SELECT wrapped FROM styku_key_wraps WHERE tenant = %s", (tenant,))
+            markers = markers_of(bytes(r[0]) for r in cur.fetchall())
             cur.execute("DELETE FROM styku_key_wraps WHERE tenant = %s", (tenant,))
             cur.execute("DELETE FROM styku_tenant_keys WHERE tenant = %s", (tenant,))
             cur.execute(
@@ -555,21 +651,103 @@ class PostgresBackend(KeyStoreBackend):
                 " ON CONFLICT (tenant) DO NOTHING",
                 (tenant, when),
             )
-        self._purge()
+            view = _View(cur)
+            previous = load_pending(view.meta_get(PENDING_PREFIX + tenant)) or []
+            cur.execute("SELECT clock_timestamp()")
+            since = cur.fetchone()[0].isoformat()
+            view.meta_put(PENDING_PREFIX + tenant, pending_record(previous + markers, since=since))
+            self._seal_after(view, [tenant])
+        self.finish_shred(tenant)
 
-    def _purge(self) -> None:
-        """Rewrite the wraps and keys tables so deleted rows leave the live files."""
+    def finish_shred(self, tenant: str) -> None:
+        """Rewrite the tables once no other session can still see the deleted rows.
+
+        ``VACUUM FULL`` copies every row some snapshot may still see, so it only
+        runs when no other session of this database holds a snapshot older than
+        the delete, and with a ``lock_timeout`` so that it never queues forever
+        behind an idle session. Idempotent.
+
+        Raises:
+            ShredIncompleteError: after ``shred_timeout`` seconds; names the sessions.
+        """
+        raw = self.get_meta(PENDING_PREFIX + tenant)
+        if load_pending(raw) is None:
+            return
+        since = pending_since(raw)
+        deadline = time.monotonic() + self.shred_timeout
+        while True:
+            blockers = self._snapshot_holders(since)
+            why = "an older snapshot can still see the deleted rows"
+            if not blockers:
+                # Short lock waits: while VACUUM FULL queues for its exclusive lock, every
+                # other reader of the table queues behind it, so never wait long at once.
+                remaining = max(0.05, deadline - time.monotonic())
+                locked = self._purge(lock_timeout=min(0.25, remaining))
+                if not locked:
+                    with self._write() as cur:
+                        _View(cur).meta_put(PENDING_PREFIX + tenant, None)
+                    return
+                blockers = self._lock_holders()
+                why = "a session holds a lock on the table"
+            if time.monotonic() >= deadline:
+                names = ", ".join(blockers) or "not identifiable (insufficient privileges?)"
+                raise ShredIncompleteError(
+                    f"tenant {tenant!r}: keys deleted, but the wrapped keys remain in the live"
+                    f" table file of styku_key_wraps after {self.shred_timeout:g}s; {why}:"
+                    f" {names}. Copies also remain in WAL segments and replicas until"
+                    f" recycled. Run `keys shred --finish {tenant}` when it ends."
+                )
+            time.sleep(0.1)
+
+    def _snapshot_holders(self, since: str | None) -> list[str]:
+        """Other sessions of this database whose transaction started before *since*."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT pid, application_name, state FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND backend_xmin IS NOT NULL"
+                " AND xact_start <= COALESCE(%s::timestamptz, now()) ORDER BY pid",
+                (since,),
+            )
+            rows = cur.fetchall()
+        return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
+
+    def _lock_holders(self) -> list[str]:
+        """Other sessions holding a lock on the wraps table."""
+        with self._read() as cur:
+            cur.execute(
+                "SELECT DISTINCT a.pid, a.application_name, a.state FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.relation = 'styku_key_wraps'::regclass AND l.granted"
+                " AND a.pid <> pg_backend_pid() ORDER BY a.pid"
+            )
+            rows = cur.fetchall()
+        return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
+
+    def _purge(self, *, lock_timeout: float) -> bool:
+        """Rewrite the wraps and keys tables so deleted rows leave the live files.
+
+        Returns:
+            True when the rewrite gave up on a lock (``lock_timeout``).
+        """
         psycopg = self._psycopg
         with self._lock:
             try:
                 conn = self._primary()
-                conn.execute("VACUUM (FULL) styku_key_wraps")
-                conn.execute("VACUUM (FULL) styku_tenant_keys")
+                conn.execute(f"SET lock_timeout = {max(1, int(lock_timeout * 1000))}")
+                try:
+                    conn.execute("VACUUM (FULL) styku_key_wraps")
+                    conn.execute("VACUUM (FULL) styku_tenant_keys")
+                finally:
+                    conn.execute("RESET lock_timeout")
+            except psycopg.errors.LockNotAvailable:
+                return True
             except psycopg.Error as exc:
                 raise KeyStoreError(
                     "keys were deleted but the tables could not be rewritten"
                     f" ({type(exc).__name__})"
                 ) from None
+        return False
 
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""
@@ -590,7 +768,8 @@ class PostgresBackend(KeyStoreBackend):
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes | None) -> None:
-        """Set or delete a small value."""
+        """Set or delete a small value (names under ``styku/seal/`` are refused)."""
+        self._check_meta_name(name)
         with self._write() as cur:
             if value is None:
                 cur.execute("DELETE FROM styku_meta WHERE name = %s", (name,))
@@ -647,8 +826,9 @@ class PostgresBackend(KeyStoreBackend):
             cur.executemany(
                 "INSERT INTO styku_meta (name, value) VALUES (%s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                list(snapshot.meta),
+                [(n, v) for n, v in snapshot.meta if not is_store_seal(n)],
             )
+            self._seal_after(_View(cur), [], everything=True)
 
     # -- health -------------------------------------------------------------
 

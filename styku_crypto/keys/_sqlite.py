@@ -15,6 +15,7 @@ from styku_crypto.exceptions import (
     KeyDestroyedError,
     KeyNotFoundError,
     KeyStoreError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import (
     PURPOSES,
@@ -22,6 +23,16 @@ from styku_crypto.keys._backend import (
     KeyStoreBackend,
     StoreSnapshot,
     TenantRecord,
+)
+from styku_crypto.keys._sealing import TenantState, is_store_seal
+from styku_crypto.keys._shred import (
+    PENDING_PREFIX,
+    find_markers,
+    load_pending,
+    markers_of,
+    other_processes_with,
+    pending_record,
+    unique_markers,
 )
 
 __all__ = ["SQLiteBackend"]
@@ -83,6 +94,61 @@ def _ts_req(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+class _View:
+    """A :class:`~styku_crypto.keys._sealing.SealView` over one SQLite transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def lock(self) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the write lock."""
+
+    def tenant_state(self, name: str) -> TenantState | None:
+        conn = self._conn
+        row = conn.execute("SELECT shredded_at FROM tenants WHERE name = ?", (name,)).fetchone()
+        tomb = conn.execute("SELECT 1 FROM shredded WHERE tenant = ?", (name,)).fetchone()
+        if row is None and tomb is None:
+            return None
+        keys = conn.execute(
+            "SELECT purpose, version, key_id FROM tenant_keys WHERE tenant = ?"
+            " ORDER BY purpose, version",
+            (name,),
+        ).fetchall()
+        return TenantState(
+            name,
+            row is None or row[0] is not None,
+            tomb is not None,
+            tuple((str(p), int(v), str(k)) for p, v, k in keys),
+        )
+
+    def tenant_names(self) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT name FROM tenants UNION SELECT tenant FROM shredded"
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def meta_get(self, name: str) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def meta_put(self, name: str, value: bytes | None) -> None:
+        if value is None:
+            self._conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+        else:
+            self._conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, bytes(value)),
+            )
+
+    def meta_scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = self._conn.execute(
+            "SELECT name, value FROM meta WHERE substr(name, 1, ?) = ? ORDER BY name",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+
 class SQLiteBackend(KeyStoreBackend):
     """Tenants and wrapped keys in one SQLite file.
 
@@ -126,7 +192,8 @@ class SQLiteBackend(KeyStoreBackend):
                     check_same_thread=False,
                     isolation_level=None,
                 )
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._busy_ms = int(busy_timeout * 1000)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             if not read_only:
@@ -200,6 +267,19 @@ class SQLiteBackend(KeyStoreBackend):
         if self._closed:
             raise KeyStoreError("key store is closed")
 
+    @contextlib.contextmanager
+    def seal_view(self, *, write: bool = False) -> Iterator[_View]:
+        """One read (or, with *write*, ``BEGIN IMMEDIATE``) transaction as a seal view."""
+        if not write:
+            with self._read() as conn:
+                yield _View(conn)
+            return
+        try:
+            with self._write() as conn:
+                yield _View(conn)
+        except sqlite3.Error as exc:
+            raise KeyStoreError(f"key store write failed: {exc}") from None
+
     def _run_write(self, fn: Callable[[sqlite3.Connection], object]) -> None:
         try:
             with self._write() as conn:
@@ -246,11 +326,13 @@ class SQLiteBackend(KeyStoreBackend):
                 raise KeyStoreError(f"tenant {name!r} already exists")
             if conn.execute("SELECT 1 FROM shredded WHERE tenant = ?", (name,)).fetchone():
                 raise KeyStoreError(f"tenant {name!r} was shredded; names are never reused")
+            self._seal_before(_View(conn), [name])
             conn.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?)", (name, created))
             for record in records:
                 if record.tenant != name:
                     raise KeyStoreError("key record belongs to another tenant")
                 self._insert_key(conn, record)
+            self._seal_after(_View(conn), [name])
 
         self._run_write(run)
         return TenantRecord(name=name, created_at=_ts_req(created))
@@ -370,6 +452,7 @@ class SQLiteBackend(KeyStoreBackend):
 
         def run(conn: sqlite3.Connection) -> None:
             self._tenant_state(conn, tenant)
+            self._seal_before(_View(conn), [tenant])
             row = conn.execute(
                 "SELECT MAX(version) FROM tenant_keys WHERE tenant = ? AND purpose = ?",
                 (tenant, purpose),
@@ -380,6 +463,7 @@ class SQLiteBackend(KeyStoreBackend):
             if (record.tenant, record.purpose, record.version) != (tenant, purpose, row[0] + 1):
                 raise KeyStoreError("rotate: the new record does not match the next version")
             self._insert_key(conn, record)
+            self._seal_after(_View(conn), [tenant])
             result.append(record)
 
         self._run_write(run)
@@ -427,14 +511,28 @@ class SQLiteBackend(KeyStoreBackend):
 
     # -- shredding ----------------------------------------------------------
 
+    #: Upper bound (seconds) on how long a shred waits for its bytes to leave the files.
+    shred_timeout: float = 10.0
+
     def shred(self, tenant: str) -> None:
-        """Delete every key of *tenant* and purge the bytes from the file and WAL."""
+        """Delete every key of *tenant*, then purge the bytes from the file and the WAL.
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the keys are deleted, but copies of their bytes
+                remain after ``shred_timeout`` seconds (named file, copies, and the
+                blocking reader); :meth:`finish_shred` completes it later.
+        """
         when = _now()
 
         def run(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
             if row is None:
                 raise KeyNotFoundError(f"unknown tenant {tenant!r}")
+            self._seal_before(_View(conn), [tenant])
+            wraps = conn.execute(
+                "SELECT wrapped FROM key_wraps WHERE tenant = ?", (tenant,)
+            ).fetchall()
             conn.execute("DELETE FROM key_wraps WHERE tenant = ?", (tenant,))
             conn.execute("DELETE FROM tenant_keys WHERE tenant = ?", (tenant,))
             conn.execute(
@@ -445,26 +543,85 @@ class SQLiteBackend(KeyStoreBackend):
                 "INSERT OR IGNORE INTO shredded (tenant, shredded_at) VALUES (?, ?)",
                 (tenant, when),
             )
+            live = conn.execute(
+                "SELECT wrapped FROM key_wraps WHERE tenant <> ?", (tenant,)
+            ).fetchall()
+            markers = unique_markers(
+                markers_of(bytes(w[0]) for w in wraps), (bytes(w[0]) for w in live)
+            )
+            previous = load_pending(_View(conn).meta_get(PENDING_PREFIX + tenant)) or []
+            _View(conn).meta_put(PENDING_PREFIX + tenant, pending_record(previous + markers))
+            self._seal_after(_View(conn), [tenant])
 
         self._run_write(run)
-        self._purge()
+        self.finish_shred(tenant)
 
-    def _purge(self) -> None:
-        """Checkpoint the WAL into the file, truncate it, and VACUUM free pages away."""
+    def finish_shred(self, tenant: str) -> None:
+        """Purge until no byte of *tenant*'s deleted wraps remains in the file or the WAL.
+
+        Idempotent: returns at once when no shred of *tenant* is pending.
+
+        Raises:
+            ShredIncompleteError: copies remain after ``shred_timeout`` seconds.
+        """
+        markers = load_pending(self.get_meta(PENDING_PREFIX + tenant))
+        if markers is None:
+            return
+        files = [self._path, Path(f"{self._path}-wal"), Path(f"{self._path}-shm")]
+        deadline = time.monotonic() + self.shred_timeout
+        while True:
+            busy = self._purge()
+            found = find_markers(files, markers)
+            if not found:
+                self._run_write(
+                    lambda conn: conn.execute(
+                        "DELETE FROM meta WHERE name = ?", (PENDING_PREFIX + tenant,)
+                    )
+                )
+                self._purge()
+                return
+            if time.monotonic() >= deadline:
+                where = ", ".join(
+                    f"{f} ({n} cop{'y' if n == 1 else 'ies'})" for f, n in found.items()
+                )
+                readers = other_processes_with(files)
+                why = (
+                    "another connection holds a read snapshot"
+                    + (f": {', '.join(readers)}" if readers else " (not identifiable)")
+                    if busy
+                    else "the WAL could not be checkpointed"
+                )
+                raise ShredIncompleteError(
+                    f"tenant {tenant!r}: keys deleted, but copies of the wrapped keys remain in"
+                    f" {where} after {self.shred_timeout:g}s; {why}. Run `keys shred --finish"
+                    f" {tenant}` when it ends."
+                )
+            time.sleep(0.05)
+
+    def _purge(self) -> bool:
+        """Checkpoint the WAL into the file, VACUUM free pages away, truncate the WAL.
+
+        Returns:
+            True when a reader blocked a checkpoint (copies may remain).
+        """
         with self._lock:
             self._ensure_open()
+            # A TRUNCATE checkpoint waits in the busy handler for readers: keep each
+            # wait short so that the whole shred stays within shred_timeout.
+            self._conn.execute("PRAGMA busy_timeout = 200")
             try:
-                for _ in range(50):
-                    busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                    if not busy:
-                        break
-                    time.sleep(0.02)
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                 self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy2 = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return True
                 raise KeyStoreError(
                     f"keys were deleted but the store file could not be purged: {exc}"
                 ) from None
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        return bool(busy or busy2)
 
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""
@@ -483,7 +640,8 @@ class SQLiteBackend(KeyStoreBackend):
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes | None) -> None:
-        """Set or delete a small value."""
+        """Set or delete a small value (names under ``styku/seal/`` are refused)."""
+        self._check_meta_name(name)
 
         def run(conn: sqlite3.Connection) -> None:
             if value is None:
@@ -545,11 +703,14 @@ class SQLiteBackend(KeyStoreBackend):
                     (tenant, when.isoformat(timespec="microseconds")),
                 )
             for name, value in snapshot.meta:
+                if is_store_seal(name):
+                    continue  # the source's seals: resealed below under this store's key
                 conn.execute(
                     "INSERT INTO meta (name, value) VALUES (?, ?)"
                     " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                     (name, value),
                 )
+            self._seal_after(_View(conn), [], everything=True)
 
         self._run_write(run)
 

@@ -9,25 +9,38 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from styku_crypto.events import emit
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
     KeyDestroyedError,
+    KeyNotFoundError,
     KeyStoreError,
+    MetadataIntegrityError,
     RootKeyUnavailableError,
+    ShredIncompleteError,
 )
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._sealing import KEY_NAME, Sealer, TenantState
 
-__all__ = ["STORE_ENV", "KeyInfo", "KeyStore", "TenantInfo"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "SHRED_HOOKS",
+    "STORE_ENV",
+    "KeyInfo",
+    "KeyStore",
+    "TenantInfo",
+    "is_reserved",
+]
 
 #: Environment variable naming the default store for the CLI.
 STORE_ENV = "STYKU_CRYPTO_STORE"
@@ -36,6 +49,16 @@ _monotonic = time.monotonic
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}\Z")
 _DEFAULT_TTL = 300.0
 _DEFAULT_SIZE = 4096
+
+#: Tenant names starting with this prefix (any letter case) hold the library's own
+#: key material (password peppers, incident-log keys). ``create_tenant`` and
+#: ``shred`` refuse them, and envelope encryption cannot use them.
+RESERVED_PREFIX = "styku-internal-"
+
+#: Run with ``(store, tenant)`` before a shred is committed. ``keys._backup`` registers
+#: the hook that writes signed tombstones to every backup destination of the store
+#: (a registry, so this module never imports the backup module).
+SHRED_HOOKS: list[Callable[[KeyStore, str], None]] = []
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,19 @@ def check_tenant(name: object) -> str:
             "tenant names are 1-128 characters of A-Z a-z 0-9 . _ : @ + -, starting alphanumeric"
         )
     return name
+
+
+def is_reserved(name: str) -> bool:
+    """True when *name* is in the reserved internal namespace (case-insensitive prefix)."""
+    return name[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX
+
+
+def _refuse_reserved(name: str) -> None:
+    if is_reserved(name):
+        raise InvalidInputError(
+            f"tenant names starting with {RESERVED_PREFIX!r} are reserved for the library's"
+            " internal keys"
+        )
 
 
 def _check_purpose(purpose: str) -> str:
@@ -131,6 +167,9 @@ class KeyStore:
             raise InvalidInputError("cache_ttl must be 0..86400 seconds and cache_size >= 0")
         self._backend = backend
         self._providers = providers
+        # Authenticated metadata: every backend write reseals, every backend read verifies.
+        self._sealer = Sealer(providers)
+        backend.attach_sealer(self._sealer)
         self._ttl = float(cache_ttl)
         self._size = int(cache_size)
         self._lock = threading.Lock()
@@ -310,11 +349,31 @@ class KeyStore:
         """Create *tenant* with version 1 of every key purpose.
 
         Raises:
-            InvalidInputError: malformed tenant name.
+            InvalidInputError: malformed or reserved tenant name (``styku-internal-*``).
             KeyStoreError: the tenant exists or was shredded (names are never reused).
             RootKeyUnavailableError: a root provider cannot wrap.
         """
         check_tenant(tenant)
+        _refuse_reserved(tenant)
+        return self._create(tenant)
+
+    def _create_internal_tenant(self, tenant: str) -> TenantInfo:
+        """Create the tenant of a library feature (peppers, incident-log keys).
+
+        Reserved ``styku-internal-*`` names are allowed here only: :meth:`create_tenant`
+        refuses them, so no tenant name chosen by an application reaches them. Any
+        other name goes through :meth:`create_tenant`.
+
+        Raises:
+            InvalidInputError: malformed name.
+            KeyStoreError: it exists or was shredded.
+        """
+        check_tenant(tenant)
+        if not is_reserved(tenant):
+            return self.create_tenant(tenant)
+        return self._create(tenant)
+
+    def _create(self, tenant: str) -> TenantInfo:
         records = [self._new_record(tenant, purpose, 1) for purpose in PURPOSES]
         self._backend.create_tenant(tenant, records)
         for record in records:
@@ -378,9 +437,45 @@ class KeyStore:
         .. danger:: There is no undo, except restoring a backup taken before.
 
         Raises:
+            InvalidInputError: malformed or reserved tenant name (``styku-internal-*``:
+                the library's own keys cannot be shredded by tenant name).
             KeyNotFoundError: unknown tenant.
+            ShredIncompleteError: the keys are destroyed (every token of the tenant
+                fails), but copies of the wrapped keys remain in store files after
+                the backend's bounded wait; :meth:`finish_shred` completes it.
+            BackupError: the shred completed, but its tombstone could not be
+                written to a backup destination (named).
         """
-        self._backend.shred(tenant)
+        check_tenant(tenant)
+        _refuse_reserved(tenant)
+        self._shred(tenant)
+
+    def _shred_reserved(self, tenant: str) -> None:
+        """Shred a reserved internal tenant: the deliberate off switch of peppers or incident logs.
+
+        Not reachable through :meth:`shred`; an operator or test calls it by this name.
+        """
+        if not is_reserved(tenant):
+            raise InvalidInputError("not a reserved internal tenant name")
+        self._shred(tenant)
+
+    def _shred(self, tenant: str) -> None:
+        # Tombstones first: a crash after them and before the commit leaves the
+        # tenant live in the store but shredded for every restore (shredding wins);
+        # a destination that cannot be written does not stop the shred, it is
+        # reported afterwards.
+        self._backend.get_tenant(tenant)  # KeyNotFoundError before any side effect
+        hook_error: KeyStoreError | None = None
+        for hook in SHRED_HOOKS:
+            try:
+                hook(self, tenant)
+            except KeyStoreError as exc:
+                hook_error = exc
+        incomplete: ShredIncompleteError | None = None
+        try:
+            self._backend.shred(tenant)
+        except ShredIncompleteError as exc:
+            incomplete = exc  # the keys are deleted: forget and report, then raise
         self._forget(tenant)
         emit(
             "key.shredded",
@@ -389,6 +484,38 @@ class KeyStore:
             level=logging.WARNING,
             tenant=tenant,
         )
+        if incomplete is not None:
+            self._shred_incomplete(tenant, incomplete)
+        if hook_error is not None:
+            raise hook_error
+
+    def _shred_incomplete(self, tenant: str, exc: ShredIncompleteError) -> NoReturn:
+        emit(
+            "key.shred_incomplete",
+            capability="keys",
+            outcome="failure",
+            level=logging.ERROR,
+            tenant=tenant,
+            reason="bytes_remain",
+            attributes={"detail": str(exc)},
+        )
+        raise exc
+
+    def finish_shred(self, tenant: str) -> None:
+        """Complete a shred that raised :class:`~styku_crypto.exceptions.ShredIncompleteError`.
+
+        Purges again (bounded by the backend's ``shred_timeout``) and returns once
+        no copy of the tenant's wrapped keys remains in the files the store
+        controls. Idempotent.
+
+        Raises:
+            ShredIncompleteError: copies still remain (emits ``key.shred_incomplete``).
+        """
+        check_tenant(tenant)
+        try:
+            self._backend.finish_shred(tenant)
+        except ShredIncompleteError as exc:
+            self._shred_incomplete(tenant, exc)
 
     def _forget(self, tenant: str) -> None:
         with self._lock:
@@ -438,6 +565,11 @@ class KeyStore:
                 that holds a wrap of it (calls the root once per key and provider).
         """
         problems = self._backend.check()
+        try:
+            with self._backend.seal_view() as view:
+                problems.extend(self._sealer.audit(view))
+        except KeyStoreError as exc:
+            problems.append(f"the authenticated metadata could not be read: {exc}")
         if deep:
             for tenant in self._backend.list_tenants():
                 if tenant.shredded_at is not None:
@@ -478,6 +610,9 @@ class KeyStore:
             if tenant is not None
             else [t.name for t in self._backend.list_tenants() if t.shredded_at is None]
         )
+        if tenant is None:
+            with self._backend.seal_view(write=True) as view:
+                self._sealer.rewrap(view)
         count = 0
         for name in names:
             updated = []
@@ -509,14 +644,103 @@ class KeyStore:
             )
         return count
 
+    # -- authenticated records (private API for incidents and other features) ---
+
+    def _read_record(self, name: str) -> bytes | None:
+        """The authenticated record *name*, or ``None`` if it was never written.
+
+        Verifies the whole metadata seal first (one read transaction), so a record
+        that was deleted, altered or replaced by an older copy is reported, not
+        mistaken for "never written".
+
+        Raises:
+            MetadataIntegrityError: the record or any seal fails verification.
+        """
+        with self._backend.seal_view() as view:
+            return self._sealer.read_record(view, name)
+
+    def _write_record(self, name: str, value: bytes | None, *, mirror: str | None = None) -> None:
+        """Set (``None``: delete) the authenticated record *name* (at most 48 KiB).
+
+        One write transaction: the seals are verified, the record written, the
+        counter bumped and the global seal rewritten. With *mirror*, the same
+        value is also written to that plain metadata name in the same
+        transaction (for readers of the plain entry).
+        """
+        if mirror is not None:
+            self._backend._check_meta_name(mirror)
+        with self._backend.seal_view(write=True) as view:
+            self._sealer.before_write(view)
+            if mirror is not None:
+                view.meta_put(mirror, value)
+            self._sealer.after_write(view, records={name: value})
+
+    def _seal_material(self) -> tuple[bytes, bytes]:
+        """``(seal-key wraps blob, seal key)`` for other authenticated artefacts (tombstones)."""
+        with self._backend.seal_view() as view:
+            if view.meta_get(KEY_NAME) is not None:
+                return self._sealer.key_material(view)
+        with self._backend.seal_view(write=True) as view:
+            self._sealer.before_write(view)
+            if view.meta_get(KEY_NAME) is None:
+                self._sealer.after_write(view)
+            return self._sealer.key_material(view)
+
+    def reseal(self) -> None:
+        """Accept the store's current rows as authentic and seal them afresh.
+
+        .. danger:: Run only after ``keys check`` reported a change that you
+           investigated and accept (or to seal a store created before sealing
+           existed). It launders any change made outside the key store.
+        """
+        with self._backend.seal_view(write=True) as view:
+            view.lock()
+            self._sealer.after_write(view, all_tenants=True)
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._hot.clear()
+            self._keys.clear()
+            self._primary.clear()
+
     # -- private API for envelope / fields / incidents ----------------------
 
+    def _verified_state(self, tenant: str, *, strict: bool) -> TenantState | None:
+        """The tenant's rows, checked against the authenticated metadata (one read)."""
+        with self._backend.seal_view() as view:
+            return self._sealer.verify_tenant(view, tenant, strict=strict)
+
     def _load(self, tenant: str, purpose: str, version: int | None) -> KeyRecord:
+        """Load one key record from the backend after verifying the tenant's sealed metadata.
+
+        The primary version comes from the *authenticated* state, never from
+        ``MAX(version)`` over rows, and the loaded row must carry the sealed key id.
+
+        Raises:
+            MetadataIntegrityError: the tenant's rows differ from their seal.
+        """
         try:
-            if version is None:
-                record = self._backend.get_primary(tenant, purpose)
+            state = self._verified_state(tenant, strict=version is None)
+            if state is None or state.shredded:
+                record = (
+                    self._backend.get_primary(tenant, purpose)
+                    if version is None
+                    else self._backend.get_key(tenant, purpose, version)
+                )
             else:
+                if version is None:
+                    top = state.primary(purpose)
+                    if top is None:
+                        raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
+                    version = top[0]
                 record = self._backend.get_key(tenant, purpose, version)
+            if state is None or (purpose, record.version, record.key_id) not in state.keys:
+                raise MetadataIntegrityError(
+                    f"tenant {tenant!r} {purpose} v{record.version} is not in the authenticated"
+                    " metadata"
+                )
         except KeyDestroyedError:
             self._forget(tenant)
             emit(
@@ -527,6 +751,16 @@ class KeyStore:
                 tenant=tenant,
                 key_version=version,
                 reason="key_destroyed",
+            )
+            raise
+        except MetadataIntegrityError:
+            emit(
+                "key.metadata_tampered",
+                capability="keys",
+                outcome="failure",
+                level=logging.ERROR,
+                tenant=tenant,
+                reason="metadata_mismatch",
             )
             raise
         return record
@@ -553,6 +787,10 @@ class KeyStore:
         """:meth:`_tenant_key` when the hot path missed: cache lookups, then the backend."""
         if self._closed:
             raise KeyStoreError("key store is closed")
+        if is_reserved(tenant):
+            # Internal keys are reached only through _derive_key (never cached here), so no
+            # application tenant name - and no envelope - can encrypt under them.
+            _refuse_reserved(tenant)
         generation = self._generation
         now = _monotonic()
         if version is None:
@@ -624,6 +862,21 @@ class KeyStore:
 
         HKDF-SHA256 with ``info`` = domain prefix, tenant, purpose, version and
         *label*, so labels are independent of each other and of the data-key wrap.
+        Reserved ``styku-internal-*`` tenants are served here only, uncached (their
+        callers cache the derived keys).
         """
-        key = self._tenant_key(tenant, _check_purpose(purpose), version)
+        _check_purpose(purpose)
+        if is_reserved(tenant):
+            if self._closed:
+                raise KeyStoreError("key store is closed")
+            record = self._load(tenant, purpose, version)
+            key = TenantKey(
+                tenant=tenant,
+                purpose=purpose,
+                version=record.version,
+                key_id=record.key_id,
+                secret=self._unwrap(record),
+            )
+        else:
+            key = self._tenant_key(tenant, purpose, version)
         return key.derive(label, length), key.version

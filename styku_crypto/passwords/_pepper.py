@@ -162,8 +162,8 @@ class PepperSet:
 
         .. danger::
             Shredding *tenant* destroys every pepper, so no stored password hash
-            can be verified afterwards. That is the intended off switch, not a
-            maintenance step.
+            can be verified afterwards. ``KeyStore.shred`` refuses the reserved
+            ``styku-internal-*`` names, so no application tenant name can do it.
 
         Raises:
             KeyDestroyedError: *tenant* was shredded.
@@ -173,7 +173,7 @@ class PepperSet:
             info = store.describe(tenant)
         except KeyNotFoundError:
             with contextlib.suppress(KeyStoreError):  # created concurrently by another process
-                store.create_tenant(tenant)
+                store._create_internal_tenant(tenant)
             info = store.describe(tenant)
         if info.shredded_at is not None:
             raise KeyDestroyedError("the key-store pepper tenant was shredded")

@@ -65,9 +65,10 @@ def build_store(spec: dict[str, Any], tmp: Path) -> KeyStore:
                 created_at=datetime(2026, 1, 1, tzinfo=UTC),
             )
         )
+    store = KeyStore(backend, root=root)  # first, so that the writes below are sealed
     for tenant, records in by_tenant.items():
         backend.create_tenant(tenant, records)
-    return KeyStore(backend, root=root)
+    return store
 
 
 def _stream_token(

@@ -22,10 +22,11 @@ def _customer_only_copy(keystore: KeyStore, tmp_path: Path) -> KeyStore:
     )
     backend = SQLiteBackend(tmp_path / "customer-only.db")
     backend.initialize()
-    backend.import_snapshot(partial)
     root = keystore.providers[0]
     assert isinstance(root, LocalRootKey)
-    return KeyStore(backend, root=LocalRootKey(root.path))
+    store = KeyStore(backend, root=LocalRootKey(root.path))  # first: the import is sealed
+    backend.import_snapshot(partial)
+    return store
 
 
 def test_sensitive_needs_both_keys(keystore: KeyStore, tmp_path: Path) -> None:

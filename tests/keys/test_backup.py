@@ -29,7 +29,7 @@ from styku_crypto.keys import (
     backup,
     restore,
 )
-from styku_crypto.keys._backup import load_backup
+from styku_crypto.keys._backup import load_backup, shred_list_document
 from tests._support import leaks
 from tests._support.moto_server import AWS_ENV, FaultProxy, MotoServer
 
@@ -233,23 +233,23 @@ def test_shredded_tenant_stays_shredded_after_older_restore(
 
 
 def test_shred_list_file_and_the_documented_limit(local_store: KeyStore, tmp_path: Path) -> None:
-    """Only the old backup at hand: the tenant comes back unless a shred list names it."""
+    """Only the old backup at hand: a shred list, or the shred's tombstone, keeps it shredded."""
     local_store.create_tenant("gone")
     backup(local_store, [tmp_path / "only-old"])
     local_store.shred("gone")
     shred_file = tmp_path / "shred.json"
-    shred_file.write_text(
-        json.dumps([[n, w.isoformat()] for n, w in local_store.backend.shred_list()])
-    )
+    shred_file.write_text(json.dumps(shred_list_document(local_store)))
     root = LocalRootKey(tmp_path / "root.key")
     with_list = _empty_like(tmp_path, "t1", root)
     restore(tmp_path / "only-old", with_list, shred_lists=[shred_file])
     with pytest.raises(KeyDestroyedError):
         with_list._tenant_key("gone", "customer")
-    # The limit (docs/keys.md): no later backup and no shred list -> keys are restored.
+    # The former limit (no later backup, no shred list) is closed by the tombstone
+    # the shred wrote to the destination (issue 12 item 2).
     without = _empty_like(tmp_path, "t2", LocalRootKey(tmp_path / "root.key"))
     restore(tmp_path / "only-old", without)
-    assert without._tenant_key("gone", "customer").version == 1
+    with pytest.raises(KeyDestroyedError):
+        without._tenant_key("gone", "customer")
 
 
 def test_keys_rotated_after_backup_are_not_in_it(local_store: KeyStore, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_peppers_differ_between_stores(tmp_path: Path) -> None:
 def test_shredded_pepper_tenant_is_refused(store: KeyStore) -> None:
     """Shredding the reserved tenant destroys the peppers: loading them raises KeyDestroyedError."""
     PepperSet.from_key_store(store)
-    store.shred("styku-internal-passwords")
+    store._shred_reserved("styku-internal-passwords")
     with pytest.raises(KeyDestroyedError):
         PepperSet.from_key_store(store)
 
