@@ -115,8 +115,9 @@ class AwsKmsRootKey(RootKeyProvider):
         read_timeout: seconds to wait for a response.
         retry: attempts, backoff and overall deadline.
         provider_id: override the stable id (default ``aws-kms:<key id>``).
-        client: a ready boto3 KMS client (its own timeouts and retries then apply
-            as configured by the caller).
+        client: a ready boto3 KMS client (its own connect/read timeouts and
+            retries then apply as configured by the caller; the whole-call
+            deadline and the DEBUG body redaction apply whoever built it).
         client_kwargs: extra keyword arguments for ``boto3.client("kms", ...)``
             (credentials, profile-less setups).
     """
@@ -147,6 +148,9 @@ class AwsKmsRootKey(RootKeyProvider):
         self._client_kwargs = dict(client_kwargs or {})
         self._lock = threading.Lock()
         self._closed = False
+        # Installed here, not when we build a client: a caller's ``client=`` logs
+        # the same request bodies through the same botocore loggers.
+        _install_body_filter()
 
     @property
     def provider_id(self) -> str:
@@ -176,7 +180,6 @@ class AwsKmsRootKey(RootKeyProvider):
                 if self._endpoint:
                     kwargs["endpoint_url"] = self._endpoint
                 exceptions = require("botocore.exceptions", extra="aws")
-                _install_body_filter()
                 try:
                     self._client = boto3.client("kms", **kwargs)
                 except (ValueError, exceptions.BotoCoreError) as exc:  # bad endpoint, region
