@@ -143,17 +143,22 @@ class CallTimeoutError(TimeoutError):
     """A bounded call did not finish in time (transient for retry purposes)."""
 
 
-def run_with_timeout(func: Callable[[], T], *, timeout: float) -> T:
-    """Run *func* on a worker thread and wait at most *timeout* seconds.
+def run_with_timeout(
+    func: Callable[[], T],
+    *,
+    timeout: float,
+    pool: concurrent.futures.ThreadPoolExecutor | None = None,
+) -> T:
+    """Run *func* on a worker thread (of *pool*, default a shared one) and wait at most *timeout*.
 
     .. warning::
         A call that times out keeps running on its worker thread (Python cannot
-        cancel a blocked C call); its result is discarded.
+        cancel a blocked C call or socket read); its result is discarded.
 
     Raises:
         CallTimeoutError: the call did not finish in time.
     """
-    future = _pool().submit(func)
+    future = (pool or _pool()).submit(func)
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +293,52 @@ def test_policy_validation() -> None:
     for bad in ({"attempts": 0}, {"deadline": 0}, {"base_delay": -1}, {"timeout": 0}):
         with pytest.raises(ValueError):
             RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fault", ["trickle", "hang", "reset"])
+def test_kms_deadline_bounds_the_whole_call(
+    tmp_path: Path, moto_server: MotoServer, fault_proxy: FaultProxy, fault: str
+) -> None:
+    """Issue 21 item 2: a trickling, stalled or resetting KMS ends each call within 2x its deadline.
+
+    botocore's read_timeout (5 s here) is per socket read, so a server sending one
+    byte every 0.2 s never trips it (before the fix: unwrap hung 90 s with a 10 s
+    deadline). The deadline now covers the request in flight; the store then fails
+    over to its next root, also within the bound.
+    """
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=1.0)
+    arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
+    kms = AwsKmsRootKey(
+        key_id=arn,
+        endpoint_url=fault_proxy.endpoint,
+        connect_timeout=5,
+        read_timeout=5,
+        retry=policy,
+        client_kwargs=dict(AWS_ENV),
+    )
+    from styku_crypto.keys import LocalRootKey
+
+    local = LocalRootKey(tmp_path / "second.rootkey")
+    backend = SQLiteBackend(tmp_path / "k.db")
+    backend.initialize()
+    with KeyStore(backend, root=[kms, local], cache_ttl=0) as store:
+        store.create_tenant("acme")
+        env = Envelope(store)
+        data = _secret_payload()
+        token = env.encrypt(data, tenant="acme", context=CTX)
+        wrapped = store.backend.get_primary("acme", "customer").wraps[0][1]
+        fault_proxy.trickle_interval = 0.2
+        fault_proxy.hang_seconds = 10.0
+        fault_proxy.set_mode(fault)
+        t0 = time.monotonic()
+        with pytest.raises(RootKeyUnavailableError, match=kms.provider_id):
+            kms.unwrap(wrapped, aad=b"x")
+        assert time.monotonic() - t0 < 2 * policy.deadline
+        t0 = time.monotonic()
+        assert env.decrypt(token, tenant="acme", context=CTX) == data  # via the local root
+        assert time.monotonic() - t0 < 2 * policy.deadline
+        t0 = time.monotonic()
+        with pytest.raises(RootKeyUnavailableError):
+            store.create_tenant("beta")  # wrapping needs every root (see quorum)
+        assert time.monotonic() - t0 < 2 * policy.deadline
+        fault_proxy.set_mode("ok")
