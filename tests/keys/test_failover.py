@@ -338,7 +338,7 @@ def test_kms_deadline_bounds_the_whole_call(
         assert env.decrypt(token, tenant="acme", context=CTX) == data  # via the local root
         assert time.monotonic() - t0 < 2 * policy.deadline
         t0 = time.monotonic()
-        with pytest.raises(RootKeyUnavailableError):
-            store.create_tenant("beta")  # wrapping needs every root (see quorum)
-        assert time.monotonic() - t0 < 2 * policy.deadline
+        store.create_tenant("beta")  # quorum 1: the KMS wraps are recorded as missing
+        assert time.monotonic() - t0 < 2 * 2 * policy.deadline  # one KMS wrap per purpose
+        assert any("missing" in p for p in store.check())
         fault_proxy.set_mode("ok")
