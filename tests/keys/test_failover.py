@@ -342,3 +342,83 @@ def test_kms_deadline_bounds_the_whole_call(
         assert time.monotonic() - t0 < 2 * 2 * policy.deadline  # one KMS wrap per purpose
         assert any("missing" in p for p in store.check())
         fault_proxy.set_mode("ok")
+
+
+_TOKEN_REMOVED_PROBE = r"""
+import shutil, sys, time
+from pathlib import Path
+from styku_crypto.envelope import Envelope
+from styku_crypto.keys import KeyStore, LocalRootKey, Pkcs11RootKey, RetryPolicy, SQLiteBackend
+
+module, label, pin, tokens, tmp = sys.argv[1:6]
+policy = RetryPolicy(attempts=2, base_delay=0.01, deadline=2.0, timeout=1.0)
+Pkcs11RootKey.create_key(module=module, token_label=label, pin=pin, key_label="k")
+hsm = Pkcs11RootKey(module=module, token_label=label, pin=pin, key_label="k", retry=policy)
+backend = SQLiteBackend(Path(tmp) / "k.db")
+backend.initialize()
+store = KeyStore(backend, root=[hsm, LocalRootKey(Path(tmp) / "local.rootkey")], cache_ttl=0)
+store.create_tenant("acme")
+env = Envelope(store)
+token = env.encrypt(b"payload", tenant="acme", context={"id": "1"})
+assert env.decrypt(token, tenant="acme", context={"id": "1"}) == b"payload"  # HSM session pooled
+shutil.rmtree(tokens)  # the token disappears mid-run
+for _ in range(3):
+    t0 = time.monotonic()
+    assert env.decrypt(token, tenant="acme", context={"id": "1"}) == b"payload"
+    assert time.monotonic() - t0 < 2 * policy.deadline, time.monotonic() - t0
+t0 = time.monotonic()
+store.rotate("acme")  # quorum 1: the HSM wrap is missing, the write proceeds
+assert time.monotonic() - t0 < 2 * 2 * policy.deadline
+assert any("missing" in p for p in store.check())
+store.close()
+print("ok")
+"""
+
+
+def test_softhsm_token_removed_mid_run_fails_over(tmp_path: Path) -> None:
+    """Issue 21: the SoftHSM2 token directory vanishes mid-run; decrypt and rotate go on, bounded.
+
+    Runs in a fresh interpreter with its own token directory (SoftHSM2 reads its
+    configuration once per process).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from tests._support.softhsm import _UTIL, SOFTHSM_MODULE
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        encoding="utf-8",
+    )
+    label, pin = f"rm-{secrets.token_hex(3)}", secrets.token_hex(8)
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    subprocess.run(
+        [_UTIL, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", pin],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _TOKEN_REMOVED_PROBE,
+            SOFTHSM_MODULE,
+            label,
+            pin,
+            str(tokens),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
