@@ -91,8 +91,13 @@ class _UnreachableError(KeyStoreError):
     """No server could be reached (a :class:`KeyStoreError` to callers)."""
 
 
-class _RetryOnSecondary(Exception):  # noqa: N818 - control flow, never escapes this module
-    """The primary failed in the middle of a read; run the read again on the secondary."""
+class _RetryOnSecondary(KeyStoreError):  # noqa: N818 - control flow
+    """The primary failed in the middle of a read; run the read again on the secondary.
+
+    :func:`_failover_read` catches it; a read method without that decorator lets
+    it out as the :class:`KeyStoreError` it also is (so every read method that
+    uses :meth:`PostgresBackend._read` should carry the decorator).
+    """
 
 
 def _failover_read(method: _F) -> _F:
@@ -419,7 +424,9 @@ class PostgresBackend(KeyStoreBackend):
                 if on_primary:
                     self._primary_down_until = time.monotonic() + self._retry_after
                     if self._secondary_url is not None:
-                        raise _RetryOnSecondary from None
+                        raise _RetryOnSecondary(
+                            f"key store {_describe(self._primary_url)} failed during a read"
+                        ) from None
                     raise KeyStoreError(
                         f"key store {_describe(self._primary_url)} failed or timed out"
                         f" during a read (bound {limit:g}s)"
@@ -916,6 +923,8 @@ class PostgresBackend(KeyStoreBackend):
                     " AND w.purpose = k.purpose AND w.version = k.version)"
                 )
                 stray = cur.fetchone()[0]
+        except _RetryOnSecondary:
+            raise  # @_failover_read runs the check again on the secondary
         except KeyStoreError as exc:
             return [str(exc)]
         for name, shredded_at in tenants:
