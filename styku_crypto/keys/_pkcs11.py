@@ -21,6 +21,7 @@ import contextlib
 import hmac
 import queue
 import threading
+import time
 from typing import Any, ClassVar
 
 from styku_crypto._extras import require
@@ -491,8 +492,16 @@ class Pkcs11RootKey(RootKeyProvider):
     def _call(self, op: Any, operation: str) -> Any:
         pkcs11 = require("pkcs11", extra="pkcs11")
 
+        deadline = time.monotonic() + self._retry.deadline
+
         def attempt() -> Any:
-            return run_with_timeout(lambda: self._one_attempt(op), timeout=self._retry.timeout)
+            # Each attempt gets at most its timeout and never outlives the call's deadline.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallTimeoutError("deadline passed")
+            return run_with_timeout(
+                lambda: self._one_attempt(op), timeout=min(self._retry.timeout, left)
+            )
 
         def transient(exc: BaseException) -> bool:
             if isinstance(exc, CallTimeoutError):

@@ -44,7 +44,9 @@ class RetryPolicy:
         attempts: total attempts including the first (at least 1).
         base_delay: backoff before the second attempt, in seconds (doubled each time).
         max_delay: cap on any one backoff, in seconds.
-        deadline: no new attempt starts this many seconds after the first began.
+        deadline: no new attempt starts this many seconds after the first began;
+            the KMS and PKCS#11 providers also cut the attempt in flight at the
+            deadline, so it bounds the whole call.
         timeout: bound on one attempt, in seconds, for calls without their own
             timeout (PKCS#11); network providers use their client's
             connect/read timeouts instead.

@@ -332,3 +332,49 @@ def test_each_provider_authenticates_with_its_own_pin(order: str) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"
     leaks.assert_no_secret_in("pin probe output", proc.stdout + proc.stderr)
+
+
+def test_hung_token_call_is_cut_at_the_deadline(
+    hsm_root: Pkcs11RootKey, softhsm_token: SoftHSMToken
+) -> None:
+    """Issue 21 item 2: a C call that hangs (holding the module) ends the call at its deadline.
+
+    A hung ``C_Decrypt`` holds the process-wide module lock; another thread holds
+    that lock here for 8 s. With a 5 s per-attempt timeout and a 1 s deadline
+    the call gives up within 2x the deadline (before: one full 5 s attempt).
+    """
+    import time
+
+    from styku_crypto.keys._pkcs11 import _module_lock
+
+    key = _key()
+    wrapped = hsm_root.wrap(key, aad=b"a")
+    policy = RetryPolicy(attempts=3, base_delay=0.01, deadline=1.0, timeout=5.0)
+    provider = Pkcs11RootKey(
+        module=softhsm_token.module,
+        token_label=softhsm_token.label,
+        pin=softhsm_token.pin,
+        key_label=hsm_root.provider_id.split("/", 1)[1],
+        retry=policy,
+    )
+    held = threading.Event()
+    release = threading.Event()
+
+    def hang() -> None:
+        with _module_lock(softhsm_token.module):
+            held.set()
+            release.wait(8)
+
+    hanger = threading.Thread(target=hang)
+    hanger.start()
+    held.wait(5)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RootKeyUnavailableError):
+            provider.unwrap(wrapped, aad=b"a")
+        assert time.monotonic() - t0 < 2 * policy.deadline
+    finally:
+        release.set()
+        hanger.join(10)
+    assert provider.unwrap(wrapped, aad=b"a") == key
+    provider.close()
