@@ -79,6 +79,25 @@ def register(keys_sub: Any) -> None:
     p.add_argument(
         "--deep", action="store_true", help="also unwrap every key under every root provider"
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="add wraps missing under roots that are back; remove orphan incomplete backups",
+    )
+    p.add_argument(
+        "--backups",
+        action="append",
+        default=[],
+        metavar="DEST",
+        help="also list incomplete backups (no manifest) at this destination (repeatable)",
+    )
+    p.add_argument(
+        "--orphan-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="an incomplete backup younger than this may still be uploading (default 3600)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(handler=_check)
 
@@ -326,16 +345,46 @@ def _drill(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from styku_crypto.keys._backup import destination
+
+    repaired = 0
     with _open_store(args) as store:
+        if args.repair:
+            repaired = store.repair_wraps()
         problems = store.check(deep=args.deep)
         location = store.backend.location
+    removed: list[str] = []
+    for spec in args.backups:
+        dest = destination(spec)
+        for name in dest.orphans(min_age=args.orphan_age):
+            where = f"{dest.describe()}/{name}"
+            if args.repair:
+                dest.remove_orphan(name)
+                removed.append(where)
+            else:
+                problems.append(
+                    f"incomplete backup {where} (no manifest: a failed upload);"
+                    " remove it with keys check --repair"
+                )
     if args.format == "json":
-        _emit_json({"schema": "styku-keys-check/1", "store": location, "problems": problems})
-    elif problems:
+        _emit_json(
+            {
+                "schema": "styku-keys-check/1",
+                "store": location,
+                "problems": problems,
+                "wraps_repaired": repaired,
+                "orphans_removed": removed,
+            }
+        )
+    else:
+        if repaired:
+            print(f"repaired: added {repaired} missing wrap(s)")
+        for where in removed:
+            print(f"removed incomplete backup {where}")
         for problem in problems:
             print(f"PROBLEM {problem}")
-    else:
-        print(f"ok: {location}")
+        if not problems:
+            print(f"ok: {location}")
     return 0 if not problems else 1
 
 

@@ -151,6 +151,19 @@ class Destination:
         """Where the tombstone of *tenant* lives, for messages."""
         return f"{self.describe()}/{_TOMBSTONES}/{tenant}.json"
 
+    def orphans(self, *, min_age: float = 3600.0) -> list[str]:
+        """Incomplete backups older than *min_age* seconds: files without a manifest.
+
+        A failed or killed upload leaves them (``snapshot.json`` holds wrapped
+        keys, so they are not harmless); they are never listed as backups. A
+        younger one may be a backup being written right now, so it is left alone.
+        """
+        raise NotImplementedError
+
+    def remove_orphan(self, name: str) -> None:
+        """Delete one incomplete backup listed by :meth:`orphans` (never one with a manifest)."""
+        raise NotImplementedError
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -209,6 +222,42 @@ class DirectoryDestination(Destination):
         except OSError as exc:
             raise BackupError(
                 f"cannot list {self.path}: {exc.strerror or type(exc).__name__}"
+            ) from None
+
+    def orphans(self, *, min_age: float = 3600.0) -> list[str]:
+        """Sub-directories without a manifest (``.tmp-*`` ones included), older than *min_age*."""
+        found = []
+        try:
+            if not self.path.is_dir():
+                return []
+            now = time.time()
+            for p in self.path.iterdir():
+                if (
+                    p.is_dir()
+                    and not p.is_symlink()
+                    and not (p / "manifest.json").exists()
+                    and now - p.stat().st_mtime >= min_age
+                ):
+                    found.append(p.name)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot list {self.path}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        return sorted(found)
+
+    def remove_orphan(self, name: str) -> None:
+        """Delete the files of one incomplete backup directory, then the directory."""
+        target = self.path / name
+        if "/" in name or name in ("", ".", "..") or (target / "manifest.json").exists():
+            raise BackupError(f"{target} is not an incomplete backup")
+        try:
+            for child in target.iterdir():
+                child.unlink()
+            target.rmdir()
+            _fsync_dir(self.path)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot remove {target}: {exc.strerror or type(exc).__name__}"
             ) from None
 
     def read_file(self, backup_id: str, name: str) -> bytes:
@@ -358,6 +407,49 @@ class S3Destination(Destination):
         except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
             raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
         return sorted(found)
+
+    def _objects(self) -> dict[str, list[tuple[str, float]]]:
+        """Objects under the prefix grouped by backup id: (key, last-modified epoch)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        base = f"{self.prefix}/" if self.prefix else ""
+        grouped: dict[str, list[tuple[str, float]]] = {}
+        try:
+            for page in (
+                self._s3()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=base)
+            ):
+                for obj in page.get("Contents", []):
+                    parts = obj["Key"][len(base) :].split("/")
+                    if len(parts) == 2:
+                        grouped.setdefault(parts[0], []).append(
+                            (obj["Key"], obj["LastModified"].timestamp())
+                        )
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}: {_aws_error(exc)}") from None
+        return grouped
+
+    def orphans(self, *, min_age: float = 3600.0) -> list[str]:
+        """Backup ids without a ``manifest.json`` object (a failed upload), older than *min_age*."""
+        now = time.time()
+        return sorted(
+            bid
+            for bid, objs in self._objects().items()
+            if not any(k.endswith("/manifest.json") for k, _ in objs)
+            and now - max(t for _, t in objs) >= min_age
+        )
+
+    def remove_orphan(self, name: str) -> None:
+        """Delete every object of one incomplete backup (refused if it has a manifest)."""
+        exceptions = require("botocore.exceptions", extra="aws")
+        objs = self._objects().get(name, [])
+        if any(k.endswith("/manifest.json") for k, _ in objs):
+            raise BackupError(f"{self.describe()}/{name} is not an incomplete backup")
+        try:
+            for key, _ in objs:
+                self._s3().delete_object(Bucket=self.bucket, Key=key)
+        except (exceptions.BotoCoreError, exceptions.ClientError) as exc:
+            raise BackupError(f"{self.describe()}/{name}: {_aws_error(exc)}") from None
 
     def read_file(self, backup_id: str, name: str) -> bytes:
         """GET one object (bounded size)."""
@@ -785,7 +877,8 @@ def build_backup(store: KeyStore) -> tuple[str, dict[str, bytes], StoreSnapshot]
     canaries_bytes = _canonical({"backup_id": backup_id, "canaries": canaries})
     mac_key = secrets.token_bytes(32)
     mac_aad = _MAC_AAD + backup_id.encode("ascii")
-    wraps = {p.provider_id: _b64(p.wrap(mac_key, aad=mac_aad)) for p in store.providers}
+    # Every available root (at least the store's quorum): one root down does not block backups.
+    wraps = {pid: _b64(w) for pid, w in store._wrap_all(mac_key, aad=mac_aad)}
     manifest: dict[str, Any] = {
         "format": BACKUP_FORMAT,
         "backup_id": backup_id,

@@ -4,10 +4,15 @@ A drill verifies a backup (MAC and checksums), restores it into a throw-away
 SQLite store in a temporary directory (or a scratch store you name) configured
 with the *production* root provider(s), then decrypts the canaries written at
 backup time: one per live tenant key version, each under a key derived from
-that version. Every tenant gets ``pass``, ``fail`` (with the error type) or
+that version. Recovery is proven under **each** configured root on its own:
+the backup's MAC verifies under each root alone, every canary decrypts through
+a store that has only that root, and the final check is ``check(deep=True)``
+(every key unwraps under every root). So a backup whose wraps under root B are
+corrupt fails the drill even while root A answers first. Every tenant gets
+``pass``, ``fail`` (with the error type and the root it failed under) or
 ``shredded`` (a shred list names it, so its keys were not restored), and the
-time it took. The report is a JSON document (schema ``styku-keys-drill/1``)
-for the DR record. Emits ``key.drill``.
+time it took; ``roots`` lists each root's result. The report is a JSON
+document (schema ``styku-keys-drill/1``) for the DR record. Emits ``key.drill``.
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from styku_crypto.events import emit
-from styku_crypto.exceptions import StykuCryptoError
+from styku_crypto.exceptions import RootKeyUnavailableError, StykuCryptoError
 from styku_crypto.keys._backup import Destination, check_canary, load_backup, restore
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._sqlite import SQLiteBackend
 from styku_crypto.keys._store import KeyStore
 
-__all__ = ["DRILL_FORMAT", "DrillReport", "TenantDrill", "drill"]
+__all__ = ["DRILL_FORMAT", "DrillReport", "RootDrill", "TenantDrill", "drill"]
 
 DRILL_FORMAT = "styku-keys-drill/1"
 
@@ -46,6 +51,15 @@ class TenantDrill:
 
 
 @dataclass(frozen=True)
+class RootDrill:
+    """Whether the backup is recoverable under one root provider alone."""
+
+    provider: str
+    status: str  # "pass" | "fail" | "unavailable" (not proven: the drill fails)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class DrillReport:
     """The whole drill: restore time, per-tenant results, store check problems."""
 
@@ -58,6 +72,7 @@ class DrillReport:
     check_problems: tuple[str, ...] = ()
     format: str = DRILL_FORMAT
     error: str | None = field(default=None)
+    roots: tuple[RootDrill, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -66,12 +81,14 @@ class DrillReport:
             self.error is None
             and not self.check_problems
             and all(t.status != "fail" for t in self.tenants)
+            and all(r.status == "pass" for r in self.roots)
         )
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready dict (schema ``styku-keys-drill/1``)."""
         doc = asdict(self)
         doc["tenants"] = [asdict(t) for t in self.tenants]
+        doc["roots"] = [asdict(r) for r in self.roots]
         doc["check_problems"] = list(self.check_problems)
         doc["passed"] = self.passed
         return doc
@@ -119,6 +136,7 @@ def drill(
     restore_seconds = 0.0
     bid = backup_id or "?"
     error: str | None = None
+    roots: tuple[RootDrill, ...] = ()
     with tempfile.TemporaryDirectory(prefix="styku-drill-") as scratch_dir:
         backend = SQLiteBackend(Path(scratch_dir) / "scratch.db")
         backend.initialize()
@@ -136,31 +154,61 @@ def drill(
             for canary in vb.canaries:
                 by_tenant.setdefault(str(canary.get("tenant")), []).append(canary)
             shredded = {name for name, _ in backend.shred_list()}
+            # Each root on its own: a store that has only that root (no failover).
+            solo = {
+                p.provider_id: KeyStore(backend, root=[_Borrowed(p)], cache_ttl=60)
+                for p in providers
+            }
+            root_errors: dict[str, str] = {}
+            down: set[str] = set()
+            for p in providers:
+                try:
+                    load_backup(source, [p], backup_id=vb.backup_id)
+                except RootKeyUnavailableError:
+                    down.add(p.provider_id)
+                except StykuCryptoError as exc:
+                    root_errors[p.provider_id] = f"{type(exc).__name__}: {exc}"
             for tenant in sorted({t.name for t in vb.snapshot.tenants} | set(by_tenant)):
                 c0 = time.perf_counter()
                 if tenant in shredded:
                     results.append(TenantDrill(tenant, "shredded", 0.0, 0))
                     continue
                 canaries = by_tenant.get(tenant, [])
-                try:
-                    if not canaries:
-                        raise StykuCryptoError("no canary recorded for this tenant")
-                    for canary in canaries:
-                        check_canary(store, vb.backup_id, canary)
+                failed: list[str] = []
+                if not canaries:
+                    failed.append("StykuCryptoError (no canary recorded for this tenant)")
+                for pid, view in solo.items():
+                    if pid in down:
+                        continue
+                    try:
+                        for canary in canaries:
+                            check_canary(view, vb.backup_id, canary)
+                    except StykuCryptoError as exc:
+                        failed.append(f"{type(exc).__name__} under {pid}")
+                        root_errors.setdefault(pid, f"tenant {tenant!r}: {type(exc).__name__}")
+                seconds = time.perf_counter() - c0
+                if len(down) == len(solo):
+                    failed.append("RootKeyUnavailableError under every root")
+                if failed:
                     results.append(
-                        TenantDrill(tenant, "pass", time.perf_counter() - c0, len(canaries))
+                        TenantDrill(tenant, "fail", seconds, len(canaries), error="; ".join(failed))
                     )
-                except StykuCryptoError as exc:
-                    results.append(
-                        TenantDrill(
-                            tenant,
-                            "fail",
-                            time.perf_counter() - c0,
-                            len(canaries),
-                            error=type(exc).__name__,
-                        )
-                    )
-            problems = tuple(store.check())
+                else:
+                    results.append(TenantDrill(tenant, "pass", seconds, len(canaries)))
+            roots = tuple(
+                RootDrill(
+                    p.provider_id,
+                    "fail"
+                    if p.provider_id in root_errors
+                    else "unavailable"
+                    if p.provider_id in down
+                    else "pass",
+                    root_errors.get(p.provider_id)
+                    or ("RootKeyUnavailableError" if p.provider_id in down else None),
+                )
+                for p in providers
+            )
+            problems = tuple(store.check(deep=True))
             del restored
         except StykuCryptoError as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -182,6 +230,7 @@ def drill(
         ),
         check_problems=problems,
         error=error,
+        roots=roots,
     )
     emit(
         "key.drill",
@@ -195,6 +244,7 @@ def drill(
             "tenants_passed": sum(t.status == "pass" for t in report.tenants),
             "tenants_failed": sum(t.status == "fail" for t in report.tenants),
             "tenants_shredded": sum(t.status == "shredded" for t in report.tenants),
+            "roots_failed": ",".join(r.provider for r in report.roots if r.status != "pass"),
             "seconds": report.total_seconds,
         },
     )

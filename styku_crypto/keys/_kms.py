@@ -18,6 +18,12 @@ Resilience: botocore's own retries are disabled; each call has connect and read
 timeouts, and throttling, internal and connection errors are retried a bounded
 number of times with jittered backoff (:mod:`~styku_crypto.keys._resilience`),
 then reported as :class:`~styku_crypto.exceptions.RootKeyUnavailableError`.
+botocore's ``read_timeout`` bounds each socket *read*, so a server trickling
+one byte per second never trips it: the whole call (every attempt, the request
+in flight included) is therefore bounded by ``RetryPolicy.deadline``, by
+running each attempt on a worker thread of the provider's own pool and waiting
+at most the time left. A request abandoned at the deadline finishes (or hits
+``read_timeout``) in the background; its result is discarded.
 ``InvalidCiphertextException`` and ``IncorrectKeyException`` are integrity
 failures: :class:`~styku_crypto.exceptions.DecryptionError`, never retried.
 """
@@ -25,15 +31,22 @@ failures: :class:`~styku_crypto.exceptions.DecryptionError`, never retried.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import logging
 import threading
+import time
 from typing import Any
 
 from styku_crypto._extras import require
 from styku_crypto.exceptions import DecryptionError, InvalidInputError, RootKeyUnavailableError
 from styku_crypto.keys._provider import RootKeyProvider
-from styku_crypto.keys._resilience import RetryPolicy, call_with_retries
+from styku_crypto.keys._resilience import (
+    CallTimeoutError,
+    RetryPolicy,
+    call_with_retries,
+    run_with_timeout,
+)
 
 __all__ = ["AwsKmsRootKey"]
 
@@ -113,10 +126,14 @@ class AwsKmsRootKey(RootKeyProvider):
         endpoint_url: a non-default endpoint (VPC endpoint, FIPS endpoint, a test server).
         connect_timeout: seconds to establish a connection.
         read_timeout: seconds to wait for a response.
-        retry: attempts, backoff and overall deadline.
+        retry: attempts, backoff and overall deadline: ``deadline`` bounds the
+            whole call, the request in flight included (then
+            :class:`~styku_crypto.exceptions.RootKeyUnavailableError`, and the
+            store fails over to its next root).
         provider_id: override the stable id (default ``aws-kms:<key id>``).
-        client: a ready boto3 KMS client (its own timeouts and retries then apply
-            as configured by the caller).
+        client: a ready boto3 KMS client (its own connect/read timeouts and
+            retries then apply as configured by the caller; the whole-call
+            deadline and the DEBUG body redaction apply whoever built it).
         client_kwargs: extra keyword arguments for ``boto3.client("kms", ...)``
             (credentials, profile-less setups).
     """
@@ -147,6 +164,10 @@ class AwsKmsRootKey(RootKeyProvider):
         self._client_kwargs = dict(client_kwargs or {})
         self._lock = threading.Lock()
         self._closed = False
+        self._workers: concurrent.futures.ThreadPoolExecutor | None = None
+        # Installed here, not when we build a client: a caller's ``client=`` logs
+        # the same request bodies through the same botocore loggers.
+        _install_body_filter()
 
     @property
     def provider_id(self) -> str:
@@ -176,7 +197,6 @@ class AwsKmsRootKey(RootKeyProvider):
                 if self._endpoint:
                     kwargs["endpoint_url"] = self._endpoint
                 exceptions = require("botocore.exceptions", extra="aws")
-                _install_body_filter()
                 try:
                     self._client = boto3.client("kms", **kwargs)
                 except (ValueError, exceptions.BotoCoreError) as exc:  # bad endpoint, region
@@ -243,6 +263,9 @@ class AwsKmsRootKey(RootKeyProvider):
         with self._lock:
             self._closed = True
             client, self._client = self._client, None
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=False, cancel_futures=True)
         if client is not None:
             close = getattr(client, "close", None)
             if close is not None:
@@ -251,10 +274,38 @@ class AwsKmsRootKey(RootKeyProvider):
     def __repr__(self) -> str:
         return f"<AwsKmsRootKey {self._id}>"
 
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        # The provider's own workers: a stalled KMS cannot starve other providers.
+        with self._lock:
+            if self._closed:
+                raise RootKeyUnavailableError(f"root key provider {self._id!r} is closed")
+            if self._workers is None:
+                self._workers = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=8, thread_name_prefix="styku-kms"
+                )
+            return self._workers
+
     def _call(self, op: Any, operation: str) -> Any:
         exceptions = require("botocore.exceptions", extra="aws")
+        pool = self._pool()
+        deadline = time.monotonic() + self._retry.deadline
+
+        def attempt() -> Any:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallTimeoutError("deadline passed")
+            try:
+                return run_with_timeout(op, timeout=left, pool=pool)
+            except RuntimeError:
+                if self._closed:  # the pool was shut down by close()
+                    raise RootKeyUnavailableError(
+                        f"root key provider {self._id!r} is closed"
+                    ) from None
+                raise
 
         def transient(exc: BaseException) -> bool:
+            if isinstance(exc, CallTimeoutError):
+                return True
             if isinstance(exc, exceptions.ClientError):
                 return _code(exc) in _TRANSIENT_CODES or _status(exc) >= 500
             return isinstance(
@@ -267,13 +318,17 @@ class AwsKmsRootKey(RootKeyProvider):
 
         try:
             return call_with_retries(
-                op,
+                attempt,
                 policy=self._retry,
                 is_transient=transient,
                 provider=self._id,
                 operation=operation,
                 describe=lambda e: (
-                    _code(e) if isinstance(e, exceptions.ClientError) else type(e).__name__
+                    _code(e)
+                    if isinstance(e, exceptions.ClientError)
+                    else f"deadline {self._retry.deadline:g}s"
+                    if isinstance(e, CallTimeoutError)
+                    else type(e).__name__
                 ),
             )
         except exceptions.ClientError as exc:

@@ -18,8 +18,10 @@ limit for one GCM key.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import queue
 import threading
+import time
 from typing import Any, ClassVar
 
 from styku_crypto._extras import require
@@ -91,6 +93,24 @@ def _module_lock(module: str) -> threading.RLock:
         return lock
 
 
+# PIN failures: never retried (each wrong C_Login counts towards the token's lockout).
+_PIN_ERRORS = frozenset(
+    {
+        "PinIncorrect",
+        "PinInvalid",
+        "PinLenRange",
+        "PinExpired",
+        "PinLocked",
+        "PinTooWeak",
+        "UserPinNotInitialized",
+    }
+)
+
+
+class _PinRefusedError(Exception):
+    """This provider's PIN was refused (by the token, or by comparison with the verified PIN)."""
+
+
 class _Login:
     """The one logged-in session per (module, token) in this process.
 
@@ -98,42 +118,63 @@ class _Login:
     session logs in, further sessions share it, and closing the logged-in
     session logs every session out. So one anchor session stays open while any
     provider for the token is in use (reference-counted).
+
+    Because a later ``C_Login`` on a logged-in token succeeds without looking at
+    the PIN, the PIN a login *succeeded* with is remembered (``verified``): a
+    token has exactly one user PIN, so any other PIN is refused by a
+    constant-time comparison, without calling ``C_Login`` (which would count
+    towards the token's lockout).
     """
 
     _registry: ClassVar[dict[tuple[str, str], _Login]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, module: str, token: Any, pin: str) -> None:
+    def __init__(self, module: str, token: Any) -> None:
         self.module = module
         self.token = token
-        self._pin = pin
+        self.verified: bytes | None = None
+        self.attempts = 0  # C_Login calls made (diagnostics and tests)
         self.refs = 0
         self.anchor: Any = None
         self.lock = threading.Lock()
 
     @classmethod
-    def acquire(cls, module: str, token_label: str, pin: str) -> _Login:
+    def acquire(cls, module: str, token_label: str) -> _Login:
         pkcs11 = require("pkcs11", extra="pkcs11")
         with cls._registry_lock, _module_lock(module):
             login = cls._registry.get((module, token_label))
             if login is None:
                 lib = pkcs11.lib(module)
                 token = lib.get_token(token_label=token_label)
-                login = cls(module, token, pin)
+                login = cls(module, token)
                 cls._registry[(module, token_label)] = login
             login.refs += 1
             return login
 
-    def ensure(self) -> None:
-        """(Re-)establish the logged-in anchor session."""
+    def ensure(self, pin: str) -> None:
+        """(Re-)establish the logged-in anchor session, authenticating *pin*.
+
+        Raises:
+            _PinRefusedError: *pin* differs from the PIN this token was logged in with,
+                or the token is logged in by someone else in this process (unverifiable).
+            pkcs11.exceptions.PKCS11Error: ``C_Login`` failed (``PinIncorrect``...).
+        """
         pkcs11 = require("pkcs11", extra="pkcs11")
+        given = pin.encode("utf-8")
         with self.lock:
+            if self.verified is not None and not hmac.compare_digest(self.verified, given):
+                raise _PinRefusedError("PinIncorrect")
             if self.anchor is not None:
                 return
+            self.attempts += 1
             try:
-                self.anchor = self.token.open(user_pin=self._pin)
+                self.anchor = self.token.open(user_pin=pin)
             except pkcs11.exceptions.UserAlreadyLoggedIn:
+                if self.verified is None:
+                    # Logged in outside this class: the PIN cannot be checked.
+                    raise _PinRefusedError("UserAlreadyLoggedIn") from None
                 self.anchor = self.token.open()
+            self.verified = given
 
     def reset(self) -> None:
         """Drop the anchor (after the token logged us out); the next use re-logs in."""
@@ -173,6 +214,22 @@ class Pkcs11RootKey(RootKeyProvider):
         retry: attempts, backoff, deadline and per-call timeout.
         provider_id: override the stable id (default ``pkcs11:<token>/<key label>``).
 
+    Each provider authenticates with its own *pin*: the first use logs in
+    (``C_Login``) or, when the token is already logged in from this process,
+    compares the PIN with the one that login succeeded with. A refused PIN fails
+    that provider only, at once and for good (every later call raises
+    :class:`~styku_crypto.exceptions.RootKeyUnavailableError` without calling the
+    token again); other providers on the same token are unaffected.
+
+    .. warning::
+       **PIN lockout.** HSMs count failed logins and lock the user PIN after a
+       few (often 3-10; SoftHSM2 does not). A provider tries a PIN at most once
+       in its lifetime and never retries a PIN failure, but every *new* provider
+       or process with a wrong PIN spends one attempt: fix the configuration
+       before restarting workers in a loop. After the token's PIN is changed,
+       restart the process (a process remembers the PIN its login succeeded
+       with, and refuses any other while providers for the token stay open).
+
     .. warning::
        The provider id names the token and key labels; re-creating a different
        key under the same labels makes existing wraps undecryptable
@@ -203,6 +260,8 @@ class Pkcs11RootKey(RootKeyProvider):
         self._idle: queue.LifoQueue[tuple[Any, Any]] = queue.LifoQueue()
         self._login: _Login | None = None
         self._lock = threading.Lock()
+        self._auth_lock = threading.Lock()
+        self._auth_error: str | None = None
         self._closed = False
         self._generation = 0
 
@@ -254,6 +313,10 @@ class Pkcs11RootKey(RootKeyProvider):
                 )
             finally:
                 session.close()
+        except _PinRefusedError as exc:
+            raise RootKeyUnavailableError(
+                f"PKCS#11 token {token_label!r} refused the PIN ({exc}); not retried"
+            ) from None
         except pkcs11.exceptions.PKCS11Error as exc:
             raise RootKeyUnavailableError(
                 f"PKCS#11 token {token_label!r}: {type(exc).__name__}"
@@ -361,12 +424,24 @@ class Pkcs11RootKey(RootKeyProvider):
             if self._closed:
                 raise RootKeyUnavailableError(f"root key provider {self._id!r} is closed")
             if self._login is None:
-                self._login = _Login.acquire(self._module, self._token_label, self._pin)
+                self._login = _Login.acquire(self._module, self._token_label)
             return self._login
 
     def _open_session(self, *, rw: bool = False) -> Any:
         login = self._login_state()
-        login.ensure()
+        with self._auth_lock:  # one login attempt per provider, even from many threads
+            if self._auth_error is not None:
+                raise _PinRefusedError(self._auth_error)
+            try:
+                login.ensure(self._pin)
+            except _PinRefusedError as exc:
+                self._auth_error = str(exc)
+                raise
+            except Exception as exc:
+                if type(exc).__name__ in _PIN_ERRORS:
+                    self._auth_error = type(exc).__name__
+                    raise _PinRefusedError(self._auth_error) from None
+                raise
         return login.token.open(rw=rw)
 
     def _find_key(self, session: Any) -> Any:
@@ -417,8 +492,16 @@ class Pkcs11RootKey(RootKeyProvider):
     def _call(self, op: Any, operation: str) -> Any:
         pkcs11 = require("pkcs11", extra="pkcs11")
 
+        deadline = time.monotonic() + self._retry.deadline
+
         def attempt() -> Any:
-            return run_with_timeout(lambda: self._one_attempt(op), timeout=self._retry.timeout)
+            # Each attempt gets at most its timeout and never outlives the call's deadline.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallTimeoutError("deadline passed")
+            return run_with_timeout(
+                lambda: self._one_attempt(op), timeout=min(self._retry.timeout, left)
+            )
 
         def transient(exc: BaseException) -> bool:
             if isinstance(exc, CallTimeoutError):
@@ -427,6 +510,8 @@ class Pkcs11RootKey(RootKeyProvider):
                 type(exc).__name__ in _TRANSIENT
             )
 
+        if self._auth_error is not None:
+            raise self._pin_refused(operation)
         try:
             return call_with_retries(
                 attempt,
@@ -435,7 +520,16 @@ class Pkcs11RootKey(RootKeyProvider):
                 provider=self._id,
                 operation=operation,
             )
+        except _PinRefusedError:
+            raise self._pin_refused(operation) from None
         except (RuntimeError, OSError) as exc:  # PKCS11Error, a missing module
             raise RootKeyUnavailableError(
                 f"root key provider {self._id!r} failed {operation} ({type(exc).__name__})"
             ) from None
+
+    def _pin_refused(self, operation: str) -> RootKeyUnavailableError:
+        return RootKeyUnavailableError(
+            f"root key provider {self._id!r} failed {operation}: the token refused this"
+            f" provider's PIN ({self._auth_error}); not retried (HSMs lock a PIN after"
+            " repeated failures): create a provider with the right PIN"
+        )

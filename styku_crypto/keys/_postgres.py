@@ -18,7 +18,30 @@ parameter (URL-encoded), which :meth:`KeyStore.open` forwards untouched::
     postgresql://app@db1/keys?secondary=postgresql%3A%2F%2Fapp%40db2%2Fkeys
 
 After a primary failure, reads stay on the secondary for ``retry_primary_after``
-seconds before the primary is tried again.
+seconds before the primary is tried again. A read that fails on the primary
+*while in flight* (the server stopped, was frozen or timed out mid-transaction)
+is run again from the start on the secondary.
+
+Opening never needs the primary: :meth:`PostgresBackend.initialize` only
+*reads* the schema version (from the secondary when the primary is down) and
+creates the schema only when it is absent. If no server answers at open, the
+check is made by the first call instead.
+
+Bounded time: one setting, ``timeouts`` (seconds, default 5; also the URL's
+``timeouts`` query parameter), bounds every step:
+
+* connecting: libpq ``connect_timeout`` = max(2, timeouts) (libpq's minimum is 2 s);
+* a dead peer on an idle connection: TCP keepalives (idle = timeouts, then 3
+  probes 1 s apart) and ``tcp_user_timeout`` = timeouts;
+* one transaction on one server: server-side ``statement_timeout`` and
+  ``lock_timeout`` = timeouts, and a client-side watchdog
+  (:mod:`~styku_crypto.keys._watchdog`) that cuts the connection when a frozen
+  server never answers; whole-store reads (backup export, check) get
+  ``12 x timeouts``.
+
+So a read ends within ``2 x (max(2, timeouts) + timeouts)`` (primary, then the
+secondary), and a write within ``max(2, timeouts) + timeouts``; see the "Under
+faults" table in ``docs/keys.md``.
 
 .. warning::
    PostgreSQL cannot promise that deleted bytes are physically gone: after a
@@ -32,12 +55,14 @@ seconds before the primary is tried again.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from styku_crypto._extras import require
 from styku_crypto.exceptions import (
@@ -62,8 +87,40 @@ from styku_crypto.keys._shred import (
     pending_record,
     pending_since,
 )
+from styku_crypto.keys._watchdog import SocketWatchdog
 
 __all__ = ["PostgresBackend"]
+
+_DEFAULT_TIMEOUT = 5.0
+_BULK_FACTOR = 12  # whole-store reads (export_snapshot, check) get this many timeouts
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _UnreachableError(KeyStoreError):
+    """No server could be reached (a :class:`KeyStoreError` to callers)."""
+
+
+class _RetryOnSecondary(KeyStoreError):  # noqa: N818 - control flow
+    """The primary failed in the middle of a read; run the read again on the secondary.
+
+    :func:`_failover_read` catches it; a read method without that decorator lets
+    it out as the :class:`KeyStoreError` it also is (so every read method that
+    uses :meth:`PostgresBackend._read` should carry the decorator).
+    """
+
+
+def _failover_read(method: _F) -> _F:
+    """Run a read method again (once) on the secondary when the primary fails mid-read."""
+
+    @functools.wraps(method)
+    def run(self: PostgresBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _RetryOnSecondary:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
 
 _SCHEMA_VERSION = 1
 _ADVISORY_LOCK = 0x5354594B  # "STYK"
@@ -108,23 +165,42 @@ _KEYS_SELECT = (
     " ON w.tenant = k.tenant AND w.purpose = k.purpose AND w.version = k.version WHERE "
 )
 _KEYS_ORDER = ' ORDER BY k.tenant COLLATE "C", k.purpose, k.version, w.position'
+# Other sessions holding any lock on a table (a rewrite would queue behind them).
+_LOCK_HOLDERS = (
+    "SELECT DISTINCT l.pid, COALESCE(a.state, '?') FROM pg_locks l"
+    " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.relation = %s::regclass AND l.granted AND l.pid <> pg_backend_pid()"
+    " ORDER BY l.pid"
+)
 _TABLES = ("styku_tenants", "styku_tenant_keys", "styku_key_wraps", "styku_shredded")
 
 
-def _split_url(url: str) -> tuple[str, str | None]:
-    """Return (primary URL without our parameters, secondary URL or None)."""
+def _split_url(url: str) -> tuple[str, str | None, str | None]:
+    """Return (primary URL without our parameters, secondary URL or None, timeouts or None)."""
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    secondary = None
+    secondary = timeouts = None
     kept = []
     for name, value in query:
         if name == "secondary":
             secondary = value
+        elif name == "timeouts":
+            timeouts = value
         else:
             kept.append((name, value))
     query_text = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
     clean = urllib.parse.urlunsplit(parts._replace(query=query_text))
-    return clean, secondary
+    return clean, secondary, timeouts
+
+
+def _check_timeouts(value: object) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInputError("timeouts must be a number of seconds") from None
+    if not 0.05 <= seconds <= 3600:
+        raise InvalidInputError("timeouts must be 0.05..3600 seconds")
+    return seconds
 
 
 def _check_url(psycopg: Any, url: str, what: str) -> None:
@@ -219,11 +295,13 @@ class PostgresBackend(KeyStoreBackend):
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/dbname[?...]``; a
-            ``secondary`` query parameter names a read-only replica.
+            ``secondary`` query parameter names a read-only replica, a
+            ``timeouts`` one sets *timeouts*.
         read_only: refuse every write (and use only reads on the primary).
         secondary: URL of a read-only replica for reads when the primary is
             unreachable (overrides the query parameter).
-        connect_timeout: seconds to wait for a connection.
+        timeouts: seconds bounding each step (connect, one transaction on one
+            server; see the module docstring); default 5.
         retry_primary_after: seconds reads stay on the secondary after the
             primary failed.
 
@@ -238,26 +316,30 @@ class PostgresBackend(KeyStoreBackend):
         *,
         read_only: bool = False,
         secondary: str | None = None,
-        connect_timeout: float = 5.0,
+        timeouts: float | None = None,
         retry_primary_after: float = 5.0,
     ) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise InvalidInputError("a PostgreSQL store URL starts with postgresql://")
         self._psycopg = require("psycopg", extra="postgres")
-        primary, from_query = _split_url(url)
+        primary, from_query, timeouts_query = _split_url(url)
+        if timeouts is None:
+            timeouts = _DEFAULT_TIMEOUT if timeouts_query is None else timeouts_query  # type: ignore[assignment]
+        self._timeout = _check_timeouts(timeouts)
         _check_url(self._psycopg, primary, "store")
         self._primary_url = primary
         self._secondary_url = secondary or from_query
         if self._secondary_url:
             _check_url(self._psycopg, self._secondary_url, "secondary")
         self._read_only = read_only
-        self._connect_timeout = max(1, round(connect_timeout))
         self._retry_after = retry_primary_after
         self._lock = threading.RLock()
         self._conn: Any = None
         self._sconn: Any = None
         self._primary_down_until = 0.0
         self._closed = False
+        self._schema_ok = False
+        self._watchdog = SocketWatchdog("postgres")
 
     # -- plumbing -----------------------------------------------------------
 
@@ -280,14 +362,54 @@ class PostgresBackend(KeyStoreBackend):
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("PostgresBackend holds the store URL (with its password); not picklable")
 
+    @property
+    def timeouts(self) -> float:
+        """The ``timeouts`` setting in seconds (see the module docstring)."""
+        return self._timeout
+
+    @property
+    def connect_bound(self) -> float:
+        """Seconds one connection attempt may take: max(2, timeouts)."""
+        return float(max(2, math.ceil(self._timeout)))
+
+    @property
+    def read_bound(self) -> float:
+        """Upper bound of one read call under faults: primary, then secondary."""
+        return 2 * (self.connect_bound + self._timeout)
+
+    @property
+    def write_bound(self) -> float:
+        """Upper bound of one write call under faults (writes never go to the secondary)."""
+        return self.connect_bound + self._timeout
+
     def _connect(self, url: str, *, read_only: bool) -> Any:
+        ms = max(1, int(self._timeout * 1000))
+        options = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+        given = self._psycopg.conninfo.conninfo_to_dict(url).get("options")
+        if given:  # the URL's own options (search_path...) are kept, ours come last
+            options = f"{given} {options}"
+        if read_only:
+            options += " -c default_transaction_read_only=on"
         kwargs: dict[str, Any] = {
             "autocommit": True,
-            "connect_timeout": self._connect_timeout,
+            "connect_timeout": int(self.connect_bound),
+            "keepalives": 1,
+            "keepalives_idle": max(1, int(self._timeout)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": ms,
+            "options": options,
         }
-        if read_only:
-            kwargs["options"] = "-c default_transaction_read_only=on"
         return self._psycopg.connect(url, **kwargs)
+
+    @contextlib.contextmanager
+    def _bounded(self, conn: Any, seconds: float | None = None) -> Iterator[None]:
+        """Cut *conn* off (client side) if the body outlasts *seconds* (default: timeouts)."""
+        # A little over the server-side timeouts, so a live server reports its own
+        # QueryCanceled/LockNotAvailable first and keeps the connection usable.
+        limit = (self._timeout if seconds is None else seconds) * 1.1 + 0.05
+        with self._watchdog.bound(conn.pgconn.socket, limit):
+            yield
 
     def _primary(self) -> Any:
         if self._closed:
@@ -309,27 +431,35 @@ class PostgresBackend(KeyStoreBackend):
         return self._sconn
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Any]:
+    def _read(self, *, bulk: bool = False, schema: bool = True) -> Iterator[Any]:
         """A read transaction: on the primary, or on the secondary when the primary is down.
 
         The ``BEGIN`` doubles as the liveness probe: if it fails on the primary,
-        the read goes to the secondary (when configured).
+        the read goes to the secondary (when configured). If the primary fails
+        *during* the body, :class:`_RetryOnSecondary` is raised for
+        :func:`_failover_read` to run the whole read method again (on the
+        secondary). The transaction is bounded by ``timeouts`` (``bulk``: 12x).
         """
         psycopg = self._psycopg
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        limit = self._timeout * (_BULK_FACTOR if bulk else 1)
         with self._lock:
             cur = None
+            on_primary = False
             use_secondary = (
                 self._secondary_url is not None and time.monotonic() < self._primary_down_until
             )
             if not use_secondary:
                 try:
-                    cur = self._primary().cursor()
-                    cur.execute(begin)
+                    conn = self._primary()
+                    with self._bounded(conn):
+                        cur = conn.cursor()
+                        cur.execute(begin)
+                    on_primary = True
                 except psycopg.OperationalError:
                     self._primary_down_until = time.monotonic() + self._retry_after
                     if self._secondary_url is None:
-                        raise KeyStoreError(
+                        raise _UnreachableError(
                             f"key store {_describe(self._primary_url)} is unreachable"
                         ) from None
                     cur = None
@@ -337,17 +467,43 @@ class PostgresBackend(KeyStoreBackend):
                     raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
             if cur is None:
                 try:
-                    cur = self._secondary().cursor()
-                    cur.execute(begin)
+                    conn = self._secondary()
+                    with self._bounded(conn):
+                        cur = conn.cursor()
+                        cur.execute(begin)
                 except psycopg.OperationalError:
-                    raise KeyStoreError(
+                    raise _UnreachableError(
                         f"key store {_describe(self._primary_url)} and its secondary"
                         f" {_describe(self._secondary_url or '')} are unreachable"
                     ) from None
                 except psycopg.Error as exc:
                     raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
             try:
-                yield cur
+                with self._bounded(conn, limit):
+                    if bulk:
+                        ms = max(1, int(limit * 1000))
+                        cur.execute(f"SET LOCAL statement_timeout = {ms}")
+                    if schema and not self._schema_ok:
+                        self._schema_state(cur, strict=True)
+                    yield cur
+                    cur.execute("COMMIT")
+            except psycopg.OperationalError:
+                with contextlib.suppress(psycopg.Error):
+                    cur.execute("ROLLBACK")
+                if on_primary:
+                    self._primary_down_until = time.monotonic() + self._retry_after
+                    if self._secondary_url is not None:
+                        raise _RetryOnSecondary(
+                            f"key store {_describe(self._primary_url)} failed during a read"
+                        ) from None
+                    raise KeyStoreError(
+                        f"key store {_describe(self._primary_url)} failed or timed out"
+                        f" during a read (bound {limit:g}s)"
+                    ) from None
+                raise KeyStoreError(
+                    f"key store secondary {_describe(self._secondary_url or '')} failed or"
+                    f" timed out during a read (bound {limit:g}s)"
+                ) from None
             except psycopg.Error as exc:
                 with contextlib.suppress(psycopg.Error):
                     cur.execute("ROLLBACK")
@@ -356,14 +512,14 @@ class PostgresBackend(KeyStoreBackend):
                 with contextlib.suppress(psycopg.Error):
                     cur.execute("ROLLBACK")
                 raise
-            try:
-                cur.execute("COMMIT")
-            except psycopg.Error as exc:
-                raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Any]:
-        """A write transaction on the primary (never the secondary)."""
+    def _write(self, *, bound: float | None = None) -> Iterator[Any]:
+        """A write transaction on the primary (never the secondary), bounded by ``timeouts``.
+
+        Creates the schema first when no call has confirmed it yet (lazily, on
+        the first write after an open that could not reach any server).
+        """
         psycopg = self._psycopg
         with self._lock:
             if self._read_only:
@@ -371,23 +527,38 @@ class PostgresBackend(KeyStoreBackend):
             try:
                 conn = self._primary()
             except psycopg.OperationalError:
-                raise KeyStoreError(
+                raise _UnreachableError(
                     f"key store primary {_describe(self._primary_url)} is unreachable;"
                     " writes are refused (a secondary is read-only)"
                 ) from None
             except psycopg.Error as exc:
                 raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
+            created = False
             try:
-                with conn.transaction():
-                    yield conn.cursor()
+                with self._bounded(conn, bound), conn.transaction():
+                    cur = conn.cursor()
+                    if bound is not None:
+                        cur.execute(f"SET LOCAL statement_timeout = {max(1, int(bound * 1000))}")
+                    if not self._schema_ok:
+                        self._create_schema(cur)
+                        created = True
+                    yield cur
+                if created:
+                    self._schema_ok = True
             except psycopg.errors.UniqueViolation:
                 raise KeyStoreError("key store constraint violated (duplicate)") from None
             except psycopg.errors.ReadOnlySqlTransaction:
                 raise KeyStoreError("key store database is read-only") from None
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
+                if not isinstance(
+                    exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
+                ):
+                    self._primary_down_until = time.monotonic() + self._retry_after
                 raise KeyStoreError(
-                    f"key store primary {_describe(self._primary_url)} failed during a write;"
-                    " the transaction was not committed or its outcome is unknown"
+                    f"key store primary {_describe(self._primary_url)} failed or timed out"
+                    f" during a write ({type(exc).__name__}, bound"
+                    f" {self._timeout if bound is None else bound:g}s); the transaction was"
+                    " not committed or its outcome is unknown"
                 ) from None
             except psycopg.Error as exc:
                 raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
@@ -405,31 +576,60 @@ class PostgresBackend(KeyStoreBackend):
     # -- schema -------------------------------------------------------------
 
     def initialize(self) -> None:
-        """Create the schema if absent (idempotent, safe from concurrent processes)."""
-        if self._read_only:
-            self._check_schema()
-            return
-        with self._write() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
-            for statement in _SCHEMA:
-                cur.execute(statement)
-            cur.execute("SELECT version FROM styku_schema")
-            row = cur.fetchone()
-            if row is None:
-                cur.execute("INSERT INTO styku_schema (version) VALUES (%s)", (_SCHEMA_VERSION,))
-            elif row[0] != _SCHEMA_VERSION:
-                raise KeyStoreError(f"unsupported key store schema version {row[0]}")
+        """Check the schema by a *read* (the secondary serves it when the primary is down).
 
-    def _check_schema(self) -> None:
-        with self._read() as cur:
-            cur.execute("SELECT to_regclass('styku_schema') IS NOT NULL")
-            row = cur.fetchone()
-            if not row or not row[0]:
-                raise KeyStoreError(f"{self.location} is not an initialised key store")
+        Creates the schema only when it is absent (idempotent, safe from
+        concurrent processes; needs the primary). When no server answers, the
+        check is deferred to the first call, so opening never needs the primary.
+
+        Raises:
+            KeyStoreError: the schema is absent and the store is read-only (or
+                the primary is unreachable), or its version is unsupported.
+        """
+        try:
+            present = self._probe_schema()
+        except _UnreachableError:
+            return  # checked by the first read (or created by the first write)
+        if present:
+            self._schema_ok = True
+            return
+        if self._read_only:
+            raise KeyStoreError(f"{self.location} is not an initialised key store")
+        with self._write():
+            pass  # _write creates the schema (self._schema_ok is False)
+
+    @_failover_read
+    def _probe_schema(self) -> bool:
+        with self._read(schema=False) as cur:
+            return self._schema_state(cur, strict=False)
+
+    def _schema_state(self, cur: Any, *, strict: bool) -> bool:
+        """True when the schema exists at our version; False when absent (raises if *strict*)."""
+        cur.execute("SELECT to_regclass('styku_schema') IS NOT NULL")
+        row = cur.fetchone()
+        if row and row[0]:
             cur.execute("SELECT version FROM styku_schema")
             row = cur.fetchone()
-        if row is None or row[0] != _SCHEMA_VERSION:
+            if row is not None and row[0] != _SCHEMA_VERSION:
+                raise KeyStoreError(f"unsupported key store schema version {row[0]}")
+            if row is not None:
+                self._schema_ok = True
+                return True
+        if strict:
             raise KeyStoreError(f"{self.location} is not an initialised key store")
+        return False
+
+    @staticmethod
+    def _create_schema(cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
+        for statement in _SCHEMA:
+            cur.execute(statement)
+        cur.execute("SELECT version FROM styku_schema")
+        row = cur.fetchone()
+        if row is None:
+            cur.execute("INSERT INTO styku_schema (version) VALUES (%s)", (_SCHEMA_VERSION,))
+        elif row[0] != _SCHEMA_VERSION:
+            raise KeyStoreError(f"unsupported key store schema version {row[0]}")
 
     # -- tenants ------------------------------------------------------------
 
@@ -474,6 +674,7 @@ class PostgresBackend(KeyStoreBackend):
             ],
         )
 
+    @_failover_read
     def get_tenant(self, name: str) -> TenantRecord:
         """Return tenant *name*; :class:`KeyNotFoundError` if unknown."""
         with self._read() as cur:
@@ -485,6 +686,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"unknown tenant {name!r}")
         return TenantRecord(row[0], row[1], row[2])
 
+    @_failover_read
     def list_tenants(self) -> list[TenantRecord]:
         """Every tenant, sorted by name."""
         with self._read() as cur:
@@ -529,6 +731,7 @@ class PostgresBackend(KeyStoreBackend):
             for (t, p, v), (key_id, created_at, wraps) in grouped.items()
         ]
 
+    @_failover_read
     def get_key(self, tenant: str, purpose: str, version: int) -> KeyRecord:
         """Return one key version."""
         with self._read() as cur:
@@ -542,6 +745,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key version {version}")
         return found[0]
 
+    @_failover_read
     def get_primary(self, tenant: str, purpose: str) -> KeyRecord:
         """Return the highest version of (*tenant*, *purpose*)."""
         with self._read() as cur:
@@ -556,6 +760,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
         return found[0]
 
+    @_failover_read
     def list_keys(self, tenant: str) -> list[KeyRecord]:
         """Every key of *tenant*."""
         with self._read() as cur:
@@ -727,28 +932,41 @@ class PostgresBackend(KeyStoreBackend):
     def _purge(self, *, lock_timeout: float) -> bool:
         """Rewrite the wraps and keys tables so deleted rows leave the live files.
 
+        ``VACUUM FULL`` needs the table's exclusive lock, and every reader that
+        arrives while it *waits* for that lock queues behind it. So the rewrite
+        never waits in the queue: it starts only when no other session holds a
+        lock on the table, with a short ``lock_timeout`` (at most *lock_timeout*
+        and ``timeouts / 10``) for a reader that slips in between. Readers of
+        other tenants are delayed by at most that wait plus the rewrite itself.
+        :meth:`finish_shred` polls until it succeeds or its deadline passes.
+
         Returns:
-            True when the rewrite gave up on a lock (``lock_timeout``).
+            True when a table was held by another session (nothing was queued).
         """
         psycopg = self._psycopg
-        with self._lock:
-            try:
-                conn = self._primary()
-                conn.execute(f"SET lock_timeout = {max(1, int(lock_timeout * 1000))}")
+        wait_ms = max(50, int(min(lock_timeout, self._timeout / 10) * 1000))
+        for table in ("styku_key_wraps", "styku_tenant_keys"):
+            with self._lock:
                 try:
-                    conn.execute("VACUUM (FULL) styku_key_wraps")
-                    conn.execute("VACUUM (FULL) styku_tenant_keys")
-                finally:
-                    conn.execute("RESET lock_timeout")
-            except psycopg.errors.LockNotAvailable:
-                return True
-            except psycopg.Error as exc:
-                raise KeyStoreError(
-                    "keys were deleted but the tables could not be rewritten"
-                    f" ({type(exc).__name__})"
-                ) from None
+                    conn = self._primary()
+                    with self._bounded(conn, 2 * self._timeout):
+                        if conn.execute(_LOCK_HOLDERS, (table,)).fetchall():
+                            return True
+                        conn.execute(f"SET lock_timeout = {wait_ms}")
+                        try:
+                            conn.execute(f"VACUUM (FULL) {table}")
+                        except psycopg.errors.LockNotAvailable:
+                            return True
+                        finally:
+                            conn.execute("RESET lock_timeout")
+                except psycopg.Error as exc:
+                    raise KeyStoreError(
+                        "keys were deleted but the tables could not be rewritten"
+                        f" ({type(exc).__name__})"
+                    ) from None
         return False
 
+    @_failover_read
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""
         with self._read() as cur:
@@ -760,6 +978,7 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- meta ---------------------------------------------------------------
 
+    @_failover_read
     def get_meta(self, name: str) -> bytes | None:
         """A small value by name, or ``None``."""
         with self._read() as cur:
@@ -782,9 +1001,10 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- snapshots ----------------------------------------------------------
 
+    @_failover_read
     def export_snapshot(self) -> StoreSnapshot:
         """A consistent copy of the whole store (one repeatable-read transaction)."""
-        with self._read() as cur:
+        with self._read(bulk=True) as cur:
             cur.execute(
                 'SELECT name, created_at, shredded_at FROM styku_tenants ORDER BY name COLLATE "C"'
             )
@@ -807,7 +1027,7 @@ class PostgresBackend(KeyStoreBackend):
         """Load *snapshot* into this (empty) store in one transaction."""
         if snapshot.format_version != 1:
             raise KeyStoreError(f"unsupported snapshot format {snapshot.format_version}")
-        with self._write() as cur:
+        with self._write(bound=_BULK_FACTOR * self._timeout) as cur:
             cur.execute("LOCK TABLE styku_tenants IN EXCLUSIVE MODE")
             for table in _TABLES:
                 cur.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - constant names
@@ -832,11 +1052,12 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- health -------------------------------------------------------------
 
+    @_failover_read
     def check(self) -> list[str]:
         """Consistency problems: keyless or gapped tenants, shred-list mismatches, orphans."""
         problems: list[str] = []
         try:
-            with self._read() as cur:
+            with self._read(bulk=True) as cur:
                 cur.execute("SELECT name, shredded_at FROM styku_tenants")
                 tenants = cur.fetchall()
                 cur.execute("SELECT tenant FROM styku_shredded")
@@ -860,6 +1081,8 @@ class PostgresBackend(KeyStoreBackend):
                     " AND w.purpose = k.purpose AND w.version = k.version)"
                 )
                 stray = cur.fetchone()[0]
+        except _RetryOnSecondary:
+            raise  # @_failover_read runs the check again on the secondary
         except KeyStoreError as exc:
             return [str(exc)]
         for name, shredded_at in tenants:
@@ -888,6 +1111,7 @@ class PostgresBackend(KeyStoreBackend):
         """Close both connections. Idempotent."""
         with self._lock:
             self._closed = True
+            self._watchdog.close()
             for conn in (self._conn, self._sconn):
                 if conn is not None:
                     with contextlib.suppress(Exception):

@@ -44,7 +44,9 @@ class RetryPolicy:
         attempts: total attempts including the first (at least 1).
         base_delay: backoff before the second attempt, in seconds (doubled each time).
         max_delay: cap on any one backoff, in seconds.
-        deadline: no new attempt starts this many seconds after the first began.
+        deadline: no new attempt starts this many seconds after the first began;
+            the KMS and PKCS#11 providers also cut the attempt in flight at the
+            deadline, so it bounds the whole call.
         timeout: bound on one attempt, in seconds, for calls without their own
             timeout (PKCS#11); network providers use their client's
             connect/read timeouts instead.
@@ -143,17 +145,22 @@ class CallTimeoutError(TimeoutError):
     """A bounded call did not finish in time (transient for retry purposes)."""
 
 
-def run_with_timeout(func: Callable[[], T], *, timeout: float) -> T:
-    """Run *func* on a worker thread and wait at most *timeout* seconds.
+def run_with_timeout(
+    func: Callable[[], T],
+    *,
+    timeout: float,
+    pool: concurrent.futures.ThreadPoolExecutor | None = None,
+) -> T:
+    """Run *func* on a worker thread (of *pool*, default a shared one) and wait at most *timeout*.
 
     .. warning::
         A call that times out keeps running on its worker thread (Python cannot
-        cancel a blocked C call); its result is discarded.
+        cancel a blocked C call or socket read); its result is discarded.
 
     Raises:
         CallTimeoutError: the call did not finish in time.
     """
-    future = _pool().submit(func)
+    future = (pool or _pool()).submit(func)
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:

@@ -131,8 +131,12 @@ class KeyStore:
     seconds and at most ``cache_size`` entries, so the root key is not called
     per record. Thread-safe.
 
-    With several root providers every tenant key is wrapped under each of them;
-    unwrapping tries them in order and fails over to the next *only* on
+    With several root providers every tenant key is wrapped under each of them
+    that is available: creating a tenant, rotating and backing up proceed while
+    at least ``quorum`` roots (default 1) can wrap. A wrap that could not be made
+    is *missing*: :meth:`check` reports it and :meth:`repair_wraps` (``keys
+    check --repair``) adds it once the root is back. Unwrapping tries them in
+    order and fails over to the next *only* on
     :class:`~styku_crypto.exceptions.RootKeyUnavailableError` (emitting
     ``key.root_failover``); an integrity failure never fails over.
 
@@ -149,11 +153,18 @@ class KeyStore:
         root: RootKeyProvider | Sequence[RootKeyProvider],
         cache_ttl: float = _DEFAULT_TTL,
         cache_size: int = _DEFAULT_SIZE,
+        quorum: int = 1,
     ) -> None:
         """Use *backend* (already initialised) with the root provider(s) *root*.
 
+        Args:
+            quorum: how many roots must wrap each new secret (tenant keys, backup
+                MAC keys) for the write to proceed; every available root wraps it.
+                Default 1; ``len(root)`` refuses writes while any root is down.
+
         Raises:
-            InvalidInputError: no provider, duplicate provider ids, or bad cache limits.
+            InvalidInputError: no provider, duplicate provider ids, bad cache
+                limits, or a quorum outside 1..number of roots.
         """
         providers = (root,) if isinstance(root, RootKeyProvider) else tuple(root)
         if not providers or not all(isinstance(p, RootKeyProvider) for p in providers):
@@ -165,6 +176,11 @@ class KeyStore:
             raise InvalidInputError("root providers must have distinct provider ids")
         if not 0 <= cache_ttl <= 86400 or cache_size < 0:
             raise InvalidInputError("cache_ttl must be 0..86400 seconds and cache_size >= 0")
+        if isinstance(quorum, bool) or not isinstance(quorum, int):
+            raise InvalidInputError("quorum must be an integer")
+        if not 1 <= quorum <= len(providers):
+            raise InvalidInputError(f"quorum must be 1..{len(providers)} (the number of roots)")
+        self._quorum = quorum
         self._backend = backend
         self._providers = providers
         # Authenticated metadata: every backend write reseals, every backend read verifies.
@@ -195,6 +211,7 @@ class KeyStore:
         cache_ttl: float = _DEFAULT_TTL,
         cache_size: int = _DEFAULT_SIZE,
         read_only: bool = False,
+        quorum: int = 1,
     ) -> KeyStore:
         """Open (creating when absent) a key store.
 
@@ -208,6 +225,7 @@ class KeyStore:
             cache_ttl: seconds an unwrapped tenant key stays cached (0 disables).
             cache_size: most tenant key versions cached at once.
             read_only: open without write access (SQLite: ``mode=ro``).
+            quorum: roots that must wrap each new secret (see :class:`KeyStore`).
 
         Raises:
             KeyStoreError: the store cannot be opened or is unsafe.
@@ -245,7 +263,7 @@ class KeyStore:
         except BaseException:
             backend.close()
             raise
-        return cls(backend, root=root, cache_ttl=cache_ttl, cache_size=cache_size)
+        return cls(backend, root=root, cache_ttl=cache_ttl, cache_size=cache_size, quorum=quorum)
 
     # -- properties ---------------------------------------------------------
 
@@ -293,11 +311,52 @@ class KeyStore:
 
     # -- wrapping -----------------------------------------------------------
 
+    def _wrap_all(
+        self,
+        secret: bytes,
+        *,
+        aad: bytes,
+        providers: Sequence[RootKeyProvider] | None = None,
+        tenant: str | None = None,
+    ) -> tuple[tuple[str, bytes], ...]:
+        """Wrap *secret* under every available provider; at least ``quorum`` must answer.
+
+        An unavailable provider is skipped (its wrap is *missing*, reported by
+        :meth:`check`, added by :meth:`repair_wraps`) and ``key.root_failover``
+        is emitted with reason ``wrap_missing``. An integrity or other error is
+        raised at once.
+
+        Raises:
+            RootKeyUnavailableError: fewer than ``quorum`` providers could wrap.
+        """
+        wraps: list[tuple[str, bytes]] = []
+        missing: list[str] = []
+        for provider in self._providers if providers is None else providers:
+            try:
+                wraps.append((provider.provider_id, provider.wrap(secret, aad=aad)))
+            except RootKeyUnavailableError:
+                missing.append(provider.provider_id)
+                emit(
+                    "key.root_failover",
+                    capability="keys",
+                    outcome="failure",
+                    level=logging.WARNING,
+                    tenant=tenant,
+                    reason="wrap_missing",
+                    attributes={"provider": provider.provider_id},
+                )
+        if providers is None and len(wraps) < self._quorum:
+            raise RootKeyUnavailableError(
+                f"only {len(wraps)} of the {self._quorum} root provider(s) the quorum needs"
+                " could wrap; unavailable: " + ", ".join(missing)
+            )
+        return tuple(wraps)
+
     def _new_record(self, tenant: str, purpose: str, version: int) -> KeyRecord:
         secret = os.urandom(32)
         key_id = "tk_" + os.urandom(8).hex()
         aad = wrap_aad(tenant, purpose, version, key_id)
-        wraps = tuple((p.provider_id, p.wrap(secret, aad=aad)) for p in self._providers)
+        wraps = self._wrap_all(secret, aad=aad, tenant=tenant)
         return KeyRecord(
             tenant=tenant,
             purpose=purpose,
@@ -570,6 +629,18 @@ class KeyStore:
                 problems.extend(self._sealer.audit(view))
         except KeyStoreError as exc:
             problems.append(f"the authenticated metadata could not be read: {exc}")
+        configured = [p.provider_id for p in self._providers]
+        try:
+            live = self._live_keys()
+        except KeyStoreError:
+            live = []  # the backend's own check already reported why it cannot be read
+        for record in live:
+            for pid in configured:
+                if pid not in record.providers:
+                    problems.append(
+                        f"tenant {record.tenant!r} {record.purpose} v{record.version} has no"
+                        f" wrap under {pid} (missing; run keys check --repair when it is back)"
+                    )
         if deep:
             for tenant in self._backend.list_tenants():
                 if tenant.shredded_at is not None:
@@ -580,11 +651,7 @@ class KeyStore:
                     for provider in self._providers:
                         wrapped = stored.get(provider.provider_id)
                         if wrapped is None:
-                            problems.append(
-                                f"tenant {record.tenant!r} {record.purpose} v{record.version}"
-                                f" has no wrap under {provider.provider_id}"
-                            )
-                            continue
+                            continue  # reported above as missing
                         try:
                             provider.unwrap(wrapped, aad=aad)
                         except (DecryptionError, RootKeyUnavailableError) as exc:
@@ -594,6 +661,59 @@ class KeyStore:
                                 f" ({type(exc).__name__})"
                             )
         return problems
+
+    def _live_keys(self) -> list[KeyRecord]:
+        """Every key version of every live tenant (one consistent read)."""
+        snapshot = self._backend.export_snapshot()
+        shredded = {t.name for t in snapshot.tenants if t.shredded_at is not None}
+        return [k for k in snapshot.keys if k.tenant not in shredded]
+
+    def repair_wraps(self) -> int:
+        """Add the wraps that are missing under configured roots that are available now.
+
+        A key version made while a root was down lacks that root's wrap; this
+        unwraps it (with failover) and wraps it under each missing root that
+        answers, keeping the existing wraps, in one transaction per tenant.
+        Roots still down stay missing (reported by :meth:`check`). Emits
+        ``key.rewrapped`` per tenant repaired.
+
+        Returns:
+            The number of wraps added.
+        """
+        by_tenant: dict[str, list[KeyRecord]] = {}
+        added = 0
+        for record in self._live_keys():
+            have = set(record.providers)
+            todo = [p for p in self._providers if p.provider_id not in have]
+            if not todo:
+                continue
+            aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
+            new = self._wrap_all(
+                self._unwrap(record), aad=aad, providers=todo, tenant=record.tenant
+            )
+            if not new:
+                continue
+            added += len(new)
+            by_tenant.setdefault(record.tenant, []).append(
+                KeyRecord(
+                    record.tenant,
+                    record.purpose,
+                    record.version,
+                    record.key_id,
+                    record.wraps + new,
+                    record.created_at,
+                )
+            )
+        for name, records in sorted(by_tenant.items()):
+            self._backend.replace_wraps(records)
+            emit(
+                "key.rewrapped",
+                capability="keys",
+                outcome="success",
+                tenant=name,
+                attributes={"versions": len(records), "reason": "repair_missing_wraps"},
+            )
+        return added
 
     def rewrap_root(self, *, tenant: str | None = None) -> int:
         """Re-wrap tenant keys under every configured root provider.

@@ -8,7 +8,9 @@ botocore's real HTTP stack, exactly as to AWS (no in-process patching).
 between a client and moto. It counts requests per API operation and can inject
 the failures a KMS or bucket shows in production: throttling
 (``ThrottlingException``), internal errors (HTTP 500), dropped connections, a
-hang longer than the client's read timeout, or being down (connection refused).
+hang longer than the client's read timeout, a response trickled one byte per
+``trickle_interval`` seconds (each socket read succeeds, so a per-read timeout
+never fires), or being down (connection refused).
 Failures can be permanent (``mode``) or for the next *n* requests
 (``fail_next``), to exercise bounded retries.
 
@@ -49,7 +51,7 @@ AWS_ENV = {
     "region_name": "us-east-1",
 }
 
-MODES = ("ok", "throttle", "error", "reset", "hang", "down")
+MODES = ("ok", "throttle", "error", "reset", "hang", "down", "trickle")
 
 
 class MotoServer:
@@ -113,6 +115,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            if mode == "trickle":
+                self._trickle(resp, data, proxy.trickle_interval)
+                return
             self.send_response(resp.status)
             for key, value in resp.getheaders():
                 if key.lower() in {"content-length", "transfer-encoding", "connection"}:
@@ -123,6 +128,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         finally:
             conn.close()
+
+    def _trickle(self, resp: http.client.HTTPResponse, data: bytes, interval: float) -> None:
+        """Send the upstream response one byte at a time, *interval* seconds apart."""
+        self.close_connection = True
+        head = f"HTTP/1.1 {resp.status} {resp.reason}\r\n".encode()
+        for key, value in resp.getheaders():
+            if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                head += f"{key}: {value}\r\n".encode()
+        head += f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+        with contextlib.suppress(OSError):
+            for i in range(len(head + data)):
+                self.wfile.write((head + data)[i : i + 1])
+                self.wfile.flush()
+                time.sleep(interval)
 
     def _reply(self, status: int, payload: dict[str, str], *, error: str | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -157,6 +176,7 @@ class FaultProxy:
         self.calls: Counter[str] = Counter()
         self.mode = "ok"
         self.hang_seconds = 3.0
+        self.trickle_interval = 0.2
         self._next: list[str] = []
         self._lock = threading.Lock()
         self._httpd: _ProxyHTTPServer | None = None
@@ -187,7 +207,7 @@ class FaultProxy:
             self._thread = None
 
     def set_mode(self, mode: str) -> None:
-        """Set the permanent behaviour: one of ``ok, throttle, error, reset, hang, down``.
+        """Set the permanent behaviour: one of ``ok, throttle, error, reset, hang, down, trickle``.
 
         ``down`` closes the listening socket (connection refused) until another
         mode is set.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from styku_crypto.exceptions import StykuCryptoError
 from styku_crypto.keys import (
     AwsKmsRootKey,
     KeyStore,
@@ -89,7 +90,11 @@ def test_drill_with_tampered_backup_fails(prod: KeyStore, tmp_path: Path) -> Non
 def test_drill_under_kms_and_hsm_with_failover(
     tmp_path: Path, moto_server: MotoServer, fault_proxy: FaultProxy, softhsm_token: SoftHSMToken
 ) -> None:
-    """A drill with KMS down passes through the HSM wrap; with only the dead KMS it fails."""
+    """KMS down: every tenant recovers through the HSM, but the drill fails: KMS is unproven.
+
+    (Issue 21 item 7: the drill proves recovery under each configured root; a
+    root it cannot reach is reported ``unavailable`` and the drill does not pass.)
+    """
     from styku_crypto.keys import Pkcs11RootKey
 
     label = f"drill-{secrets.token_hex(4)}"
@@ -126,8 +131,12 @@ def test_drill_under_kms_and_hsm_with_failover(
     fault_proxy.set_mode("down")
     both = roots()
     report = drill(tmp_path / "b", root=both)
-    assert report.passed, report.to_json()
-    assert [t.status for t in report.tenants] == ["pass"]
+    assert [t.status for t in report.tenants] == ["pass"], report.to_json()
+    assert [r.status for r in report.roots] == ["unavailable", "pass"]
+    assert not report.passed
+    fault_proxy.set_mode("ok")
+    assert drill(tmp_path / "b", root=both).passed
+    fault_proxy.set_mode("down")
     for r in both:
         r.close()
     only_kms = roots()[:1]
@@ -136,3 +145,57 @@ def test_drill_under_kms_and_hsm_with_failover(
     assert failed.error is not None
     assert "RootKeyUnavailableError" in failed.error
     only_kms[0].close()
+
+
+def test_drill_proves_recovery_under_each_root(tmp_path: Path) -> None:
+    """Issue 21 item 7: with root B's wraps corrupt, the drill fails even though root A answers.
+
+    Before, the drill used the first root that answered and a shallow check, so
+    it passed while a restore with B alone failed. Now every canary is decrypted
+    through each root alone and the final check is deep; the report names B.
+    """
+    from styku_crypto.keys import KeyRecord, restore
+
+    a, b = LocalRootKey(tmp_path / "a.key"), LocalRootKey(tmp_path / "b.key")
+    store = KeyStore.open(tmp_path / "prod.db", root=[a, b])
+    store.create_tenant("acme")
+    store.create_tenant("beta")
+    healthy = backup(store, [tmp_path / "good"])
+    assert drill(tmp_path / "good", root=[a, b]).passed
+    # Corrupt every wrap under B for tenant acme (a silent bad write, a bit flip).
+    bad = []
+    for record in store.backend.list_keys("acme"):
+        wraps = tuple(
+            (pid, w[:-1] + bytes([w[-1] ^ 1]) if pid == b.provider_id else w)
+            for pid, w in record.wraps
+        )
+        bad.append(
+            KeyRecord(
+                record.tenant,
+                record.purpose,
+                record.version,
+                record.key_id,
+                wraps,
+                record.created_at,
+            )
+        )
+    store.backend.replace_wraps(bad)
+    backup(store, [tmp_path / "bad"])
+    store.close()
+    report = drill(tmp_path / "bad", root=[a, b])
+    assert not report.passed
+    statuses = {t.tenant: t.status for t in report.tenants}
+    assert statuses == {"acme": "fail", "beta": "pass"}
+    acme = next(t for t in report.tenants if t.tenant == "acme")
+    assert acme.error is not None
+    assert b.provider_id in acme.error
+    roots = {r.provider: r.status for r in report.roots}
+    assert roots == {a.provider_id: "pass", b.provider_id: "fail"}
+    assert any(b.provider_id in p for p in report.check_problems)
+    assert report.to_json()["roots"][1]["status"] == "fail"
+    # What the drill predicts is true: a restore with B alone fails.
+    target = KeyStore.open(tmp_path / "restored.db", root=b)
+    with pytest.raises(StykuCryptoError):
+        restore(tmp_path / "bad", target)
+    target.close()
+    assert healthy.backup_id != report.backup_id

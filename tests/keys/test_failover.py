@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +293,132 @@ def test_policy_validation() -> None:
     for bad in ({"attempts": 0}, {"deadline": 0}, {"base_delay": -1}, {"timeout": 0}):
         with pytest.raises(ValueError):
             RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fault", ["trickle", "hang", "reset"])
+def test_kms_deadline_bounds_the_whole_call(
+    tmp_path: Path, moto_server: MotoServer, fault_proxy: FaultProxy, fault: str
+) -> None:
+    """Issue 21 item 2: a trickling, stalled or resetting KMS ends each call within 2x its deadline.
+
+    botocore's read_timeout (5 s here) is per socket read, so a server sending one
+    byte every 0.2 s never trips it (before the fix: unwrap hung 90 s with a 10 s
+    deadline). The deadline now covers the request in flight; the store then fails
+    over to its next root, also within the bound.
+    """
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=1.0)
+    arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
+    kms = AwsKmsRootKey(
+        key_id=arn,
+        endpoint_url=fault_proxy.endpoint,
+        connect_timeout=5,
+        read_timeout=5,
+        retry=policy,
+        client_kwargs=dict(AWS_ENV),
+    )
+    from styku_crypto.keys import LocalRootKey
+
+    local = LocalRootKey(tmp_path / "second.rootkey")
+    backend = SQLiteBackend(tmp_path / "k.db")
+    backend.initialize()
+    with KeyStore(backend, root=[kms, local], cache_ttl=0) as store:
+        store.create_tenant("acme")
+        env = Envelope(store)
+        data = _secret_payload()
+        token = env.encrypt(data, tenant="acme", context=CTX)
+        wrapped = store.backend.get_primary("acme", "customer").wraps[0][1]
+        fault_proxy.trickle_interval = 0.2
+        fault_proxy.hang_seconds = 10.0
+        fault_proxy.set_mode(fault)
+        t0 = time.monotonic()
+        with pytest.raises(RootKeyUnavailableError, match=kms.provider_id):
+            kms.unwrap(wrapped, aad=b"x")
+        assert time.monotonic() - t0 < 2 * policy.deadline
+        t0 = time.monotonic()
+        assert env.decrypt(token, tenant="acme", context=CTX) == data  # via the local root
+        assert time.monotonic() - t0 < 2 * policy.deadline
+        t0 = time.monotonic()
+        store.create_tenant("beta")  # quorum 1: the KMS wraps are recorded as missing
+        assert time.monotonic() - t0 < 2 * 2 * policy.deadline  # one KMS wrap per purpose
+        assert any("missing" in p for p in store.check())
+        fault_proxy.set_mode("ok")
+
+
+_TOKEN_REMOVED_PROBE = r"""
+import shutil, sys, time
+from pathlib import Path
+from styku_crypto.envelope import Envelope
+from styku_crypto.keys import KeyStore, LocalRootKey, Pkcs11RootKey, RetryPolicy, SQLiteBackend
+
+module, label, pin, tokens, tmp = sys.argv[1:6]
+policy = RetryPolicy(attempts=2, base_delay=0.01, deadline=2.0, timeout=1.0)
+Pkcs11RootKey.create_key(module=module, token_label=label, pin=pin, key_label="k")
+hsm = Pkcs11RootKey(module=module, token_label=label, pin=pin, key_label="k", retry=policy)
+backend = SQLiteBackend(Path(tmp) / "k.db")
+backend.initialize()
+store = KeyStore(backend, root=[hsm, LocalRootKey(Path(tmp) / "local.rootkey")], cache_ttl=0)
+store.create_tenant("acme")
+env = Envelope(store)
+token = env.encrypt(b"payload", tenant="acme", context={"id": "1"})
+assert env.decrypt(token, tenant="acme", context={"id": "1"}) == b"payload"  # HSM session pooled
+shutil.rmtree(tokens)  # the token disappears mid-run
+for _ in range(3):
+    t0 = time.monotonic()
+    assert env.decrypt(token, tenant="acme", context={"id": "1"}) == b"payload"
+    assert time.monotonic() - t0 < 2 * policy.deadline, time.monotonic() - t0
+t0 = time.monotonic()
+store.rotate("acme")  # quorum 1: the HSM wrap is missing, the write proceeds
+assert time.monotonic() - t0 < 2 * 2 * policy.deadline
+assert any("missing" in p for p in store.check())
+store.close()
+print("ok")
+"""
+
+
+def test_softhsm_token_removed_mid_run_fails_over(tmp_path: Path) -> None:
+    """Issue 21: the SoftHSM2 token directory vanishes mid-run; decrypt and rotate go on, bounded.
+
+    Runs in a fresh interpreter with its own token directory (SoftHSM2 reads its
+    configuration once per process).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from tests._support.softhsm import _UTIL, SOFTHSM_MODULE
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        encoding="utf-8",
+    )
+    label, pin = f"rm-{secrets.token_hex(3)}", secrets.token_hex(8)
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    subprocess.run(
+        [_UTIL, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", pin],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _TOKEN_REMOVED_PROBE,
+            SOFTHSM_MODULE,
+            label,
+            pin,
+            str(tokens),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"

@@ -196,3 +196,53 @@ def test_botocore_debug_logs_never_carry_the_wrapped_key(kms_root: AwsKmsRootKey
     for text in texts:
         assert encoded not in text
         assert key.hex() not in text
+
+
+_LOG_PROBE = r"""
+import base64, logging, sys
+import boto3
+from styku_crypto.keys import AwsKmsRootKey
+
+endpoint, arn, mode, key_hex = sys.argv[1:5]
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+creds = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+if mode == "caller":
+    client = boto3.client("kms", endpoint_url=endpoint, **creds)
+    provider = AwsKmsRootKey(key_id=arn, client=client)
+else:
+    provider = AwsKmsRootKey(key_id=arn, endpoint_url=endpoint, client_kwargs=creds)
+key = bytes.fromhex(key_hex)
+wrapped = provider.wrap(key, aad=b"tenant=acme")
+assert provider.unwrap(wrapped, aad=b"tenant=acme") == key
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("who", ["caller", "provider"])
+def test_debug_logs_redacted_whoever_built_the_client(
+    kms_key: str, moto_server: MotoServer, who: str
+) -> None:
+    """Issue 21 item 5: a caller's ``client=`` with root DEBUG logging leaks no tenant key.
+
+    Runs in a fresh interpreter, so no earlier test can have installed the
+    botocore filter already (which hid the bug: 58 lines of base64 key material).
+    """
+    import base64
+    import subprocess
+    import sys
+
+    key = _key()
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOG_PROBE, moto_server.endpoint, kms_key, who, key.hex()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"
+    log = proc.stderr
+    assert "DEBUG:botocore" in log  # DEBUG logging really was on
+    assert "withheld by styku_crypto" in log
+    for form in (base64.b64encode(key).decode(), key.hex(), repr(key)[2:-1]):
+        assert form not in log

@@ -233,3 +233,148 @@ def test_lost_sessions_are_replaced(hsm_root: Pkcs11RootKey) -> None:
         session.close()
     assert hsm_root.unwrap(wrapped, aad=b"a") == key
     assert hsm_root.wrap(key, aad=b"b")
+
+
+# Runs in a fresh interpreter: SoftHSM2 sees only the tokens that existed at its
+# C_Initialize, and "wrong PIN first" needs a process with no login on the token yet.
+_PIN_PROBE = r"""
+import secrets, sys, threading, time
+from styku_crypto.exceptions import RootKeyUnavailableError
+from styku_crypto.keys import Pkcs11RootKey, RetryPolicy
+from styku_crypto.keys._pkcs11 import _Login
+
+module, label, pin, order = sys.argv[1:5]
+FAST = RetryPolicy(attempts=2, base_delay=0.01, deadline=2.0, timeout=2.0)
+key_label = "k-" + order
+wrong_pin = "0" * 8
+
+
+def make(p):
+    return Pkcs11RootKey(module=module, token_label=label, pin=p, key_label=key_label, retry=FAST)
+
+
+def refused(provider, call):
+    t0 = time.monotonic()
+    try:
+        call(provider)
+    except RootKeyUnavailableError as exc:
+        assert "PIN" in str(exc) and pin not in str(exc) and wrong_pin not in str(exc), str(exc)
+        assert time.monotonic() - t0 < 2 * FAST.deadline
+        return
+    raise AssertionError("a wrong PIN was accepted")
+
+
+key = secrets.token_bytes(32)
+if order == "wrong-first":
+    wrong = make(wrong_pin)
+    refused(wrong, lambda p: p.wrap(key, aad=b"a"))
+    Pkcs11RootKey.create_key(module=module, token_label=label, pin=pin, key_label=key_label)
+    right = make(pin)
+elif order == "right-first":
+    Pkcs11RootKey.create_key(module=module, token_label=label, pin=pin, key_label=key_label)
+    right = make(pin)
+    right.wrap(key, aad=b"a")
+    wrong = make(wrong_pin)
+else:  # "threads": eight threads on a wrong-PIN provider make one C_Login in total
+    wrong = make(wrong_pin)
+    threads = [threading.Thread(target=refused, args=(wrong, lambda p: p.wrap(key, aad=b"")))
+               for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    assert _Login._registry[(module, label)].attempts == 1
+    print("ok")
+    sys.exit(0)
+
+wrapped = right.wrap(key, aad=b"a")
+login = right._login
+attempts = login.attempts
+for _ in range(5):
+    refused(wrong, lambda p: p.unwrap(wrapped, aad=b"a"))
+    refused(wrong, lambda p: p.wrap(key, aad=b"a"))
+assert login.attempts == attempts, (login.attempts, attempts)  # no C_Login per call
+assert right.unwrap(wrapped, aad=b"a") == key
+wrong.close()
+assert right.unwrap(wrapped, aad=b"a") == key
+again = make("1234")
+refused(again, lambda p: p.unwrap(wrapped, aad=b"a"))
+assert login.attempts == attempts
+again.close()
+right.close()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("order", ["right-first", "wrong-first", "threads"])
+def test_each_provider_authenticates_with_its_own_pin(order: str) -> None:
+    """Issue 21 item 4: a wrong PIN fails only its provider, once; the right one always works.
+
+    Real SoftHSM2, both creation orders in one process: the wrong-PIN provider
+    never rides on the right one's login (refused at once, no ``C_Login`` per
+    call), a wrong-PIN provider created first never poisons the right one, and
+    eight threads on a wrong-PIN provider spend one login attempt in total.
+    """
+    import subprocess
+    import sys
+
+    from tests._support.softhsm import init_token
+
+    token = init_token()
+    leaks.register_secret(token.pin)
+    env = dict(os.environ, SOFTHSM2_CONF=str(token.conf))
+    proc = subprocess.run(
+        [sys.executable, "-c", _PIN_PROBE, token.module, token.label, token.pin, order],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+    leaks.assert_no_secret_in("pin probe output", proc.stdout + proc.stderr)
+
+
+def test_hung_token_call_is_cut_at_the_deadline(
+    hsm_root: Pkcs11RootKey, softhsm_token: SoftHSMToken
+) -> None:
+    """Issue 21 item 2: a C call that hangs (holding the module) ends the call at its deadline.
+
+    A hung ``C_Decrypt`` holds the process-wide module lock; another thread holds
+    that lock here for 8 s. With a 5 s per-attempt timeout and a 1 s deadline
+    the call gives up within 2x the deadline (before: one full 5 s attempt).
+    """
+    import time
+
+    from styku_crypto.keys._pkcs11 import _module_lock
+
+    key = _key()
+    wrapped = hsm_root.wrap(key, aad=b"a")
+    policy = RetryPolicy(attempts=3, base_delay=0.01, deadline=1.0, timeout=5.0)
+    provider = Pkcs11RootKey(
+        module=softhsm_token.module,
+        token_label=softhsm_token.label,
+        pin=softhsm_token.pin,
+        key_label=hsm_root.provider_id.split("/", 1)[1],
+        retry=policy,
+    )
+    held = threading.Event()
+    release = threading.Event()
+
+    def hang() -> None:
+        with _module_lock(softhsm_token.module):
+            held.set()
+            release.wait(8)
+
+    hanger = threading.Thread(target=hang)
+    hanger.start()
+    held.wait(5)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RootKeyUnavailableError):
+            provider.unwrap(wrapped, aad=b"a")
+        assert time.monotonic() - t0 < 2 * policy.deadline
+    finally:
+        release.set()
+        hanger.join(10)
+    assert provider.unwrap(wrapped, aad=b"a") == key
+    provider.close()

@@ -39,9 +39,10 @@ def test_location_and_errors_hide_password(tmp_path: Path) -> None:
     password = "pw-" + secrets.token_hex(12)
     leaks.register_secret(password)
     url = f"postgresql://app:{password}@127.0.0.1:{free_port()}/keys"
-    backend = PostgresBackend(url, connect_timeout=1)
+    backend = PostgresBackend(url, timeouts=1)
+    backend.initialize()  # opening never needs a server: checked by the first call
     with pytest.raises(KeyStoreError) as err:
-        backend.initialize()
+        backend.list_tenants()
     for text in (backend.location, repr(backend), str(err.value)):
         leaks.assert_no_secret_in("postgres location/error", text)
     assert "127.0.0.1" in backend.location
@@ -121,7 +122,7 @@ def test_secondary_serves_reads_when_primary_is_down(
         token = Envelope(ks).encrypt(data, tenant="acme", context=CTX)
     primary.wait_replayed(replica)
     primary.stop(mode="immediate")
-    backend = PostgresBackend(full, connect_timeout=2)
+    backend = PostgresBackend(full, timeouts=2)
     with KeyStore(backend, root=LocalRootKey(root_path), cache_ttl=0) as ks:
         assert Envelope(ks).decrypt(token, tenant="acme", context=CTX) == data
         assert [t.name for t in ks.tenants()] == ["acme"]
@@ -139,9 +140,7 @@ def test_primary_and_secondary_unreachable() -> None:
     """Both unreachable: one KeyStoreError naming both, not a driver exception."""
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/keys"
     other = f"postgresql://postgres@127.0.0.1:{free_port()}/keys"
-    backend = PostgresBackend(
-        f"{url}?secondary={urllib.parse.quote(other, safe='')}", connect_timeout=1
-    )
+    backend = PostgresBackend(f"{url}?secondary={urllib.parse.quote(other, safe='')}", timeouts=1)
     with pytest.raises(KeyStoreError, match="secondary") as err:
         backend.list_tenants()
     assert url.split("@")[1].split("/")[0] in str(err.value)
