@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import TypeVar
 
 from styku_crypto.exceptions import KeyStoreError
 from styku_crypto.keys._sealing import SEAL_PREFIX, Sealer, SealView
+
+_T = TypeVar("_T")
 
 __all__ = [
     "PURPOSES",
@@ -234,6 +237,15 @@ class KeyStoreBackend(abc.ABC):
     @abc.abstractmethod
     def seal_view(self, *, write: bool = False) -> contextlib.AbstractContextManager[SealView]:
         """One transaction (read, or write with *write*) seen through a :class:`SealView`."""
+
+    def read_sealed(self, fn: Callable[[SealView], _T]) -> _T:
+        """``fn(view)`` inside one read transaction; returns what *fn* returns.
+
+        A backend with a failover replica runs *fn* again from the start on the
+        replica when the primary fails in the middle (so *fn* must be a pure read).
+        """
+        with self.seal_view() as view:
+            return fn(view)
 
     def _seal_before(self, view: SealView, tenants: Sequence[str]) -> None:
         """Inside a write transaction: refuse when *tenants*' seals do not verify."""

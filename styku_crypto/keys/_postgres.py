@@ -79,7 +79,7 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
-from styku_crypto.keys._sealing import TenantState, is_store_seal
+from styku_crypto.keys._sealing import SealView, TenantState, is_store_seal
 from styku_crypto.keys._shred import (
     PENDING_PREFIX,
     load_pending,
@@ -94,6 +94,7 @@ __all__ = ["PostgresBackend"]
 _DEFAULT_TIMEOUT = 5.0
 _BULK_FACTOR = 12  # whole-store reads (export_snapshot, check) get this many timeouts
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 class _UnreachableError(KeyStoreError):
@@ -572,6 +573,12 @@ class PostgresBackend(KeyStoreBackend):
         else:
             with self._read() as cur:
                 yield _View(cur)
+
+    @_failover_read
+    def read_sealed(self, fn: Callable[[SealView], _T]) -> _T:
+        """``fn(view)`` in one read transaction, run again on the replica if the primary fails."""
+        with self.seal_view() as view:
+            return fn(view)
 
     # -- schema -------------------------------------------------------------
 

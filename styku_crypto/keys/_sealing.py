@@ -5,8 +5,9 @@ shred state and tombstones) are plain database rows. Whoever can write the
 database could delete the newest key version (putting new data back under a
 retired key) or reset a shred. The *seal* makes such writes detectable:
 
-* A random 32-byte **seal key**, wrapped under every root provider (associated
-  data ``styku-crypto/v1/seal-key``), lives in the metadata table
+* A random 32-byte **seal key**, wrapped under every root provider that answers
+  (at least the store's quorum, like tenant keys; associated data
+  ``styku-crypto/v1/seal-key``), lives in the metadata table
   (``styku/seal/key``). Nobody without a root provider can compute a MAC.
 * Each tenant has a **tenant seal** (``styku/seal/tenant/<name>``): its
   authenticated state (every ``(purpose, version, key_id)``, shredded or not,
@@ -42,7 +43,7 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -220,6 +221,19 @@ def describe_changes(
     return out
 
 
+WrapFn = Callable[[bytes, bytes, "Sequence[RootKeyProvider] | None"], Sequence[tuple[str, bytes]]]
+
+
+def _wrap_strict(providers: Sequence[RootKeyProvider]) -> WrapFn:
+    def wrap(
+        secret: bytes, aad: bytes, only: Sequence[RootKeyProvider] | None
+    ) -> Sequence[tuple[str, bytes]]:
+        chosen = providers if only is None else only
+        return [(p.provider_id, p.wrap(secret, aad=aad)) for p in chosen]
+
+    return wrap
+
+
 class Sealer:
     """Seals and verifies key-store metadata under a root-wrapped seal key. Thread-safe.
 
@@ -228,8 +242,11 @@ class Sealer:
     transaction, and the store calls :meth:`verify_tenant` on backend reads.
     """
 
-    def __init__(self, providers: Sequence[RootKeyProvider]) -> None:
+    def __init__(self, providers: Sequence[RootKeyProvider], *, wrap: WrapFn | None = None) -> None:
+        """*wrap* wraps a secret (``wrap(secret, aad, providers)``; ``providers=None``: all,
+        with the store's quorum and failover events); by default every provider must answer."""
         self._providers = tuple(providers)
+        self._wrap = wrap if wrap is not None else _wrap_strict(self._providers)
         self._lock = threading.Lock()
         self._cached: tuple[bytes, bytes] | None = None  # (stored blob, key)
         self._seen_global = 0
@@ -250,11 +267,7 @@ class Sealer:
             if not create:
                 return None
             key = os.urandom(32)
-            wraps = {
-                p.provider_id: base64.b64encode(p.wrap(key, aad=_KEY_AAD)).decode("ascii")
-                for p in self._providers
-            }
-            blob = _canonical({"v": _FORMAT, "wraps": wraps})
+            blob = self._blob(self._wrap(key, _KEY_AAD, None))
             view.meta_put(KEY_NAME, blob)
             with self._lock:
                 self._cached = (blob, key)
@@ -320,19 +333,56 @@ class Sealer:
             raise MetadataIntegrityError("the seal key is malformed")
         return self._unwrap(stored)
 
-    def rewrap(self, view: SealView) -> None:
-        """Wrap the seal key afresh under every configured provider (``rewrap_root``)."""
+    @staticmethod
+    def _blob(wraps: Iterable[tuple[str, bytes]]) -> bytes:
+        doc = {pid: base64.b64encode(w).decode("ascii") for pid, w in wraps}
+        return _canonical({"v": _FORMAT, "wraps": doc})
+
+    def _stored_wraps(self, view: SealView) -> dict[str, Any]:
+        doc = _load(view.meta_get(KEY_NAME), "the seal key")
+        stored = None if doc is None else doc.get("wraps")
+        if doc is not None and not isinstance(stored, dict):
+            raise MetadataIntegrityError("the seal key is malformed")
+        return stored or {}
+
+    def missing_providers(self, view: SealView) -> list[str]:
+        """Configured providers without a wrap of the seal key (a root that was down)."""
+        if view.meta_get(KEY_NAME) is None:
+            return []
+        stored = self._stored_wraps(view)
+        return [p.provider_id for p in self._providers if p.provider_id not in stored]
+
+    def rewrap(self, view: SealView, *, missing_only: bool = False) -> int:
+        """Wrap the seal key afresh under the configured providers (``rewrap_root``).
+
+        With *missing_only*, keep the stored wraps and add those of configured
+        providers that lack one and answer now (``repair_wraps``).
+
+        Returns:
+            The number of wraps written.
+        """
         key = self._key(view, create=False)
         if key is None:
-            return
-        wraps = {
-            p.provider_id: base64.b64encode(p.wrap(key, aad=_KEY_AAD)).decode("ascii")
-            for p in self._providers
-        }
-        blob = _canonical({"v": _FORMAT, "wraps": wraps})
+            return 0
+        if missing_only:
+            stored = self._stored_wraps(view)
+            todo = [p for p in self._providers if p.provider_id not in stored]
+            if not todo:
+                return 0
+            new = self._wrap(key, _KEY_AAD, todo)
+            if not new:
+                return 0
+            old = [(pid, base64.b64decode(w)) for pid, w in stored.items()]
+            blob = self._blob([*old, *new])
+            written = len(new)
+        else:
+            wraps = self._wrap(key, _KEY_AAD, None)
+            blob = self._blob(wraps)
+            written = len(wraps)
         view.meta_put(KEY_NAME, blob)
         with self._lock:
             self._cached = (blob, key)
+        return written
 
     # -- MACs -------------------------------------------------------------------
 

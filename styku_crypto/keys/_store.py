@@ -30,7 +30,7 @@ from styku_crypto.exceptions import (
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
-from styku_crypto.keys._sealing import KEY_NAME, Sealer, TenantState
+from styku_crypto.keys._sealing import KEY_NAME, Sealer, SealView, TenantState
 
 __all__ = [
     "RESERVED_PREFIX",
@@ -184,7 +184,10 @@ class KeyStore:
         self._backend = backend
         self._providers = providers
         # Authenticated metadata: every backend write reseals, every backend read verifies.
-        self._sealer = Sealer(providers)
+        self._sealer = Sealer(
+            providers,
+            wrap=lambda secret, aad, only: self._wrap_all(secret, aad=aad, providers=only),
+        )
         backend.attach_sealer(self._sealer)
         self._ttl = float(cache_ttl)
         self._size = int(cache_size)
@@ -625,8 +628,12 @@ class KeyStore:
         """
         problems = self._backend.check()
         try:
-            with self._backend.seal_view() as view:
-                problems.extend(self._sealer.audit(view))
+            problems.extend(self._backend.read_sealed(self._sealer.audit))
+            problems.extend(
+                f"the metadata seal key has no wrap under {pid} (missing; run keys check"
+                " --repair when it is back)"
+                for pid in self._backend.read_sealed(self._sealer.missing_providers)
+            )
         except KeyStoreError as exc:
             problems.append(f"the authenticated metadata could not be read: {exc}")
         configured = [p.provider_id for p in self._providers]
@@ -713,6 +720,9 @@ class KeyStore:
                 tenant=name,
                 attributes={"versions": len(records), "reason": "repair_missing_wraps"},
             )
+        if self._backend.read_sealed(self._sealer.missing_providers):
+            with self._backend.seal_view(write=True) as view:
+                added += self._sealer.rewrap(view, missing_only=True)
         return added
 
     def rewrap_root(self, *, tenant: str | None = None) -> int:
@@ -776,8 +786,7 @@ class KeyStore:
         Raises:
             MetadataIntegrityError: the record or any seal fails verification.
         """
-        with self._backend.seal_view() as view:
-            return self._sealer.read_record(view, name)
+        return self._backend.read_sealed(lambda view: self._sealer.read_record(view, name))
 
     def _write_record(self, name: str, value: bytes | None, *, mirror: str | None = None) -> None:
         """Set (``None``: delete) the authenticated record *name* (at most 48 KiB).
@@ -797,9 +806,15 @@ class KeyStore:
 
     def _seal_material(self) -> tuple[bytes, bytes]:
         """``(seal-key wraps blob, seal key)`` for other authenticated artefacts (tombstones)."""
-        with self._backend.seal_view() as view:
-            if view.meta_get(KEY_NAME) is not None:
-                return self._sealer.key_material(view)
+
+        def existing(view: SealView) -> tuple[bytes, bytes] | None:
+            if view.meta_get(KEY_NAME) is None:
+                return None
+            return self._sealer.key_material(view)
+
+        found = self._backend.read_sealed(existing)
+        if found is not None:
+            return found
         with self._backend.seal_view(write=True) as view:
             self._sealer.before_write(view)
             if view.meta_get(KEY_NAME) is None:
@@ -829,8 +844,9 @@ class KeyStore:
 
     def _verified_state(self, tenant: str, *, strict: bool) -> TenantState | None:
         """The tenant's rows, checked against the authenticated metadata (one read)."""
-        with self._backend.seal_view() as view:
-            return self._sealer.verify_tenant(view, tenant, strict=strict)
+        return self._backend.read_sealed(
+            lambda view: self._sealer.verify_tenant(view, tenant, strict=strict)
+        )
 
     def _load(self, tenant: str, purpose: str, version: int | None) -> KeyRecord:
         """Load one key record from the backend after verifying the tenant's sealed metadata.

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from styku_crypto.envelope import Envelope
-from styku_crypto.exceptions import KeyStoreError
+from styku_crypto.exceptions import KeyStoreError, ShredIncompleteError
 from styku_crypto.keys import KeyStore, LocalRootKey, PostgresBackend
 from tests._support import leaks
 from tests._support.postgres import PostgresServer
@@ -284,6 +284,8 @@ def test_shred_purge_never_queues_readers_of_other_tenants(
     holder = psycopg.connect(postgres_url)
     holder.execute("SELECT count(*) FROM styku_key_wraps").fetchone()  # idle in transaction
     shredder = KeyStore.open(url, root=root)
+    assert isinstance(shredder.backend, PostgresBackend)
+    shredder.backend.shred_timeout = 2 * shredder.backend.timeouts
     reader = KeyStore.open(url, root=root, cache_ttl=0)
     backend = reader.backend
     assert isinstance(backend, PostgresBackend)
@@ -310,8 +312,8 @@ def test_shred_purge_never_queues_readers_of_other_tenants(
         assert len(outcome) == 2
         assert outcome[1] < 2 * (backend.write_bound + 2 * backend.timeouts)  # type: ignore[operator]
         error = outcome[0]
-        assert isinstance(error, KeyStoreError)
-        assert "held by 1 other session" in str(error)
+        assert isinstance(error, ShredIncompleteError)
+        assert f"pid {holder.info.backend_pid} " in str(error)  # names the holding session
     finally:
         holder.close()
         shredder.close()

@@ -84,12 +84,12 @@ def test_one_root_down_does_not_block_create_rotate_backup_and_heals(
         result = backup(store, [tmp_path / "b"])
         assert time.monotonic() - t0 < 2 * POLICY.deadline
         problems = store.check()
-        assert len(problems) == 3  # customer v1, v2 and sensitive v1
+        assert len(problems) == 4  # customer v1, v2, sensitive v1 and the metadata seal key
         assert all(kms.provider_id in p and "missing" in p for p in problems)
         assert store.repair_wraps() == 0  # still down: nothing added, nothing broken
     finally:
         fault_proxy.set_mode("ok")
-    assert store.repair_wraps() == 3
+    assert store.repair_wraps() == 4
     assert store.check(deep=True) == []
     with KeyStore(store.backend, root=kms, cache_ttl=0) as kms_only:
         assert Envelope(kms_only).decrypt(token, tenant="acme", context=CTX) == data
@@ -134,11 +134,11 @@ def test_keys_check_cli_reports_and_repairs_missing_wraps(
     argv += ["--root", f"local:{b}"]
     assert main([*argv, "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert len(doc["problems"]) == 2
+    assert len(doc["problems"]) == 3  # customer v1, sensitive v1, the metadata seal key
     assert all("missing" in p for p in doc["problems"])
     assert main([*argv, "--repair", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["wraps_repaired"] == 2
+    assert doc["wraps_repaired"] == 3
     assert doc["problems"] == []
     assert main([*argv, "--deep"]) == 0
 
