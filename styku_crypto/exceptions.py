@@ -31,6 +31,7 @@ __all__ = [
     "RootKeyUnavailableError",
     "StykuCryptoError",
     "TamperedLogError",
+    "UnpepperedHashError",
     "UnsupportedFormatError",
 ]
 
@@ -123,4 +124,14 @@ class MissingExtraError(StykuCryptoError, ImportError):
     """An optional integration was used without its extra installed.
 
     The message names the extra, e.g. ``pip install 'styku-crypto[postgres]'``.
+    """
+
+
+class UnpepperedHashError(InvalidHashError):
+    """A stored hash without a pepper was refused because a pepper is required.
+
+    Raised when the hasher runs with ``require_pepper=True`` and the stored hash
+    is unpeppered Argon2 or a legacy format that was never pepper-wrapped
+    (``PasswordHasher.pepper_wrap``). A subclass of :class:`InvalidHashError`,
+    so handlers of refused hashes keep working.
     """
