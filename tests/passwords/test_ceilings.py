@@ -33,9 +33,9 @@ from styku_crypto.passwords import (
     HashLimits,
     PasswordHasher,
     Pepper,
-    PepperSet,
+    _formats,
+    _hasher,
 )
-from styku_crypto.passwords import _formats, _hasher
 from styku_crypto.passwords._argon2 import threads_for
 from styku_crypto.passwords._cost import UNIT_NS, Ceiling, sha512_crypt_units_per_round
 
@@ -93,7 +93,7 @@ def metered(profile_threads: int) -> Iterator[Meter]:
         mock.patch.object(_hasher, "argon2_raw", argon2_raw),
         mock.patch.object(_formats, "hashlib", fake_hashlib),
         mock.patch.object(_formats, "sha512_crypt_digest", sha512_crypt_digest),
-        mock.patch.object(_hasher, "require", lambda *a, **k: fake_bcrypt),
+        mock.patch.object(_hasher, "require", return_value=fake_bcrypt),
     ):
         yield meter
 
@@ -151,9 +151,7 @@ FORMATS: st.SearchStrategy[str] = st.one_of(
         st.integers(1, 80),
         st.integers(4, 128),
     ),
-    st.builds(
-        django_pbkdf2_hash, st.sampled_from(["sha1", "sha256"]), _COST, st.integers(4, 128)
-    ),
+    st.builds(django_pbkdf2_hash, st.sampled_from(["sha1", "sha256"]), _COST, st.integers(4, 128)),
     st.builds(
         passlib_pbkdf2_hash,
         st.sampled_from(["sha1", "sha256", "sha512"]),
@@ -197,16 +195,19 @@ def test_any_parameters_refused_without_work_or_bounded_by_the_ceiling(
     if wrap:
         stored = _wrapped(default_hasher, stored)
     ceiling = Ceiling(RFC_9106_LOW_MEMORY, default_hasher.limits.work_budget)
+    refusal: str | None = None
     with metered(threads_for(RFC_9106_LOW_MEMORY.parallelism)) as meter:
         try:
             default_hasher.verify(stored, password)
         except InvalidHashError as exc:
-            assert meter.calls == 0, "refused after doing work"
-            assert stored not in str(exc)
-            assert "refused" in str(exc)
-            return
+            refusal = str(exc)
         except PasswordMismatchError:
             pass
+    if refusal is not None:
+        assert meter.calls == 0, "refused after doing work"
+        assert stored not in refusal
+        assert "refused" in refusal
+        return
     assert meter.calls >= 1
     assert meter.nanoseconds <= ceiling.nanoseconds, (
         f"{meter.nanoseconds / ceiling.profile_nanoseconds:.2f}x the profile's verify"
@@ -231,8 +232,10 @@ def test_refusal_names_parameter_and_limit_never_the_hash(
         default_hasher.verify(stored, "an ordinary ascii password")
     message = str(info.value)
     assert parameter in message
-    assert "ceiling" in message and "work_budget" in message
-    assert stored not in message and stored.split("$")[-1] not in message
+    assert "ceiling" in message
+    assert "work_budget" in message
+    assert stored not in message
+    assert stored.split("$")[-1] not in message
 
 
 def test_ceiling_follows_the_profile_and_the_budget() -> None:
@@ -245,9 +248,7 @@ def test_ceiling_follows_the_profile_and_the_budget() -> None:
         cheap.needs_rehash(stored)
     with PasswordHasher(profile=RFC_9106_LOW_MEMORY) as default:
         assert default.needs_rehash(stored) is True
-    with PasswordHasher(
-        profile=OWASP_M7168_T5, limits=HashLimits(work_budget=16)
-    ) as migrating:
+    with PasswordHasher(profile=OWASP_M7168_T5, limits=HashLimits(work_budget=16)) as migrating:
         assert migrating.needs_rehash(stored) is True
 
 
