@@ -35,7 +35,7 @@ from styku_crypto.exceptions import (
 )
 from styku_crypto.passwords._argon2 import ARGON2ID, Argon2Error, argon2_raw
 from styku_crypto.passwords._buffers import WorkBufferPool
-from styku_crypto.passwords._cost import Ceiling, work_of
+from styku_crypto.passwords._cost import Ceiling
 from styku_crypto.passwords._formats import (
     Argon2Hash,
     LegacyHash,
@@ -46,6 +46,8 @@ from styku_crypto.passwords._formats import (
 )
 from styku_crypto.passwords._limits import HashLimits
 from styku_crypto.passwords._pepper import Pepper, PepperSet
+from styku_crypto.passwords._plan import Plan, attempts_for, plan
+from styku_crypto.passwords._plan import candidates as plan_candidates
 from styku_crypto.passwords._policy import HARD_MAX_BYTES, PasswordPolicy, normalize
 from styku_crypto.passwords._wrap import wrap
 from styku_crypto.passwords.profiles import RFC_9106_LOW_MEMORY, Argon2Profile, meets_owasp_floor
@@ -56,15 +58,6 @@ _T = TypeVar("_T")
 _CAPABILITY = "passwords"
 _VERSION = 0x13
 _WORKER_NICE = 5
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What one verify will do, decided (and bounded) before any work."""
-
-    parsed: Argon2Hash | LegacyHash | WrappedHash
-    inner: Argon2Hash | LegacyHash
-    pepper: Pepper | None  # peppered Argon2's pepper, or the wrapping pepper
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +313,7 @@ class PasswordHasher:
         """
         raw, normalised = self._encode_candidate(password)
         nraw = normalised.encode("utf-8")
-        attempts = _attempts_for(raw, nraw)
+        attempts = attempts_for(raw, nraw)
         if self._peppers is not None:
             nraw = self._peppers.current.mac(nraw)
         self._bounded(lambda: self._pad(nraw, attempts))
@@ -525,48 +518,22 @@ class PasswordHasher:
 
     def _plan(
         self, stored: str, *, actor: str | None, source: str | None, wrapping: bool = False
-    ) -> _Plan:
-        """Parse *stored* and decide what verifying it costs; refuse before any work.
-
-        Checks, in order: the allowlist parse and structural limits, the
-        pepper (known id; required unless *wrapping*), and the cost ceiling.
-        """
+    ) -> Plan:
+        """:func:`plan` with this hasher's settings; a refusal emits and raises our error."""
         try:
-            parsed = parse(stored, self._limits)
-        except RefusedHashError as exc:
-            self._refuse(exc.reason, exc.scheme, exc.detail, actor=actor, source=source)
-        inner = parsed.inner if isinstance(parsed, WrappedHash) else parsed
-        pepper_id = parsed.pepper_id if isinstance(parsed, WrappedHash | Argon2Hash) else None
-        pepper: Pepper | None = None
-        if pepper_id is not None:
-            pepper = self._peppers.get(pepper_id) if self._peppers is not None else None
-            if pepper is None:
-                self._refuse(
-                    "unknown_pepper",
-                    parsed.scheme,
-                    f"pepper id {pepper_id!r} is not configured",
-                    actor=actor,
-                    source=source,
-                )
-        elif self._require_pepper and not wrapping:
-            self._refuse(
-                "unpeppered",
-                parsed.scheme,
-                "a pepper is required and this hash has none (pepper-wrap it, or reset)",
-                actor=actor,
-                source=source,
-                error=UnpepperedHashError,
+            return plan(
+                stored,
+                limits=self._limits,
+                peppers=self._peppers,
+                require_pepper=self._require_pepper and not wrapping,
+                ceiling=self._ceiling,
+                max_bytes=self._policy.max_bytes,
             )
-        # Argon2 paths may run two attempts (both Unicode forms, or one plus the
-        # padding that keeps failures as costly as dummy_verify); legacy paths
-        # one. SHA-512-crypt is costed at the policy's byte cap, so whether a
-        # hash is accepted never depends on the password typed.
-        attempts = 2 if isinstance(inner, Argon2Hash) else 1
-        work = work_of(inner, password_len=self._policy.max_bytes)
-        detail = self._ceiling.refusal(work, attempts=attempts)
-        if detail is not None:
-            self._refuse("over_limit", parsed.scheme, detail, actor=actor, source=source)
-        return _Plan(parsed=parsed, inner=inner, pepper=pepper)
+        except RefusedHashError as exc:
+            error = UnpepperedHashError if exc.reason == "unpeppered" else InvalidHashError
+            self._refuse(
+                exc.reason, exc.scheme, exc.detail, actor=actor, source=source, error=error
+            )
 
     def _refuse(
         self,
@@ -590,7 +557,7 @@ class PasswordHasher:
         )
         raise error(f"stored password hash refused ({scheme}): {detail}")
 
-    def _upgrade_reason(self, plan: _Plan) -> str | None:
+    def _upgrade_reason(self, plan: Plan) -> str | None:
         if isinstance(plan.parsed, WrappedHash):
             return "wrapped"
         if isinstance(plan.parsed, LegacyHash):
@@ -622,20 +589,13 @@ class PasswordHasher:
         plan = self._plan(stored, actor=actor, source=source)
         parsed, inner = plan.parsed, plan.inner
         nraw = normalised.encode("utf-8")
-        # One form per hash where the maker is known; both only where another
-        # library may have hashed the typed form (and a raw-only match upgrades).
-        if isinstance(parsed, Argon2Hash) and plan.pepper is not None:
-            candidates = [plan.pepper.mac(nraw)]  # ours: always NFKC
-        elif isinstance(inner, Argon2Hash):
-            candidates = [nraw] if raw == nraw else [nraw, raw]
-        else:
-            candidates = [raw]  # legacy libraries hashed what was typed
+        candidates = plan_candidates(plan, raw, nraw)
         bcrypt_module = (
             require("bcrypt", extra="legacy")
             if isinstance(inner, LegacyHash) and inner.needs_bcrypt
             else None
         )
-        padding = _attempts_for(raw, nraw) - len(candidates)
+        padding = attempts_for(raw, nraw) - len(candidates)
         pad_input = plan.pepper.mac(nraw) if plan.pepper is not None else nraw
 
         def work() -> int | None:
@@ -678,7 +638,7 @@ class PasswordHasher:
         )
         return _Outcome(scheme=parsed.scheme, legacy=legacy, reason=reason, normalised=normalised)
 
-    def _attempt(self, plan: _Plan, candidate: bytes, bcrypt_module: object) -> bool:
+    def _attempt(self, plan: Plan, candidate: bytes, bcrypt_module: object) -> bool:
         """One verifier run; True on a match (constant-time comparison)."""
         inner = plan.inner
         tag: bytes | None
@@ -746,11 +706,6 @@ def _lower_priority() -> None:
         tid = threading.get_native_id()
         current = os.getpriority(os.PRIO_PROCESS, tid)
         os.setpriority(os.PRIO_PROCESS, tid, min(19, current + _WORKER_NICE))
-
-
-def _attempts_for(raw: bytes, nraw: bytes) -> int:
-    """Argon2 runs of the costliest failed verify: two when NFKC changes the password."""
-    return 1 if raw == nraw else 2
 
 
 def _too_long(cap: int) -> PasswordPolicyError:
