@@ -314,12 +314,12 @@ def _worst_cases(profile: Argon2Profile) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     threads = threads_for(profile.parallelism)
     m = profile.memory_cost
-    t = ceiling.max_units("argon2", threads=1, attempts=2) // m
+    t = (ceiling.max_units("argon2", threads=1, attempts=2) // m + 1) // 4
     out["argon2id p=1 (2 forms)"] = (
         f"$argon2id$v=19$m={m},t={t},p=1${b64(16)}${b64(32)}",
         "ﬁ" + PASSWORD,
     )
-    t = ceiling.max_units("argon2", threads=threads, attempts=2) // m
+    t = (ceiling.max_units("argon2", threads=threads, attempts=2) // m + 1) // 4
     out[f"argon2id p={profile.parallelism} (2 forms)"] = (
         f"$argon2id$v=19$m={m},t={t},p={profile.parallelism}${b64(16)}${b64(32)}",
         "ﬁ" + PASSWORD,

@@ -63,7 +63,8 @@ def metered(profile_threads: int) -> Iterator[Meter]:
     meter = Meter(profile_threads)
 
     def argon2_raw(data: bytes, **kw: Any) -> bytes:
-        meter.add("argon2", kw["memory_kib"] * kw["time_cost"], threads_for(kw["lanes"]))
+        units = kw["memory_kib"] * (4 * kw["time_cost"] - 1)
+        meter.add("argon2", units, threads_for(kw["lanes"]))
         return bytes(kw["hash_len"])
 
     def pbkdf2_hmac(digest: str, pw: bytes, salt: bytes, iterations: int, dklen: int) -> bytes:
@@ -221,7 +222,7 @@ def test_any_parameters_refused_without_work_or_bounded_by_the_ceiling(
         (django_pbkdf2_hash("sha256", 1_000_000, 128), "PBKDF2 iterations x blocks"),
         (bcrypt_hash(14), "bcrypt 2^cost"),
         (sha512_crypt_hash(1_000_000), "SHA-512-crypt rounds"),
-        (argon2_hash(262144, 4, 1, peppered=False), "Argon2 memory x passes"),
+        (argon2_hash(262144, 4, 1, peppered=False), "Argon2 m x (4t - 1)"),
     ],
 )
 def test_refusal_names_parameter_and_limit_never_the_hash(
