@@ -16,11 +16,11 @@ Argon2          ``m x (4t - 1)``: KiB x quarter-passes, since      155
                 passes after the first cost about a third more
                 (they read and XOR the old block); ``p`` splits
                 ``m`` into lanes, it adds threads, not work
-scrypt          ``N x r x p``                                    370
-PBKDF2          iterations x output blocks                       330-700
+scrypt          ``N x r x p``                                    445
+PBKDF2          iterations x output blocks                       400-840
                 (``ceil(dklen / digest size)``)
-bcrypt          ``2^cost``                                       66,000
-SHA-512-crypt   rounds x (5 + password bytes // 64)              240
+bcrypt          ``2^cost``                                       80,000
+SHA-512-crypt   rounds x (5 + password bytes // 64)              290
 ==============  ===============================================  ==========
 
 Estimated wall time is ``attempts x units x ns / threads``; only Argon2 runs
@@ -50,16 +50,18 @@ __all__ = [
 ]
 
 #: Nanoseconds one work unit takes on one core of the reference host (2-core
-#: x86-64 with SHA extensions, OpenSSL 3, CPython 3.12), rounded so that
-#: legacy formats are, if anything, over-estimated against Argon2.
+#: x86-64 with SHA extensions, OpenSSL 3, CPython 3.11); legacy formats are
+#: over-estimated by 20% against Argon2.
 UNIT_NS: dict[str, float] = {
     "argon2": 155.0,
-    "scrypt": 370.0,
-    "pbkdf2_sha1": 340.0,
-    "pbkdf2_sha256": 330.0,
-    "pbkdf2_sha512": 700.0,
-    "bcrypt": 66_000.0,
-    "sha512_crypt": 240.0,
+    # Legacy formats: the measured median plus 20%, so that noise and hosts a
+    # little slower at SHA than the reference stay inside the budget.
+    "scrypt": 445.0,
+    "pbkdf2_sha1": 410.0,
+    "pbkdf2_sha256": 400.0,
+    "pbkdf2_sha512": 840.0,
+    "bcrypt": 80_000.0,
+    "sha512_crypt": 290.0,
 }
 
 _PARAMETER = {
