@@ -15,7 +15,7 @@
   line, from standard input and prints each pepper-wrapped under the key
   store's current pepper (already peppered ones unchanged), in order. All or
   nothing: a refused line (named by number, never by content) prints nothing
-  and exits 1.
+  and exits 1. It never creates a store or a pepper (exit 2 instead).
 * ``passwords profiles`` lists the built-in profiles.
 
 Passwords are never echoed, printed or logged.
@@ -26,11 +26,12 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
+import os
 import re
 import sys
 from typing import Any
 
-from styku_crypto._cli._keys import add_store_options, open_store
+from styku_crypto._cli._keys import add_store_options, open_store, store_target
 
 __all__ = ["register"]
 
@@ -157,11 +158,28 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _wrap(args: argparse.Namespace) -> int:
-    from styku_crypto.exceptions import InvalidHashError
+    from styku_crypto._cli import usage_error
+    from styku_crypto.exceptions import InvalidHashError, KeyNotFoundError
     from styku_crypto.passwords import PasswordHasher, PepperSet
+    from styku_crypto.passwords._pepper import PEPPER_TENANT
 
+    target = store_target(args)
+    path = target.removeprefix("sqlite:///")
+    if "://" not in path and not os.path.exists(path):
+        # Never create a store (and a fresh pepper nobody else has) by a typo:
+        # hashes wrapped under it would never verify anywhere.
+        raise usage_error(
+            f"no key store at {path} (create one with: styku-crypto keys init --store {path})"
+        )
     store = open_store(args)
     try:
+        try:
+            store.describe(PEPPER_TENANT)
+        except KeyNotFoundError:
+            raise usage_error(
+                "the key store has no password pepper yet (a service creates it with "
+                "PepperSet.from_key_store); nothing was wrapped"
+            ) from None
         peppers = PepperSet.from_key_store(store)
     finally:
         store.close()

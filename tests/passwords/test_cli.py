@@ -193,6 +193,12 @@ def test_wrap_command_all_or_nothing(
 
     store_path = tmp_path / "keys.db"
     KeyStore.open(store_path).close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("$2b$04$" + "a" * 53 + "\n"))
+    assert main(["passwords", "wrap", "--store", str(store_path)]) == 2  # no pepper yet
+    assert "no password pepper" in capsys.readouterr().err
+    store = KeyStore.open(store_path)
+    PepperSet.from_key_store(store)  # what a service does on first start
+    store.close()
     pws = [new_password() for _ in range(3)]
     hashes = [
         argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(pws[0]),
@@ -220,3 +226,17 @@ def test_wrap_command_all_or_nothing(
     assert out.out == ""
     assert "line 2" in out.err
     assert planted not in out.err
+
+
+def test_wrap_never_creates_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo'd --store is one line and exit 2; no store (and no fresh pepper) is created."""
+    typo = tmp_path / "typo.db"
+    monkeypatch.setattr("sys.stdin", io.StringIO("$2b$04$" + "a" * 53 + "\n"))
+    assert main(["passwords", "wrap", "--store", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert "no key store at" in err
+    assert "keys init" in err
+    assert not typo.exists()
+    assert list(tmp_path.iterdir()) == []
