@@ -6,6 +6,7 @@ summary against the issue's targets is ``benchmarks/compare_passwords.py``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -105,3 +106,42 @@ def test_planted_hash_refusal(benchmark, ours: PasswordHasher) -> None:  # type:
             ours.verify(planted, PASSWORD)
 
     benchmark(run)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "scrypt$1048576$salt$2$16$" + base64.b64encode(bytes(64)).decode(),
+        "pbkdf2_sha256$1000000$salt$" + base64.b64encode(bytes(128)).decode(),
+        "$6$rounds=1000000$salt$" + "a" * 86,
+    ],
+    ids=["scrypt-cpu", "pbkdf2-dklen-128", "sha512-crypt-1m"],
+)
+def test_cpu_bomb_refusal(benchmark, planted: str) -> None:  # type: ignore[no-untyped-def]
+    """Refusing a CPU bomb inside the structural limits by the cost ceiling (issue 13)."""
+    from styku_crypto.exceptions import InvalidHashError
+
+    with PasswordHasher(max_concurrency=1) as h:
+
+        def run() -> None:
+            with contextlib.suppress(InvalidHashError):
+                h.verify(planted, PASSWORD)
+
+        benchmark(run)
+
+
+def test_failed_login_pre_pepper(benchmark, ours: PasswordHasher, profile: Argon2Profile) -> None:  # type: ignore[no-untyped-def]
+    """A failed verify of a hash from before the pepper, on a peppered hasher (issue 13:
+    should cost what dummy_verify and a failed verify cost)."""
+    from styku_crypto.passwords import Pepper, PepperSet
+
+    legacy = ours.hash(PASSWORD)
+    with PasswordHasher(
+        profile=profile, max_concurrency=1, pepper=PepperSet(Pepper.generate("b"))
+    ) as peppered:
+
+        def run() -> None:
+            with contextlib.suppress(PasswordMismatchError):
+                peppered.verify(legacy, PASSWORD + "x")
+
+        benchmark(run)

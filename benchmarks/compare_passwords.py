@@ -8,9 +8,18 @@
 4. Largest event-loop stall while 8 async verifies run, against calling
    argon2-cffi inside the coroutine.
 5. Refusal time of planted hashes; blocklist lookups on 1,000,000 entries.
+6. Worst-case verify per stored format at the default ceilings (each format's
+   hash at the most work its ceiling admits, failed with the costliest
+   password), against the profile's own verify (issue 13).
+7. Unknown user vs known user vs a user whose hash predates the pepper, with a
+   pepper configured: median and p99 of a failed login (issue 13).
+8. The Argon2 call through argon2-cffi's public ``argon2.low_level.core``
+   against the bindings' ``lib.argon2_ctx`` it wraps (issue 20).
 
 Targets (issue 3): verify at OWASP m=19 MiB within 3% of raw; hash and verify
 at m >= 46 MiB at most 0.85x raw; dummy within 10% of real; stall < 25 ms.
+Targets (issue 13): every format's worst case <= 4x the profile's verify;
+the three login medians within 5% of each other.
 
 Run: python benchmarks/compare_passwords.py [--rounds N] [--quick]
 """
@@ -19,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import logging
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -44,8 +55,12 @@ from styku_crypto.passwords import (  # noqa: E402
     RFC_9106_LOW_MEMORY,
     Argon2Profile,
     Blocklist,
+    HashLimits,
     PasswordHasher,
+    Pepper,
+    PepperSet,
 )
+from styku_crypto.web import LoginGuard  # noqa: E402
 
 PASSWORD = "benchmark-password-0123456789"
 # Events go nowhere here (the refusal loop would otherwise print 200 warnings).
@@ -281,22 +296,200 @@ def refusal_and_blocklist(out: list[str]) -> None:
     h.close()
 
 
+def _worst_cases(profile: Argon2Profile) -> dict[str, tuple[str, str]]:
+    """Per format, a hash at the most work the default ceilings admit, and the costliest
+    password for it (1024 bytes for SHA-512-crypt; NFKC-changing for unpeppered Argon2).
+
+    Every verify fails (the tags are dummies), which costs the full work.
+    """
+    from styku_crypto.passwords._argon2 import threads_for
+    from styku_crypto.passwords._cost import Ceiling, sha512_crypt_units_per_round
+
+    ceiling = Ceiling(profile, HashLimits().work_budget)
+    b64 = lambda n, pad=False: (  # noqa: E731
+        base64.b64encode(b"\x07" * n).decode()
+        if pad
+        else base64.b64encode(b"\x07" * n).decode().rstrip("=")
+    )
+    out: dict[str, tuple[str, str]] = {}
+    threads = threads_for(profile.parallelism)
+    m = profile.memory_cost
+    t = (ceiling.max_units("argon2", threads=1, attempts=2) // m + 1) // 4
+    out["argon2id p=1 (2 forms)"] = (
+        f"$argon2id$v=19$m={m},t={t},p=1${b64(16)}${b64(32)}",
+        "ﬁ" + PASSWORD,
+    )
+    t = (ceiling.max_units("argon2", threads=threads, attempts=2) // m + 1) // 4
+    out[f"argon2id p={profile.parallelism} (2 forms)"] = (
+        f"$argon2id$v=19$m={m},t={t},p={profile.parallelism}${b64(16)}${b64(32)}",
+        "ﬁ" + PASSWORD,
+    )
+    best = (0, 0, 0)
+    limit = ceiling.max_units("scrypt")
+    for log_n in range(10, 21):
+        for r in (8,):
+            p = min(16, limit // (2**log_n * r))
+            if p >= 1 and 2**log_n * r * p > best[0] * best[1] * best[2]:
+                best = (2**log_n, r, p)
+    n, r, p = best
+    out[f"scrypt N={n},r={r},p={p}"] = (f"scrypt${n}$salt${r}${p}${b64(64, True)}", PASSWORD)
+    for digest, size, prefix in (
+        ("sha256", 32, "pbkdf2_sha256"),
+        ("sha1", 20, "pbkdf2_sha1"),
+    ):
+        blocks = -(-128 // size)
+        iterations = min(2_000_000, ceiling.max_units(f"pbkdf2_{digest}") // blocks)
+        out[f"django {prefix} dklen=128, {iterations} it"] = (
+            f"{prefix}${iterations}$salt${b64(128, True)}",
+            PASSWORD,
+        )
+    iterations = min(2_000_000, ceiling.max_units("pbkdf2_sha512") // 2)
+    out[f"passlib pbkdf2-sha512 dklen=128, {iterations} it"] = (
+        f"$pbkdf2-sha512${iterations}${b64(8)}${b64(128)}",
+        PASSWORD,
+    )
+    cost = max(c for c in range(4, 15) if 2**c <= ceiling.max_units("bcrypt"))
+    import bcrypt
+
+    out[f"bcrypt cost {cost}"] = (bcrypt.gensalt(cost).decode() + "." * 31, PASSWORD)
+    rounds = ceiling.max_units("sha512_crypt") // sha512_crypt_units_per_round(1024)
+    out[f"sha512_crypt {rounds} rounds, 1024-byte pw"] = (
+        f"$6$rounds={rounds}$saltsalt$" + "a" * 86,
+        "x" * 1024,
+    )
+    return out
+
+
+def worst_case(rounds: int, out: list[str]) -> None:
+    out.append("")
+    out.append(
+        "## 6. Worst-case failed verify per format at the default ceilings (budget 4x), "
+        "vs the profile's own failed verify (median ms, interleaved)"
+    )
+    for profile in (RFC_9106_LOW_MEMORY, OWASP_M19456_T2):
+        h = PasswordHasher(profile=profile, max_concurrency=1)
+        own = h.hash(PASSWORD)
+        cases = _worst_cases(profile)
+        fns: dict[str, Callable[[], object]] = {
+            "profile": _fail(lambda h=h, s=own: h.verify(s, PASSWORD + "x"))
+        }
+        for name, (stored, pw) in cases.items():
+            h.needs_rehash(stored)  # accepted, not refused
+            fns[name] = _fail(lambda h=h, s=stored, pw=pw: h.verify(s, pw[:-1] + "!"))
+        res = _interleaved(fns, max(3, rounds // 3))
+        base = res["profile"]
+        out.append(f"{profile.name}: own verify {base * 1000:.2f} ms")
+        for name in cases:
+            ratio = res[name] / base
+            verdict = "PASS" if ratio <= 4.0 else "MISS"
+            out.append(
+                f"  {name:<44} {res[name] * 1000:8.2f} ms  {ratio:5.2f}x "
+                f"(best {res[name + ':min'] / res['profile:min']:5.2f}x)  <= 4x {verdict}"
+            )
+        h.close()
+
+
+def login_parity(rounds: int, out: list[str]) -> None:
+    out.append("")
+    out.append(
+        "## 7. Failed login: unknown vs known vs pre-pepper user, pepper configured "
+        "(default profile; ms)"
+    )
+    pepper = PepperSet(Pepper("bench", os.urandom(32)))
+    before = PasswordHasher(max_concurrency=1)
+    h = PasswordHasher(pepper=pepper, max_concurrency=1)
+    guard = LoginGuard(h, max_pending=4)
+    known = h.hash(PASSWORD)
+    legacy = before.hash(PASSWORD)
+    for label, wrong in (("ascii password", PASSWORD + "x"), ("NFKC-changing", "ﬁ" + PASSWORD)):
+        samples: dict[str, list[float]] = {"unknown": [], "known": [], "pre-pepper": []}
+        paths = {
+            "unknown": _fail(lambda w=wrong: guard.login(None, w)),
+            "known": _fail(lambda w=wrong: guard.login(known, w)),
+            "pre-pepper": _fail(lambda w=wrong: guard.login(legacy, w)),
+        }
+        for fn in paths.values():
+            fn()
+        order = list(paths)
+        for _ in range(rounds * 4):  # enough samples for a p99
+            random.shuffle(order)  # no path always runs first (or right after another)
+            for name in order:
+                fn = paths[name]
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        p99 = {k: statistics.quantiles(v, n=100)[98] for k, v in samples.items()}
+        spread = max(med.values()) / min(med.values()) - 1
+        verdict = "PASS" if spread <= 0.05 else "MISS"
+        out.append(
+            f"{label:<15} "
+            + "  ".join(f"{k} {med[k] * 1000:7.2f} (p99 {p99[k] * 1000:7.2f})" for k in samples)
+            + f"  medians spread {spread * 100:4.1f}% (target <= 5%: {verdict})"
+        )
+    h.close()
+    before.close()
+
+
+def public_api(out: list[str]) -> None:
+    out.append("")
+    out.append(
+        "## 8. Argon2 entry point: argon2.low_level.core (public) vs the bindings' "
+        "lib.argon2_ctx it wraps (NULL context: the call returns at once, so this is pure "
+        "call overhead)"
+    )
+    import timeit
+
+    from _argon2_cffi_bindings import lib  # benchmark only: the library never imports it
+    from argon2.low_level import core, ffi
+
+    def public() -> int:
+        return int(core(ffi.NULL, 2))
+
+    def direct() -> int:
+        return int(lib.argon2_ctx(ffi.NULL, 2))
+
+    best = {"public": float("inf"), "bindings": float("inf")}
+    for _ in range(5):  # interleaved, best of five
+        for name, fn in (("public", public), ("bindings", direct)):
+            best[name] = min(best[name], timeit.timeit(fn, number=100_000) / 100_000)
+    extra = best["public"] - best["bindings"]
+    out.append(
+        f"public {best['public'] * 1e9:.0f} ns, bindings {best['bindings'] * 1e9:.0f} ns per "
+        f"call: {extra * 1e9:+.0f} ns, i.e. {extra / 0.017 * 100:+.5f}% of a 17 ms verify "
+        "(OWASP m=19 MiB)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated section numbers to run (default: all)"
+    )
     args = parser.parse_args(argv)
+    only = {int(x) for x in args.only.split(",") if x}
     rounds = 3 if args.quick else args.rounds
     out: list[str] = [
         f"# compare_passwords on {os.cpu_count()} CPUs, argon2-cffi {version('argon2-cffi')}, "
         f"{rounds} interleaved rounds, load average at start {os.getloadavg()[0]:.2f}",
         "",
     ]
-    latency(rounds, out)
-    dummy(rounds, out)
-    concurrency(2 if args.quick else 8, out)
-    stall(out)
-    refusal_and_blocklist(out)
+    sections: list[tuple[int, Callable[[], None]]] = [
+        (1, lambda: latency(rounds, out)),
+        (2, lambda: dummy(rounds, out)),
+        (3, lambda: concurrency(2 if args.quick else 8, out)),
+        (4, lambda: stall(out)),
+        (5, lambda: refusal_and_blocklist(out)),
+        (6, lambda: worst_case(rounds, out)),
+        (7, lambda: login_parity(rounds, out)),
+        (8, lambda: public_api(out)),
+    ]
+    for number, run in sections:
+        if not only or number in only:
+            run()
+    out.append(f"# load average at end {os.getloadavg()[0]:.2f}")
     print("\n".join(out))
     return 0
 

@@ -34,6 +34,7 @@ __all__ = [
     "ShredIncompleteError",
     "StykuCryptoError",
     "TamperedLogError",
+    "UnpepperedHashError",
     "UnsupportedFormatError",
 ]
 
@@ -148,4 +149,14 @@ class ShredIncompleteError(KeyStoreError):
 
     The message names what remains and why (a blocking reader, the WAL, a
     table not yet rewritten). ``keys shred --finish TENANT`` completes it later.
+    """
+
+
+class UnpepperedHashError(InvalidHashError):
+    """A stored hash without a pepper was refused because a pepper is required.
+
+    Raised when the hasher runs with ``require_pepper=True`` and the stored hash
+    is unpeppered Argon2 or a legacy format that was never pepper-wrapped
+    (``PasswordHasher.pepper_wrap``). A subclass of :class:`InvalidHashError`,
+    so handlers of refused hashes keep working.
     """

@@ -5,9 +5,17 @@
   target (never below OWASP's floor). JSON output follows the versioned schema
   ``styku-passwords-calibrate/1``.
 * ``passwords hash [--profile NAME]`` reads one password from the terminal
-  (no echo) or from standard input and prints its hash.
+  (no echo; asked twice and compared) or from standard input and prints its
+  hash.
 * ``passwords verify HASH`` reads one password the same way. Exit 0 when it
-  matches (prints whether the hash should be upgraded), 1 when it does not.
+  matches (prints whether the hash should be upgraded), 1 when it does not
+  or when the hash is refused (malformed, unknown, over a limit: a bad
+  token, as docs/cli.md's exit codes say), 2 for a usage or policy error.
+* ``passwords wrap [--store ...] [--root ...]`` reads stored hashes, one per
+  line, from standard input and prints each pepper-wrapped under the key
+  store's current pepper (already peppered ones unchanged), in order. All or
+  nothing: a refused line (named by number, never by content) prints nothing
+  and exits 1. It never creates a store or a pepper (exit 2 instead).
 * ``passwords profiles`` lists the built-in profiles.
 
 Passwords are never echoed, printed or logged.
@@ -16,10 +24,14 @@ Passwords are never echoed, printed or logged.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import os
 import re
 import sys
 from typing import Any
+
+from styku_crypto._cli._keys import add_store_options, open_store, store_target
 
 __all__ = ["register"]
 
@@ -59,6 +71,19 @@ def register(subparsers: Any) -> None:
     verify.add_argument("stored", metavar="HASH", help="the stored hash")
     verify.set_defaults(handler=_verify)
 
+    wrap = sub.add_parser(
+        "wrap",
+        help="pepper-wrap stored hashes (stdin, one per line) under the key store's pepper",
+        description=(
+            "Read stored password hashes, one per line, from standard input and print each "
+            "wrapped under the key store's current pepper (HMAC onion), in the same order, so "
+            "a hasher can run with require_pepper=True at once. Already peppered or wrapped "
+            "hashes are printed unchanged. Nothing is printed unless every line is accepted."
+        ),
+    )
+    add_store_options(wrap)
+    wrap.set_defaults(handler=_wrap)
+
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.add_argument("--format", choices=("text", "json"), default="text")
     profiles.set_defaults(handler=_profiles)
@@ -94,11 +119,28 @@ def _read_password(prompt: str) -> str:
     return line.removesuffix("\n").removesuffix("\r")
 
 
+def _read_new_password() -> str:
+    """A new password: on a terminal, asked twice and compared (a typo is never hashed)."""
+    import getpass
+
+    from styku_crypto._cli import usage_error
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        return _read_password("New password: ")
+    first = getpass.getpass("New password: ")
+    second = getpass.getpass("Repeat the password: ")
+    if not hmac.compare_digest(
+        first.encode("utf-8", "surrogatepass"), second.encode("utf-8", "surrogatepass")
+    ):
+        raise usage_error("the two passwords differ; nothing was hashed")
+    return first
+
+
 def _hash(args: argparse.Namespace) -> int:
     from styku_crypto.passwords import PasswordHasher, profiles
 
     profile = profiles.by_name(args.profile)
-    password = _read_password("New password: ")
+    password = _read_new_password()
     with PasswordHasher(profile=profile, max_concurrency=1) as hasher:
         print(hasher.hash(password))
     return 0
@@ -112,6 +154,46 @@ def _verify(args: argparse.Namespace) -> int:
         hasher.verify(args.stored, password)
         upgrade = hasher.needs_rehash(args.stored)
     print("ok: password matches" + ("; hash should be upgraded" if upgrade else ""))
+    return 0
+
+
+def _wrap(args: argparse.Namespace) -> int:
+    from styku_crypto._cli import usage_error
+    from styku_crypto.exceptions import InvalidHashError, KeyNotFoundError
+    from styku_crypto.passwords import PasswordHasher, PepperSet
+    from styku_crypto.passwords._pepper import PEPPER_TENANT
+
+    target = store_target(args)
+    path = target.removeprefix("sqlite:///")
+    if "://" not in path and not os.path.exists(path):
+        # Never create a store (and a fresh pepper nobody else has) by a typo:
+        # hashes wrapped under it would never verify anywhere.
+        raise usage_error(
+            f"no key store at {path} (create one with: styku-crypto keys init --store {path})"
+        )
+    store = open_store(args)
+    try:
+        try:
+            store.describe(PEPPER_TENANT)
+        except KeyNotFoundError:
+            raise usage_error(
+                "the key store has no password pepper yet (a service creates it with "
+                "PepperSet.from_key_store); nothing was wrapped"
+            ) from None
+        peppers = PepperSet.from_key_store(store)
+    finally:
+        store.close()
+    lines = sys.stdin.read().splitlines() if sys.stdin is not None else []
+    out: list[str] = []
+    with PasswordHasher(pepper=peppers, max_concurrency=1) as hasher:
+        for number, line in enumerate(lines, start=1):
+            try:
+                out.append(hasher.pepper_wrap(line))
+            except InvalidHashError as exc:
+                # Name the line, never its content (a hash is sensitive).
+                raise InvalidHashError(f"line {number}: {exc}") from None
+    if out:
+        print("\n".join(out))
     return 0
 
 

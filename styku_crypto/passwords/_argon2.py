@@ -1,11 +1,15 @@
 """Argon2 through ``argon2_ctx`` with pooled work buffers.
 
-This drives the reference implementation shipped in argon2-cffi-bindings the
-way :func:`argon2.low_level.hash_secret_raw` does (one thread per lane, capped at the CPU count,
-default flags, version 0x13), except that Argon2's working memory comes from a
-:class:`~styku_crypto.passwords._buffers.WorkBufferPool` through the context's
-``allocate_cbk``/``free_cbk`` callbacks. The output is bit-for-bit what
-argon2-cffi computes for the same inputs.
+This drives the reference implementation through argon2-cffi's public
+low-level API (:func:`argon2.low_level.core` over an ``argon2_context`` built
+with :data:`argon2.low_level.ffi`) the way
+:func:`argon2.low_level.hash_secret_raw` does (one thread per lane, capped at
+the CPU count, default flags, version 0x13), except that Argon2's working
+memory comes from a :class:`~styku_crypto.passwords._buffers.WorkBufferPool`
+through the context's ``allocate_cbk``/``free_cbk`` callbacks. The output is
+bit-for-bit what argon2-cffi computes for the same inputs. Nothing here
+imports argon2-cffi-bindings directly: the project depends on argon2-cffi and
+uses only what argon2-cffi documents.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ import os
 import threading
 from typing import Any
 
-from _argon2_cffi_bindings import ffi, lib
+from argon2.low_level import core, error_to_str, ffi
 
 from styku_crypto.passwords._buffers import WorkBuffer, WorkBufferPool
 
-__all__ = ["ARGON2D", "ARGON2I", "ARGON2ID", "Argon2Error", "argon2_raw", "memory_bytes"]
+__all__ = [
+    "ARGON2D",
+    "ARGON2I",
+    "ARGON2ID",
+    "Argon2Error",
+    "argon2_raw",
+    "memory_bytes",
+    "threads_for",
+]
 
 ARGON2D = 0
 ARGON2I = 1
 ARGON2ID = 2
 
+# argon2.h: ARGON2_OK and ARGON2_DEFAULT_FLAGS (argon2-cffi passes the same flags).
+_ARGON2_OK = 0
+_DEFAULT_FLAGS = 0
 _BLOCK = 1024
 _SYNC_POINTS = 4
 # Threads per hash: one per lane, but never more than CPUs (the output depends on
@@ -51,6 +66,11 @@ def _allocate(memory: Any, size: int) -> int:
 def _free(memory: Any, size: int) -> None:
     # The region belongs to the pool; Argon2 has already wiped it.
     return None
+
+
+def threads_for(lanes: int) -> int:
+    """Threads Argon2 runs for *lanes* lanes on this host (one per lane, at most the CPUs)."""
+    return max(1, min(lanes, _THREADS))
 
 
 def memory_bytes(memory_kib: int, lanes: int) -> int:
@@ -94,9 +114,9 @@ def argon2_raw(
     ctx.t_cost = time_cost
     ctx.m_cost = memory_kib
     ctx.lanes = lanes
-    ctx.threads = min(lanes, _THREADS)
+    ctx.threads = threads_for(lanes)
     ctx.version = version
-    ctx.flags = lib.ARGON2_DEFAULT_FLAGS
+    ctx.flags = _DEFAULT_FLAGS
     buf: WorkBuffer | None = None
     if pool is not None:
         buf = pool.acquire(memory_bytes(memory_kib, lanes))
@@ -107,13 +127,13 @@ def argon2_raw(
         ctx.allocate_cbk = ffi.NULL
         ctx.free_cbk = ffi.NULL
     try:
-        rc = lib.argon2_ctx(ctx, variant)
+        rc = core(ctx, variant)
     finally:
         if buf is not None and pool is not None:
             _tls.buffer = None
             pool.release(buf)
         # Best-effort wipe of our C copy of the password (Python's copy is immutable).
         ffi.memmove(pwd, b"\0" * len(password), len(password))
-    if rc != lib.ARGON2_OK:
-        raise Argon2Error(ffi.string(lib.argon2_error_message(rc)).decode("ascii"))
+    if rc != _ARGON2_OK:
+        raise Argon2Error(error_to_str(rc))
     return bytes(ffi.buffer(out, hash_len))

@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any
 
+from argon2.low_level import ffi
+
 __all__ = ["WorkBuffer", "WorkBufferPool"]
 
 _PAGE = mmap.PAGESIZE
@@ -42,8 +44,6 @@ class WorkBuffer:
     __slots__ = ("_map", "_view", "address", "capacity", "last_used")
 
     def __init__(self, capacity: int) -> None:
-        from _argon2_cffi_bindings import ffi
-
         huge = capacity >= _HUGE and hasattr(mmap, "MADV_HUGEPAGE")
         # Map 2 MiB extra so the usable range can start on a 2 MiB boundary, where
         # the kernel can back it with transparent huge pages (fewer TLB misses).
@@ -64,8 +64,6 @@ class WorkBuffer:
 
     def close(self) -> None:
         """Unmap the region (the pointer must no longer be in use)."""
-        from _argon2_cffi_bindings import ffi
-
         self.address = None
         ffi.release(self._view)
         self._map.close()

@@ -15,6 +15,10 @@ Formats:
 * passlib/libpass modular crypt: ``$pbkdf2-sha256$``, ``$pbkdf2-sha512$``,
   ``$pbkdf2$`` (SHA-1), ``$6$`` (SHA-512-crypt).
 * bcrypt: ``$2a$``, ``$2b$``, ``$2y$``.
+* This library's pepper-wrapped hashes (any of the above except peppered
+  Argon2, with its tag replaced by zeros and
+  ``HMAC-SHA256(pepper, label || hash-with-zeroed-tag || 0 || tag)`` stored
+  beside it): ``$styku-wrap$v=1,pepper=ID$<mac>$<inner>``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from styku_crypto.passwords._argon2 import ARGON2D, ARGON2I, ARGON2ID
 from styku_crypto.passwords._limits import HashLimits
 from styku_crypto.passwords._sha512crypt import sha512_crypt_digest
 
-__all__ = ["Argon2Hash", "LegacyHash", "RefusedHashError", "parse"]
+__all__ = ["Argon2Hash", "LegacyHash", "RefusedHashError", "WrappedHash", "parse"]
 
 _VARIANTS = {"argon2id": ARGON2ID, "argon2i": ARGON2I, "argon2d": ARGON2D}
 _VARIANT_NAMES = {v: k for k, v in _VARIANTS.items()}
@@ -56,6 +60,10 @@ _PASSLIB_PBKDF2 = re.compile(
 )
 _SHA512_CRYPT = re.compile(
     r"\$6\$(?:rounds=" + _NUM + r"\$)?([!-#%-9;-~]{0,16})\$([./0-9A-Za-z]{86})", re.ASCII
+)
+_WRAPPED = re.compile(
+    r"\$styku-wrap\$v=1,pepper=([A-Za-z0-9.-]{1,32})\$([A-Za-z0-9+/]{43})\$(.+)",
+    re.ASCII | re.DOTALL,
 )
 _PASSLIB_DIGEST = {"pbkdf2-sha256": "sha256", "pbkdf2-sha512": "sha512", "pbkdf2": "sha1"}
 
@@ -88,12 +96,18 @@ class Argon2Hash:
     tag: bytes
     pepper_id: str | None
     django: bool
+    encoded: str = ""
+    tag_chars: int = 0
 
     @property
     def scheme(self) -> str:
         """``argon2id``/``argon2i``/``argon2d``, prefixed ``django_`` for Django's wrapper."""
         name = _VARIANT_NAMES[self.variant]
         return f"django_{name}" if self.django else name
+
+    def zeroed(self) -> str:
+        """The stored string with its tag replaced by zeros (the wrapped form's inner)."""
+        return _zeroed(self.encoded, self.tag_chars, "b64", len(self.tag))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,36 +123,61 @@ class LegacyHash:
     n: int = 0
     r: int = 0
     p: int = 0
+    tag_chars: int = 0
+    tag_style: str = "crypt"
 
     @property
     def needs_bcrypt(self) -> bool:
         """True for schemes that need the ``bcrypt`` package (``legacy`` extra)."""
         return "bcrypt" in self.scheme
 
-    def check(self, candidate: bytes, bcrypt_module: object = None) -> bool:
-        """True when *candidate* (password bytes) matches; constant-time compare."""
-        if self.scheme in {"django_pbkdf2_sha256", "django_pbkdf2_sha1", "pbkdf2"}:
-            got = hashlib.pbkdf2_hmac(
-                self.digest, candidate, self.salt, self.iterations, len(self.tag)
-            )
-            return hmac.compare_digest(got, self.tag)
-        if self.scheme == "django_scrypt":
-            got = hashlib.scrypt(
-                candidate,
-                salt=self.salt,
-                n=self.n,
-                r=self.r,
-                p=self.p,
-                maxmem=2 * 128 * self.n * self.r + 128 * self.r * self.p + (1 << 20),
-                dklen=len(self.tag),
-            )
-            return hmac.compare_digest(got, self.tag)
-        if self.scheme == "sha512_crypt":
-            digest = sha512_crypt_digest(candidate, self.salt, self.iterations)
-            return hmac.compare_digest(digest.encode("ascii"), self.tag)
-        return self._check_bcrypt(candidate, bcrypt_module)
+    def zeroed(self) -> str:
+        """The stored string with its tag replaced by zeros (the wrapped form's inner)."""
+        return _zeroed(self.encoded, self.tag_chars, self.tag_style, len(self.tag))
 
-    def _check_bcrypt(self, candidate: bytes, bcrypt_module: object) -> bool:
+    def check(self, candidate: bytes, bcrypt_module: object = None) -> bool:
+        """True when *candidate* (password bytes) matches; constant-time compare.
+
+        Raises:
+            RefusedHashError: the verifier refused the stored parameters.
+        """
+        got = self.compute(candidate, bcrypt_module)
+        return got is not None and hmac.compare_digest(got, self.tag)
+
+    def compute(self, candidate: bytes, bcrypt_module: object = None) -> bytes | None:
+        """The tag *candidate* yields under this hash's parameters (``None``: cannot match).
+
+        For bcrypt, the 31-character checksum; for SHA-512-crypt, the
+        86-character digest; otherwise the raw derived bytes.
+
+        Raises:
+            RefusedHashError: the verifier refused the stored parameters (its own
+                ``ValueError`` never escapes).
+        """
+        try:
+            if self.digest:  # every PBKDF2 variant
+                return hashlib.pbkdf2_hmac(
+                    self.digest, candidate, self.salt, self.iterations, len(self.tag)
+                )
+            if self.scheme == "django_scrypt":
+                return hashlib.scrypt(
+                    candidate,
+                    salt=self.salt,
+                    n=self.n,
+                    r=self.r,
+                    p=self.p,
+                    maxmem=2 * 128 * self.n * self.r + 128 * self.r * self.p + (1 << 20),
+                    dklen=len(self.tag),
+                )
+            if self.scheme == "sha512_crypt":
+                return sha512_crypt_digest(candidate, self.salt, self.iterations).encode("ascii")
+            return self._compute_bcrypt(candidate, bcrypt_module)
+        except (ValueError, OverflowError, TypeError):
+            raise RefusedHashError(
+                "malformed", self.scheme, "the verifier refused the stored parameters"
+            ) from None
+
+    def _compute_bcrypt(self, candidate: bytes, bcrypt_module: object) -> bytes | None:
         stored = self.encoded
         if self.scheme == "django_bcrypt_sha256":
             candidate = binascii.hexlify(hashlib.sha256(candidate).digest())
@@ -150,9 +189,46 @@ class LegacyHash:
             # Never verify by prefix: bcrypt only sees 72 bytes, so a longer
             # password cannot be checked. Spend the same work, then fail.
             candidate = b"\x00" * 8
-        checkpw = getattr(bcrypt_module, "checkpw")  # noqa: B009 - typed loosely on purpose
-        ok = bool(checkpw(candidate, stored.encode("ascii")))
-        return ok and not too_long
+        hashpw = getattr(bcrypt_module, "hashpw")  # noqa: B009 - typed loosely on purpose
+        got = bytes(hashpw(candidate, stored[:29].encode("ascii")))[-31:]
+        return None if too_long else got
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedHash:
+    """A legacy or unpeppered hash wrapped offline under a pepper (onion style).
+
+    The inner hash's tag is zeros; *mac* is
+    ``HMAC-SHA256(pepper, WRAP_LABEL || inner.zeroed() || 0 || tag)`` of the
+    tag the inner verifier computes from the password.
+    """
+
+    pepper_id: str
+    mac: bytes
+    inner: Argon2Hash | LegacyHash
+
+    @property
+    def scheme(self) -> str:
+        """``wrapped_`` and the inner scheme."""
+        return f"wrapped_{self.inner.scheme}"
+
+
+#: Domain separation for the wrapping MAC (never used for password peppering).
+WRAP_LABEL = b"styku-crypto/pepper-wrap/v1\x00"
+
+
+def wrap_mac_input(inner_zeroed: str, tag: bytes) -> bytes:
+    """The bytes the wrapping MAC covers: label, inner parameters, then the inner tag."""
+    return WRAP_LABEL + inner_zeroed.encode("ascii") + b"\x00" + tag
+
+
+def _zeroed(encoded: str, tag_chars: int, style: str, tag_len: int) -> str:
+    if style == "crypt":
+        zero = "." * tag_chars
+    else:
+        text = base64.b64encode(bytes(tag_len)).decode("ascii")
+        zero = text if style == "b64pad" else text.rstrip("=")
+    return encoded[: len(encoded) - tag_chars] + zero
 
 
 def _b64(text: str, *, padded: bool = False, alt: bool = False) -> bytes:
@@ -184,7 +260,7 @@ def _b64_len_ok(text: str, low: int, high: int, scheme: str, what: str) -> None:
     _range(len(text) * 3 // 4, low, high, scheme, what)
 
 
-def parse(stored: str, limits: HashLimits) -> Argon2Hash | LegacyHash:
+def parse(stored: str, limits: HashLimits) -> Argon2Hash | LegacyHash | WrappedHash:
     """Parse *stored* and check it against *limits*, doing no hash work.
 
     Raises:
@@ -194,10 +270,16 @@ def parse(stored: str, limits: HashLimits) -> Argon2Hash | LegacyHash:
         raise RefusedHashError("malformed", detail="stored hash must be a str")
     if len(stored) > limits.max_encoded_len:
         raise RefusedHashError("over_limit", detail="stored hash longer than the configured limit")
+    if stored.startswith("$styku-wrap$"):
+        return _parse_wrapped(stored, limits)
+    return _parse_plain(stored, limits)
+
+
+def _parse_plain(stored: str, limits: HashLimits) -> Argon2Hash | LegacyHash:
     if stored.startswith("$argon2"):
         return _parse_argon2(stored, limits, django=False)
     if stored.startswith("argon2$argon2"):
-        return _parse_argon2(stored[len("argon2") :], limits, django=True)
+        return _parse_argon2(stored, limits, django=True)
     if stored.startswith(("pbkdf2_sha256$", "pbkdf2_sha1$")):
         return _parse_django_pbkdf2(stored, limits)
     if stored.startswith("scrypt$"):
@@ -217,7 +299,22 @@ def parse(stored: str, limits: HashLimits) -> Argon2Hash | LegacyHash:
     raise RefusedHashError("unknown_scheme", detail="unrecognised password hash format")
 
 
-def _parse_argon2(text: str, limits: HashLimits, *, django: bool) -> Argon2Hash:
+def _parse_wrapped(stored: str, limits: HashLimits) -> WrappedHash:
+    match = _WRAPPED.fullmatch(stored)
+    if match is None:
+        raise RefusedHashError("malformed", "wrapped", "malformed pepper-wrapped hash")
+    pepper_id, mac_text, inner_text = match.groups()
+    inner = _parse_plain(inner_text, limits)
+    scheme = f"wrapped_{inner.scheme}"
+    if isinstance(inner, Argon2Hash) and inner.pepper_id is not None:
+        raise RefusedHashError("malformed", scheme, "a wrapped hash cannot be peppered inside")
+    if inner.zeroed() != inner_text:
+        raise RefusedHashError("malformed", scheme, "a wrapped hash's inner tag must be zeros")
+    return WrappedHash(pepper_id=pepper_id, mac=_b64(mac_text), inner=inner)
+
+
+def _parse_argon2(stored: str, limits: HashLimits, *, django: bool) -> Argon2Hash:
+    text = stored[len("argon2") :] if django else stored
     match = _ARGON2.fullmatch(text)
     if match is None:
         raise RefusedHashError("malformed", "argon2", "malformed Argon2 hash")
@@ -249,6 +346,8 @@ def _parse_argon2(text: str, limits: HashLimits, *, django: bool) -> Argon2Hash:
         tag=tag,
         pepper_id=pepper_id,
         django=django,
+        encoded=stored,
+        tag_chars=len(tag_text),
     )
 
 
@@ -269,6 +368,8 @@ def _parse_django_pbkdf2(stored: str, limits: HashLimits) -> LegacyHash:
         tag=tag,
         iterations=int(iterations),
         digest=algorithm.removeprefix("pbkdf2_"),
+        tag_chars=len(tag_text),
+        tag_style="b64pad",
     )
 
 
@@ -289,7 +390,15 @@ def _parse_django_scrypt(stored: str, limits: HashLimits) -> LegacyHash:
     tag = _b64(tag_text, padded=True)
     _range(len(tag), limits.min_hash_len, limits.max_hash_len, scheme, "hash length")
     return LegacyHash(
-        scheme=scheme, encoded=stored, salt=salt.encode("ascii"), tag=tag, n=n, r=r, p=p
+        scheme=scheme,
+        encoded=stored,
+        salt=salt.encode("ascii"),
+        tag=tag,
+        n=n,
+        r=r,
+        p=p,
+        tag_chars=len(tag_text),
+        tag_style="b64pad",
     )
 
 
@@ -298,7 +407,13 @@ def _parse_bcrypt(stored: str, inner: str, scheme: str, limits: HashLimits) -> L
     if match is None:
         raise RefusedHashError("malformed", scheme, "malformed bcrypt hash")
     _range(int(match.group(2)), 4, limits.bcrypt_max_cost, scheme, "bcrypt cost")
-    return LegacyHash(scheme=scheme, encoded=stored, iterations=int(match.group(2)))
+    return LegacyHash(
+        scheme=scheme,
+        encoded=stored,
+        tag=inner[-31:].encode("ascii"),
+        iterations=int(match.group(2)),
+        tag_chars=31,
+    )
 
 
 def _parse_passlib_pbkdf2(stored: str, limits: HashLimits) -> LegacyHash:
@@ -319,6 +434,8 @@ def _parse_passlib_pbkdf2(stored: str, limits: HashLimits) -> LegacyHash:
         tag=tag,
         iterations=int(iterations),
         digest=_PASSLIB_DIGEST[name],
+        tag_chars=len(tag_text),
+        tag_style="b64",
     )
 
 
@@ -336,4 +453,5 @@ def _parse_sha512_crypt(stored: str, limits: HashLimits) -> LegacyHash:
         salt=salt.encode("ascii"),
         tag=digest.encode("ascii"),
         iterations=rounds,
+        tag_chars=len(digest),
     )

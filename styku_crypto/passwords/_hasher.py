@@ -1,4 +1,13 @@
-"""The password hasher: Argon2id with profiles, peppers, limits and legacy upgrade."""
+"""The password hasher: Argon2id with profiles, peppers, limits and legacy upgrade.
+
+Security properties: every stored hash is parsed by an allowlist and checked
+against structural limits and a cost ceiling (``work_budget`` x the profile's
+own verify) before any allocation or hashing; a password over the policy's
+byte cap is refused before any work, in verify as in hash; with
+``require_pepper`` nothing verifies without a pepper; and a failed verify of an
+Argon2 hash costs as many Argon2 runs as :meth:`PasswordHasher.dummy_verify`,
+so timing does not tell known accounts from unknown ones.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +31,25 @@ from styku_crypto.exceptions import (
     InvalidInputError,
     PasswordMismatchError,
     PasswordPolicyError,
+    UnpepperedHashError,
 )
 from styku_crypto.passwords._argon2 import ARGON2ID, Argon2Error, argon2_raw
 from styku_crypto.passwords._buffers import WorkBufferPool
-from styku_crypto.passwords._formats import Argon2Hash, LegacyHash, RefusedHashError, parse
+from styku_crypto.passwords._cost import Ceiling
+from styku_crypto.passwords._formats import (
+    Argon2Hash,
+    LegacyHash,
+    RefusedHashError,
+    WrappedHash,
+    parse,
+    wrap_mac_input,
+)
 from styku_crypto.passwords._limits import HashLimits
 from styku_crypto.passwords._pepper import Pepper, PepperSet
+from styku_crypto.passwords._plan import Plan, attempts_for, plan
+from styku_crypto.passwords._plan import candidates as plan_candidates
 from styku_crypto.passwords._policy import HARD_MAX_BYTES, PasswordPolicy, normalize
+from styku_crypto.passwords._wrap import wrap
 from styku_crypto.passwords.profiles import RFC_9106_LOW_MEMORY, Argon2Profile, meets_owasp_floor
 
 __all__ = ["PasswordHasher"]
@@ -68,7 +89,12 @@ class PasswordHasher:
         policy: the input policy for :meth:`hash` (default
             :class:`PasswordPolicy()`: NFKC, 15..128 characters, 1024 bytes).
         limits: ceilings for parameters read from stored hashes (default
-            :class:`HashLimits()`, raised to admit ``profile``).
+            :class:`HashLimits()`, raised to admit ``profile``); its
+            ``work_budget`` bounds every verify at that multiple of the
+            profile's own verify.
+        require_pepper: refuse unpeppered Argon2 and legacy hashes that were
+            never pepper-wrapped, with :class:`UnpepperedHashError`. Default:
+            the :class:`PepperSet`'s ``required`` policy (False without one).
         reuse_buffers: keep pre-faulted Argon2 work buffers between hashes
             (faster; memory returns to baseline after ``buffer_idle_seconds``).
         buffer_idle_seconds: unmap work buffers idle for this long.
@@ -77,7 +103,8 @@ class PasswordHasher:
 
     Raises:
         InvalidInputError: a profile below OWASP's floor without
-            ``insecure_test_only=True``, or ``max_concurrency < 1``.
+            ``insecure_test_only=True``, ``max_concurrency < 1``, or
+            ``require_pepper=True`` without a pepper.
 
     .. danger::
        ``insecure_test_only=True`` makes hashes that can be brute-forced in
@@ -92,6 +119,7 @@ class PasswordHasher:
         max_concurrency: int | None = None,
         policy: PasswordPolicy | None = None,
         limits: HashLimits | None = None,
+        require_pepper: bool | None = None,
         reuse_buffers: bool = True,
         buffer_idle_seconds: float = 30.0,
         insecure_test_only: bool = False,
@@ -112,6 +140,11 @@ class PasswordHasher:
             # Never echo the value: a raw key passed here by mistake is a secret.
             raise TypeError("pepper must be a Pepper, a PepperSet or None")
         self._peppers = PepperSet(pepper) if isinstance(pepper, Pepper) else pepper
+        if require_pepper is None:
+            require_pepper = self._peppers is not None and self._peppers.required
+        if require_pepper and self._peppers is None:
+            raise InvalidInputError("require_pepper=True needs a pepper")
+        self._require_pepper = bool(require_pepper)
         self._max_concurrency = max_concurrency
         self._policy = policy if policy is not None else PasswordPolicy()
         self._limits = (limits if limits is not None else HashLimits()).raised_to(
@@ -119,6 +152,7 @@ class PasswordHasher:
             time_cost=profile.time_cost,
             parallelism=profile.parallelism,
         )
+        self._ceiling = Ceiling(profile, self._limits.work_budget)
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._pool = (
             WorkBufferPool(max_buffers=max_concurrency, idle_seconds=buffer_idle_seconds)
@@ -145,6 +179,11 @@ class PasswordHasher:
         """The effective stored-hash limits."""
         return self._limits
 
+    @property
+    def require_pepper(self) -> bool:
+        """Whether unpeppered and unwrapped legacy hashes are refused."""
+        return self._require_pepper
+
     def hash(self, password: str) -> str:
         """Hash a *new* password after checking it against the input policy.
 
@@ -162,6 +201,7 @@ class PasswordHasher:
         """
         try:
             normalised = self._policy.check(password)
+            self._check_bytes(password, normalised)
         except PasswordPolicyError as exc:
             emit(
                 "password.policy_rejected",
@@ -177,8 +217,11 @@ class PasswordHasher:
     ) -> Literal[True]:
         """Check *password* against *stored*; return True or raise.
 
-        Accepts this library's hashes, plain argon2-cffi hashes and every legacy
-        format listed in the docs. The input policy is *not* applied.
+        Accepts this library's hashes (peppered, unpeppered or pepper-wrapped),
+        plain argon2-cffi hashes and every legacy format listed in the docs.
+        The input policy is *not* applied, except its byte cap: a password
+        whose typed or NFKC form is over ``policy.max_bytes`` could never have
+        been set, and is refused before any work.
 
         Args:
             stored: the stored hash string.
@@ -191,10 +234,14 @@ class PasswordHasher:
         Raises:
             PasswordMismatchError: wrong password (emits ``password.failed``).
             InvalidHashError: *stored* is malformed, of an unknown scheme, over
-                a configured limit, or names an unknown pepper; raised before
-                any hashing work (emits ``password.hash_refused``).
-            PasswordPolicyError: *password* is over the hard byte cap or not
-                valid text (checked before any work).
+                a configured limit or the cost ceiling, or names an unknown
+                pepper; raised before any hashing work (emits
+                ``password.hash_refused``). The message names the parameter
+                and the limit, never the hash.
+            UnpepperedHashError: ``require_pepper`` is set and *stored* is
+                unpeppered (a subclass of InvalidHashError).
+            PasswordPolicyError: *password* is over the policy's byte cap or
+                not valid text (checked before any work).
             MissingExtraError: a bcrypt hash without the ``legacy`` extra.
         """
         outcome = self._verify(stored, password, actor=actor, source=source)
@@ -213,11 +260,8 @@ class PasswordHasher:
         Raises:
             InvalidHashError: as for :meth:`verify`.
         """
-        parsed = self._parse(stored, actor=None, source=None)
-        if isinstance(parsed, LegacyHash):
-            return True
-        self._pepper_for(parsed, actor=None, source=None)
-        return self._argon2_upgrade_reason(parsed) is not None
+        plan = self._plan(stored, actor=None, source=None)
+        return self._upgrade_reason(plan) is not None
 
     def verify_and_update(
         self, stored: str, password: str, *, actor: str | None = None, source: str | None = None
@@ -256,9 +300,11 @@ class PasswordHasher:
 
         Call it when the user does not exist, so response time does not reveal
         which accounts exist. It does the same checks, the same pepper HMAC and
-        the same Argon2 work (including the second attempt a non-normalised
-        password costs on unpeppered hashes) as a failed verify of a hash made
-        with the current profile.
+        the same Argon2 work as the most expensive failed verify of a hash
+        made with the current profile: two Argon2 runs for a password that
+        NFKC changes (an unpeppered or pepper-wrapped hash tries both forms,
+        and a failed verify of a peppered hash is padded to the same count),
+        one otherwise.
 
         Raises:
             PasswordMismatchError: always (emits ``password.failed`` with reason
@@ -267,31 +313,10 @@ class PasswordHasher:
         """
         raw, normalised = self._encode_candidate(password)
         nraw = normalised.encode("utf-8")
+        attempts = attempts_for(raw, nraw)
         if self._peppers is not None:
-            candidates = [self._peppers.current.mac(nraw)]
-        else:
-            candidates = [nraw] if raw == nraw else [nraw, raw]
-        profile = self._profile
-        decoy = os.urandom(profile.hash_len)
-        salt = os.urandom(profile.salt_len)
-
-        def work() -> bool:
-            found = False
-            for candidate in candidates:
-                tag = self._argon2(
-                    candidate,
-                    salt=salt,
-                    memory_kib=profile.memory_cost,
-                    time_cost=profile.time_cost,
-                    lanes=profile.parallelism,
-                    hash_len=profile.hash_len,
-                    variant=ARGON2ID,
-                    version=_VERSION,
-                )
-                found |= hmac.compare_digest(tag, decoy)
-            return found
-
-        self._bounded(work)
+            nraw = self._peppers.current.mac(nraw)
+        self._bounded(lambda: self._pad(nraw, attempts))
         emit(
             "password.failed",
             level=logging.WARNING,
@@ -303,6 +328,39 @@ class PasswordHasher:
             attributes={"scheme": "argon2id"},
         )
         raise PasswordMismatchError("password does not match")
+
+    def pepper_wrap(self, stored: str) -> str:
+        """Wrap an unpeppered or legacy hash under the current pepper, offline.
+
+        No password is needed, so a whole table can be migrated at once and
+        ``require_pepper=True`` switched on without waiting for logins. The
+        result keeps the inner hash's parameters, replaces its tag with zeros
+        and stores ``HMAC-SHA256(pepper, label || inner || 0 || tag)``
+        (onion style; see ``docs/passwords.md``). It verifies with the same
+        password as before and is upgraded to peppered Argon2id by
+        :meth:`verify_and_update` at the next login. A hash that is already
+        peppered or wrapped is returned unchanged, so a migration can be
+        re-run after an interruption.
+
+        Raises:
+            InvalidInputError: the hasher has no pepper.
+            InvalidHashError: *stored* is malformed, unknown, over a limit or
+                the cost ceiling, or names an unknown pepper (as for
+                :meth:`verify`; nothing is wrapped that would not verify).
+        """
+        if self._peppers is None:
+            raise InvalidInputError("pepper_wrap needs a hasher with a pepper")
+        plan = self._plan(stored, actor=None, source=None, wrapping=True)
+        if plan.pepper is not None:
+            return stored  # already peppered or wrapped
+        wrapped = wrap(plan.inner, self._peppers.current)
+        try:
+            parse(wrapped, self._limits)
+        except RefusedHashError as exc:
+            raise InvalidHashError(
+                f"stored password hash cannot be wrapped ({plan.inner.scheme}): {exc.detail}"
+            ) from None
+        return wrapped
 
     # ------------------------------------------------------------------ async
 
@@ -378,8 +436,28 @@ class PasswordHasher:
         except UnicodeEncodeError:
             raise PasswordPolicyError("password is not valid Unicode text") from None
         if len(raw) > HARD_MAX_BYTES:
-            raise PasswordPolicyError(f"password is longer than {HARD_MAX_BYTES} bytes")
-        return raw, normalize(password)
+            raise _too_long(HARD_MAX_BYTES)
+        normalised = normalize(password)
+        self._check_bytes(password, normalised, raw=raw)
+        return raw, normalised
+
+    def _check_bytes(self, password: str, normalised: str, *, raw: bytes | None = None) -> None:
+        """Refuse a password whose typed or NFKC form is over the policy's byte cap.
+
+        The same cap applies in :meth:`hash` and :meth:`verify`, so a password
+        that could never have been set is refused before any work, and the
+        refusal depends on the password alone (never on the account).
+        """
+        cap = self._policy.max_bytes
+        try:
+            sizes = (
+                len(raw if raw is not None else password.encode("utf-8")),
+                len(normalised.encode("utf-8")),
+            )
+        except UnicodeEncodeError:
+            raise PasswordPolicyError("password is not valid Unicode text") from None
+        if max(sizes) > cap:
+            raise _too_long(cap)
 
     def _hash_normalised(self, normalised: str) -> str:
         profile = self._profile
@@ -438,16 +516,34 @@ class PasswordHasher:
         with self._slots:
             return fn()
 
-    def _parse(
-        self, stored: str, *, actor: str | None, source: str | None
-    ) -> Argon2Hash | LegacyHash:
+    def _plan(
+        self, stored: str, *, actor: str | None, source: str | None, wrapping: bool = False
+    ) -> Plan:
+        """:func:`plan` with this hasher's settings; a refusal emits and raises our error."""
         try:
-            return parse(stored, self._limits)
+            return plan(
+                stored,
+                limits=self._limits,
+                peppers=self._peppers,
+                require_pepper=self._require_pepper and not wrapping,
+                ceiling=self._ceiling,
+                max_bytes=self._policy.max_bytes,
+            )
         except RefusedHashError as exc:
-            self._refuse(exc.reason, exc.scheme, exc.detail, actor=actor, source=source)
+            error = UnpepperedHashError if exc.reason == "unpeppered" else InvalidHashError
+            self._refuse(
+                exc.reason, exc.scheme, exc.detail, actor=actor, source=source, error=error
+            )
 
     def _refuse(
-        self, reason: str, scheme: str, detail: str, *, actor: str | None, source: str | None
+        self,
+        reason: str,
+        scheme: str,
+        detail: str,
+        *,
+        actor: str | None,
+        source: str | None,
+        error: type[InvalidHashError] = InvalidHashError,
     ) -> NoReturn:
         emit(
             "password.hash_refused",
@@ -459,23 +555,14 @@ class PasswordHasher:
             reason=reason,
             attributes={"scheme": scheme},
         )
-        raise InvalidHashError(f"stored password hash refused ({scheme}): {detail}")
+        raise error(f"stored password hash refused ({scheme}): {detail}")
 
-    def _pepper_for(
-        self, parsed: Argon2Hash, *, actor: str | None, source: str | None
-    ) -> Pepper | None:
-        if parsed.pepper_id is None:
-            return None
-        pepper = self._peppers.get(parsed.pepper_id) if self._peppers is not None else None
-        if pepper is None:
-            self._refuse(
-                "unknown_pepper",
-                parsed.scheme,
-                f"pepper id {parsed.pepper_id!r} is not configured",
-                actor=actor,
-                source=source,
-            )
-        return pepper
+    def _upgrade_reason(self, plan: Plan) -> str | None:
+        if isinstance(plan.parsed, WrappedHash):
+            return "wrapped"
+        if isinstance(plan.parsed, LegacyHash):
+            return "legacy_format"
+        return self._argon2_upgrade_reason(plan.parsed)
 
     def _argon2_upgrade_reason(self, parsed: Argon2Hash) -> str | None:
         profile = self._profile
@@ -499,23 +586,34 @@ class PasswordHasher:
         self, stored: str, password: str, *, actor: str | None, source: str | None
     ) -> _Outcome:
         raw, normalised = self._encode_candidate(password)
-        parsed = self._parse(stored, actor=actor, source=source)
+        plan = self._plan(stored, actor=actor, source=source)
+        parsed, inner = plan.parsed, plan.inner
         nraw = normalised.encode("utf-8")
-        if isinstance(parsed, Argon2Hash):
-            pepper = self._pepper_for(parsed, actor=actor, source=source)
-            if pepper is not None:
-                candidates = [pepper.mac(nraw)]
-            else:
-                candidates = [nraw] if raw == nraw else [nraw, raw]
-            index = self._bounded(lambda: self._match_argon2(parsed, candidates))
-            reason = self._argon2_upgrade_reason(parsed)
-            legacy = parsed.django
-        else:
-            bcrypt_module = require("bcrypt", extra="legacy") if parsed.needs_bcrypt else None
-            candidates = [raw] if raw == nraw else [raw, nraw]
-            index = self._bounded(lambda: _match_legacy(parsed, candidates, bcrypt_module))
-            reason = "legacy_format"
-            legacy = True
+        candidates = plan_candidates(plan, raw, nraw)
+        bcrypt_module = (
+            require("bcrypt", extra="legacy")
+            if isinstance(inner, LegacyHash) and inner.needs_bcrypt
+            else None
+        )
+        padding = attempts_for(raw, nraw) - len(candidates)
+        pad_input = plan.pepper.mac(nraw) if plan.pepper is not None else nraw
+
+        def work() -> int | None:
+            for index, candidate in enumerate(candidates):
+                if self._attempt(plan, candidate, bcrypt_module):
+                    return index
+            if isinstance(inner, Argon2Hash) and padding > 0:
+                self._pad(pad_input, padding)
+            return None
+
+        try:
+            index = self._bounded(work)
+        except RefusedHashError as exc:
+            self._refuse(exc.reason, exc.scheme, exc.detail, actor=actor, source=source)
+        reason = self._upgrade_reason(plan)
+        legacy = isinstance(parsed, LegacyHash | WrappedHash) or (
+            isinstance(parsed, Argon2Hash) and parsed.django
+        )
         if index is None:
             emit(
                 "password.failed",
@@ -540,21 +638,45 @@ class PasswordHasher:
         )
         return _Outcome(scheme=parsed.scheme, legacy=legacy, reason=reason, normalised=normalised)
 
-    def _match_argon2(self, parsed: Argon2Hash, candidates: list[bytes]) -> int | None:
-        for index, candidate in enumerate(candidates):
+    def _attempt(self, plan: Plan, candidate: bytes, bcrypt_module: object) -> bool:
+        """One verifier run; True on a match (constant-time comparison)."""
+        inner = plan.inner
+        tag: bytes | None
+        if isinstance(inner, Argon2Hash):
             tag = self._argon2(
                 candidate,
-                salt=parsed.salt,
-                memory_kib=parsed.memory_kib,
-                time_cost=parsed.time_cost,
-                lanes=parsed.lanes,
-                hash_len=len(parsed.tag),
-                variant=parsed.variant,
-                version=parsed.version,
+                salt=inner.salt,
+                memory_kib=inner.memory_kib,
+                time_cost=inner.time_cost,
+                lanes=inner.lanes,
+                hash_len=len(inner.tag),
+                variant=inner.variant,
+                version=inner.version,
             )
-            if hmac.compare_digest(tag, parsed.tag):
-                return index
-        return None
+        else:
+            tag = inner.compute(candidate, bcrypt_module)
+        if tag is None:
+            return False
+        if isinstance(plan.parsed, WrappedHash) and plan.pepper is not None:
+            mac = plan.pepper.mac(wrap_mac_input(inner.zeroed(), tag))
+            return hmac.compare_digest(mac, plan.parsed.mac)
+        return hmac.compare_digest(tag, inner.tag)
+
+    def _pad(self, data: bytes, attempts: int) -> None:
+        """*attempts* Argon2 runs at the profile's cost on a random salt (timing parity)."""
+        profile = self._profile
+        salt = os.urandom(profile.salt_len)
+        for _ in range(attempts):
+            self._argon2(
+                data,
+                salt=salt,
+                memory_kib=profile.memory_cost,
+                time_cost=profile.time_cost,
+                lanes=profile.parallelism,
+                hash_len=profile.hash_len,
+                variant=ARGON2ID,
+                version=_VERSION,
+            )
 
     def _executor_or_new(self) -> ThreadPoolExecutor:
         with self._executor_lock:
@@ -586,8 +708,7 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, current + _WORKER_NICE))
 
 
-def _match_legacy(parsed: LegacyHash, candidates: list[bytes], bcrypt_module: object) -> int | None:
-    for index, candidate in enumerate(candidates):
-        if parsed.check(candidate, bcrypt_module):
-            return index
-    return None
+def _too_long(cap: int) -> PasswordPolicyError:
+    error = PasswordPolicyError(f"password is longer than {cap} bytes")
+    error.rule = "too_long"  # type: ignore[attr-defined]
+    return error

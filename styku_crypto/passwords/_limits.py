@@ -6,11 +6,17 @@ backup). argon2-cffi trusts ``m``/``t``/``p`` from the string, so a planted
 ``m=4 GiB`` hash becomes a memory bomb on the next login. Every parameter is
 checked here, from the parsed string alone, before any memory is allocated or
 any hash work is done.
+
+Two kinds of bound apply. The structural limits below cap each parameter
+(memory, lengths, counts). ``work_budget`` caps the *cost*: no stored hash may
+make a verify cost more than ``work_budget`` times a verify of the hasher's
+profile on this host, whatever the format (see ``_cost.py`` for the one work
+unit of each format).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from styku_crypto.exceptions import InvalidInputError
 
@@ -39,6 +45,10 @@ class HashLimits:
         sha512_crypt_max_rounds: largest SHA-512-crypt rounds.
         scrypt_max_n, scrypt_max_r, scrypt_max_p: scrypt ceilings.
         scrypt_max_memory: largest scrypt memory (``128 x N x r`` bytes).
+        work_budget: the most one verify may cost, as a multiple of a verify
+            with the hasher's profile (at least 2). Every format's ceiling
+            derives from it: raise it, knowingly, to accept costlier legacy
+            hashes during a migration.
     """
 
     max_encoded_len: int = 1024
@@ -57,16 +67,20 @@ class HashLimits:
     scrypt_max_r: int = 32
     scrypt_max_p: int = 16
     scrypt_max_memory: int = 256 * 1024 * 1024
+    work_budget: float = 4.0
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
-            if getattr(self, name) < 1:
-                raise InvalidInputError(f"hash limit {name} must be positive")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
+                raise InvalidInputError(f"hash limit {name} must be a number >= 1")
+        if self.work_budget < 2:
+            # The profile's own unpeppered hash may need two attempts (both
+            # Unicode forms): a budget under 2 would refuse it.
+            raise InvalidInputError("hash limit work_budget must be at least 2")
 
     def raised_to(self, *, memory_kib: int, time_cost: int, parallelism: int) -> HashLimits:
         """Return limits whose Argon2 ceilings admit at least the given parameters."""
-        from dataclasses import replace
-
         return replace(
             self,
             argon2_max_memory_kib=max(self.argon2_max_memory_kib, memory_kib),

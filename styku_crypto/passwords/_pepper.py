@@ -111,15 +111,25 @@ class PepperSet:
     Args:
         current: the pepper for new hashes.
         old: retired peppers, verification only.
+        required: the policy that every stored hash must be peppered: a
+            hasher using this set refuses unpeppered Argon2 and legacy hashes
+            that were never pepper-wrapped, with
+            :class:`~styku_crypto.exceptions.UnpepperedHashError` (the same as
+            ``PasswordHasher(require_pepper=True)``).
 
     Raises:
         InvalidInputError: duplicate ids.
     """
 
-    __slots__ = ("_by_id", "_current")
+    __slots__ = ("_by_id", "_current", "_required")
 
-    def __init__(self, current: Pepper, old: Iterable[Pepper] = ()) -> None:
+    def __init__(
+        self, current: Pepper, old: Iterable[Pepper] = (), *, required: bool = False
+    ) -> None:
+        if not isinstance(current, Pepper):
+            raise TypeError("current must be a Pepper")
         self._current = current
+        self._required = bool(required)
         self._by_id: dict[str, Pepper] = {current.id: current}
         for pepper in old:
             if pepper.id in self._by_id:
@@ -131,6 +141,11 @@ class PepperSet:
         """The pepper used for new hashes."""
         return self._current
 
+    @property
+    def required(self) -> bool:
+        """Whether hashers using this set refuse unpeppered and unwrapped legacy hashes."""
+        return self._required
+
     def get(self, pepper_id: str) -> Pepper | None:
         """The pepper with *pepper_id*, or None when unknown."""
         return self._by_id.get(pepper_id)
@@ -140,13 +155,15 @@ class PepperSet:
 
     def __repr__(self) -> str:
         old = [p for p in self._by_id if p != self._current.id]
-        return f"PepperSet(current={self._current.id!r}, old={old!r})"
+        return f"PepperSet(current={self._current.id!r}, old={old!r}, required={self._required})"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("PepperSet objects cannot be pickled")
 
     @classmethod
-    def from_key_store(cls, store: KeyStore, *, tenant: str = PEPPER_TENANT) -> PepperSet:
+    def from_key_store(
+        cls, store: KeyStore, *, tenant: str = PEPPER_TENANT, required: bool = False
+    ) -> PepperSet:
         """Peppers derived from a key store, one per version of a reserved tenant's key.
 
         Each pepper is HKDF-derived (``KeyStore._derive_key``) from one version of
@@ -186,4 +203,4 @@ class PepperSet:
                 tenant, purpose="customer", label=_PEPPER_LABEL, length=32, version=version
             )
             peppers.append(Pepper(f"ks{got}", key))
-        return cls(peppers[0], peppers[1:])
+        return cls(peppers[0], peppers[1:], required=required)

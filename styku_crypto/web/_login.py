@@ -7,9 +7,13 @@ for login handlers. It gives every handler the same three steps:
    bounded worker pool, for the async form);
 2. on success, a hash that is legacy, weaker than the profile or on an old
    pepper is returned re-hashed, for the caller to store;
-3. an unknown user costs a dummy verify of the same price and fails with the
-   same :class:`~styku_crypto.exceptions.PasswordMismatchError`, so response
-   time and error do not reveal which accounts exist.
+3. an unknown user costs :meth:`~styku_crypto.passwords.PasswordHasher.dummy_verify`,
+   which costs what the most expensive failed verify of a current hash costs
+   under the hasher's configuration (two Argon2 runs for a password NFKC
+   changes, one otherwise; failed verifies of peppered hashes are padded to
+   the same count), and fails with the same
+   :class:`~styku_crypto.exceptions.PasswordMismatchError`, so response time
+   and error do not reveal which accounts exist.
 
 On top of the hasher's own bound on concurrent hashes, the guard bounds how
 many logins may *wait*: when ``max_pending`` are already queued a new one is

@@ -104,15 +104,19 @@ def test_invalid_profiles_and_concurrency_rejected() -> None:
 
 
 def test_needs_rehash_only_upgrades() -> None:
-    """needs_rehash is True for weaker hashes and False for stronger ones (never downgrades)."""
+    """needs_rehash is True for weaker hashes and False for stronger ones (never downgrades).
+
+    "Stronger" stays within the cost ceiling (two attempts within 4x the profile's
+    verify); a hash beyond it is refused, see tests/passwords/test_ceilings.py.
+    """
     with PasswordHasher(profile=OWASP_M19456_T2) as h:
         weaker_memory = argon2.PasswordHasher(time_cost=2, memory_cost=9216, parallelism=1)
         weaker_time = argon2.PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1)
         stronger = argon2.PasswordHasher(time_cost=1, memory_cost=47104, parallelism=1)
-        stronger_both = argon2.PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
-        short_tag = argon2.PasswordHasher(time_cost=3, memory_cost=65536, hash_len=16)
+        stronger_both = argon2.PasswordHasher(time_cost=1, memory_cost=65536, parallelism=4)
+        short_tag = argon2.PasswordHasher(time_cost=1, memory_cost=65536, hash_len=16)
         argon2i = argon2.PasswordHasher(
-            time_cost=3, memory_cost=65536, type=argon2.Type.I, parallelism=1
+            time_cost=1, memory_cost=65536, type=argon2.Type.I, parallelism=1
         )
         # needs_rehash only parses: these hashes are made once, cheaply, by faking the tag.
         for ph, expected in (

@@ -38,6 +38,14 @@ PLANTED = {
     "scrypt_memory": "scrypt$1048576$salt$32$1$" + base64.b64encode(b"x" * 64).decode(),
     "scrypt_p": "scrypt$16384$salt$8$1000$" + base64.b64encode(b"x" * 64).decode(),
     "too_long": "$argon2id$v=19$m=64,t=1,p=1$" + "A" * 5000,
+    # Issue 13: CPU bombs inside the structural limits, refused by the cost ceiling.
+    "scrypt_cpu": "scrypt$1048576$salt$2$16$" + base64.b64encode(b"x" * 64).decode(),
+    "pbkdf2_dklen_128": "pbkdf2_sha256$1000000$salt$" + base64.b64encode(b"x" * 128).decode(),
+    "passlib_pbkdf2_sha512_128": "$pbkdf2-sha512$1000000$c2FsdA$"
+    + base64.b64encode(b"x" * 128).decode().rstrip("="),
+    "bcrypt_cost_14": "$2b$14$" + "a" * 53,
+    "sha512_crypt_1m_rounds": "$6$rounds=1000000$salt$" + "a" * 86,
+    "argon2_work_within_old_limits": f"$argon2id$v=19$m=262144,t=4,p=1${_SALT}${_TAG}",
 }
 
 
