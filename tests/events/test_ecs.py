@@ -40,7 +40,8 @@ def test_event_maps_to_ecs_fields(caplog: pytest.LogCaptureFixture) -> None:
     assert doc["ecs"] == {"version": ECS_VERSION}
     assert doc["@timestamp"].endswith("Z")
     assert doc["message"] == "envelope.decrypt.failed"
-    assert doc["log"] == {"logger": "styku_crypto.envelope", "level": "warning"}
+    assert doc["log"] == {"logger": "styku_crypto.envelope"}
+    assert doc["log.level"] == "warning"
     assert doc["event"] == {
         "kind": "event",
         "action": "envelope.decrypt.failed",
