@@ -370,6 +370,9 @@ def _redact_labels(text: str) -> tuple[str, int]:
             search_from = match.end()
             continue
         start = match.end()
+        if text.startswith(REDACTED, start):  # already replaced (a dict argument's value)
+            search_from = start + len(REDACTED)
+            continue
         end = _value_end(text, start)
         value = text[start:end]
         if value and value.strip("\"' ") != REDACTED and value.strip():
