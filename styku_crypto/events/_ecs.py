@@ -116,9 +116,13 @@ class EcsFormatter(logging.Formatter):
         }
         if log:
             doc["log"] = log
-        rest = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
-        first = json.dumps(head, default=str, ensure_ascii=False)
-        return first if rest == "{}" else f"{first[:-1]}, {rest[1:]}"
+        encode = _ENCODER.encode
+        first = (
+            f'{{"@timestamp": {encode(head["@timestamp"])}, '
+            f'"log.level": {encode(head["log.level"])}, "message": {encode(head["message"])}'
+        )
+        rest = encode(doc)
+        return first + "}" if rest == "{}" else f"{first}, {rest[1:]}"
 
     def to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the nested ECS dictionary for *record*."""
@@ -203,6 +207,7 @@ class EcsFormatter(logging.Formatter):
 
 
 _REDACTOR = Redactor()
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
 
 
 def _redact_text(text: str) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from styku_crypto.events._names import is_secret_name, valid_field_name
-from styku_crypto.events._redact import REDACTED, Redactor, bytes_marker
+from styku_crypto.events._redact import REDACTED, JudgedEvent, Redactor, bytes_marker
 from styku_crypto.events._vocabulary import FieldSpec, is_known_event, lookup_field
 from styku_crypto.exceptions import InvalidInputError
 
@@ -185,11 +185,11 @@ def emit(
     logger = logging.getLogger(f"styku_crypto.{capability}")
     if not logger.isEnabledFor(level):
         return
-    fields: dict[str, object] = {
-        "event": event,
-        "outcome": outcome,
-        "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
-    }
+    fields = JudgedEvent(
+        event=event,
+        outcome=outcome,
+        timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
+    )
     redacted = 0
     context: tuple[tuple[str, object], ...] = (
         ("tenant", tenant),

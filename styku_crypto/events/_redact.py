@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_TOKEN_PREFIXES",
     "REDACTED",
     "REDACTED_ATTRIBUTE",
+    "JudgedEvent",
     "RedactionFilter",
     "Redactor",
     "bytes_marker",
@@ -178,6 +179,27 @@ _B64 = re.compile(r"[A-Za-z0-9+/_-]{22,}={0,2}")
 _BYTES_LITERAL = re.compile(r"(?<![A-Za-z0-9_])b(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")")
 
 
+# Characters without which no rule below can match a string shorter than the
+# shortest shape rule (22 characters): a label or URL needs = or :, a hash $,
+# a bytes repr or quoted value a quote, a credential scheme white space.
+_TRIGGERS = re.compile(r"[$=:'\"\s]")
+
+
+def _quick_clean(text: str, prefixes: tuple[str, ...]) -> bool:
+    """Hot path: True when *text* certainly holds nothing any rule would replace.
+
+    Most field values are short identifiers (``acme``, ``192.0.2.7``,
+    ``tamper``); this skips the dozen pattern passes for them. A hypothesis
+    test checks that whenever this says clean, :meth:`Redactor.redact` changes
+    nothing.
+    """
+    return (
+        len(text) < 22
+        and _TRIGGERS.search(text) is None
+        and not any(p in text for p in prefixes)
+    )
+
+
 def _entropy(text: str) -> float:
     counts = Counter(text)
     n = len(text)
@@ -262,6 +284,11 @@ class Redactor:
             self._token = re.compile(rf"(?:{alternatives})[A-Za-z0-9_\-+/=.:]*")
         self._extra = [re.compile(p) if isinstance(p, str) else p for p in extra_patterns]
 
+    @property
+    def is_default(self) -> bool:
+        """Whether this redactor has the default rules (no extra patterns or prefixes)."""
+        return not self._extra and self._prefixes == DEFAULT_TOKEN_PREFIXES
+
     def __repr__(self) -> str:
         return f"Redactor(patterns={11 + len(self._extra) + (self._token is not None)})"
 
@@ -270,6 +297,8 @@ class Redactor:
 
         Never raises for any ``str`` input.
         """
+        if not self._extra and _quick_clean(text, self._prefixes):
+            return text, 0
         count = 0
 
         def whole(match: re.Match[str]) -> str:
@@ -417,6 +446,17 @@ def describe_exception(
     return exc_type.__name__, message, stack, n_message + n_stack
 
 
+class JudgedEvent(dict[str, object]):
+    """An event dict built by :func:`emit`, whose fields already went through the rules.
+
+    :class:`RedactionFilter` with default rules does not judge its fields a
+    second time (hot path: halves the filter's cost per event). A dict built
+    any other way, or a filter with extra rules, gets the full pass.
+    """
+
+    __slots__ = ()
+
+
 class RedactionFilter(logging.Filter):
     """A :class:`logging.Filter` that replaces secrets with ``[REDACTED]``.
 
@@ -516,7 +556,9 @@ class RedactionFilter(logging.Filter):
             total += n + structured
         # the structured event
         event = getattr(record, "styku_event", None)
-        if isinstance(event, dict):
+        if type(event) is JudgedEvent and redactor.is_default:
+            pass  # emit() already applied exactly these rules to every field
+        elif isinstance(event, dict):
             new_event: dict[str, object] = {}
             changed = 0
             for key, value in event.items():

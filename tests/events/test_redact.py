@@ -350,3 +350,26 @@ def test_strict_drops_free_text_arguments() -> None:
     first, second = stream.getvalue().splitlines()
     assert first == "user [REDACTED] tried 3 times with [REDACTED]"
     assert second == "acme [REDACTED]"
+
+
+@given(
+    st.text(max_size=30)
+    | st.text(alphabet="abcdefABCDEF0123456789_-./+:=$' ", max_size=30)
+    | st.from_regex(r"[A-Za-z0-9+/_-]{18,21}", fullmatch=True)
+)
+def test_quick_clean_path_matches_the_full_scan(text: str) -> None:
+    """Hot path: whenever _quick_clean says clean, the full rule set changes nothing."""
+    from styku_crypto.events._redact import _quick_clean
+
+    if _quick_clean(text, DEFAULT_TOKEN_PREFIXES):
+        full = Redactor(extra_patterns=[r"(?!)"])  # an extra pattern disables the hot path
+        assert full.redact(text) == (text, 0)
+        assert Redactor().redact(text) == (text, 0)
+
+
+def test_filter_skips_only_events_built_by_emit() -> None:
+    """A hand-built styku_event dict is judged in full; emit()'s judged dict is not re-judged."""
+    record = logging.LogRecord("app", logging.INFO, "f", 1, "m", None, None)
+    record.styku_event = {"event": "key.rotated", "password": "hunter2-hunter2", "note": "x"}
+    RedactionFilter().filter(record)
+    assert record.styku_event["password"] == REDACTED
