@@ -109,8 +109,16 @@ def _child(sink: str, number: int, repeats: int) -> None:
 def _run(tree: Path, sink: str, number: int, repeats: int) -> float:
     env = dict(os.environ, PYTHONPATH=str(tree))
     out = subprocess.run(
-        [sys.executable, __file__, "--child", sink, "--number", str(number),
-         "--repeats", str(repeats)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            sink,
+            "--number",
+            str(number),
+            "--repeats",
+            str(repeats),
+        ],
         cwd=tree,
         env=env,
         capture_output=True,

@@ -194,9 +194,7 @@ def _quick_clean(text: str, prefixes: tuple[str, ...]) -> bool:
     nothing.
     """
     return (
-        len(text) < 22
-        and _TRIGGERS.search(text) is None
-        and not any(p in text for p in prefixes)
+        len(text) < 22 and _TRIGGERS.search(text) is None and not any(p in text for p in prefixes)
     )
 
 
@@ -517,15 +515,17 @@ class RedactionFilter(logging.Filter):
             out: dict[object, object] = {}
             for key, value in args.items():
                 spec = lookup_field(key) if isinstance(key, str) else None
-                if spec is not None and spec.sensitivity != "secret":
-                    out[key] = value
-                elif value is None or isinstance(value, bool | int | float):
+                if (
+                    (spec is not None and spec.sensitivity != "secret")
+                    or value is None
+                    or isinstance(value, bool | int | float)
+                ):
                     out[key] = value
                 else:
                     out[key] = _REDACTED_SHOWN
                     dropped += 1
             return out, dropped
-        items = []
+        items: list[object] = []
         for value in args:
             if value is None or isinstance(value, bool | int | float):
                 items.append(value)

@@ -229,7 +229,8 @@ def _f(name: str, type_: FieldType, sensitivity: Sensitivity, description: str) 
     return FieldSpec(name=name, type=type_, sensitivity=sensitivity, description=description)
 
 
-_P, _ID = "public", "identifier"
+_P: Sensitivity = "public"
+_ID: Sensitivity = "identifier"
 
 # fmt: off
 #: Every field :func:`emit` accepts, keyword context and ``attributes`` alike.
@@ -345,7 +346,5 @@ def vocabulary_markdown() -> str:
 def fields_markdown() -> str:
     """Render the declared fields as the Markdown table used in ``docs/events.md``."""
     lines = ["| Field | Type | Sensitivity | Meaning |", "|---|---|---|---|"]
-    lines.extend(
-        f"| `{f.name}` | {f.type} | {f.sensitivity} | {f.description} |" for f in FIELDS
-    )
+    lines.extend(f"| `{f.name}` | {f.type} | {f.sensitivity} | {f.description} |" for f in FIELDS)
     return "\n".join(lines) + "\n"

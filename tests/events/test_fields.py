@@ -130,7 +130,8 @@ def test_bad_event_names_are_refused(event: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["00112233445566778899aabbccddeeff", "k_00112233445566778899aabbccddeeff", "a b", "x" * 65]
+    "name",
+    ["00112233445566778899aabbccddeeff", "k_00112233445566778899aabbccddeeff", "a b", "x" * 65],
 )
 def test_bad_attribute_names_are_refused(name: str) -> None:
     """An attribute name that is not an identifier, or is a hex key, is refused."""
@@ -195,10 +196,7 @@ def _emitted_attribute_names() -> dict[str, str]:
                 if kw.arg != "attributes":
                     continue
                 value = kw.value
-                if isinstance(value, ast.IfExp):
-                    candidates = [value.body, value.orelse]
-                else:
-                    candidates = [value]
+                candidates = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
                 for candidate in candidates:
                     if isinstance(candidate, ast.Name):
                         candidate = dicts.get(candidate.id, candidate)

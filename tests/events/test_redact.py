@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -239,8 +239,14 @@ _FOUND_IN_MESSAGES = [
     ("sessionid=q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4h3", "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4h3"),
     ("Cookie: sid=q8w7e6r5t4y3u2i1; theme=dark", "q8w7e6r5t4y3u2i1"),
     ("db postgresql://app:Sup3rS3cret!@db.internal/app", "Sup3rS3cret!"),
-    ("yescrypt $y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7", "X3DX6M94c7o"),
-    ("django pbkdf2_sha256$600000$c2FsdHNhbHQ$MjKk2Xa3xC5tKsg5zZv4Mmy4I9s8uJYQq4dVl", "MjKk2Xa3xC5t"),
+    (
+        "yescrypt $y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7",
+        "X3DX6M94c7o",
+    ),
+    (
+        "django pbkdf2_sha256$600000$c2FsdHNhbHQ$MjKk2Xa3xC5tKsg5zZv4Mmy4I9s8uJYQq4dVl",
+        "MjKk2Xa3xC5t",
+    ),
     ("key 0x00112233445566778899aabbccddeeff loaded", "00112233445566778899"),
     ("fp 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff", "00:11:22:33:44:55"),
 ]
@@ -287,7 +293,8 @@ def test_bytes_in_containers_show_length_and_fingerprint(
     logger.info("keys %r %s", [key, b"abc"], (1, bytearray(key)))
     out = stream.getvalue()
     leaks.assert_no_secret_in("bytes in containers", out)
-    assert "b'" not in out and "\\\\x" not in out
+    assert "b'" not in out
+    assert "\\\\x" not in out
     assert out.count("[32 bytes fp:") == 2  # same bytes, same fingerprint, twice
     assert "[3 bytes fp:" in out
 
@@ -330,7 +337,8 @@ def test_formatter_redacts_exceptions_without_the_filter() -> None:
         record = logging.LogRecord("app", logging.ERROR, "f", 1, "boom", None, sys.exc_info())
     line = EcsFormatter().format(record)
     leaks.assert_no_secret_in("formatter-only exception", line)
-    assert "KeyError" in line and "password=[REDACTED]" in line
+    assert "KeyError" in line
+    assert "password=[REDACTED]" in line
 
 
 def test_strict_drops_free_text_arguments() -> None:
