@@ -18,9 +18,10 @@ The client is ``wrk`` (C, epoll; Debian package, installed by
 ``scripts/system-deps.sh``) in its own process, 1 thread and 16 keep-alive
 connections, a fixed duration per measurement: it costs a few microseconds
 per request against the server's ~100, so the server is the bottleneck.
-Rounds interleave the four servers in a rotating order; each measurement
-gives requests/s (from wrk) and the server process's CPU time per request
-(from ``/proc/<pid>/task/*/schedstat``). Ratios are taken within each round
+Each round starts four fresh server processes (so no process's lifelong
+bias is taken for the middleware's cost) and measures them in a rotating
+order; each measurement gives requests/s (from wrk) and the server process's
+CPU time per request (from ``/proc/<pid>/task/*/schedstat``). Ratios are taken within each round
 (pairs measured seconds apart) and the median over rounds is reported with
 the control pair's band (min..max of ``bare_b/bare_a`` over rounds).
 
@@ -57,7 +58,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# A server for the "before" variant imports styku_crypto from an extracted tree.
+sys.path.insert(0, os.environ.get("STYKU_BENCH_TREE", str(ROOT)))
 
 CONNECTIONS = 16
 SERVERS = ("bare_a", "bare_b", "mw", "self")
@@ -88,7 +90,7 @@ def serve(port_file: str, variant: str, certfile: str, keyfile: str) -> None:
         return PlainTextResponse("hello, world", headers=headers)
 
     app: object = Starlette(routes=[Route("/{rest:path}", hello)])
-    if variant == "mw":
+    if variant in ("mw", "mw_before"):
         enforcer = HTTPSEnforcer(allowed_hosts=["localhost", "127.0.0.1"])
         app = ASGIMiddleware(app, enforcer=enforcer)  # type: ignore[arg-type]
     ctx = server_context(policy=profiles.MOZILLA_INTERMEDIATE, certfile=certfile, keyfile=keyfile)
@@ -156,8 +158,13 @@ def _wrk(port: int, seconds: float) -> tuple[float, int]:
     return float(rps.group(1)), int(count.group(1))
 
 
-def _start(variant: str, tmp: str, material: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    port_file = Path(tmp) / f"port-{variant}"
+def _start(
+    variant: str, tmp: str, material: dict[str, str], before: str | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = Path(f"{tmp}port-{variant}")
+    env = dict(os.environ)
+    if variant == "mw_before" and before is not None:
+        env["STYKU_BENCH_TREE"] = before
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -172,6 +179,7 @@ def _start(variant: str, tmp: str, material: dict[str, str]) -> tuple[subprocess
             material["key"],
         ],
         cwd=ROOT,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while not port_file.exists() or not port_file.read_text():
@@ -202,31 +210,46 @@ def _check_responses(port: int) -> dict[str, list[str]]:
     }
 
 
-def measure(seconds: float, rounds: int, material: dict[str, str]) -> dict[str, object]:
-    """Interleave the four servers round by round; return per-variant lists."""
+def measure(
+    seconds: float,
+    rounds: int,
+    material: dict[str, str],
+    servers: tuple[str, ...],
+    before: str | None,
+) -> dict[str, object]:
+    """Run the rounds; each round starts four fresh server processes.
+
+    Fresh processes per round: one process can be a few per cent faster or
+    slower than an identical one for its whole life (memory layout, which core
+    it lands on); over fresh pairs that bias averages out instead of being
+    reported as the middleware's cost.
+    """
+    rps: dict[str, list[float]] = {v: [] for v in servers}
+    cpu: dict[str, list[float]] = {v: [] for v in servers}
+    headers: dict[str, dict[str, list[str]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-        try:
-            for variant in SERVERS:
-                procs[variant] = _start(variant, tmp, material)
-            headers = {v: _check_responses(port) for v, (_, port) in procs.items()}
-            assert headers["mw"] == headers["self"], headers  # same bytes on the wire
-            for _, port in procs.values():
-                _wrk(port, 1)  # warm-up
-            rps: dict[str, list[float]] = {v: [] for v in SERVERS}
-            cpu: dict[str, list[float]] = {v: [] for v in SERVERS}
-            for r in range(rounds):
-                order = SERVERS[r % 4 :] + SERVERS[: r % 4]
+        for r in range(rounds):
+            procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+            try:
+                for variant in servers:
+                    procs[variant] = _start(variant, f"{tmp}/r{r}-", material, before)
+                if not headers:
+                    headers = {v: _check_responses(port) for v, (_, port) in procs.items()}
+                    assert headers["mw"] == headers["self"], headers  # same bytes on the wire
+                for _, port in procs.values():
+                    _wrk(port, 1)  # warm-up
+                shift = r % len(servers)
+                order = servers[shift:] + servers[:shift]
                 for variant in order:
                     proc, port = procs[variant]
                     cpu0 = _cpu_seconds(proc.pid)
                     value, count = _wrk(port, seconds)
                     cpu[variant].append((_cpu_seconds(proc.pid) - cpu0) / count * 1e6)
                     rps[variant].append(value)
-        finally:
-            for proc, _ in procs.values():
-                proc.terminate()
-                proc.wait(10)
+            finally:
+                for proc, _ in procs.values():
+                    proc.terminate()
+                    proc.wait(10)
     return {"rps": rps, "cpu": cpu, "headers": headers}
 
 
@@ -234,19 +257,32 @@ def _pairs(a: list[float], b: list[float]) -> list[float]:
     return [x / y for x, y in zip(a, b, strict=True)]
 
 
-def print_end_to_end(seconds: float, rounds: int, material: dict[str, str]) -> None:
+def print_end_to_end(
+    seconds: float, rounds: int, material: dict[str, str], against: str | None
+) -> None:
     load = os.getloadavg()
     print(f"# machine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}")
     print("# end to end: uvicorn(h11)+Starlette over TLS, one server process per variant,")
     print(f"# wrk -t1 -c{CONNECTIONS} in its own process, {seconds:g} s per measurement,")
     print(f"# {rounds} rounds, variants in rotating order; response: 12-byte body + one Set-Cookie")
-    m = measure(seconds, rounds, material)
+    servers = SERVERS
+    with tempfile.TemporaryDirectory() as before:
+        if against:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", against, "styku_crypto"],
+                capture_output=True,
+                check=True,
+            )
+            subprocess.run(["tar", "-x", "-C", before], input=archive.stdout, check=True)
+            servers = (*SERVERS, "mw_before")
+            print(f"# mw_before: the middleware as in git {against}, same app and server")
+        m = measure(seconds, rounds, material, servers, before if against else None)
     rps, cpu = m["rps"], m["cpu"]
     assert isinstance(rps, dict)
     assert isinstance(cpu, dict)
     print(f"# mw sends: {m['headers']['mw']}")  # type: ignore[index]
     print(f"{'server':8} {'req/s median':>13} {'req/s best':>11} {'CPU us/req median':>18}")
-    for v in SERVERS:
+    for v in servers:
         print(
             f"{v:8} {statistics.median(rps[v]):13.0f} {max(rps[v]):11.0f} "
             f"{statistics.median(cpu[v]):18.1f}"
@@ -263,6 +299,8 @@ def print_end_to_end(seconds: float, rounds: int, material: dict[str, str]) -> N
         ("self/bare_a", "self", "bare_a"),
         ("mw/self", "mw", "self"),
     ]
+    if "mw_before" in servers:
+        rows += [("mw_before/bare_a", "mw_before", "bare_a"), ("mw/mw_before", "mw", "mw_before")]
     for label, top, bottom in rows:
         r, c = _pairs(rps[top], rps[bottom]), _pairs(cpu[top], cpu[bottom])
         print(
@@ -475,6 +513,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--skip-burst", action="store_true", help="only the overhead parts")
+    parser.add_argument("--against", help="also serve the middleware of this git ref")
     parser.add_argument("--in-process", type=int, default=20000, help="calls per repeat")
     args = parser.parse_args()
     if args.serve:
@@ -499,7 +538,7 @@ def main() -> None:
 
         print_in_process(args.in_process, 9)
         print()
-        print_end_to_end(args.seconds, args.rounds, material)
+        print_end_to_end(args.seconds, args.rounds, material, args.against)
         if args.skip_burst:
             return
         print()
