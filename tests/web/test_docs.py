@@ -158,3 +158,13 @@ print(status, headers.get("Strict-Transport-Security"), body.decode())
     ).stdout.splitlines()
     assert out[0].startswith("308")
     assert out[1] == "200 OK max-age=63072000; includeSubDomains hello over https"
+    # the settings excerpt and the login view run as written too
+    for index, block in enumerate(_python_blocks("web-django.md")[1:], start=1):
+        (tmp_path / f"block{index}.py").write_text(block)
+        subprocess.run(
+            [sys.executable, f"block{index}.py"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=60,
+            check=True,
+        )
