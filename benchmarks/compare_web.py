@@ -1,33 +1,44 @@
 """HTTPS middleware overhead and login-burst memory, in one run (prints ratios).
 
-Part 1 - requests/s through ``ASGIMiddleware`` against the same Starlette app
-without it, on the same uvicorn server process in the same run, plain HTTP
-(behind a trusted TLS-terminating proxy: ``X-Forwarded-Proto: https``, the
-usual deployment) and direct TLS (our ``server_context``/``client_context``).
-The server runs in its own process; the load generator is a small asyncio
-HTTP/1.1 keep-alive client (cheaper than httpx, so the server is the
-bottleneck), a bounded number of requests, variants interleaved round by
-round. Besides requests/s, the server process's CPU time per request is read
-from /proc: it is the steadier measure of the middleware's cost.
+Part 1 - end to end (issue 22's method). Four uvicorn (h11) + Starlette
+servers, each in its own process, serve the same response - a small body and
+one ``Set-Cookie`` - over direct TLS (our ``server_context``):
 
-Each round runs the three variants back to back in a rotating order; besides
-median and best-of-rounds, the table gives the median of the per-round
-ratios (mw against bare in the same round), which cancels most of the slow
-drift of a shared machine.
+* ``bare_a`` and ``bare_b``: the app alone, twice: the **control pair**. Two
+  identical servers measured in the same run show the noise band of the
+  machine; a difference between the middleware and the bare app inside that
+  band is not a difference.
+* ``mw``: the same app behind ``ASGIMiddleware`` (HTTPS pass-through: the
+  response gains HSTS and the cookie gains ``Secure; HttpOnly; SameSite=Lax``).
+* ``self``: the app setting those same headers itself (same response bytes as
+  ``mw``): separates the cost of sending more header bytes, which any HSTS
+  solution pays, from the middleware's own work.
+
+The client is ``wrk`` (C, epoll; Debian package, installed by
+``scripts/system-deps.sh``) in its own process, 1 thread and 16 keep-alive
+connections, a fixed duration per measurement: it costs a few microseconds
+per request against the server's ~100, so the server is the bottleneck.
+Each round starts four fresh server processes (so no process's lifelong
+bias is taken for the middleware's cost) and measures them in a rotating
+order; each measurement gives requests/s (from wrk) and the server process's
+CPU time per request (from ``/proc/<pid>/task/*/schedstat``). Ratios are taken within each round
+(pairs measured seconds apart) and the median over rounds is reported with
+the control pair's band (min..max of ``bare_b/bare_a`` over rounds).
+
+Targets (issue 22): ``mw`` >= 0.95x requests/s and <= +5 % server CPU per
+request against the bare app.
 
 Part 1b - in process, no server: the same apps called directly with a fake
 scope (ASGI) or environ (WSGI), middleware against bare app, many
 interleaved repeats, best of each: the middleware's own cost per request in
-nanoseconds, and its share of a real Starlette handler's in-process time.
+nanoseconds.
 
 Part 2 - login burst: 32 concurrent async logins at RFC 9106 low-memory
 (m=64 MiB) through ``LoginGuard`` + ``PasswordHasher(max_concurrency=2)``,
 against 32 unbounded raw argon2-cffi verifies on threads; peak RSS growth of a
 fresh process each.
 
-Target (issue 8): middleware overhead <= 5% of requests/s.
-
-Run: python benchmarks/compare_web.py [--requests N] [--rounds R] [--skip-burst]
+Run: python benchmarks/compare_web.py [--seconds S] [--rounds R] [--skip-burst]
 """
 
 from __future__ import annotations
@@ -36,8 +47,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -46,22 +58,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# A server for the "before" variant imports styku_crypto from an extracted tree.
+sys.path.insert(0, os.environ.get("STYKU_BENCH_TREE", str(ROOT)))
 
-CONCURRENCY = 16
-VARIANTS = ("bare", "hsts", "mw")
+CONNECTIONS = 16
+SERVERS = ("bare_a", "bare_b", "mw", "self")
+COOKIE = "sid=3f1c0a9d7e6b5a48; Path=/"
+HARDENED = COOKIE + "; Secure; HttpOnly; SameSite=Lax"
+HSTS_VALUE = "max-age=63072000; includeSubDomains"
 
 
 # --------------------------------------------------------------------------- server side
 
 
-def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
-    """Run one uvicorn server hosting the variants: /bare/*, /hsts/* and /mw/*.
-
-    ``hsts`` is the bare app setting the same Strict-Transport-Security header
-    itself: it separates the cost of sending one more header (which any HSTS
-    solution pays) from the middleware's own work.
-    """
+def serve(port_file: str, variant: str, certfile: str, keyfile: str) -> None:
+    """Run one uvicorn server over TLS for *variant* (bare_a, bare_b, mw, self)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -71,47 +82,30 @@ def serve(port_file: str, certfile: str | None, keyfile: str | None) -> None:
     from styku_crypto.tls import profiles, server_context
     from styku_crypto.web import ASGIMiddleware, HTTPSEnforcer
 
+    headers = {"set-cookie": COOKIE}
+    if variant == "self":
+        headers = {"set-cookie": HARDENED, "strict-transport-security": HSTS_VALUE}
+
     async def hello(request: Request) -> Response:
-        return PlainTextResponse("hello, world")
+        return PlainTextResponse("hello, world", headers=headers)
 
-    sts = {"strict-transport-security": "max-age=63072000; includeSubDomains"}
-
-    async def hello_hsts(request: Request) -> Response:
-        return PlainTextResponse("hello, world", headers=sts)
-
-    bare = Starlette(routes=[Route("/{rest:path}", hello)])
-    with_hsts = Starlette(routes=[Route("/{rest:path}", hello_hsts)])
-    enforcer = HTTPSEnforcer(
-        allowed_hosts=["localhost", "127.0.0.1"], trusted_proxies=["127.0.0.1"]
-    )
-    wrapped = ASGIMiddleware(Starlette(routes=[Route("/{rest:path}", hello)]), enforcer=enforcer)
-
-    async def dispatch(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "http" and scope["path"].startswith("/mw"):
-            await wrapped(scope, receive, send)
-        elif scope["type"] == "http" and scope["path"].startswith("/hsts"):
-            await with_hsts(scope, receive, send)
-        else:
-            await bare(scope, receive, send)
-
-    kwargs = {}
-    if certfile:
-        ctx = server_context(
-            policy=profiles.MOZILLA_INTERMEDIATE, certfile=certfile, keyfile=keyfile
-        )
-        kwargs["ssl_context_factory"] = lambda _c, _d: ctx
+    app: object = Starlette(routes=[Route("/{rest:path}", hello)])
+    if variant in ("mw", "mw_before"):
+        enforcer = HTTPSEnforcer(allowed_hosts=["localhost", "127.0.0.1"])
+        app = ASGIMiddleware(app, enforcer=enforcer)  # type: ignore[arg-type]
+    ctx = server_context(policy=profiles.MOZILLA_INTERMEDIATE, certfile=certfile, keyfile=keyfile)
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        dispatch,
+        app,  # type: ignore[arg-type]
         lifespan="off",
         log_level="error",
         access_log=False,
         proxy_headers=False,
         http="h11",
-        **kwargs,
+        ssl_context_factory=lambda _c, _d: ctx,
     )
     server = uvicorn.Server(config)
     Path(port_file).write_text(str(sock.getsockname()[1]))
@@ -133,98 +127,193 @@ def _cpu_seconds(pid: int) -> float:
 
 # --------------------------------------------------------------------------- load generator
 
+_RPS = re.compile(r"Requests/sec:\s+([0-9.]+)")
+_COUNT = re.compile(r"([0-9]+) requests in")
+_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+([0-9]+)")
 
-async def _worker(
-    port: int, path: str, count: int, tls: ssl.SSLContext | None, extra: bytes
-) -> None:
-    reader, writer = await asyncio.open_connection(
-        "127.0.0.1", port, ssl=tls, server_hostname="localhost" if tls else None
+
+def _wrk(port: int, seconds: float) -> tuple[float, int]:
+    """Run wrk against the server for *seconds*; return (requests/s, requests)."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{max(1, round(seconds))}s",
+            "-H",
+            "Host: localhost",
+            f"https://127.0.0.1:{port}/x",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    bad = _NON2XX.search(out)
+    if bad or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    rps, count = _RPS.search(out), _COUNT.search(out)
+    if rps is None or count is None:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(rps.group(1)), int(count.group(1))
+
+
+def _start(
+    variant: str, tmp: str, material: dict[str, str], before: str | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = Path(f"{tmp}port-{variant}")
+    env = dict(os.environ)
+    if variant == "mw_before" and before is not None:
+        env["STYKU_BENCH_TREE"] = before
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            str(port_file),
+            "--variant",
+            variant,
+            "--cert",
+            material["cert"],
+            "--key",
+            material["key"],
+        ],
+        cwd=ROOT,
+        env=env,
     )
-    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n".encode() + extra + b"\r\n"
-    try:
-        for _ in range(count):
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            if status != 200:
-                raise RuntimeError(f"unexpected status {status} for {path}")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-    finally:
-        writer.close()
-
-
-async def _load(
-    port: int, path: str, total: int, tls: ssl.SSLContext | None, extra: bytes
-) -> float:
-    per = total // CONCURRENCY
-    start = time.perf_counter()
-    await asyncio.gather(*(_worker(port, path, per, tls, extra) for _ in range(CONCURRENCY)))
-    return per * CONCURRENCY / (time.perf_counter() - start)
-
-
-def measure(mode: str, requests: int, rounds: int, material: dict[str, str]) -> dict[str, float]:
-    """Interleave bare and middleware rounds on one server; return medians."""
-    from styku_crypto.tls import client_context, profiles
-
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = Path(tmp) / "port"
-        args = [sys.executable, __file__, "--serve", str(port_file)]
-        if mode == "tls":
-            args += ["--cert", material["cert"], "--key", material["key"]]
-        proc = subprocess.Popen(args, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 20
-            while not port_file.exists() or not port_file.read_text():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.05)
-            time.sleep(0.3)
-            port = int(port_file.read_text())
-            tls = (
-                client_context(policy=profiles.MOZILLA_INTERMEDIATE, cafile=material["ca"])
-                if mode == "tls"
-                else None
-            )
-            extra = (
-                b""
-                if mode == "tls"
-                else b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.1\r\n"
-            )
-            results: dict[str, list[float]] = {}
-            for variant in VARIANTS:
-                results[variant] = []
-                results[variant + "_cpu"] = []
-                asyncio.run(_load(port, f"/{variant}/", 800, tls, extra))  # warm-up
-            for r in range(rounds):
-                order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]  # rotate the order each round
-                for variant in order:
-                    cpu0 = _cpu_seconds(proc.pid)
-                    rps = asyncio.run(_load(port, f"/{variant}/", requests, tls, extra))
-                    cpu = _cpu_seconds(proc.pid) - cpu0
-                    results[variant].append(rps)
-                    results[f"{variant}_cpu"].append(cpu / requests * 1e6)
-        finally:
+    deadline = time.monotonic() + 30
+    while not port_file.exists() or not port_file.read_text():
+        if time.monotonic() > deadline:
             proc.terminate()
-            proc.wait(10)
-    out = {k: statistics.median(v) for k, v in results.items()}
-    # Paired: the ratio within each round, then the median over rounds.
-    for ref in ("bare", "hsts"):
-        out[f"rps_pair_{ref}"] = statistics.median(
-            w / b for w, b in zip(results["mw"], results[ref], strict=True)
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return proc, int(port_file.read_text())
+
+
+def _check_responses(port: int) -> dict[str, list[str]]:
+    """One request with the stdlib client: the headers each variant really sends."""
+    import http.client
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # loopback bench server with a throwaway certificate
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    conn.request("GET", "/x", headers={"Host": "localhost"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return {
+        "set-cookie": response.headers.get_all("set-cookie") or [],
+        "hsts": response.headers.get_all("strict-transport-security") or [],
+    }
+
+
+def measure(
+    seconds: float,
+    rounds: int,
+    material: dict[str, str],
+    servers: tuple[str, ...],
+    before: str | None,
+) -> dict[str, object]:
+    """Run the rounds; each round starts four fresh server processes.
+
+    Fresh processes per round: one process can be a few per cent faster or
+    slower than an identical one for its whole life (memory layout, which core
+    it lands on); over fresh pairs that bias averages out instead of being
+    reported as the middleware's cost.
+    """
+    rps: dict[str, list[float]] = {v: [] for v in servers}
+    cpu: dict[str, list[float]] = {v: [] for v in servers}
+    headers: dict[str, dict[str, list[str]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+            try:
+                for variant in servers:
+                    procs[variant] = _start(variant, f"{tmp}/r{r}-", material, before)
+                if not headers:
+                    headers = {v: _check_responses(port) for v, (_, port) in procs.items()}
+                    assert headers["mw"] == headers["self"], headers  # same bytes on the wire
+                for _, port in procs.values():
+                    _wrk(port, 1)  # warm-up
+                shift = r % len(servers)
+                order = servers[shift:] + servers[:shift]
+                for variant in order:
+                    proc, port = procs[variant]
+                    cpu0 = _cpu_seconds(proc.pid)
+                    value, count = _wrk(port, seconds)
+                    cpu[variant].append((_cpu_seconds(proc.pid) - cpu0) / count * 1e6)
+                    rps[variant].append(value)
+            finally:
+                for proc, _ in procs.values():
+                    proc.terminate()
+                    proc.wait(10)
+    return {"rps": rps, "cpu": cpu, "headers": headers}
+
+
+def _pairs(a: list[float], b: list[float]) -> list[float]:
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
+def print_end_to_end(
+    seconds: float, rounds: int, material: dict[str, str], against: str | None
+) -> None:
+    load = os.getloadavg()
+    print(f"# machine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}")
+    print("# end to end: uvicorn(h11)+Starlette over TLS, one server process per variant,")
+    print(f"# wrk -t1 -c{CONNECTIONS} in its own process, {seconds:g} s per measurement,")
+    print(f"# {rounds} rounds, variants in rotating order; response: 12-byte body + one Set-Cookie")
+    servers = SERVERS
+    with tempfile.TemporaryDirectory() as before:
+        if against:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", against, "styku_crypto"],
+                capture_output=True,
+                check=True,
+            )
+            subprocess.run(["tar", "-x", "-C", before], input=archive.stdout, check=True)
+            servers = (*SERVERS, "mw_before")
+            print(f"# mw_before: the middleware as in git {against}, same app and server")
+        m = measure(seconds, rounds, material, servers, before if against else None)
+    rps, cpu = m["rps"], m["cpu"]
+    assert isinstance(rps, dict)
+    assert isinstance(cpu, dict)
+    print(f"# mw sends: {m['headers']['mw']}")  # type: ignore[index]
+    print(f"{'server':8} {'req/s median':>13} {'req/s best':>11} {'CPU us/req median':>18}")
+    for v in servers:
+        print(
+            f"{v:8} {statistics.median(rps[v]):13.0f} {max(rps[v]):11.0f} "
+            f"{statistics.median(cpu[v]):18.1f}"
         )
-        out[f"cpu_pair_{ref}"] = statistics.median(
-            w / b for w, b in zip(results["mw_cpu"], results[f"{ref}_cpu"], strict=True)
+    print()
+    print(
+        f"{'per-round ratio':26} {'req/s median':>13} {'(min..max)':>15} "
+        f"{'CPU/req median':>15} {'(min..max)':>15}"
+    )
+    rows = [
+        ("control bare_b/bare_a", "bare_b", "bare_a"),
+        ("mw/bare_a", "mw", "bare_a"),
+        ("mw/bare_b", "mw", "bare_b"),
+        ("self/bare_a", "self", "bare_a"),
+        ("mw/self", "mw", "self"),
+    ]
+    if "mw_before" in servers:
+        rows += [("mw_before/bare_a", "mw_before", "bare_a"), ("mw/mw_before", "mw", "mw_before")]
+    for label, top, bottom in rows:
+        r, c = _pairs(rps[top], rps[bottom]), _pairs(cpu[top], cpu[bottom])
+        print(
+            f"{label:26} {statistics.median(r):13.3f} {min(r):7.3f}..{max(r):.3f} "
+            f"{statistics.median(c):15.3f} {min(c):7.3f}..{max(c):.3f}"
         )
-    # Best of rounds: noise from other processes only ever slows a round down.
-    for variant in VARIANTS:
-        out[variant + "_best"] = max(results[variant])
-        out[variant + "_cpu_best"] = min(results[variant + "_cpu"])
-    return out
+    mean_bare_rps = [(a + b) / 2 for a, b in zip(rps["bare_a"], rps["bare_b"], strict=True)]
+    mean_bare_cpu = [(a + b) / 2 for a, b in zip(cpu["bare_a"], cpu["bare_b"], strict=True)]
+    r = statistics.median(_pairs(rps["mw"], mean_bare_rps))
+    c = statistics.median(_pairs(cpu["mw"], mean_bare_cpu))
+    print(f"{'mw/mean(bare_a,bare_b)':26} {r:13.3f} {'':15} {c:15.3f}")
+    print("# targets: mw req/s >= 0.95 x bare, mw CPU/request <= 1.05 x bare")
+    print(f"# load average after the end-to-end runs: {os.getloadavg()[0]:.2f}")
 
 
 # --------------------------------------------------------------------------- in process
@@ -417,28 +506,31 @@ def run_burst(kind: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve")
+    parser.add_argument("--variant")
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--burst")
-    parser.add_argument("--requests", type=int, default=6000)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--skip-burst", action="store_true", help="only the overhead part")
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--skip-burst", action="store_true", help="only the overhead parts")
+    parser.add_argument("--against", help="also serve the middleware of this git ref")
     parser.add_argument("--in-process", type=int, default=20000, help="calls per repeat")
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.cert, args.key)
+        serve(args.serve, args.variant, args.cert, args.key)
         return
     if args.burst:
         burst(args.burst)
         return
+    if shutil.which("wrk") is None:
+        sys.exit("compare_web.py needs wrk (scripts/system-deps.sh installs it)")
 
     import trustme
 
     with tempfile.TemporaryDirectory() as tmp:
         ca = trustme.CA()
         leaf = ca.issue_cert("localhost", "127.0.0.1")
-        material = {"ca": f"{tmp}/ca.pem", "cert": f"{tmp}/cert.pem", "key": f"{tmp}/key.pem"}
-        ca.cert_pem.write_to_path(material["ca"])
+        material = {"cert": f"{tmp}/cert.pem", "key": f"{tmp}/key.pem"}
         leaf.private_key_pem.write_to_path(material["key"])
         leaf.cert_chain_pems[0].write_to_path(material["cert"])
         for blob in leaf.cert_chain_pems[1:]:
@@ -446,34 +538,7 @@ def main() -> None:
 
         print_in_process(args.in_process, 9)
         print()
-        load = os.getloadavg()
-        print(f"# machine: {os.cpu_count()} CPUs, load average at start {load[0]:.2f}")
-        print(f"# web middleware overhead: {args.requests} requests x {args.rounds} rounds")
-        print(f"# per variant, {CONCURRENCY} keep-alive connections, uvicorn(h11)+Starlette,")
-        print("# server in its own process; us/req = server CPU time per request")
-        print("# (from /proc/<pid>/task/*/schedstat, nanosecond resolution)")
-        print(
-            f"{'mode':6} {'stat':7} {'bare':>7} {'hsts':>7} {'mw':>7} {'mw/bare':>8} "
-            f"{'mw/hsts':>8} | {'bare':>6} {'hsts':>6} {'mw':>6} {'mw/bare':>8} {'mw/hsts':>8}"
-        )
-        print(f"{'':15}{'requests/s':^41}| {'server CPU us/request':^38}")
-        for mode in ("plain", "tls"):
-            m = measure(mode, args.requests, args.rounds, material)
-            for stat, sfx, csfx in (("median", "", "_cpu"), ("best", "_best", "_cpu_best")):
-                b, h, w = m["bare" + sfx], m["hsts" + sfx], m["mw" + sfx]
-                bc, hc, wc = m["bare" + csfx], m["hsts" + csfx], m["mw" + csfx]
-                print(
-                    f"{mode:6} {stat:7} {b:7.0f} {h:7.0f} {w:7.0f} {w / b:8.3f} {w / h:8.3f} | "
-                    f"{bc:6.1f} {hc:6.1f} {wc:6.1f} {wc / bc:8.3f} {wc / hc:8.3f}"
-                )
-            print(
-                f"{mode:6} {'paired':7} {'':7} {'':7} {'':7} {m['rps_pair_bare']:8.3f} "
-                f"{m['rps_pair_hsts']:8.3f} | {'':6} {'':6} {'':6} {m['cpu_pair_bare']:8.3f} "
-                f"{m['cpu_pair_hsts']:8.3f}"
-            )
-        print("# paired = median over rounds of the ratio within the round")
-        print("# target: mw rps >= 0.95 x bare rps (overhead <= 5%)")
-        print(f"# load average after the overhead runs: {os.getloadavg()[0]:.2f}")
+        print_end_to_end(args.seconds, args.rounds, material, args.against)
         if args.skip_burst:
             return
         print()

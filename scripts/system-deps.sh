@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs (Debian): SoftHSM2 for the
 # PKCS#11 root-key tests, PostgreSQL 15 server binaries for the key-store tests,
-# OpenSSL's command line for the TLS test bed. Idempotent; needs root to install.
+# OpenSSL's command line for the TLS test bed; wrk for benchmarks/compare_web.py. Idempotent; needs root to install.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,7 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v wrk >/dev/null || need+=(wrk)  # benchmarks/compare_web.py load generator only
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system-deps: all present"

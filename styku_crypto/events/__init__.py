@@ -2,7 +2,13 @@
 
 from styku_crypto.events._detectors import DEFAULT_RULES, Alert, AnomalyDetector, DetectorRule
 from styku_crypto.events._ecs import ECS_VERSION, EcsFormatter
-from styku_crypto.events._emit import EVENT_ATTRIBUTE, FieldValue, emit, unknown_events_seen
+from styku_crypto.events._emit import (
+    EVENT_ATTRIBUTE,
+    FieldValue,
+    emit,
+    undeclared_fields_seen,
+    unknown_events_seen,
+)
 from styku_crypto.events._otel import OtelEventHandler
 from styku_crypto.events._redact import (
     DEFAULT_TOKEN_PREFIXES,
@@ -13,10 +19,14 @@ from styku_crypto.events._redact import (
 )
 from styku_crypto.events._vocabulary import (
     CAPABILITIES,
+    FIELDS,
     VOCABULARY,
     EventSpec,
+    FieldSpec,
+    fields_markdown,
     is_known_event,
     lookup_event,
+    lookup_field,
     vocabulary_markdown,
 )
 
@@ -26,6 +36,7 @@ __all__ = [
     "DEFAULT_TOKEN_PREFIXES",
     "ECS_VERSION",
     "EVENT_ATTRIBUTE",
+    "FIELDS",
     "REDACTED",
     "REDACTED_ATTRIBUTE",
     "VOCABULARY",
@@ -34,13 +45,17 @@ __all__ = [
     "DetectorRule",
     "EcsFormatter",
     "EventSpec",
+    "FieldSpec",
     "FieldValue",
     "OtelEventHandler",
     "RedactionFilter",
     "Redactor",
     "emit",
+    "fields_markdown",
     "is_known_event",
     "lookup_event",
+    "lookup_field",
+    "undeclared_fields_seen",
     "unknown_events_seen",
     "vocabulary_markdown",
 ]

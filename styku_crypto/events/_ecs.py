@@ -44,7 +44,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from styku_crypto.events._emit import EVENT_ATTRIBUTE
-from styku_crypto.events._redact import REDACTED_ATTRIBUTE
+from styku_crypto.events._redact import (
+    ERROR_ATTRIBUTE,
+    REDACTED_ATTRIBUTE,
+    Redactor,
+    describe_exception,
+)
 from styku_crypto.events._vocabulary import lookup_event
 
 __all__ = ["ECS_VERSION", "EcsFormatter"]
@@ -72,13 +77,20 @@ class EcsFormatter(logging.Formatter):
     """Format each record as one line of Elastic Common Schema JSON.
 
     Works for any record; records carrying a ``styku_event`` get the full
-    ``event.*`` / ``styku.*`` mapping. Output is deterministic (sorted keys)
-    and always valid JSON, whatever the record holds (non-JSON values are
-    rendered with ``str``).
+    ``event.*`` / ``styku.*`` mapping. Each line starts with ``@timestamp``,
+    ``log.level`` and ``message`` in that order (the ECS logging
+    specification's rule; ``log.level`` is written as a dotted top-level key
+    there), then the other fields with sorted keys. Always valid JSON,
+    whatever the record holds (non-JSON values are rendered with ``str``).
+
+    The exception (``error.message``, ``error.stack_trace``, including chained
+    and noted exceptions) always goes through the redaction rules, filter or
+    not.
 
     .. warning::
-       The formatter does not redact. Put a :class:`RedactionFilter` on the
-       same handler so application records that carry secrets by mistake are
+       The formatter redacts only the exception. Put a
+       :class:`RedactionFilter` on the same handler so the message, arguments
+       and attributes of application records that carry secrets by mistake are
        scrubbed before they are formatted.
 
     Args:
@@ -91,8 +103,26 @@ class EcsFormatter(logging.Formatter):
         self._static = dict(static_fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as one ECS JSON line (no trailing newline)."""
-        return json.dumps(self.to_ecs(record), sort_keys=True, default=str, ensure_ascii=False)
+        """Return the record as one ECS JSON line (no trailing newline).
+
+        ``@timestamp``, ``log.level`` and ``message`` come first, in that order.
+        """
+        doc = self.to_ecs(record)
+        log = dict(doc.pop("log"))
+        head = {
+            "@timestamp": doc.pop("@timestamp"),
+            "log.level": log.pop("level"),
+            "message": doc.pop("message"),
+        }
+        if log:
+            doc["log"] = log
+        encode = _ENCODER.encode
+        first = (
+            f'{{"@timestamp": {encode(head["@timestamp"])}, '
+            f'"log.level": {encode(head["log.level"])}, "message": {encode(head["message"])}'
+        )
+        rest = encode(doc)
+        return first + "}" if rest == "{}" else f"{first}, {rest[1:]}"
 
     def to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the nested ECS dictionary for *record*."""
@@ -120,13 +150,21 @@ class EcsFormatter(logging.Formatter):
         redacted = getattr(record, REDACTED_ATTRIBUTE, 0)
         if redacted:
             _put(doc, "styku.redacted", redacted)
-        if record.exc_info and record.exc_info[0] is not None:
-            exc_type, exc, _tb = record.exc_info
-            _put(doc, "error.type", exc_type.__name__)
-            _put(doc, "error.message", str(exc))
-            _put(doc, "error.stack_trace", record.exc_text or self.formatException(record.exc_info))
-        elif record.exc_text:
-            _put(doc, "error.stack_trace", record.exc_text)
+        error = getattr(record, ERROR_ATTRIBUTE, None)
+        if record.exc_info and record.exc_info[0] is not None and record.exc_info[1] is not None:
+            exc_type, exc, tb = record.exc_info
+            name, message, stack, count = describe_exception((exc_type, exc, tb))
+            _put(doc, "error.type", name)
+            _put(doc, "error.message", message)
+            _put(doc, "error.stack_trace", stack)
+            if count:
+                _put(doc, "styku.redacted", redacted + count)
+        else:
+            if isinstance(error, dict):
+                _put(doc, "error.type", str(error.get("type")))
+                _put(doc, "error.message", str(error.get("message")))
+            if record.exc_text:
+                _put(doc, "error.stack_trace", _redact_text(record.exc_text))
         return doc
 
     @staticmethod
@@ -166,6 +204,15 @@ class EcsFormatter(logging.Formatter):
                 _put(doc, f"styku.attributes.{key.replace('.', '_')}", value)
             else:
                 _put(doc, f"styku.{key}", value)
+
+
+_REDACTOR = Redactor()
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _redact_text(text: str) -> str:
+    """Exception text that did not come through the filter, with the rules applied."""
+    return _REDACTOR.redact(text)[0]
 
 
 def _put(doc: dict[str, Any], dotted: str, value: Any) -> None:

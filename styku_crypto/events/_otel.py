@@ -19,7 +19,7 @@ from typing import Any
 
 from styku_crypto._extras import require
 from styku_crypto.events._emit import EVENT_ATTRIBUTE
-from styku_crypto.events._redact import REDACTED_ATTRIBUTE
+from styku_crypto.events._redact import ERROR_ATTRIBUTE, REDACTED_ATTRIBUTE
 
 __all__ = ["OtelEventHandler"]
 
@@ -89,8 +89,11 @@ class OtelEventHandler(logging.Handler):
         redacted = getattr(record, REDACTED_ATTRIBUTE, 0)
         if redacted:
             attributes["styku.redacted"] = int(redacted)
+        error = getattr(record, ERROR_ATTRIBUTE, None)
         if record.exc_info and record.exc_info[0] is not None:
             attributes["exception.type"] = record.exc_info[0].__name__
+        elif isinstance(error, dict):  # RedactionFilter kept only the redacted exception
+            attributes["exception.type"] = str(error.get("type"))
         severity = _severity(self._api.SeverityNumber, record.levelno)
         try:
             body = record.getMessage()

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "CAPABILITIES",
+    "FIELDS",
     "VOCABULARY",
     "EventSpec",
+    "FieldSpec",
+    "Sensitivity",
     "is_known_event",
     "lookup_event",
+    "fields_markdown",
+    "lookup_field",
     "vocabulary_markdown",
 ]
 
@@ -197,6 +203,124 @@ VOCABULARY: tuple[EventSpec, ...] = (
 )
 # fmt: on
 
+#: How a field's value is treated: ``public`` values are logged as they are
+#: (after the value-shape scan), ``identifier`` values too (they name a tenant,
+#: user, host or key but are not secret), ``secret`` values are never logged:
+#: whatever is passed, ``[REDACTED]`` is written.
+Sensitivity = Literal["public", "identifier", "secret"]
+
+#: The value types a field may declare: ``text`` (``str``), ``int`` (not
+#: ``bool``), ``number`` (``int`` or ``float``), ``bool``, ``scalar`` (any of these).
+FieldType = Literal["text", "int", "number", "bool", "scalar"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One declared event field.
+
+    Attributes:
+        name: the field name, as passed to :func:`emit` (keyword or ``attributes``).
+        type: the accepted value type (``text``, ``int``, ``number``, ``bool``,
+            ``scalar``); a value of another type is replaced by ``[REDACTED]``.
+        sensitivity: ``public``, ``identifier`` or ``secret``.
+        description: one phrase for the docs table.
+    """
+
+    name: str
+    type: FieldType
+    sensitivity: Sensitivity
+    description: str
+
+
+def _f(name: str, type_: FieldType, sensitivity: Sensitivity, description: str) -> FieldSpec:
+    return FieldSpec(name=name, type=type_, sensitivity=sensitivity, description=description)
+
+
+_P: Sensitivity = "public"
+_ID: Sensitivity = "identifier"
+
+# fmt: off
+#: Every field :func:`emit` accepts, keyword context and ``attributes`` alike.
+#: To add a field: append one ``_f(name, type, sensitivity, description)`` line
+#: (a test keeps docs/events.md in step and fails on any undeclared field the
+#: library emits). Names are ASCII identifiers of at most 64 characters.
+FIELDS: tuple[FieldSpec, ...] = (
+    # set by emit itself
+    _f("event", "text", _P, "the event name"),
+    _f("outcome", "text", _P, "success, failure or unknown"),
+    _f("timestamp", "text", _P, "UTC ISO 8601 time of the event"),
+    _f("redacted", "int", _P, "number of values emit replaced"),
+    _f("vocabulary", "text", _P, "unknown when the event name is not in the vocabulary"),
+    # context keywords
+    _f("tenant", "text", _ID, "the tenant"),
+    _f("key_id", "text", _ID, "a key identifier (never key material)"),
+    _f("key_version", "int", _P, "a key version number"),
+    _f("actor", "text", _ID, "who acted (user, service)"),
+    _f("source", "text", _ID, "where from (client address, file, endpoint)"),
+    _f("reason", "text", _P, "a failure class, rule or policy name"),
+    # envelope
+    _f("data_class", "text", _P, "the data class of a record"),
+    _f("suite", "int", _P, "the envelope suite number"),
+    _f("purpose", "text", _P, "a key purpose"),
+    # keys
+    _f("backup_id", "text", _ID, "a backup identifier"),
+    _f("provider", "text", _ID, "a root-key provider id"),
+    _f("providers", "text", _ID, "root-key provider ids, comma-separated"),
+    _f("versions", "int", _P, "number of key versions"),
+    _f("key_versions", "int", _P, "number of key versions"),
+    _f("tenants", "int", _P, "number of tenants"),
+    _f("tenants_passed", "int", _P, "drill: tenants that passed"),
+    _f("tenants_failed", "int", _P, "drill: tenants that failed"),
+    _f("tenants_shredded", "int", _P, "drill: shredded tenants"),
+    _f("destinations_ok", "int", _P, "backup destinations written"),
+    _f("destinations_failed", "int", _P, "backup destinations that failed"),
+    _f("kept_shredded", "int", _P, "shredded tenants kept shredded by a restore"),
+    _f("seconds", "number", _P, "a duration in seconds"),
+    # passwords
+    _f("scheme", "text", _P, "a password-hash scheme or URL scheme"),
+    _f("profile", "text", _P, "a hashing profile name"),
+    _f("needs_update", "bool", _P, "whether the hash needs an upgrade"),
+    # tls
+    _f("api", "text", _P, "the TLS API (ssl, pyopenssl)"),
+    _f("side", "text", _P, "client or server"),
+    _f("policy", "text", _P, "a TLS policy name"),
+    _f("groups", "text", _P, "key-exchange groups, colon-separated"),
+    _f("groups_unavailable", "text", _P, "groups the OpenSSL build lacks"),
+    _f("groups_method", "text", _P, "how groups were set"),
+    _f("mutual_tls", "bool", _P, "whether client certificates are required"),
+    _f("rule", "text", _P, "a rule id"),
+    _f("rules", "text", _P, "rule ids, comma-separated"),
+    _f("severity", "text", _P, "a severity"),
+    _f("target", "text", _ID, "an audited endpoint or certificate subject"),
+    _f("kind", "text", _P, "what was checked"),
+    _f("errors", "int", _P, "number of error findings"),
+    _f("warnings", "int", _P, "number of warning findings"),
+    _f("findings", "int", _P, "number of findings"),
+    _f("compliant", "bool", _P, "whether the target met the policy"),
+    _f("complete", "bool", _P, "whether every probe ran"),
+    _f("grade", "text", _P, "the audit grade"),
+    # web
+    _f("host", "text", _ID, "a validated, allowed host name"),
+    _f("status", "int", _P, "an HTTP status code"),
+    _f("max_pending", "int", _P, "the login guard's bound"),
+    # incidents
+    _f("incident", "text", _ID, "an incident id (INC-nnnnnn)"),
+    _f("entry", "int", _P, "an incident-log entry number"),
+    # alerts
+    _f("dimension", "text", _P, "tenant, source or actor"),
+    _f("count", "int", _P, "number of events seen"),
+    _f("window_seconds", "number", _P, "a detector window"),
+)
+# fmt: on
+
+_FIELDS_BY_NAME = {spec.name: spec for spec in FIELDS}
+
+
+def lookup_field(name: str) -> FieldSpec | None:
+    """Return the :class:`FieldSpec` declared for *name*, or ``None``."""
+    return _FIELDS_BY_NAME.get(name)
+
+
 _BY_NAME = {spec.name: spec for spec in VOCABULARY}
 
 
@@ -223,4 +347,11 @@ def vocabulary_markdown() -> str:
             f"| `{spec.name}` | `styku_crypto.{spec.capability}` | {spec.level_name} "
             f"| {spec.outcome} | {fields} | {ecs} | {spec.description} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def fields_markdown() -> str:
+    """Render the declared fields as the Markdown table used in ``docs/events.md``."""
+    lines = ["| Field | Type | Sensitivity | Meaning |", "|---|---|---|---|"]
+    lines.extend(f"| `{f.name}` | {f.type} | {f.sensitivity} | {f.description} |" for f in FIELDS)
     return "\n".join(lines) + "\n"

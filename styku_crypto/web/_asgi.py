@@ -14,7 +14,6 @@ from styku_crypto.web._config import (
     HTTPSEnforcer,
     Verdict,
 )
-from styku_crypto.web._cookies import CookiePolicy
 
 __all__ = ["CLIENT_CERT_SCOPE_KEY", "ASGIMiddleware"]
 
@@ -43,9 +42,6 @@ _REJECT_BODY = b'{"error":"https_required","detail":"use HTTPS"}'
 _CERT_BODY = b'{"error":"client_certificate_rejected"}'
 _HOST_BODY = b"Bad Request: host not allowed\n"
 _REDIRECT_BODY = b"Redirecting to HTTPS\n"
-# Header-name lengths that need a look on the way out: set-cookie (10) and
-# strict-transport-security (25). Responses without either only gain HSTS.
-_SPECIAL_LENGTHS = frozenset({10, 25})
 
 
 class ASGIMiddleware:
@@ -167,21 +163,7 @@ class ASGIMiddleware:
                 scope["scheme"] = "https"
                 if forwarded_client is not None and forwarded_client != peer:
                     scope["client"] = (forwarded_client, 0)
-        sts = self._sts
-        cookies = self._cookies
-
-        def secure_send(message: Message) -> Awaitable[None]:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ())]
-                for key, _ in headers:
-                    if len(key) in _SPECIAL_LENGTHS:
-                        headers = _rewrite(headers, cookies)
-                        break
-                headers.append(sts)
-                message["headers"] = headers
-            return send(message)
-
-        await self.app(scope, receive, secure_send)
+        await self.app(scope, receive, self._secure_send(send))
 
     def _learn_peer(self, peer: str) -> bool:
         assert self._is_trusted is not None
@@ -311,16 +293,24 @@ class ASGIMiddleware:
         return self.enforcer.location(verdict, websocket=websocket, raw_path=raw_path, query=query)
 
     def _secure_send(self, send: Send) -> Send:
+        """Wrap *send*: the response start gains HSTS, loses the app's own, cookies hardened.
+
+        One pass over the response headers; used by the fast path and the full
+        decision alike.
+        """
         sts = self._sts
-        cookies = self._cookies
+        harden = self._cookies.harden_raw
 
         def secure_send(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ())]
-                for key, _ in headers:
-                    if len(key) in _SPECIAL_LENGTHS:
-                        headers = _rewrite(headers, cookies)
-                        break
+                headers = []
+                for key, value in message.get("headers", ()):
+                    length = len(key)
+                    if length == 10 and key.lower() == _SET_COOKIE:
+                        value = harden(value)
+                    elif length == 25 and key.lower() == _STS:
+                        continue
+                    headers.append((key, value))
                 headers.append(sts)
                 message["headers"] = headers
             return send(message)
@@ -363,21 +353,6 @@ class ASGIMiddleware:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008})
-
-
-def _rewrite(
-    headers: list[tuple[bytes, bytes]], cookies: CookiePolicy
-) -> list[tuple[bytes, bytes]]:
-    """Drop the app's own HSTS header and harden its cookies."""
-    out: list[tuple[bytes, bytes]] = []
-    for key, value in headers:
-        length = len(key)
-        if length == 25 and key.lower() == _STS:
-            continue
-        if length == 10 and key.lower() == _SET_COOKIE:
-            value = cookies.harden(value.decode("latin-1")).encode("latin-1")
-        out.append((key, value))
-    return out
 
 
 def _apply_forwarded(scope: Scope, verdict: Verdict, kind: str) -> None:

@@ -39,6 +39,10 @@ class CookiePolicy:
     httponly: bool = True
     samesite: SameSite | None = "Lax"
     script_readable: frozenset[str] = field(default_factory=frozenset)
+    # (script-readable?, raw attribute text) -> the attributes to append; see harden_raw.
+    _suffixes: dict[tuple[bool, bytes], bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if self.samesite is not None and self.samesite not in ("Strict", "Lax", "None"):
@@ -65,8 +69,46 @@ class CookiePolicy:
             return value
         return value.rstrip().rstrip(";") + "; " + "; ".join(extra)
 
+    def harden_raw(self, value: bytes) -> bytes:
+        """:meth:`harden` for a raw (latin-1) header value, as servers pass it.
+
+        Hot path: what to append depends only on the attribute text after the
+        first ``;`` (and on whether the cookie is script-readable), not on the
+        cookie's value, so it is computed once per distinct attribute text
+        (``; Path=/``) and kept in a small bounded cache. A hypothesis test
+        checks that the result equals :meth:`harden` byte for byte.
+        """
+        pair, _sep, attributes = value.partition(b";")
+        readable = bool(self.script_readable) and (
+            pair.partition(b"=")[0].strip().decode("latin-1") in self.script_readable
+        )
+        key = (readable, attributes)
+        suffix = self._suffixes.get(key)
+        if suffix is None:
+            suffix = self._suffix(readable, attributes)
+            if len(attributes) <= _SUFFIX_KEY_MAX:
+                if len(self._suffixes) >= _SUFFIX_CACHE_LIMIT:
+                    self._suffixes.clear()
+                self._suffixes[key] = suffix
+        if not suffix:
+            return value
+        return value.rstrip().rstrip(b";") + suffix
+
+    def _suffix(self, readable: bool, attributes: bytes) -> bytes:
+        present = _attribute_names(attributes.decode("latin-1").split(";")) if attributes else _NONE
+        extra = []
+        if "secure" not in present:
+            extra.append("Secure")
+        if self.httponly and "httponly" not in present and not readable:
+            extra.append("HttpOnly")
+        if self.samesite is not None and "samesite" not in present:
+            extra.append(f"SameSite={self.samesite}")
+        return ("; " + "; ".join(extra)).encode("latin-1") if extra else b""
+
 
 _NONE: frozenset[str] = frozenset()
+_SUFFIX_CACHE_LIMIT = 256
+_SUFFIX_KEY_MAX = 256
 
 
 def _attribute_names(parts: Iterable[str]) -> set[str]:

@@ -40,7 +40,8 @@ def test_event_maps_to_ecs_fields(caplog: pytest.LogCaptureFixture) -> None:
     assert doc["ecs"] == {"version": ECS_VERSION}
     assert doc["@timestamp"].endswith("Z")
     assert doc["message"] == "envelope.decrypt.failed"
-    assert doc["log"] == {"logger": "styku_crypto.envelope", "level": "warning"}
+    assert doc["log"] == {"logger": "styku_crypto.envelope"}
+    assert doc["log.level"] == "warning"
     assert doc["event"] == {
         "kind": "event",
         "action": "envelope.decrypt.failed",
@@ -139,3 +140,26 @@ def test_attributes_cannot_overwrite_mapped_fields() -> None:
     doc = _render(record)
     assert doc["styku"]["key"] == {"id": "tk_1"}
     assert doc["styku"]["attributes"] == {"key": "oops", "a_b": 1}
+
+
+def test_line_starts_with_timestamp_level_message(caplog: pytest.LogCaptureFixture) -> None:
+    """ECS logging order rule: @timestamp, log.level, message are the first three keys.
+
+    The ECS logging specification gives these three fields indexes 0, 1 and 2
+    and writes ``log.level`` as a dotted top-level key; the rest follows with
+    sorted keys, and the line still expands to the nested ECS document.
+    """
+    caplog.set_level(logging.INFO, logger="styku_crypto")
+    emit("key.rotated", capability="keys", outcome="success", tenant="acme", key_version=2)
+    plain = logging.LogRecord("app", logging.ERROR, "f", 1, "plain %s", ("x",), None)
+    for record in (_capture(caplog), plain):
+        line = EcsFormatter(static_fields={"service.name": "api"}).format(record)
+        pairs = json.loads(line, object_pairs_hook=list)
+        keys = [key for key, _ in pairs]
+        assert keys[:3] == ["@timestamp", "log.level", "message"]
+        assert keys[3:] == sorted(keys[3:])
+        assert len(keys) == len(set(keys))
+        doc = json.loads(line)
+        assert doc["log.level"] == logging.getLevelName(record.levelno).lower()
+        assert "level" not in doc["log"]
+        assert doc["service"] == {"name": "api"}

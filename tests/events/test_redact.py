@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,7 +162,7 @@ def test_bytes_args_extras_events_and_exceptions(sink: tuple[logging.Logger, io.
         )
     out = stream.getvalue()
     leaks.assert_no_secret_in("scrubbed record", out)
-    assert out.count(REDACTED) >= 4
+    assert out.count(REDACTED) + out.count(" bytes fp:") >= 4
 
 
 def test_record_is_marked(caplog: pytest.LogCaptureFixture) -> None:
@@ -221,3 +223,161 @@ def test_envelope_text_tokens_are_redacted(tmp_path: Path) -> None:
     out, count = Redactor().redact(f"could not decrypt {token}, giving up")
     assert out == f"could not decrypt {REDACTED}, giving up"
     assert count == 1
+
+
+# ---------------------------------------------------------------- issue 22: found leaks
+
+_FOUND_IN_MESSAGES = [
+    ("pass=Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("db_password=Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("POSTGRES_PASSWORD=Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("dek=Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("key=Tr0ub4dor&3", "Tr0ub4dor&3"),
+    ("Authorization: Token Tr0ub4dor3xyz", "Tr0ub4dor3xyz"),
+    ("password=correct horse battery staple", "battery staple"),
+    ("password: 'correct horse battery staple', user=bob", "battery staple"),
+    ("sessionid=q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4h3", "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4h3"),
+    ("Cookie: sid=q8w7e6r5t4y3u2i1; theme=dark", "q8w7e6r5t4y3u2i1"),
+    ("db postgresql://app:Sup3rS3cret!@db.internal/app", "Sup3rS3cret!"),
+    (
+        "yescrypt $y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7",
+        "X3DX6M94c7o",
+    ),
+    (
+        "django pbkdf2_sha256$600000$c2FsdHNhbHQ$MjKk2Xa3xC5tKsg5zZv4Mmy4I9s8uJYQq4dVl",
+        "MjKk2Xa3xC5t",
+    ),
+    ("key 0x00112233445566778899aabbccddeeff loaded", "00112233445566778899"),
+    ("fp 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff", "00:11:22:33:44:55"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), _FOUND_IN_MESSAGES)
+def test_issue_22_message_leaks_are_closed(text: str, secret: str) -> None:
+    """Each message shape the outside test leaked through is now redacted."""
+    out, count = Redactor().redact(text)
+    assert secret not in out
+    assert count >= 1
+
+
+def test_token_urlsafe_16_is_always_redacted() -> None:
+    """secrets.token_urlsafe(16) was missed 100% of the time; now every draw is caught."""
+    import secrets
+
+    redactor = Redactor()
+    for _ in range(2000):
+        token = secrets.token_urlsafe(16)
+        assert token not in redactor.redact(f"reset link token {token} sent")[0], token
+
+
+def test_dict_argument_is_judged_by_key(sink: tuple[logging.Logger, io.StringIO]) -> None:
+    """{'pass': ..., 'authorization': ..., 'cookie': ...} as a %-argument leaks none of them."""
+    logger, stream = sink
+    values = {"pass": "hunter2-a1", "authorization": "Token x-hunter2", "cookie": "sid=hunter2-c"}
+    for value in values.values():
+        leaks.register_secret(value)
+    logger.info("request %s", {**values, "user": "bob"})
+    logger.info("request %(pass)s %(user)s", {"pass": "hunter2-a1", "user": "bob"})
+    out = stream.getvalue()
+    leaks.assert_no_secret_in("dict argument", out)
+    assert out.count("bob") == 2
+
+
+def test_bytes_in_containers_show_length_and_fingerprint(
+    sink: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """Bytes nested in a list or tuple, of any length, never appear as their repr."""
+    logger, stream = sink
+    key = os.urandom(32)
+    leaks.register_secret(key)
+    logger.info("keys %r %s", [key, b"abc"], (1, bytearray(key)))
+    out = stream.getvalue()
+    leaks.assert_no_secret_in("bytes in containers", out)
+    assert "b'" not in out
+    assert "\\\\x" not in out
+    assert out.count("[32 bytes fp:") == 2  # same bytes, same fingerprint, twice
+    assert "[3 bytes fp:" in out
+
+
+def test_exception_with_bytes_and_url(sink: tuple[logging.Logger, io.StringIO]) -> None:
+    """ValueError(<32 bytes>) and a database URL in an exception leak through no ECS field."""
+    logger, stream = sink
+    key = os.urandom(32)
+    leaks.register_secret(key)
+    leaks.register_secret("Sup3rS3cret!x")
+    try:
+        raise ValueError(key)
+    except ValueError:
+        logger.exception("bad key")
+    try:
+        raise OSError("cannot reach postgresql://app:Sup3rS3cret!x@db/app")
+    except OSError:
+        logger.exception("db down")
+    out = stream.getvalue()
+    leaks.assert_no_secret_in("exception lines", out)
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["error"]["message"].startswith("[32 bytes fp:")
+    assert first["error"]["type"] == "ValueError"
+    assert "Sup3rS3cret" not in second["error"]["stack_trace"]
+    assert second["error"]["message"] == "cannot reach postgresql://app:[REDACTED]@db/app"
+
+
+def test_formatter_redacts_exceptions_without_the_filter() -> None:
+    """EcsFormatter alone applies the rules to error.message and the stack trace."""
+    key = os.urandom(32)
+    leaks.register_secret(key)
+    try:
+        try:
+            raise KeyError(key.hex())
+        except KeyError as inner:
+            outer = RuntimeError("wrap")
+            outer.add_note(f"password={key.hex()}")
+            raise outer from inner
+    except RuntimeError:
+        record = logging.LogRecord("app", logging.ERROR, "f", 1, "boom", None, sys.exc_info())
+    line = EcsFormatter().format(record)
+    leaks.assert_no_secret_in("formatter-only exception", line)
+    assert "KeyError" in line
+    assert "password=[REDACTED]" in line
+
+
+def test_strict_drops_free_text_arguments() -> None:
+    """strict=True drops free-text %-arguments, keeps numbers and declared fields."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactionFilter(strict=True))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("h_app_strict")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("user %s tried %d times with %s", "bob", 3, "hunter2 hunter2")
+        logger.warning("%(tenant)s %(note)s", {"tenant": "acme", "note": "hunter2 hunter2"})
+    finally:
+        logger.removeHandler(handler)
+    first, second = stream.getvalue().splitlines()
+    assert first == "user [REDACTED] tried 3 times with [REDACTED]"
+    assert second == "acme [REDACTED]"
+
+
+@given(
+    st.text(max_size=30)
+    | st.text(alphabet="abcdefABCDEF0123456789_-./+:=$' ", max_size=30)
+    | st.from_regex(r"[A-Za-z0-9+/_-]{18,21}", fullmatch=True)
+)
+def test_quick_clean_path_matches_the_full_scan(text: str) -> None:
+    """Hot path: whenever _quick_clean says clean, the full rule set changes nothing."""
+    from styku_crypto.events._redact import _quick_clean
+
+    if _quick_clean(text, DEFAULT_TOKEN_PREFIXES):
+        full = Redactor(extra_patterns=[r"(?!)"])  # an extra pattern disables the hot path
+        assert full.redact(text) == (text, 0)
+        assert Redactor().redact(text) == (text, 0)
+
+
+def test_filter_skips_only_events_built_by_emit() -> None:
+    """A hand-built styku_event dict is judged in full; emit()'s judged dict is not re-judged."""
+    record = logging.LogRecord("app", logging.INFO, "f", 1, "m", None, None)
+    record.styku_event = {"event": "key.rotated", "password": "hunter2-hunter2", "note": "x"}
+    RedactionFilter().filter(record)
+    assert record.styku_event["password"] == REDACTED

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from styku_crypto.web import ASGIMiddleware, HTTPSEnforcer, WSGIMiddleware
+from styku_crypto.web import ASGIMiddleware, CookiePolicy, HTTPSEnforcer, WSGIMiddleware
 
 ENFORCERS = [
     HTTPSEnforcer(
@@ -208,3 +208,39 @@ def test_enforcer_is_immutable() -> None:
         ENFORCERS[1].client_cert = None
     with pytest.raises(AttributeError):
         ENFORCERS[1].mode = "redirect"
+
+
+COOKIE_POLICIES = [
+    CookiePolicy(),
+    CookiePolicy(httponly=False, samesite=None),
+    CookiePolicy(samesite="Strict", script_readable=frozenset({"csrftoken", "sid"})),
+]
+COOKIE_TEXT = st.text(
+    alphabet=st.sampled_from(list("abSsiId=;  \t/-_.HhTtpPoOnNlLyYeEcCuUrRmMxX1é")), max_size=60
+)
+COOKIE_VALUES = COOKIE_TEXT | st.builds(
+    lambda name, value, attrs: f"{name}={value}{attrs}",
+    st.sampled_from(["sid", "csrftoken", "session", " sid "]),
+    st.text(alphabet="0123456789abcdef", max_size=16),
+    st.sampled_from(
+        [
+            "",
+            ";",
+            "; Path=/",
+            "; path=/;",
+            "; Secure",
+            "; HttpOnly; SameSite=None",
+            "; secure; httponly; samesite=lax ",
+            "; Path=/; Max-Age=3600; Domain=example.com",
+        ]
+    ),
+)
+
+
+@given(st.sampled_from(COOKIE_POLICIES), COOKIE_VALUES)
+def test_cookie_harden_raw_equals_harden(policy: CookiePolicy, value: str) -> None:
+    """The cached bytes hardening (ASGI hot path) gives the same bytes as harden(), twice."""
+    raw = value.encode("latin-1")
+    expected = policy.harden(value).encode("latin-1")
+    assert policy.harden_raw(raw) == expected
+    assert policy.harden_raw(raw) == expected  # second time from the cache
