@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from styku_crypto.exceptions import InvalidInputError
-from styku_crypto.incidents._log import Incident, VerificationReport
+from styku_crypto.incidents._model import Incident, VerificationReport
 
 __all__ = ["EXPORT_FORMATS", "EXPORT_SCHEMA", "export_incidents", "incident_to_dict"]
 

@@ -1,21 +1,15 @@
-"""The tamper-evident incident log: records, storage and :class:`IncidentLog`."""
+"""The tamper-evident incident log: :class:`IncidentLog`."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import enum
-import errno
-import fcntl
-import hashlib
 import logging
 import os
 import secrets
 import sqlite3
-import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +17,6 @@ from typing import Any
 from styku_crypto.events import emit
 from styku_crypto.exceptions import (
     InvalidInputError,
-    KeyStoreError,
     StykuCryptoError,
     TamperedLogError,
 )
@@ -41,278 +34,31 @@ from styku_crypto.incidents._chain import (
     parse_head,
     verify_lines,
 )
+from styku_crypto.incidents._export import export_incidents
+from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
+from styku_crypto.incidents._model import (
+    Incident,
+    Severity,
+    VerificationReport,
+    fold,
+    iso,
+)
+from styku_crypto.incidents._model import aware as _aware
+from styku_crypto.incidents._storage import (
+    FileStorage,
+    Snapshot,
+    SqliteStorage,
+    Storage,
+    digest,
+    storage_error,
+)
 
-__all__ = [
-    "Incident",
-    "IncidentAction",
-    "IncidentLog",
-    "Severity",
-    "VerificationReport",
-]
+__all__ = ["IncidentLog"]
 
 _log = logging.getLogger("styku_crypto.incidents")
 _MAX_TEXT = 20_000
 _MAX_TENANTS = 1_000
 _HEAD_PREFIX = "styku.incidents.head."
-_TABLE = "styku_incident_log"
-_SQL_CREATE = f"CREATE TABLE IF NOT EXISTS {_TABLE} (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)"
-_SQL_SELECT = f"SELECT entry FROM {_TABLE} ORDER BY seq"  # noqa: S608 - constant identifier
-_SQL_COUNT = f"SELECT COUNT(*) FROM {_TABLE}"  # noqa: S608 - constant identifier
-_SQL_INSERT = f"INSERT INTO {_TABLE} (seq, entry) VALUES (?, ?)"  # noqa: S608 - constant identifier
-
-
-class Severity(enum.StrEnum):
-    """Incident severity."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentAction:
-    """One recorded step: an action taken, a finding, a status note.
-
-    Attributes:
-        at: when it was recorded (UTC).
-        text: what happened.
-        actor: who recorded it, when given.
-    """
-
-    at: datetime
-    text: str
-    actor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """The current state of one incident, folded from its log entries.
-
-    Attributes:
-        id: ``INC-`` and six digits (the log sequence number of its opening entry).
-        title: short title.
-        severity: the current severity.
-        description: what happened.
-        tenants: affected tenants, sorted.
-        detected_at: when the incident was detected (UTC).
-        reported_at: when it was recorded in the log (UTC).
-        resolved_at: when it was resolved (UTC), ``None`` while open.
-        disposition: how it ended (``None`` while open).
-        actions: every update, oldest first.
-        updated_at: time of the latest entry (UTC).
-    """
-
-    id: str
-    title: str
-    severity: Severity
-    description: str
-    tenants: tuple[str, ...]
-    detected_at: datetime
-    reported_at: datetime
-    resolved_at: datetime | None
-    disposition: str | None
-    actions: tuple[IncidentAction, ...]
-    updated_at: datetime
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the incident has not been closed."""
-        return self.resolved_at is None
-
-    @property
-    def status(self) -> str:
-        """``"open"`` or ``"closed"``."""
-        return "open" if self.is_open else "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationReport:
-    """The result of a successful :meth:`IncidentLog.verify`.
-
-    Attributes:
-        entries: complete, authentic entries.
-        incidents: incidents in the log.
-        head_checked: whether a head record was available and matched (so
-            truncation of the tail would have been detected).
-        head_entries: entries the head record covers (``None`` without one).
-        incomplete_tail_bytes: bytes after the last complete entry (a write
-            cut short by a crash); 0 when none. They are ignored, and the next
-            append removes them.
-        stopped_at: a human-readable description of where verification stopped.
-    """
-
-    entries: int
-    incidents: int
-    head_checked: bool
-    head_entries: int | None
-    incomplete_tail_bytes: int
-    stopped_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    lines: list[str]
-    complete_bytes: int
-    tail_bytes: int
-    head: bytes | None = None  # the raw head record, read under the same lock
-
-
-_HeadReader = Callable[[], bytes | None]
-
-
-class _FileStorage:
-    """JSON Lines file; appends under ``flock`` with ``O_APPEND`` and ``fsync``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def describe(self) -> str:
-        return str(self.path)
-
-    def read(self, head: _HeadReader) -> _Snapshot:
-        # O_NOFOLLOW like the writer: a symlink planted at the log path is refused
-        # (ELOOP), never followed; O_NONBLOCK so a FIFO cannot hang the open.
-        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-        try:
-            fd = os.open(self.path, flags)
-        except FileNotFoundError:
-            return _Snapshot([], 0, 0, head())
-        try:
-            _require_regular(fd, self.path)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                data = _read_all(fd)
-                raw_head = head()
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        return replace(_split(data), head=raw_head)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[_FileWriter]:
-        created = not self.path.exists()
-        fd = os.open(
-            self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
-        )
-        try:
-            _require_regular(fd, self.path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if created:
-                    _fsync_dir(self.path.parent)
-                yield _FileWriter(fd)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-class _FileWriter:
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._snapshot: _Snapshot | None = None
-
-    def snapshot(self, head: _HeadReader) -> _Snapshot:
-        self._snapshot = replace(_split(_read_all(self._fd)), head=head())
-        return self._snapshot
-
-    def write(self, line: str) -> None:
-        snapshot = self._snapshot
-        if snapshot is None:
-            raise RuntimeError("internal error: snapshot() must precede write()")
-        if snapshot.tail_bytes:
-            # a previous writer crashed mid-append: drop its partial line first
-            os.ftruncate(self._fd, snapshot.complete_bytes)
-        _write_all(self._fd, (line + "\n").encode("ascii"))
-        os.fsync(self._fd)
-
-
-class _SqliteStorage:
-    """A table in an SQLite database (the key store's), one row per entry."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock_path = path.with_name(path.name + ".incidents.lock")
-
-    def describe(self) -> str:
-        return f"sqlite:///{self.path}#{_TABLE}"
-
-    def _connect(self) -> sqlite3.Connection:
-        self._refuse_symlink()
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute(_SQL_CREATE)
-        return conn
-
-    def _refuse_symlink(self) -> None:
-        # sqlite3 cannot open with O_NOFOLLOW: refuse a symlinked database path
-        # explicitly, for reads and writes alike (as the file storage does).
-        if self.path.is_symlink():
-            raise KeyStoreError(f"incident log {self.describe()}: refusing a symbolic link")
-
-    def read(self, head: _HeadReader) -> _Snapshot:
-        self._refuse_symlink()
-        if not self.path.exists():
-            return _Snapshot([], 0, 0, head())
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                with contextlib.closing(self._connect()) as conn:
-                    return replace(_rows(conn), head=head())
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[_SqliteWriter]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                with contextlib.closing(self._connect()) as conn:
-                    yield _SqliteWriter(conn)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-class _SqliteWriter:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._count = 0
-
-    def snapshot(self, head: _HeadReader) -> _Snapshot:
-        snapshot = replace(_rows(self._conn), head=head())
-        self._count = len(snapshot.lines)
-        return snapshot
-
-    def write(self, line: str) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (count,) = conn.execute(_SQL_COUNT).fetchone()
-            if count != self._count:
-                raise ChainTamperedError(
-                    "incident table changed outside the log's lock", "concurrent_change"
-                )
-            conn.execute(_SQL_INSERT, (count + 1, line))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _rows(conn: sqlite3.Connection) -> _Snapshot:
-    rows = conn.execute(_SQL_SELECT).fetchall()
-    return _Snapshot([str(r[0]) for r in rows], 0, 0)
-
-
-_Storage = _FileStorage | _SqliteStorage
 
 
 class IncidentLog:
@@ -377,7 +123,7 @@ class IncidentLog:
         if not name or len(name) > 200:
             raise InvalidInputError("log name must be 1..200 characters")
         p = Path(path)
-        self._storage: _Storage = _SqliteStorage(p) if sqlite else _FileStorage(p)
+        self._storage: Storage = SqliteStorage(p) if sqlite else FileStorage(p)
         self._key = mac_key
         self._head_store = head_store
         self._head_name = _HEAD_PREFIX + name
@@ -411,7 +157,6 @@ class IncidentLog:
             InvalidInputError: no *path* and the store is not file-based.
             KeyStoreError: the MAC key cannot be derived.
         """
-        from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
 
         if path is None:
             base = store_path(store)
@@ -472,7 +217,7 @@ class IncidentLog:
             "tenants": _tenants(tenants),
         }
         if detected_at is not None:
-            data["detected_at"] = _iso(_aware(detected_at))
+            data["detected_at"] = iso(_aware(detected_at))
         entry = self._append("open", None, data, actor)
         incident = self._fold_one(entry["id"])
         emit(
@@ -560,7 +305,7 @@ class IncidentLog:
         """
         data: dict[str, Any] = {"disposition": _text("disposition", disposition)}
         if resolved_at is not None:
-            data["resolved_at"] = _iso(_aware(resolved_at))
+            data["resolved_at"] = iso(_aware(resolved_at))
         if action is not None:
             data["action"] = _text("action", action)
         self._append("close", incident_id, data, actor)
@@ -615,12 +360,10 @@ class IncidentLog:
                 message names the location and the problem); or the MAC key
                 is unavailable.
         """
-        from styku_crypto.incidents._export import export_incidents
-
         snapshot = self._read()
         entries, head = self._verified(snapshot)
         return export_incidents(
-            list(_fold(entries).values()),
+            list(fold(entries).values()),
             fmt=fmt,
             report=_report(snapshot, entries, head),
             generated_at=_aware(self._clock()),
@@ -638,7 +381,7 @@ class IncidentLog:
                 is unavailable.
         """
         entries, _ = self._verified(self._read())
-        return list(_fold(entries).values())
+        return list(fold(entries).values())
 
     def get(self, incident_id: str) -> Incident:
         """One incident (verifies the log first).
@@ -668,7 +411,7 @@ class IncidentLog:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _read(self) -> _Snapshot:
+    def _read(self) -> Snapshot:
         with self._storage_errors():
             return self._storage.read(self._raw_head)
 
@@ -678,16 +421,16 @@ class IncidentLog:
         try:
             yield
         except (OSError, sqlite3.Error) as exc:
-            raise _storage_error(self._storage.describe(), exc) from exc
+            raise storage_error(self._storage.describe(), exc) from exc
 
     def _fold_one(self, incident_id: str) -> Incident:
-        incidents = _fold(self._verified(self._read())[0])
+        incidents = fold(self._verified(self._read())[0])
         try:
             return incidents[incident_id]
         except KeyError:
             raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
 
-    def _verified(self, snapshot: _Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
+    def _verified(self, snapshot: Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
         try:
             entries = self._verify_cached(snapshot.lines)
             head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
@@ -723,11 +466,11 @@ class IncidentLog:
         with self._cache_lock:
             cached_count, cached_digest, cached_entries = self._cache
         start: list[dict[str, Any]] | None = None
-        if 0 < cached_count <= len(lines) and _digest(lines[:cached_count]) == cached_digest:
+        if 0 < cached_count <= len(lines) and digest(lines[:cached_count]) == cached_digest:
             start = cached_entries
         entries = verify_lines(self._key, lines[len(start) :] if start else lines, after=start)
         with self._cache_lock:
-            self._cache = (len(lines), _digest(lines), entries)
+            self._cache = (len(lines), digest(lines), entries)
         return entries
 
     def _raw_head(self) -> bytes | None:
@@ -746,14 +489,14 @@ class IncidentLog:
                 target = f"INC-{seq:06d}"
             else:
                 target = str(incident_id)
-                state = _fold(entries).get(target)
+                state = fold(entries).get(target)
                 if state is None:
                     raise InvalidInputError(f"no incident {target!r} in the log")
                 if not state.is_open:
                     raise InvalidInputError(f"incident {target!r} is already closed")
             log_id = entries[0]["log"] if entries else secrets.token_hex(16)
             body: dict[str, Any] = {
-                "at": _iso(_aware(self._clock())),
+                "at": iso(_aware(self._clock())),
                 "by": by,
                 "data": data,
                 "id": target,
@@ -785,7 +528,7 @@ class IncidentLog:
 
 
 def _report(
-    snapshot: _Snapshot, entries: Sequence[dict[str, Any]], head: HeadRecord | None
+    snapshot: Snapshot, entries: Sequence[dict[str, Any]], head: HeadRecord | None
 ) -> VerificationReport:
     incidents = {e["id"] for e in entries if e["op"] == "open"}
     if snapshot.tail_bytes:
@@ -803,124 +546,6 @@ def _report(
         incomplete_tail_bytes=snapshot.tail_bytes,
         stopped_at=stopped,
     )
-
-
-def _fold(entries: Sequence[dict[str, Any]]) -> dict[str, Incident]:
-    states: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        at = _parse_time(entry["at"])
-        data = entry["data"]
-        if entry["op"] == "open":
-            states[entry["id"]] = {
-                "id": entry["id"],
-                "title": str(data.get("title", "")),
-                "severity": Severity(data.get("severity", "low")),
-                "description": str(data.get("description", "")),
-                "tenants": set(data.get("tenants", [])),
-                "detected_at": _parse_time(data["detected_at"]) if "detected_at" in data else at,
-                "reported_at": at,
-                "resolved_at": None,
-                "disposition": None,
-                "actions": [],
-                "updated_at": at,
-            }
-            continue
-        state = states.get(entry["id"])
-        if state is None:
-            continue
-        state["updated_at"] = at
-        if "severity" in data:
-            state["severity"] = Severity(data["severity"])
-        state["tenants"].update(data.get("tenants", []))
-        if "action" in data:
-            state["actions"].append(
-                IncidentAction(at=at, text=str(data["action"]), actor=entry["by"])
-            )
-        if entry["op"] == "close":
-            state["disposition"] = str(data.get("disposition", ""))
-            state["resolved_at"] = _parse_time(data["resolved_at"]) if "resolved_at" in data else at
-    return {
-        key: Incident(
-            id=s["id"],
-            title=s["title"],
-            severity=s["severity"],
-            description=s["description"],
-            tenants=tuple(sorted(s["tenants"])),
-            detected_at=s["detected_at"],
-            reported_at=s["reported_at"],
-            resolved_at=s["resolved_at"],
-            disposition=s["disposition"],
-            actions=tuple(s["actions"]),
-            updated_at=s["updated_at"],
-        )
-        for key, s in states.items()
-    }
-
-
-def _digest(lines: Sequence[str]) -> bytes:
-    h = hashlib.sha256()
-    for line in lines:
-        h.update(line.encode("utf-8", "surrogatepass"))
-        h.update(b"\n")
-    return h.digest()
-
-
-def _split(data: bytes) -> _Snapshot:
-    end = data.rfind(b"\n") + 1
-    complete = data[:end]
-    lines = [raw.decode("utf-8", "replace") for raw in complete.split(b"\n")[:-1]]
-    return _Snapshot(lines, end, len(data) - end)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _require_regular(fd: int, path: Path) -> None:
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        raise KeyStoreError(f"incident log {path}: not a regular file")
-
-
-def _storage_error(where: str, exc: OSError | sqlite3.Error) -> KeyStoreError:
-    # Name the location and the kind of failure only: never the OS or SQLite
-    # message text beyond its fixed description, never entry content.
-    if isinstance(exc, OSError):
-        if exc.errno == errno.ELOOP:
-            problem = "refusing a symbolic link"
-        else:
-            problem = f"I/O error ({exc.strerror or type(exc).__name__})"
-    else:
-        name = getattr(exc, "sqlite_errorname", None)
-        problem = f"database error ({name or type(exc).__name__})"
-    return KeyStoreError(f"incident log {where}: {problem}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError as exc:  # some filesystems refuse directory fsync
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(dfd)
 
 
 def _text(what: str, value: str, *, limit: int = _MAX_TEXT) -> str:
@@ -949,20 +574,6 @@ def _tenants(values: Iterable[str]) -> list[str]:
     if len(result) > _MAX_TENANTS:
         raise InvalidInputError(f"at most {_MAX_TENANTS} tenants per entry")
     return result
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInputError("times must be timezone-aware")
-    return value.astimezone(UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _single(tenants: tuple[str, ...]) -> str | None:
