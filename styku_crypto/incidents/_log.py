@@ -2,66 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import os
-import secrets
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from styku_crypto.events import emit
-from styku_crypto.exceptions import (
-    InvalidInputError,
-    StykuCryptoError,
-    TamperedLogError,
+from styku_crypto.exceptions import InvalidInputError, StykuCryptoError
+from styku_crypto.incidents import _rules as rules
+from styku_crypto.incidents._actions import (
+    ActionContext,
+    ActionResult,
+    failure_result,
+    run_action,
 )
-from styku_crypto.incidents._chain import (
-    FORMAT_VERSION,
-    GENESIS,
-    ChainTamperedError,
-    HeadRecord,
-    HeadStore,
-    MacKey,
-    canonical,
-    check_head,
-    entry_mac,
-    head_bytes,
-    parse_head,
-    verify_lines,
-)
-from styku_crypto.incidents._export import export_incidents
+from styku_crypto.incidents._core import LogCore
 from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
-from styku_crypto.incidents._model import (
-    Incident,
-    Severity,
-    VerificationReport,
-    fold,
-    iso,
-)
+from styku_crypto.incidents._model import Incident, Severity, Status, TenantNotice, iso
 from styku_crypto.incidents._model import aware as _aware
-from styku_crypto.incidents._storage import (
-    FileStorage,
-    Snapshot,
-    SqliteStorage,
-    Storage,
-    digest,
-    storage_error,
-)
+from styku_crypto.incidents._playbooks import ACTION_NAMES, Playbook, load_playbooks
+from styku_crypto.incidents._policy import NotificationPolicy
 
 __all__ = ["IncidentLog"]
 
-_log = logging.getLogger("styku_crypto.incidents")
-_MAX_TEXT = 20_000
-_MAX_TENANTS = 1_000
-_HEAD_PREFIX = "styku.incidents.head."
 
-
-class IncidentLog:
+class IncidentLog(LogCore):
     """An append-only, hash-chained, MAC-authenticated record of security incidents.
 
     Every change (open, update, close) appends one entry; nothing is ever
@@ -101,36 +67,14 @@ class IncidentLog:
         sqlite: store entries in a table of the SQLite database at *path*
             instead of a JSON Lines file.
         clock: returns the current UTC time (inject a fixed clock in tests).
+        policy: the customer notification policy (default: 72 hours from
+            confirmation for every tenant).
 
     .. warning::
        Without a *head_store*, deleting entries from the end of the log is
        undetectable: the remaining chain is valid. Use :meth:`open` with a key
        store, or pass the store's backend as *head_store*.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        mac_key: MacKey,
-        head_store: HeadStore | None = None,
-        name: str | None = None,
-        sqlite: bool = False,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        if name is None:
-            name = "sqlite" if sqlite else "default"
-        if not name or len(name) > 200:
-            raise InvalidInputError("log name must be 1..200 characters")
-        p = Path(path)
-        self._storage: Storage = SqliteStorage(p) if sqlite else FileStorage(p)
-        self._key = mac_key
-        self._head_store = head_store
-        self._head_name = _HEAD_PREFIX + name
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._thread_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._cache: tuple[int, bytes, list[dict[str, Any]]] = (0, b"", [])
 
     @classmethod
     def open(
@@ -141,6 +85,7 @@ class IncidentLog:
         name: str | None = None,
         sqlite: bool = False,
         clock: Callable[[], datetime] | None = None,
+        policy: NotificationPolicy | None = None,
     ) -> IncidentLog:
         """Open the incident log of a key store, authenticated with a key derived from it.
 
@@ -152,6 +97,7 @@ class IncidentLog:
             name: the log's name in the store's metadata (see the constructor).
             sqlite: keep entries in a table of the key store's SQLite database.
             clock: returns the current UTC time.
+            policy: the customer notification policy (see the constructor).
 
         Raises:
             InvalidInputError: no *path* and the store is not file-based.
@@ -170,69 +116,91 @@ class IncidentLog:
             name=name,
             sqlite=sqlite,
             clock=clock,
+            policy=policy,
         )
-
-    def __repr__(self) -> str:
-        return f"IncidentLog({self._storage.describe()!r})"
-
-    @property
-    def location(self) -> str:
-        """Where the entries are stored (a path or an SQLite table)."""
-        return self._storage.describe()
 
     # -- writing ----------------------------------------------------------------------------
 
     def open_incident(
         self,
-        title: str,
+        title: str | None = None,
         *,
-        severity: Severity | str,
-        description: str,
+        severity: Severity | str | None = None,
+        description: str | None = None,
         tenants: Iterable[str] = (),
         detected_at: datetime | None = None,
         actor: str | None = None,
+        type: str | None = None,
+        status: Status | str = Status.SUSPECTED,
+        playbooks: Mapping[str, Playbook] | None = None,
     ) -> Incident:
         """Record a new incident and return it.
 
         Args:
-            title: short title (1..200 characters).
-            severity: ``low``, ``medium``, ``high`` or ``critical``.
-            description: what happened.
+            title: short title (1..200 characters); the playbook's title by
+                default when *type* is given.
+            severity: ``low``, ``medium``, ``high`` or ``critical``; the
+                playbook's by default.
+            description: what happened; the playbook's by default.
             tenants: affected tenants.
-            detected_at: when it was detected (timezone-aware; default now).
+            detected_at: when it was detected (timezone-aware; default now;
+                not in the future beyond the clock skew).
             actor: who records it.
+            type: a playbook name: its owner role and ordered steps are copied
+                into the incident (the checklist).
+            status: ``suspected`` (default) or ``confirmed``; confirmed starts
+                the notification clocks at *detected_at*.
+            playbooks: where *type* is looked up (default: the built-in
+                playbooks; see :func:`load_playbooks`).
 
         Raises:
-            InvalidInputError: empty or oversized text, unknown severity, naive time.
+            InvalidInputError: empty or oversized text, unknown severity,
+                type or status, naive or future time; no title, severity or
+                description and no *type* to take them from.
             TamperedLogError: the existing log does not verify.
             KeyStoreError: the log cannot be written: an I/O or database
                 error, or the path is a symbolic link or not a regular file
                 (the message names the location and the problem); or the MAC
                 key is unavailable.
         """
+        book = None
+        if type is not None:
+            books = load_playbooks() if playbooks is None else playbooks
+            book = books.get(type)
+            if book is None:
+                raise InvalidInputError(f"type must be one of: {', '.join(sorted(books))}")
+        title = title if title is not None else (book.title if book else None)
+        description = (
+            description if description is not None else (book.description if book else None)
+        )
+        severity = severity if severity is not None else (book.severity if book else None)
+        if title is None or description is None or severity is None:
+            raise InvalidInputError("give a title, a severity and a description, or a --type")
+        now = _aware(self._clock())
+        detected = now if detected_at is None else _aware(detected_at)
+        rules.activity_time(
+            "detected_at", detected, now=now, not_before=datetime.min.replace(tzinfo=UTC)
+        )
+        opening = rules.opening_status(status)
+        names = rules.tenants(tenants)
         data: dict[str, Any] = {
-            "title": _text("title", title, limit=200),
-            "severity": _severity(severity).value,
-            "description": _text("description", description),
-            "tenants": _tenants(tenants),
+            "title": rules.text("title", title, limit=200),
+            "severity": rules.severity(severity).value,
+            "description": rules.text("description", description or "-"),
+            "tenants": names,
+            "status": opening.value,
         }
         if detected_at is not None:
-            data["detected_at"] = iso(_aware(detected_at))
+            data["detected_at"] = iso(detected)
+        if book is not None:
+            data["type"] = book.name
+            data["owner"] = book.owner
+            data["steps"] = book.entry_data()
+        if opening is Status.CONFIRMED:
+            data["deadlines"] = rules.deadlines(names, start=detected, policy=self._policy)
         entry = self._append("open", None, data, actor)
         incident = self._fold_one(entry["id"])
-        emit(
-            "incident.opened",
-            capability="incidents",
-            outcome="success",
-            level=logging.WARNING,
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={
-                "incident": incident.id,
-                "severity": incident.severity.value,
-                "tenants": len(incident.tenants),
-            },
-        )
+        self._emit_event("incident.opened", incident, actor, logging.WARNING)
         return incident
 
     def update(
@@ -242,13 +210,32 @@ class IncidentLog:
         action: str | None = None,
         severity: Severity | str | None = None,
         tenants: Iterable[str] = (),
+        status: Status | str | None = None,
+        at: datetime | None = None,
         actor: str | None = None,
     ) -> Incident:
         """Record an update to an open incident: an action or finding, a new
-        severity, newly affected tenants.
+        severity, newly affected tenants, a lifecycle move.
+
+        Args:
+            incident_id: the incident.
+            action: what was done or found (free text).
+            severity: the new severity.
+            tenants: newly affected tenants. On a confirmed incident each gets
+                a notification deadline from the policy, counted from now.
+            status: the new lifecycle state; only the moves of
+                :data:`TRANSITIONS` are accepted (``closed`` needs
+                :meth:`close`). Moving to ``confirmed`` fixes every affected
+                tenant's notification deadline (policy hours after *at*).
+            at: when the move happened (timezone-aware; default now): an
+                activity recorded after the fact. Not before detection, not in
+                the future beyond the clock skew.
+            actor: who records it.
 
         Raises:
-            InvalidInputError: unknown or closed incident, nothing to record, bad values.
+            InvalidInputError: unknown or closed incident, nothing to record,
+                bad values, a transition that is not allowed (the message
+                names the allowed ones), *at* without *status*.
             TamperedLogError: the existing log does not verify.
             KeyStoreError: the log cannot be written: an I/O or database
                 error, or the path is a symbolic link or not a regular file
@@ -257,25 +244,68 @@ class IncidentLog:
         """
         data: dict[str, Any] = {}
         if action is not None:
-            data["action"] = _text("action", action)
+            data["action"] = rules.text("action", action)
         if severity is not None:
-            data["severity"] = _severity(severity).value
-        added = _tenants(tenants)
+            data["severity"] = rules.severity(severity).value
+        added = rules.tenants(tenants)
         if added:
             data["tenants"] = added
-        if not data:
-            raise InvalidInputError("nothing to update: give an action, a severity or tenants")
-        self._append("update", incident_id, data, actor)
+        new = None if status is None else rules.status(status)
+        if new is Status.CLOSED:
+            raise InvalidInputError("closing needs a disposition: use close()")
+        if at is not None and new is None:
+            raise InvalidInputError("--at dates a status change: give --status too")
+        if not data and new is None:
+            raise InvalidInputError(
+                "nothing to update: give an action, a severity, tenants or a status"
+            )
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            extra: dict[str, Any] = {}
+            when = now
+            if new is not None:
+                rules.check_transition(state, new)
+                when = (
+                    now
+                    if at is None
+                    else rules.activity_time("--at", at, now=now, not_before=state.detected_at)
+                )
+                extra["status"] = new.value
+                extra["status_at"] = iso(when)
+            known = {n.tenant for n in state.notices if n.deadline is not None}
+            if new is Status.CONFIRMED and state.confirmed_at is None:
+                names = sorted({*state.tenants, *added})
+                extra["deadlines"] = rules.deadlines(
+                    names, start=when, policy=self._policy, known=known
+                )
+            elif state.confirmed_at is not None and added:
+                extra["deadlines"] = rules.deadlines(
+                    added, start=now, policy=self._policy, known=known
+                )
+            if not extra.get("deadlines", True):
+                del extra["deadlines"]
+            return extra
+
+        self._append("update", incident_id, data, actor, check=check)
         incident = self._fold_one(incident_id)
-        emit(
-            "incident.updated",
-            capability="incidents",
-            outcome="success",
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={"incident": incident.id, "severity": incident.severity.value},
-        )
+        self._emit_event("incident.updated", incident, actor, logging.INFO)
         return incident
+
+    def transition(
+        self,
+        incident_id: str,
+        status: Status | str,
+        *,
+        at: datetime | None = None,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Move an incident to *status* (``update(status=...)`` with an optional note).
+
+        Raises:
+            As :meth:`update`.
+        """
+        return self.update(incident_id, status=status, at=at, action=note, actor=actor)
 
     def close(
         self,
@@ -286,12 +316,13 @@ class IncidentLog:
         action: str | None = None,
         actor: str | None = None,
     ) -> Incident:
-        """Close an incident with its disposition.
+        """Close an incident with its disposition (allowed from every state but ``closed``).
 
         Args:
             incident_id: the incident.
             disposition: how it ended (e.g. "contained; 2 customers notified").
-            resolved_at: when it was resolved (timezone-aware; default now).
+            resolved_at: when it was resolved (timezone-aware; default: the
+                time of the ``resolved`` move, else now).
             action: a final action to record.
             actor: who closes it.
 
@@ -303,277 +334,278 @@ class IncidentLog:
                 (the message names the location and the problem); or the MAC
                 key is unavailable.
         """
-        data: dict[str, Any] = {"disposition": _text("disposition", disposition)}
+        data: dict[str, Any] = {"disposition": rules.text("disposition", disposition)}
         if resolved_at is not None:
             data["resolved_at"] = iso(_aware(resolved_at))
         if action is not None:
-            data["action"] = _text("action", action)
+            data["action"] = rules.text("action", action)
         self._append("close", incident_id, data, actor)
         incident = self._fold_one(incident_id)
-        emit(
-            "incident.closed",
-            capability="incidents",
-            outcome="success",
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={"incident": incident.id, "severity": incident.severity.value},
+        self._emit_event("incident.closed", incident, actor, logging.INFO)
+        return incident
+
+    def step(
+        self,
+        incident_id: str,
+        number: int,
+        *,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Tick step *number* of the incident's checklist as done.
+
+        Raises:
+            InvalidInputError: unknown or closed incident, no such step (the
+                message names the valid numbers), step already done.
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        done: dict[str, Any] = {} if note is None else {"note": rules.text("note", note)}
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            if rules.step_of(state, number).done:
+                raise InvalidInputError(f"step {number} of {state.id} is already done")
+            return {}
+
+        self._append("update", incident_id, {"step": number, "done": done}, actor, check=check)
+        incident = self._fold_one(incident_id)
+        self._emit_event("incident.step_done", incident, actor, logging.INFO, step=number)
+        return incident
+
+    def run_step(
+        self,
+        incident_id: str,
+        number: int,
+        *,
+        context: ActionContext,
+        argument: str | None = None,
+        actor: str | None = None,
+    ) -> tuple[Incident, ActionResult]:
+        """Run the library action of step *number* and record its result in the incident.
+
+        The action runs outside the log's lock (it may take long); its result
+        (outcome, summary, counts and the events it produced) is then
+        appended as one entry. A ``success`` also ticks the step. When the
+        action raises, a ``failure`` naming only the error type is recorded
+        and the error is re-raised.
+
+        Args:
+            incident_id: the incident.
+            number: the step (it must name an action).
+            context: what the action may touch (the key store, the tenant's
+                tokens, audit options).
+            argument: the action's argument: a tenant (one of the incident's)
+                for ``rotate-and-rewrap`` and ``shred``, a ``host[:port]`` for
+                ``audit``, nothing for ``revoke-pepper``.
+            actor: who runs it.
+
+        .. danger:: ``shred`` destroys the tenant's keys irreversibly.
+
+        Raises:
+            InvalidInputError: unknown or closed incident, no such step, a step
+                without an action, a missing or wrong argument.
+            StykuCryptoError: what the action raised (after recording it).
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        state = self._fold_one(incident_id)
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            step = rules.step_of(state, number)
+            if step.action is None:
+                raise InvalidInputError(f"step {number} of {state.id} has no library action")
+            if ACTION_NAMES[step.action] == "tenant":
+                rules.tenant_of(state, str(argument))
+            return {}
+
+        if not state.is_open:
+            raise InvalidInputError(f"incident {state.id!r} is already closed")
+        check(state, _aware(self._clock()))
+        action = str(state.steps[number - 1].action)
+        try:
+            result = run_action(action, argument, context)
+        except StykuCryptoError as exc:
+            self._record_run(
+                incident_id, number, action, argument, failure_result(exc), actor, check
+            )
+            raise
+        incident = self._record_run(incident_id, number, action, argument, result, actor, check)
+        return incident, result
+
+    def _record_run(
+        self,
+        incident_id: str,
+        number: int,
+        action: str,
+        argument: str | None,
+        result: ActionResult,
+        actor: str | None,
+        check: Callable[[Incident, datetime], dict[str, Any]],
+    ) -> Incident:
+        run: dict[str, Any] = {
+            "action": action,
+            "argument": argument,
+            "outcome": result.outcome,
+            "summary": rules.text("summary", result.summary),
+            "counts": {str(k): int(v) for k, v in result.counts.items()},
+            "events": [dict(e) for e in result.events[:50]],
+        }
+        data: dict[str, Any] = {"step": number, "run": run}
+        state = self._fold_one(incident_id)
+        if result.outcome == "success" and not state.steps[number - 1].done:
+            data["done"] = {}
+        self._append("update", incident_id, data, actor, check=check)
+        incident = self._fold_one(incident_id)
+        self._emit_event(
+            "incident.action_run",
+            incident,
+            actor,
+            logging.WARNING,
+            step=number,
+            outcome="success" if result.outcome == "success" else "failure",
+            action=action,
+            result=result.outcome,
         )
         return incident
 
-    # -- reading ----------------------------------------------------------------------------
+    def notify(
+        self,
+        incident_id: str,
+        *,
+        tenant: str,
+        channel: str,
+        reference: str | None = None,
+        at: datetime | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Record that *tenant* was notified of the incident.
 
-    def verify(self) -> VerificationReport:
-        """Verify the whole log: every MAC, the chain, the order, and the head record.
+        Allowed on closed incidents too: a late notification must still be
+        recordable.
+
+        Args:
+            incident_id: the incident.
+            tenant: one of the incident's tenants.
+            channel: one of :data:`CHANNELS` (``email``, ``phone``...).
+            reference: a ticket or letter reference.
+            at: when the notice went out (timezone-aware; default now). Not
+                before detection, not in the future beyond the clock skew.
+            actor: who records it.
+
+        Raises:
+            InvalidInputError: unknown incident, a tenant that is not the
+                incident's, unknown channel, a time before detection or in the
+                future (each message names the valid values).
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        sent: dict[str, Any] = {"tenant": rules.text("tenant", tenant, limit=200)}
+        sent["channel"] = rules.channel(channel)
+        if reference is not None:
+            sent["reference"] = rules.text("reference", reference, limit=500)
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            rules.tenant_of(state, sent["tenant"])
+            when = now if at is None else at
+            sent["at"] = iso(
+                rules.activity_time(
+                    "notification time", when, now=now, not_before=state.detected_at
+                )
+            )
+            return {}
+
+        self._append(
+            "update", incident_id, {"notification": sent}, actor, check=check, allow_closed=True
+        )
+        incident = self._fold_one(incident_id)
+        self._emit_event("incident.notified", incident, actor, logging.INFO, channel=channel)
+        return incident
+
+    def overdue(
+        self, now: datetime | None = None
+    ) -> list[tuple[Incident, tuple[TenantNotice, ...]]]:
+        """Every confirmed incident with a tenant not notified by its deadline.
+
+        Args:
+            now: the time to judge at (default: the log's clock).
 
         Returns:
-            A :class:`VerificationReport` (the log is intact up to
-            ``entries``; a partial last line from a crash is reported, not
-            counted).
+            ``(incident, overdue notices)`` pairs, oldest incident first;
+            empty when nothing is overdue. ``false_positive`` incidents owe
+            no notice.
 
         Raises:
-            TamperedLogError: naming the first bad entry (edit, deletion,
-                insertion, reordering, splicing, truncation). An
-                ``incident.verify_failed`` event is logged at ERROR, with a
-                stable failure code as its ``reason`` and the entry number
-                in ``entry``.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        snapshot = self._read()
-        entries, head = self._verified(snapshot)
-        return _report(snapshot, entries, head)
-
-    def export(self, fmt: str = "json") -> str:
-        """A report of every incident as ``json``, ``markdown`` or ``html`` (verified first).
-
-        The JSON form follows the schema ``styku-crypto/incidents-export/v1``
-        (see ``docs/incidents.md``); Markdown and HTML are readable reports for
-        a customer notification, with every text field escaped.
-
-        Raises:
-            InvalidInputError: unknown format.
             TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
+            KeyStoreError: the log cannot be read.
         """
-        snapshot = self._read()
-        entries, head = self._verified(snapshot)
-        return export_incidents(
-            list(fold(entries).values()),
-            fmt=fmt,
-            report=_report(snapshot, entries, head),
-            generated_at=_aware(self._clock()),
-            location=self._storage.describe(),
+        when = _aware(self._clock() if now is None else now)
+        result = []
+        for incident in self.incidents():
+            late = incident.overdue(when)
+            if late:
+                result.append((incident, late))
+        return result
+
+    def _open_deduplicated(
+        self,
+        *,
+        key: str,
+        window: timedelta,
+        open_data: dict[str, Any],
+        again: str,
+        actor: str | None,
+    ) -> tuple[Incident, bool]:
+        """Open an incident, or update the open one with the same origin *key* seen within *window*.
+
+        The decision is taken under the log's write lock, so concurrent
+        alerts for one key open one incident. Returns ``(incident, opened)``.
+        """
+
+        def build(
+            entries: list[dict[str, Any]], states: dict[str, Incident], now: datetime
+        ) -> tuple[str, str | None, dict[str, Any]]:
+            for incident in reversed(list(states.values())):
+                origin = incident.origin or {}
+                if (
+                    origin.get("key") == key
+                    and incident.status not in (Status.CLOSED, Status.FALSE_POSITIVE)
+                    and now - incident.updated_at <= window
+                ):
+                    return "update", incident.id, {"action": again}
+            return "open", None, open_data
+
+        entry = self._append_built(build, actor)
+        incident = self._fold_one(entry["id"])
+        opened = entry["op"] == "open"
+        event = "incident.opened" if opened else "incident.updated"
+        self._emit_event(event, incident, actor, logging.WARNING if opened else logging.INFO)
+        return incident, opened
+
+    def _emit_event(
+        self,
+        name: str,
+        incident: Incident,
+        actor: str | None,
+        level: int,
+        *,
+        outcome: str = "success",
+        **extra: str | int,
+    ) -> None:
+        emit(
+            name,
+            capability="incidents",
+            outcome=outcome,
+            level=level,
+            tenant=_single(incident.tenants),
+            actor=actor,
+            attributes={
+                "incident": incident.id,
+                "severity": incident.severity.value,
+                "status": incident.status.value,
+                "tenants": len(incident.tenants),
+                **extra,
+            },
         )
-
-    def incidents(self) -> list[Incident]:
-        """Every incident, oldest first (verifies the log first).
-
-        Raises:
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        entries, _ = self._verified(self._read())
-        return list(fold(entries).values())
-
-    def get(self, incident_id: str) -> Incident:
-        """One incident (verifies the log first).
-
-        Raises:
-            InvalidInputError: no such incident.
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        return self._fold_one(incident_id)
-
-    def entries(self) -> list[dict[str, Any]]:
-        """The raw verified entries (parsed JSON), oldest first.
-
-        Raises:
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        entries, _ = self._verified(self._read())
-        return copy.deepcopy(entries)
-
-    # -- internals --------------------------------------------------------------------------
-
-    def _read(self) -> Snapshot:
-        with self._storage_errors():
-            return self._storage.read(self._raw_head)
-
-    @contextlib.contextmanager
-    def _storage_errors(self) -> Iterator[None]:
-        """Turn I/O and database failures into :class:`KeyStoreError` naming the location."""
-        try:
-            yield
-        except (OSError, sqlite3.Error) as exc:
-            raise storage_error(self._storage.describe(), exc) from exc
-
-    def _fold_one(self, incident_id: str) -> Incident:
-        incidents = fold(self._verified(self._read())[0])
-        try:
-            return incidents[incident_id]
-        except KeyError:
-            raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
-
-    def _verified(self, snapshot: Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
-        try:
-            entries = self._verify_cached(snapshot.lines)
-            head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
-            if head is not None:
-                check_head(entries, head)
-            elif entries and self._head_store is not None:
-                raise ChainTamperedError(
-                    "incident log has entries but its head record is missing from the key store",
-                    "head_missing",
-                )
-        except TamperedLogError as exc:
-            coded = exc if isinstance(exc, ChainTamperedError) else None
-            entry = None if coded is None else coded.entry
-            emit(
-                "incident.verify_failed",
-                capability="incidents",
-                outcome="failure",
-                level=logging.ERROR,
-                reason="malformed" if coded is None else coded.code,
-                attributes=None if entry is None else {"entry": entry},
-            )
-            raise
-        return entries, head
-
-    def _verify_cached(self, lines: list[str]) -> list[dict[str, Any]]:
-        """Verify *lines*, re-using the verified prefix of the previous call.
-
-        The log is append-only, so the previous call's lines are normally a
-        prefix of these; that is checked by hashing the prefix (cheap), and
-        only the new lines are parsed and MAC-checked. Any difference in the
-        prefix (an edit) falls back to verifying everything.
-        """
-        with self._cache_lock:
-            cached_count, cached_digest, cached_entries = self._cache
-        start: list[dict[str, Any]] | None = None
-        if 0 < cached_count <= len(lines) and digest(lines[:cached_count]) == cached_digest:
-            start = cached_entries
-        entries = verify_lines(self._key, lines[len(start) :] if start else lines, after=start)
-        with self._cache_lock:
-            self._cache = (len(lines), digest(lines), entries)
-        return entries
-
-    def _raw_head(self) -> bytes | None:
-        if self._head_store is None:
-            return None
-        return self._head_store.get_meta(self._head_name)
-
-    def _append(
-        self, op: str, incident_id: str | None, data: dict[str, Any], actor: str | None
-    ) -> dict[str, Any]:
-        by = None if actor is None else _text("actor", actor, limit=200)
-        with self._storage_errors(), self._thread_lock, self._storage.locked() as writer:
-            entries, _ = self._verified(writer.snapshot(self._raw_head))
-            seq = len(entries) + 1
-            if op == "open":
-                target = f"INC-{seq:06d}"
-            else:
-                target = str(incident_id)
-                state = fold(entries).get(target)
-                if state is None:
-                    raise InvalidInputError(f"no incident {target!r} in the log")
-                if not state.is_open:
-                    raise InvalidInputError(f"incident {target!r} is already closed")
-            log_id = entries[0]["log"] if entries else secrets.token_hex(16)
-            body: dict[str, Any] = {
-                "at": iso(_aware(self._clock())),
-                "by": by,
-                "data": data,
-                "id": target,
-                "kid": self._key.current_key_id(),
-                "log": log_id,
-                "op": op,
-                "prev": entries[-1]["mac"] if entries else GENESIS,
-                "seq": seq,
-                "v": FORMAT_VERSION,
-            }
-            body["mac"] = entry_mac(self._key, body)
-            if not entries:
-                # an empty head first: a crash before the first entry lands still verifies
-                self._write_head(HeadRecord(log=log_id, seq=0, mac=GENESIS), strict=True)
-            writer.write(canonical(body))
-            self._write_head(HeadRecord(log=log_id, seq=seq, mac=body["mac"]), strict=False)
-        return body
-
-    def _write_head(self, head: HeadRecord, *, strict: bool) -> None:
-        if self._head_store is None:
-            return
-        try:
-            self._head_store.set_meta(self._head_name, head_bytes(self._key, head))
-        except StykuCryptoError as exc:
-            if strict:
-                raise
-            # The entry is durable; a lagging head only weakens truncation detection.
-            _log.warning("incident log head not updated: %s", type(exc).__name__)
-
-
-def _report(
-    snapshot: Snapshot, entries: Sequence[dict[str, Any]], head: HeadRecord | None
-) -> VerificationReport:
-    incidents = {e["id"] for e in entries if e["op"] == "open"}
-    if snapshot.tail_bytes:
-        stopped = (
-            f"stopped after entry {len(entries)} (byte {snapshot.complete_bytes}): "
-            f"{snapshot.tail_bytes} bytes of an incomplete entry follow"
-        )
-    else:
-        stopped = f"end of log after entry {len(entries)}"
-    return VerificationReport(
-        entries=len(entries),
-        incidents=len(incidents),
-        head_checked=head is not None,
-        head_entries=None if head is None else head.seq,
-        incomplete_tail_bytes=snapshot.tail_bytes,
-        stopped_at=stopped,
-    )
-
-
-def _text(what: str, value: str, *, limit: int = _MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be text")
-    value = value.strip()
-    if not value:
-        raise InvalidInputError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise InvalidInputError(f"{what} is longer than {limit} characters")
-    return value
-
-
-def _severity(value: Severity | str) -> Severity:
-    try:
-        return Severity(str(value).lower())
-    except ValueError:
-        choices = ", ".join(s.value for s in Severity)
-        raise InvalidInputError(f"severity must be one of: {choices}") from None
-
-
-def _tenants(values: Iterable[str]) -> list[str]:
-    if isinstance(values, str):
-        raise InvalidInputError("tenants must be a list of names, not one string")
-    result = sorted({_text("tenant", v, limit=200) for v in values})
-    if len(result) > _MAX_TENANTS:
-        raise InvalidInputError(f"at most {_MAX_TENANTS} tenants per entry")
-    return result
 
 
 def _single(tenants: tuple[str, ...]) -> str | None:
