@@ -250,6 +250,14 @@ class LogCore:
             self._cache = (len(lines), digest(lines), entries)
         return entries
 
+    def has_head(self) -> bool:
+        """Whether the head store holds a head record for this log (so it was written to).
+
+        Raises:
+            KeyStoreError: the head store cannot be read.
+        """
+        return self._raw_head() is not None
+
     def _raw_head(self) -> bytes | None:
         if self._head_store is None:
             return None

@@ -200,7 +200,7 @@ class IncidentLog(LogCore):
             data["deadlines"] = rules.deadlines(names, start=detected, policy=self._policy)
         entry = self._append("open", None, data, actor)
         incident = self._fold_one(entry["id"])
-        self._emit_event("incident.opened", incident, actor, logging.WARNING)
+        self._emit("incident.opened", incident, actor, logging.WARNING)
         return incident
 
     def update(
@@ -288,7 +288,7 @@ class IncidentLog(LogCore):
 
         self._append("update", incident_id, data, actor, check=check)
         incident = self._fold_one(incident_id)
-        self._emit_event("incident.updated", incident, actor, logging.INFO)
+        self._emit("incident.updated", incident, actor, logging.INFO)
         return incident
 
     def transition(
@@ -341,7 +341,7 @@ class IncidentLog(LogCore):
             data["action"] = rules.text("action", action)
         self._append("close", incident_id, data, actor)
         incident = self._fold_one(incident_id)
-        self._emit_event("incident.closed", incident, actor, logging.INFO)
+        self._emit("incident.closed", incident, actor, logging.INFO)
         return incident
 
     def step(
@@ -369,7 +369,7 @@ class IncidentLog(LogCore):
 
         self._append("update", incident_id, {"step": number, "done": done}, actor, check=check)
         incident = self._fold_one(incident_id)
-        self._emit_event("incident.step_done", incident, actor, logging.INFO, step=number)
+        self._emit("incident.step_done", incident, actor, logging.INFO, step=number)
         return incident
 
     def run_step(
@@ -456,7 +456,7 @@ class IncidentLog(LogCore):
             data["done"] = {}
         self._append("update", incident_id, data, actor, check=check)
         incident = self._fold_one(incident_id)
-        self._emit_event(
+        self._emit(
             "incident.action_run",
             incident,
             actor,
@@ -518,7 +518,7 @@ class IncidentLog(LogCore):
             "update", incident_id, {"notification": sent}, actor, check=check, allow_closed=True
         )
         incident = self._fold_one(incident_id)
-        self._emit_event("incident.notified", incident, actor, logging.INFO, channel=channel)
+        self._emit("incident.notified", incident, actor, logging.INFO, channel=channel)
         return incident
 
     def overdue(
@@ -577,11 +577,15 @@ class IncidentLog(LogCore):
         entry = self._append_built(build, actor)
         incident = self._fold_one(entry["id"])
         opened = entry["op"] == "open"
-        event = "incident.opened" if opened else "incident.updated"
-        self._emit_event(event, incident, actor, logging.WARNING if opened else logging.INFO)
+        self._emit(
+            "incident.opened" if opened else "incident.updated",
+            incident,
+            actor,
+            logging.WARNING if opened else logging.INFO,
+        )
         return incident, opened
 
-    def _emit_event(
+    def _emit(
         self,
         name: str,
         incident: Incident,
