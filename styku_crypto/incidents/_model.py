@@ -200,8 +200,8 @@ class TimelineItem:
 
     Attributes:
         at: when it happened (UTC).
-        kind: ``detected``, ``reported``, ``status``, ``step``, ``action_run``,
-            ``notified``, ``action`` or ``closed``.
+        kind: ``detected``, ``reported``, ``status``, ``tenants``, ``step``,
+            ``action_run``, ``notified``, ``action`` or ``closed``.
         text: what happened.
         actor: who recorded it.
     """
@@ -388,7 +388,10 @@ class _State:
         self.updated_at = at
         if "severity" in data:
             self.severity = Severity(data["severity"])
-        self.tenants.update(data.get("tenants", []))
+        added = sorted(set(data.get("tenants", [])) - self.tenants)
+        self.tenants.update(added)
+        if added:
+            self._item(at, seq, "tenants", f"affected tenants added: {', '.join(added)}", by)
         if "action" in data:
             self.actions.append(IncidentAction(at=at, text=str(data["action"]), actor=by))
             self._item(at, seq, "action", str(data["action"]), by)
