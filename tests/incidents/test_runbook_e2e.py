@@ -76,15 +76,18 @@ def test_key_compromise_end_to_end(
         finally:
             logging.getLogger("styku_crypto").removeHandler(handler)
         (incident,) = log.incidents()
-    assert incident.status is Status.SUSPECTED and incident.type == "key-compromise"
-    assert incident.origin is not None and incident.origin["rule"] == "decrypt_failures"
+    assert incident.status is Status.SUSPECTED
+    assert incident.type == "key-compromise"
+    assert incident.origin is not None
+    assert incident.origin["rule"] == "decrypt_failures"
     inc = incident.id
 
     # 2. globex is affected too; confirm 73 hours ago (an activity recorded after the fact)
     assert _cli(capsys, "update", inc, "--tenant", "globex", "--actor", "alice")[0] == 0
     confirmed = (datetime.now(UTC) - timedelta(days=3, hours=1)).isoformat(timespec="seconds")
     code, out, _ = _cli(capsys, "update", inc, "--status", "confirmed", "--at", confirmed)
-    assert code == 0 and "confirmed" in out
+    assert code == 0
+    assert "confirmed" in out
 
     # 3. run rotate-and-rewrap on acme with its real tokens (confirmation on stdin)
     code, out, _ = _cli(capsys, "show", inc)
@@ -95,7 +98,8 @@ def test_key_compromise_end_to_end(
     assert code == 0, err
     assert "rewrapped 12 tokens" in out
     rewrapped = (env_dir / "acme-tokens.txt").read_text().split()
-    assert len(rewrapped) == 12 and set(rewrapped).isdisjoint(tokens.values())
+    assert len(rewrapped) == 12
+    assert set(rewrapped).isdisjoint(tokens.values())
     with _open_store(env_dir) as store:
         envelope = Envelope(store)
         for token, (key, data) in zip(rewrapped, plain.items(), strict=True):
@@ -107,10 +111,12 @@ def test_key_compromise_end_to_end(
                 "--reference", "ticket 123")[0] == 0  # fmt: skip
     code, out, _ = _cli(capsys, "overdue")
     assert code == 1
-    assert "globex" in out and "acme" not in out
+    assert "globex" in out
+    assert "acme" not in out
     code, out, _ = _cli(capsys, "overdue", "--format", "json")
     doc = json.loads(out)
-    assert code == 1 and doc["schema"] == "styku-crypto/incidents-overdue/v1"
+    assert code == 1
+    assert doc["schema"] == "styku-crypto/incidents-overdue/v1"
     assert [(r["incident"], r["tenant"]) for r in doc["overdue"]] == [(inc, "globex")]
 
     # 5. notify globex, close, verify, export
@@ -119,7 +125,9 @@ def test_key_compromise_end_to_end(
     assert _cli(capsys, "close", inc, "--disposition", "keys rotated, customers told")[0] == 0
     code, out, _ = _cli(capsys, "verify", "--format", "json")
     report = json.loads(out)
-    assert code == 0 and report["intact"] and report["head_checked"]
+    assert code == 0
+    assert report["intact"]
+    assert report["head_checked"]
     assert report["schema"] == "styku-crypto/incidents-verify/v1"
 
     code, out, _ = _cli(capsys, "export", "--format", "json")
@@ -133,7 +141,8 @@ def test_key_compromise_end_to_end(
     assert run["counts"] == {"rotated": 2, "rewrapped": 12, "unchanged": 0}
     assert {e["event"] for e in run["events"]} == {"key.rotated", "envelope.rewrap"}
     code, out, _ = _cli(capsys, "export", "--format", "markdown")
-    assert "### Timeline" in out and "notified globex by phone" in out
+    assert "### Timeline" in out
+    assert "notified globex by phone" in out
 
 
 def _tamper(path: Path, index: int, change: dict[str, object], *, remac: object = None) -> None:
@@ -164,11 +173,13 @@ def test_tampered_notification_fails_verify(
     _tamper(env_dir / "incidents.jsonl", 1, change)
     code, out, err = _cli(capsys, "verify")
     assert code == 1
-    assert "entry 2" in err and "MAC mismatch" in err
+    assert "entry 2" in err
+    assert "MAC mismatch" in err
     for argv in (("overdue",), ("show", "INC-000001"), ("export", "--format", "html")):
-        code, out, err = _cli(capsys, *argv)
+        code, _out, err = _cli(capsys, *argv)
         assert code == 1, argv
-        assert "TamperedLogError" in err and "ChainTamperedError" not in err
+        assert "TamperedLogError" in err
+        assert "ChainTamperedError" not in err
 
 
 def test_forged_notification_without_the_key_fails_verify(
@@ -184,4 +195,5 @@ def test_forged_notification_without_the_key_fails_verify(
             env_dir / "incidents.jsonl", 1, {"channel": "portal"}, remac=KeyStoreMacKey(foreign)
         )
     code, _, err = _cli(capsys, "verify", "--format", "json")
-    assert code == 1 and "entry 2" in err
+    assert code == 1
+    assert "entry 2" in err
