@@ -171,7 +171,7 @@ def test_tampered_notification_fails_verify(
     _cli(capsys, "notify", "INC-000001", "--tenant", "acme", "--channel", "email")
     _cli(capsys, "update", "INC-000001", "--action", "after the notice")
     _tamper(env_dir / "incidents.jsonl", 1, change)
-    code, out, err = _cli(capsys, "verify")
+    code, _, err = _cli(capsys, "verify")
     assert code == 1
     assert "entry 2" in err
     assert "MAC mismatch" in err
@@ -191,9 +191,9 @@ def test_forged_notification_without_the_key_fails_verify(
     other = env_dir / "other"
     other.mkdir()
     with _open_store(other) as foreign:
-        _tamper(
-            env_dir / "incidents.jsonl", 1, {"channel": "portal"}, remac=KeyStoreMacKey(foreign)
-        )
+        key = KeyStoreMacKey(foreign)
+        key.current_key_id()  # the same key id, under another store's key
+        _tamper(env_dir / "incidents.jsonl", 1, {"channel": "portal"}, remac=key)
     code, _, err = _cli(capsys, "verify", "--format", "json")
     assert code == 1
     assert "entry 2" in err
