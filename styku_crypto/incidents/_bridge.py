@@ -148,7 +148,7 @@ class IncidentBridge:
                 actor=self._actor,
             )
         except StykuCryptoError as exc:
-            _log.error("incident bridge could not record an alert: %s", type(exc).__name__)
+            _log.error("incident bridge could not record an alert: %s", _public_name(exc))
             return None
         return incident
 
@@ -178,3 +178,11 @@ class _BridgeHandler(logging.Handler):
 
 def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def _public_name(exc: BaseException) -> str:
+    """The name of the nearest public exception class (never a private subclass)."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "styku_crypto.exceptions":
+            return cls.__name__
+    return type(exc).__name__

@@ -70,10 +70,12 @@ class Status(enum.StrEnum):
 
 
 #: The allowed lifecycle transitions: every state can be closed (with a
-#: disposition); otherwise an incident only moves forward, and ``closed`` is final.
+#: disposition); otherwise an incident only moves forward (a confirmed incident
+#: can still turn out a false positive, which owes no customer notice), and
+#: ``closed`` is final.
 TRANSITIONS: Mapping[Status, tuple[Status, ...]] = {
     Status.SUSPECTED: (Status.CONFIRMED, Status.FALSE_POSITIVE, Status.CLOSED),
-    Status.CONFIRMED: (Status.CONTAINED, Status.RESOLVED, Status.CLOSED),
+    Status.CONFIRMED: (Status.CONTAINED, Status.RESOLVED, Status.FALSE_POSITIVE, Status.CLOSED),
     Status.CONTAINED: (Status.RESOLVED, Status.CLOSED),
     Status.RESOLVED: (Status.CLOSED,),
     Status.FALSE_POSITIVE: (Status.CLOSED,),
