@@ -27,7 +27,7 @@ def _open(log: IncidentLog, **kwargs: object) -> str:
 
 
 def test_opens_suspected_and_walks_the_lifecycle(log: IncidentLog, clock: FixedClock) -> None:
-    """suspected -> confirmed -> contained -> resolved -> closed, each a dated entry with its actor."""
+    """suspected to closed through every state, each move a dated entry with its actor."""
     inc = _open(log)
     for status in ("confirmed", "contained", "resolved"):
         log.update(inc, status=status, actor="alice")
@@ -54,7 +54,7 @@ def test_opens_suspected_and_walks_the_lifecycle(log: IncidentLog, clock: FixedC
 def test_invalid_transitions_name_the_allowed_ones(
     log: IncidentLog, path: tuple[str, ...], refused: str
 ) -> None:
-    """A move TRANSITIONS does not allow is refused with the allowed moves named, nothing written."""
+    """A move TRANSITIONS forbids is refused naming the allowed moves; nothing is written."""
     inc = _open(log)
     for status in path:
         log.update(inc, status=status)
@@ -102,7 +102,7 @@ def test_at_before_detection_or_in_the_future_is_refused(
     inc = _open(log)
     detected = log.get(inc).detected_at
     when = detected + offset if offset < timedelta(0) else clock.now + offset
-    with pytest.raises(InvalidInputError, match="before the incident was detected|in the future"):
+    with pytest.raises(InvalidInputError, match=r"before the incident was detected|in the future"):
         log.update(inc, status="confirmed", at=when)
 
 
@@ -176,7 +176,7 @@ def test_entries_without_status_fold_as_suspected(make_log: object, tmp_path: ob
 def test_any_move_sequence_matches_the_transition_table(
     tmp_path_factory: pytest.TempPathFactory, moves: list[Status]
 ) -> None:
-    """Property: the log accepts exactly the moves TRANSITIONS allows, and folds to the model's state."""
+    """Property: the log accepts exactly the moves TRANSITIONS allows and folds to them."""
     log = IncidentLog(
         tmp_path_factory.mktemp("p") / "l.jsonl", mac_key=RawMacKey(), clock=FixedClock()
     )
@@ -190,7 +190,7 @@ def test_any_move_sequence_matches_the_transition_table(
             else:
                 log.update(inc, status=move)
         except InvalidInputError:
-            assert not allowed or move is Status.CLOSED and model is Status.CLOSED
+            assert not allowed or (move is Status.CLOSED and model is Status.CLOSED)
             continue
         assert allowed
         model = move

@@ -24,7 +24,7 @@ CTX = {"table": "t"}
 
 
 def test_builtins_ship_with_the_package() -> None:
-    """The six built-in playbooks load, each with ordered steps and an owner; every action is used."""
+    """The six built-ins load with ordered steps and an owner; every action is used."""
     books = load_playbooks()
     assert sorted(books) == sorted(BUILTIN_PLAYBOOKS)
     assert len(BUILTIN_PLAYBOOKS) == 6
@@ -180,7 +180,7 @@ def test_rotate_without_tokens_is_partial_and_leaves_the_step_open(
 
 
 def test_a_failing_action_is_recorded_then_raised(log: IncidentLog, store: KeyStore) -> None:
-    """A token of another tenant stops the rewrap: the failure (type only) is recorded and raised."""
+    """Another tenant's token stops the rewrap: the failure (type only) is recorded, raised."""
     store.create_tenant("acme")
     store.create_tenant("globex")
     env = Envelope(store)
@@ -242,7 +242,7 @@ def test_revoke_pepper_moves_new_hashes_to_a_new_pepper(log: IncidentLog, store:
 
 
 def test_audit_action_records_an_unreachable_target(log: IncidentLog, store: KeyStore) -> None:
-    """audit runs the real scanner; a closed loopback port is recorded as a failed (incomplete) scan."""
+    """audit runs the real scanner; a closed loopback port is a failed (incomplete) scan."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
