@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import hmac
 import logging
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from styku_crypto.incidents._chain import (
     verify_lines,
 )
 from styku_crypto.incidents._export import export_incidents
-from styku_crypto.incidents._model import Incident, VerificationReport, fold, iso
+from styku_crypto.incidents._model import Folded, Incident, VerificationReport, iso
 from styku_crypto.incidents._model import aware as _aware
 from styku_crypto.incidents._policy import NotificationPolicy
 from styku_crypto.incidents._storage import (
@@ -46,7 +48,7 @@ from styku_crypto.incidents._storage import (
     Snapshot,
     SqliteStorage,
     Storage,
-    digest,
+    feed,
     storage_error,
 )
 
@@ -87,7 +89,7 @@ class LogCore:
         self._policy = policy or NotificationPolicy()
         self._thread_lock = threading.Lock()
         self._cache_lock = threading.Lock()
-        self._cache: tuple[int, bytes, list[dict[str, Any]]] = (0, b"", [])
+        self._cache: tuple[int, bytes, list[dict[str, Any]], Folded] = (0, b"", [], Folded())
 
     def __repr__(self) -> str:
         return f"IncidentLog({self._storage.describe()!r})"
@@ -119,7 +121,7 @@ class LogCore:
                 is unavailable.
         """
         snapshot = self._read()
-        entries, head = self._verified(snapshot)
+        entries, head, _ = self._verified(snapshot)
         return _report(snapshot, entries, head)
 
     def export(self, fmt: str = "json") -> str:
@@ -138,9 +140,9 @@ class LogCore:
                 is unavailable.
         """
         snapshot = self._read()
-        entries, head = self._verified(snapshot)
+        entries, head, folded = self._verified(snapshot)
         return export_incidents(
-            list(fold(entries).values()),
+            list(folded.values()),
             fmt=fmt,
             report=_report(snapshot, entries, head),
             generated_at=_aware(self._clock()),
@@ -157,8 +159,7 @@ class LogCore:
                 message names the location and the problem); or the MAC key
                 is unavailable.
         """
-        entries, _ = self._verified(self._read())
-        return list(fold(entries).values())
+        return list(self._verified(self._read())[2].values())
 
     def get(self, incident_id: str) -> Incident:
         """One incident (verifies the log first).
@@ -183,7 +184,7 @@ class LogCore:
                 message names the location and the problem); or the MAC key
                 is unavailable.
         """
-        entries, _ = self._verified(self._read())
+        entries, _, _ = self._verified(self._read())
         return copy.deepcopy(entries)
 
     # -- internals --------------------------------------------------------------------------
@@ -201,15 +202,17 @@ class LogCore:
             raise storage_error(self._storage.describe(), exc) from exc
 
     def _fold_one(self, incident_id: str) -> Incident:
-        incidents = fold(self._verified(self._read())[0])
+        incidents = self._verified(self._read())[2]
         try:
             return incidents[incident_id]
         except KeyError:
             raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
 
-    def _verified(self, snapshot: Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
+    def _verified(
+        self, snapshot: Snapshot
+    ) -> tuple[list[dict[str, Any]], HeadRecord | None, Folded]:
         try:
-            entries = self._verify_cached(snapshot.lines)
+            entries, folded = self._verify_cached(snapshot.lines)
             head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
             if head is not None:
                 check_head(entries, head)
@@ -230,25 +233,34 @@ class LogCore:
                 attributes=None if entry is None else {"entry": entry},
             )
             raise
-        return entries, head
+        return entries, head, folded
 
-    def _verify_cached(self, lines: list[str]) -> list[dict[str, Any]]:
-        """Verify *lines*, re-using the verified prefix of the previous call.
+    def _verify_cached(self, lines: list[str]) -> tuple[list[dict[str, Any]], Folded]:
+        """Verify *lines* and fold them, re-using the verified prefix of the previous call.
 
         The log is append-only, so the previous call's lines are normally a
         prefix of these; that is checked by hashing the prefix (cheap), and
-        only the new lines are parsed and MAC-checked. Any difference in the
-        prefix (an edit) falls back to verifying everything.
+        only the new lines are parsed, MAC-checked and folded. Any difference
+        in the prefix (an edit) falls back to verifying and folding everything.
         """
         with self._cache_lock:
-            cached_count, cached_digest, cached_entries = self._cache
+            cached_count, cached_digest, cached_entries, cached_fold = self._cache
+        h = hashlib.sha256()
         start: list[dict[str, Any]] | None = None
-        if 0 < cached_count <= len(lines) and digest(lines[:cached_count]) == cached_digest:
-            start = cached_entries
-        entries = verify_lines(self._key, lines[len(start) :] if start else lines, after=start)
+        base = Folded()
+        if 0 < cached_count <= len(lines):
+            feed(h, lines[:cached_count])
+            if hmac.compare_digest(h.digest(), cached_digest):
+                start, base = cached_entries, cached_fold
+            else:
+                h = hashlib.sha256()
+        done = len(start) if start else 0
+        entries = verify_lines(self._key, lines[done:], after=start)
+        feed(h, lines[done:])
+        folded = base.extended(entries[base.count :])
         with self._cache_lock:
-            self._cache = (len(lines), digest(lines), entries)
-        return entries
+            self._cache = (len(lines), h.digest(), entries, folded)
+        return entries, folded
 
     def has_head(self) -> bool:
         """Whether the head store holds a head record for this log (so it was written to).
@@ -274,7 +286,7 @@ class LogCore:
         allow_closed: bool = False,
     ) -> dict[str, Any]:
         def build(
-            entries: list[dict[str, Any]], states: dict[str, Incident], now: datetime
+            entries: list[dict[str, Any]], states: Mapping[str, Incident], now: datetime
         ) -> tuple[str, str | None, dict[str, Any]]:
             if op == "open":
                 return op, None, data
@@ -291,7 +303,7 @@ class LogCore:
     def _append_built(
         self,
         build: Callable[
-            [list[dict[str, Any]], dict[str, Incident], datetime],
+            [list[dict[str, Any]], Mapping[str, Incident], datetime],
             tuple[str, str | None, dict[str, Any]],
         ],
         actor: str | None,
@@ -299,10 +311,10 @@ class LogCore:
         """Append the entry *build* makes from the verified entries, under the write lock."""
         by = None if actor is None else rules.text("actor", actor, limit=200)
         with self._storage_errors(), self._thread_lock, self._storage.locked() as writer:
-            entries, _ = self._verified(writer.snapshot(self._raw_head))
+            entries, _, folded = self._verified(writer.snapshot(self._raw_head))
             seq = len(entries) + 1
             now = _aware(self._clock())
-            op, incident_id, data = build(entries, fold(entries), now)
+            op, incident_id, data = build(entries, folded, now)
             target = f"INC-{seq:06d}" if op == "open" else str(incident_id)
             log_id = entries[0]["log"] if entries else secrets.token_hex(16)
             body: dict[str, Any] = {

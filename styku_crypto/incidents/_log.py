@@ -562,7 +562,7 @@ class IncidentLog(LogCore):
         """
 
         def build(
-            entries: list[dict[str, Any]], states: dict[str, Incident], now: datetime
+            entries: list[dict[str, Any]], states: Mapping[str, Incident], now: datetime
         ) -> tuple[str, str | None, dict[str, Any]]:
             for incident in reversed(list(states.values())):
                 origin = incident.origin or {}

@@ -6,8 +6,9 @@ build on these types, so neither imports the other's internals.
 
 from __future__ import annotations
 
+import copy
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "OPENING_STATES",
     "TRANSITIONS",
     "ActionRun",
+    "Folded",
     "Incident",
     "IncidentAction",
     "Severity",
@@ -305,15 +307,63 @@ def fold(entries: Sequence[dict[str, Any]]) -> dict[str, Incident]:
     Entries written before lifecycles existed (no ``status`` in the opening
     entry) fold as ``suspected`` until a transition or a close.
     """
-    states: dict[str, _State] = {}
-    for entry in entries:
-        if entry["op"] == "open":
-            states[entry["id"]] = _State(entry)
-            continue
-        state = states.get(entry["id"])
-        if state is not None:
+    return dict(Folded().extended(entries))
+
+
+class Folded(Mapping[str, Incident]):
+    """Incidents folded from a prefix of the log, extendable without refolding it.
+
+    :meth:`extended` returns a new object: states touched by the new entries
+    are copied before they change, so an instance never changes once built
+    and can be shared between threads. Incidents are frozen lazily, once per
+    state, when looked up.
+
+    Hot path: appends and reads refold only the entries added since the last
+    call (the log is append-only and its verified prefix is checked by the
+    caller); ``tests/incidents/test_lifecycle.py`` proves the result equals a
+    fold from scratch.
+    """
+
+    __slots__ = ("_count", "_states")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._states: dict[str, _State] = {}
+
+    @property
+    def count(self) -> int:
+        """How many entries were folded."""
+        return self._count
+
+    def extended(self, entries: Sequence[dict[str, Any]]) -> Folded:
+        """A new :class:`Folded` with *entries* (the ones after :attr:`count`) applied."""
+        new = Folded()
+        new._count = self._count + len(entries)
+        new._states = dict(self._states)
+        copied: set[str] = set()
+        for entry in entries:
+            key = entry["id"]
+            if entry["op"] == "open":
+                new._states[key] = _State(entry)
+                copied.add(key)
+                continue
+            state = new._states.get(key)
+            if state is None:
+                continue
+            if key not in copied:
+                state = new._states[key] = state.clone()
+                copied.add(key)
             state.apply(entry)
-    return {key: s.freeze() for key, s in states.items()}
+        return new
+
+    def __getitem__(self, key: str) -> Incident:
+        return self._states[key].freeze()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
 class _State:
@@ -346,6 +396,7 @@ class _State:
         self.deadlines: dict[str, tuple[int, datetime]] = {}
         self.notified: dict[str, tuple[datetime, str, str, str | None]] = {}
         self.timeline: list[tuple[datetime, int, TimelineItem]] = []
+        self.frozen: Incident | None = None
         seq = int(entry["seq"])
         by = entry["by"]
         self._item(self.detected_at, seq, "detected", "detected", None)
@@ -353,6 +404,20 @@ class _State:
         self._item(at, seq, "reported", f"opened as {self.status.value}{kind}", by)
         status_at = parse_time(data["status_at"]) if "status_at" in data else self.detected_at
         self._status(self.status, status_at, at, by, None, seq, data)
+
+    def clone(self) -> _State:
+        """A copy whose containers can change without touching this one."""
+        other = copy.copy(self)
+        other.tenants = set(self.tenants)
+        other.actions = list(self.actions)
+        other.origin = None if self.origin is None else dict(self.origin)
+        other.history = list(self.history)
+        other.steps = [dict(s, runs=list(s["runs"])) for s in self.steps]
+        other.deadlines = dict(self.deadlines)
+        other.notified = dict(self.notified)
+        other.timeline = list(self.timeline)
+        other.frozen = None
+        return other
 
     def _item(self, at: datetime, seq: int, kind: str, text: str, actor: str | None) -> None:
         self.timeline.append((at, seq, TimelineItem(at=at, kind=kind, text=text, actor=actor)))
@@ -383,6 +448,7 @@ class _State:
             self.deadlines.setdefault(tenant, (int(rule["hours"]), parse_time(rule["due"])))
 
     def apply(self, entry: dict[str, Any]) -> None:
+        self.frozen = None
         at = parse_time(entry["at"])
         data = entry["data"]
         by = entry["by"]
@@ -455,6 +521,11 @@ class _State:
         self._item(at, seq, "notified", f"notified {tenant} by {notice['channel']}{ref}", by)
 
     def freeze(self) -> Incident:
+        if self.frozen is None:
+            self.frozen = self._freeze()
+        return self.frozen
+
+    def _freeze(self) -> Incident:
         steps = tuple(
             Step(
                 number=i,

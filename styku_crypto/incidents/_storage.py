@@ -27,7 +27,7 @@ __all__ = [
     "Snapshot",
     "SqliteStorage",
     "Storage",
-    "digest",
+    "feed",
     "storage_error",
 ]
 
@@ -203,12 +203,11 @@ def _rows(conn: sqlite3.Connection) -> Snapshot:
 Storage = FileStorage | SqliteStorage
 
 
-def digest(lines: Sequence[str]) -> bytes:
-    h = hashlib.sha256()
+def feed(h: hashlib._Hash, lines: Sequence[str]) -> None:
+    """Hash *lines* (each with a newline) into *h*: the identity of a verified prefix."""
     for line in lines:
         h.update(line.encode("utf-8", "surrogatepass"))
         h.update(b"\n")
-    return h.digest()
 
 
 def _split(data: bytes) -> Snapshot:

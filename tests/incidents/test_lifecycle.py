@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from styku_crypto.incidents import (
     NotificationPolicy,
     Status,
 )
+from styku_crypto.incidents._model import Folded
 from styku_crypto.keys import KeyStore
 from tests.incidents.conftest import FixedClock, RawMacKey
 
@@ -195,3 +197,45 @@ def test_any_move_sequence_matches_the_transition_table(
         assert allowed
         model = move
     assert log.get(inc).status is model
+
+
+_OPS = st.sampled_from(["status", "tenant", "step", "notify", "action", "open", "close"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(ops=st.lists(_OPS, min_size=1, max_size=14), cuts=st.lists(st.integers(0, 20), max_size=4))
+def test_incremental_fold_equals_a_fold_from_scratch(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[str], cuts: list[int]
+) -> None:
+    """Hot path: folding the log in chunks (as appends do) gives the same incidents as folding it
+    at once, and extending never changes an earlier fold (they are shared between threads)."""
+    log = IncidentLog(
+        tmp_path_factory.mktemp("f") / "l.jsonl", mac_key=RawMacKey(), clock=FixedClock()
+    )
+    inc = log.open_incident(type="key-compromise", tenants=["acme"]).id
+    for op in ops:
+        with contextlib.suppress(InvalidInputError):
+            if op == "status":
+                log.update(inc, status="confirmed")
+            elif op == "tenant":
+                log.update(inc, tenants=["globex"])
+            elif op == "step":
+                log.step(inc, 1, note="n")
+            elif op == "notify":
+                log.notify(inc, tenant="acme", channel="email")
+            elif op == "action":
+                log.update(inc, action="a")
+            elif op == "open":
+                inc = log.open_incident(type="lost-device", tenants=["acme"]).id
+            else:
+                log.close(inc, disposition="d")
+    entries = log.entries()
+    whole = dict(Folded().extended(entries))
+    folded, snapshots = Folded(), []
+    for cut in sorted({min(c, len(entries)) for c in cuts} | {len(entries)}):
+        folded = folded.extended(entries[folded.count : cut])
+        snapshots.append((folded, dict(folded)))
+    assert dict(folded) == whole
+    for earlier, seen in snapshots:
+        assert dict(earlier) == seen
+    assert {i.id: i for i in log.incidents()} == whole  # the log's own (cached) fold
