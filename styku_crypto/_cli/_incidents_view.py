@@ -93,10 +93,10 @@ def print_incident(incident: Incident, fmt: str) -> None:
     if incident.notices:
         print("  notification:")
         for n in incident.notices:
-            how = f"{n.channel} ({n.reference})" if n.reference else (n.channel or "-")
+            how = f"{n.channel} ({n.reference})" if n.reference else n.channel
+            sent = f"notified {iso(n.notified_at)} by {how}" if n.notified_at else "not notified"
             print(
-                f"    {n.tenant}: deadline {iso(n.deadline)}, notified {iso(n.notified_at)}"
-                f" by {how}: {n.state(now).replace('_', ' ')}"
+                f"    {n.tenant}: deadline {iso(n.deadline)}, {sent}: {n.state(now).replace('_', ' ')}"
             )
     print("  timeline:")
     for item in incident.timeline:

@@ -22,6 +22,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     for name in ("STYKU_CRYPTO_STORE", "STYKU_CRYPTO_INCIDENTS", "STYKU_CRYPTO_ROOT_KEY_FILE",
                  "STYKU_CRYPTO_INCIDENTS_CONFIG"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
+    assert main(["keys", "init"]) == 0  # only keys init creates a key store
+    capsys.readouterr()
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = main(["incidents", *argv])

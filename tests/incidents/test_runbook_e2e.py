@@ -29,12 +29,16 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 @pytest.fixture
-def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with the default store paths and a clean environment."""
+def env_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """A working directory with an initialised default store and a clean environment."""
     monkeypatch.chdir(tmp_path)
     for name in ("STYKU_CRYPTO_STORE", "STYKU_CRYPTO_INCIDENTS", "STYKU_CRYPTO_ROOT_KEY_FILE",
                  "STYKU_CRYPTO_INCIDENTS_CONFIG"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
+    assert main(["keys", "init"]) == 0  # only keys init creates a key store
+    capsys.readouterr()
     return tmp_path
 
 
