@@ -383,6 +383,8 @@ def _run_step(args: argparse.Namespace, store: KeyStore, log: IncidentLog) -> in
         raise usage_error("--tokens goes with a rotate-and-rewrap step")
     tokens, lines = (None, None) if args.tokens is None else view.read_tokens(Path(args.tokens))
     label = f"{action} {argument}" if argument else action
+    if action == "shred":
+        label += " (irreversible: every token of the tenant becomes undecryptable)"
     if not args.yes and not _confirm(f"run {label} for {incident.id} step {args.number}?"):
         print("not run", file=sys.stderr)
         return 1
@@ -407,11 +409,8 @@ def _run_step(args: argparse.Namespace, store: KeyStore, log: IncidentLog) -> in
 def _confirm(question: str) -> bool:
     from styku_crypto._cli import usage_error
 
-    if not sys.stdin.isatty():
-        line = sys.stdin.readline()
-    else:
-        print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
     if not line:
         raise usage_error(f"{question} needs confirmation: answer y on stdin or pass --yes")
     return line.strip().lower() in ("y", "yes")

@@ -95,9 +95,8 @@ def print_incident(incident: Incident, fmt: str) -> None:
         for n in incident.notices:
             how = f"{n.channel} ({n.reference})" if n.reference else n.channel
             sent = f"notified {iso(n.notified_at)} by {how}" if n.notified_at else "not notified"
-            print(
-                f"    {n.tenant}: deadline {iso(n.deadline)}, {sent}: {n.state(now).replace('_', ' ')}"
-            )
+            state = n.state(now).replace("_", " ")
+            print(f"    {n.tenant}: deadline {iso(n.deadline)}, {sent}: {state}")
     print("  timeline:")
     for item in incident.timeline:
         who = f" [{item.actor}]" if item.actor else ""

@@ -80,9 +80,9 @@ class IncidentBridge:
         self._window = window
         self._actor = actor
 
-    def __call__(self, alert: Alert) -> Incident | None:
+    def __call__(self, alert: Alert) -> None:
         """Record *alert* (use the bridge as a detector's ``on_alert``); never raises."""
-        return self.record(
+        self.record(
             rule=alert.rule,
             tenant=alert.value if alert.dimension == "tenant" else None,
             source=alert.value if alert.dimension == "source" else None,

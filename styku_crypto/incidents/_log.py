@@ -171,7 +171,9 @@ class IncidentLog(LogCore):
                 raise InvalidInputError(f"type must be one of: {', '.join(sorted(books))}")
         title = title if title is not None else (book.title if book else None)
         description = (
-            description if description is not None else (book.description if book else None)
+            description
+            if description is not None
+            else (book.description or book.title if book else None)
         )
         severity = severity if severity is not None else (book.severity if book else None)
         if title is None or description is None or severity is None:
@@ -186,7 +188,7 @@ class IncidentLog(LogCore):
         data: dict[str, Any] = {
             "title": rules.text("title", title, limit=200),
             "severity": rules.severity(severity).value,
-            "description": rules.text("description", description or "-"),
+            "description": rules.text("description", description),
             "tenants": names,
             "status": opening.value,
         }
@@ -282,8 +284,8 @@ class IncidentLog(LogCore):
                 extra["deadlines"] = rules.deadlines(
                     added, start=now, policy=self._policy, known=known
                 )
-            if not extra.get("deadlines", True):
-                del extra["deadlines"]
+            if "deadlines" in extra and not extra["deadlines"]:
+                del extra["deadlines"]  # every tenant already has its clock
             return extra
 
         self._append("update", incident_id, data, actor, check=check)
@@ -451,10 +453,15 @@ class IncidentLog(LogCore):
             "events": [dict(e) for e in result.events[:50]],
         }
         data: dict[str, Any] = {"step": number, "run": run}
-        state = self._fold_one(incident_id)
-        if result.outcome == "success" and not state.steps[number - 1].done:
-            data["done"] = {}
-        self._append("update", incident_id, data, actor, check=check)
+
+        def check_and_tick(state: Incident, now: datetime) -> dict[str, Any]:
+            extra = check(state, now)
+            # decided under the write lock: a step ticked meanwhile is not ticked twice
+            if result.outcome == "success" and not state.steps[number - 1].done:
+                extra["done"] = {}
+            return extra
+
+        self._append("update", incident_id, data, actor, check=check_and_tick)
         incident = self._fold_one(incident_id)
         self._emit(
             "incident.action_run",
