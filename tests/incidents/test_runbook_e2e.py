@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,3 +203,37 @@ def test_forged_notification_without_the_key_fails_verify(
     code, _, err = _cli(capsys, "verify", "--format", "json")
     assert code == 1
     assert "entry 2" in err
+
+
+def _edit_data(path: Path, index: int, edit: Callable[[dict[str, Any]], None]) -> None:
+    lines = path.read_text().splitlines()
+    entry = json.loads(lines[index])
+    edit(entry["data"])
+    lines[index] = canonical(entry)
+    path.write_text("\n".join(lines) + "\n")
+
+
+_EDITS: dict[str, tuple[int, Callable[[dict[str, Any]], None]]] = {
+    "deadline extended": (1, lambda d: d["deadlines"]["acme"].update(due="2099-01-01T00:00:00Z")),
+    "confirmation backdated": (1, lambda d: d.update(status_at="2026-11-27T02:10:00.000000Z")),
+    "status changed": (1, lambda d: d.update(status="false_positive")),
+    "step untaken": (2, lambda d: d.update(step=3)),
+    "checklist edited": (0, lambda d: d["steps"][1].update(action="shred")),
+    "type changed": (0, lambda d: d.update(type="lost-device")),
+}
+
+
+@pytest.mark.parametrize("what", list(_EDITS))
+def test_every_new_kind_of_entry_is_covered_by_verify(
+    env_dir: Path, capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    """Statuses, deadlines, steps, checklists and types are in the chain: any edit fails verify."""
+    _cli(capsys, "open", "--type", "key-compromise", "--tenant", "acme",
+         "--detected-at", "2026-11-27T02:10:00Z")  # fmt: skip
+    _cli(capsys, "update", "INC-000001", "--status", "confirmed", "--at", "2026-11-27T03:00:00Z")
+    _cli(capsys, "step", "INC-000001", "1", "--done")
+    index, edit = _EDITS[what]
+    _edit_data(env_dir / "incidents.jsonl", index, edit)
+    code, _, err = _cli(capsys, "verify")
+    assert code == 1
+    assert f"entry {index + 1}" in err
