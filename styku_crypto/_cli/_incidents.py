@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from styku_crypto._cli import _incidents_view as view
 
 if TYPE_CHECKING:
-    from styku_crypto.incidents import IncidentLog
+    from styku_crypto.incidents import IncidentLog, NotificationPolicy
     from styku_crypto.keys import KeyStore
 
 __all__ = ["register"]
@@ -240,9 +240,29 @@ def _session(
     with store:
         name = _log_name(log_path, store_dir)
         log = IncidentLog.open(log_path, store=store, name=name, policy=policy)
+        if name != "default" and log_path.exists() and not log.has_head():
+            log = _legacy(log, log_path, store, policy)
         if not create and not log_path.exists() and not log.has_head():
             raise usage_error(f"no incident log at {log_path}")
         yield store, log
+
+
+def _legacy(
+    log: IncidentLog, log_path: Path, store: KeyStore, policy: NotificationPolicy
+) -> IncidentLog:
+    """A log written before named logs kept its head as ``default``: use that head when it
+    verifies this very file (same log id, sequence and MAC), else keep *log*, whose
+    verification then reports the missing head."""
+    from styku_crypto.exceptions import TamperedLogError
+    from styku_crypto.incidents import IncidentLog
+
+    legacy = IncidentLog.open(log_path, store=store, name="default", policy=policy)
+    try:
+        if legacy.has_head() and legacy.verify().head_checked:
+            return legacy
+    except TamperedLogError:
+        pass
+    return log
 
 
 def _time(value: str | None, what: str) -> datetime | None:

@@ -206,3 +206,26 @@ def test_policy_config_sets_deadlines(cli: Run, tmp_path: Path) -> None:
     assert {n["tenant"]: n["hours"] for n in doc["notifications"]} == {"acme": 12, "globex": 48}
     (tmp_path / "bad.toml").write_text("[notification]\ndefault_hours = -1\n")
     assert cli("list", "--config", "bad.toml")[0] == 2
+
+
+def test_a_log_from_before_named_logs_still_reads(cli: Run, tmp_path: Path) -> None:
+    """A custom --log written when every log's head was 'default' keeps verifying (no false
+    alarm); a custom log whose head is really missing is still tampering."""
+    from styku_crypto.incidents import IncidentLog
+    from styku_crypto.keys import KeyStore, LocalRootKey
+
+    root = LocalRootKey(tmp_path / "styku-keys.db.rootkey")
+    with KeyStore.open(tmp_path / "styku-keys.db", root=root) as store:
+        old = IncidentLog.open(tmp_path / "custom.jsonl", store=store)  # head name "default"
+        old.open_incident("before", severity="low", description="d")
+    code, out, err = cli("verify", "--log", "custom.jsonl")
+    assert code == 0, err
+    assert "head record matches" in out
+    assert cli("update", "INC-000001", "--log", "custom.jsonl", "--action", "more")[0] == 0
+    # a file whose entries neither its own head nor the legacy head covers is refused
+    with KeyStore.open(tmp_path / "styku-keys.db", root=root) as store:
+        other = IncidentLog.open(tmp_path / "other.jsonl", store=store, name="elsewhere")
+        other.open_incident("x", severity="low", description="d")
+    code, _, err = cli("verify", "--log", "other.jsonl")
+    assert code == 1
+    assert "head record is missing" in err
