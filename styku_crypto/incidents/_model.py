@@ -456,17 +456,18 @@ class _State:
         self.updated_at = at
         if "severity" in data:
             self.severity = Severity(data["severity"])
-        added = sorted(set(data.get("tenants", [])) - self.tenants)
-        self.tenants.update(added)
-        if added:
-            self._item(at, seq, "tenants", f"affected tenants added: {', '.join(added)}", by)
+        if "tenants" in data:
+            added = sorted(set(data["tenants"]) - self.tenants)
+            self.tenants.update(added)
+            if added:
+                self._item(at, seq, "tenants", f"affected tenants added: {', '.join(added)}", by)
         if "action" in data:
             self.actions.append(IncidentAction(at=at, text=str(data["action"]), actor=by))
             self._item(at, seq, "action", str(data["action"]), by)
         if "status" in data:
             when = parse_time(data["status_at"]) if "status_at" in data else at
             self._status(Status(data["status"]), when, at, by, data.get("note"), seq, data)
-        else:
+        elif "deadlines" in data:
             self._deadlines(data)
         if "run" in data:
             self._run(data["step"], data["run"], at, by, seq)
