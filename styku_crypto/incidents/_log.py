@@ -30,8 +30,11 @@ __all__ = ["IncidentLog"]
 class IncidentLog(LogCore):
     """An append-only, hash-chained, MAC-authenticated record of security incidents.
 
-    Every change (open, update, close) appends one entry; nothing is ever
-    rewritten. Entries are chained (each carries the MAC of the previous one)
+    Every change (open, a lifecycle move, an action, a ticked step, an action's
+    result, a customer notification, close) appends one entry; nothing is ever
+    rewritten. Moves follow :data:`TRANSITIONS`; confirming an incident fixes
+    each affected tenant's notification deadline from the *policy* in that
+    entry. Checks that depend on an incident's state run under the write lock. Entries are chained (each carries the MAC of the previous one)
     and authenticated with HMAC-SHA256 under a key from the key store, so
     :meth:`verify` detects any edit, deletion, insertion, reordering or
     splicing. When a *head_store* is given (the key store's metadata, by
