@@ -34,8 +34,10 @@ class IncidentLog(LogCore):
     result, a customer notification, close) appends one entry; nothing is ever
     rewritten. Moves follow :data:`TRANSITIONS`; confirming an incident fixes
     each affected tenant's notification deadline from the *policy* in that
-    entry. Checks that depend on an incident's state run under the write lock. Entries are chained (each carries the MAC of the previous one)
-    and authenticated with HMAC-SHA256 under a key from the key store, so
+    entry. Checks that depend on an incident's state run under the write lock.
+
+    Entries are chained (each carries the MAC of the previous one) and
+    authenticated with HMAC-SHA256 under a key from the key store, so
     :meth:`verify` detects any edit, deletion, insertion, reordering or
     splicing. When a *head_store* is given (the key store's metadata, by
     default with :meth:`open`), the last entry's position and MAC are recorded
