@@ -57,7 +57,7 @@ class ActionContext:
     """
 
     store: KeyStore
-    tokens: MutableMapping[Any, Any] | None = None
+    tokens: MutableMapping[Any, Any] | None = field(default=None, repr=False)
     audit_policy: str = "intermediate"
     audit_ca_file: str | Path | None = None
     audit_timeout: float = 5.0
