@@ -474,9 +474,8 @@ class IncidentLog(LogCore):
             actor,
             logging.WARNING,
             step=number,
-            outcome="success" if result.outcome == "success" else "failure",
-            action=action,
-            result=result.outcome,
+            outcome={"success": "success", "partial": "unknown"}.get(result.outcome, "failure"),
+            reason=action,
         )
         return incident
 
@@ -605,6 +604,7 @@ class IncidentLog(LogCore):
         level: int,
         *,
         outcome: str = "success",
+        reason: str | None = None,
         **extra: str | int,
     ) -> None:
         emit(
@@ -614,10 +614,10 @@ class IncidentLog(LogCore):
             level=level,
             tenant=_single(incident.tenants),
             actor=actor,
+            reason=reason,
             attributes={
                 "incident": incident.id,
                 "severity": incident.severity.value,
-                "status": incident.status.value,
                 "tenants": len(incident.tenants),
                 **extra,
             },

@@ -253,3 +253,26 @@ def test_audit_action_records_an_unreachable_target(log: IncidentLog, store: Key
     assert result.counts["unreachable"] == 1
     assert "scan incomplete" in result.summary
     assert not state.steps[0].done
+
+
+def test_steps_and_runs_emit_events(
+    log: IncidentLog, store: KeyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """incident.step_done names the step; incident.action_run names the action (reason) and
+    carries the outcome; neither carries notes, summaries or tokens."""
+    from styku_crypto.events import EVENT_ATTRIBUTE
+
+    store.create_tenant("acme")
+    inc = log.open_incident(type="key-compromise", tenants=["acme"])
+    with caplog.at_level("INFO", logger="styku_crypto.incidents"):
+        log.step(inc.id, 1, note="private note")
+        log.run_step(inc.id, 2, context=ActionContext(store=store), argument="acme")
+    events = {
+        f["event"]: f
+        for r in caplog.records
+        if isinstance(f := getattr(r, EVENT_ATTRIBUTE, None), dict)
+    }
+    assert events["incident.step_done"]["step"] == 1
+    assert events["incident.action_run"]["reason"] == "rotate-and-rewrap"
+    assert events["incident.action_run"]["outcome"] == "unknown"  # partial: no token source
+    assert "private note" not in caplog.text
