@@ -9,6 +9,7 @@ import pytest
 
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.incidents import CHANNELS, IncidentLog, NotificationPolicy
+from styku_crypto.keys import KeyStore
 from tests.incidents.conftest import FixedClock
 
 
@@ -116,3 +117,15 @@ def test_bad_policy_is_refused(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(InvalidInputError, match=message):
         NotificationPolicy.from_toml(path)
+
+
+def test_sqlite_mode_records_the_runbook_too(store: KeyStore, clock: FixedClock) -> None:
+    """The table mode carries statuses, steps and notices in its chain like the file mode."""
+    log = IncidentLog.open(store=store, sqlite=True, clock=clock)
+    inc = log.open_incident(type="data-exposure", tenants=["acme"], status="confirmed",
+                            detected_at=clock.now - timedelta(hours=100)).id  # fmt: skip
+    log.step(inc, 1)
+    assert [n.tenant for _, ns in log.overdue() for n in ns] == ["acme"]
+    log.notify(inc, tenant="acme", channel="portal")
+    assert log.overdue() == []
+    assert log.verify().entries == 3
