@@ -121,7 +121,7 @@ class LogCore:
                 is unavailable.
         """
         snapshot = self._read()
-        entries, head, _ = self._verified(snapshot)
+        entries, head, _ = self._verified(snapshot, fold=False)
         return _report(snapshot, entries, head)
 
     def export(self, fmt: str = "json") -> str:
@@ -184,7 +184,7 @@ class LogCore:
                 message names the location and the problem); or the MAC key
                 is unavailable.
         """
-        entries, _, _ = self._verified(self._read())
+        entries, _, _ = self._verified(self._read(), fold=False)
         return copy.deepcopy(entries)
 
     # -- internals --------------------------------------------------------------------------
@@ -209,10 +209,15 @@ class LogCore:
             raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
 
     def _verified(
-        self, snapshot: Snapshot
+        self, snapshot: Snapshot, *, fold: bool = True
     ) -> tuple[list[dict[str, Any]], HeadRecord | None, Folded]:
+        """The verified entries, the head record and (with *fold*) the folded incidents.
+
+        Without *fold* the returned :class:`Folded` may cover fewer entries
+        (the fold is brought up to date by the next call that needs it).
+        """
         try:
-            entries, folded = self._verify_cached(snapshot.lines)
+            entries, folded = self._verify_cached(snapshot.lines, fold=fold)
             head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
             if head is not None:
                 check_head(entries, head)
@@ -235,7 +240,9 @@ class LogCore:
             raise
         return entries, head, folded
 
-    def _verify_cached(self, lines: list[str]) -> tuple[list[dict[str, Any]], Folded]:
+    def _verify_cached(
+        self, lines: list[str], *, fold: bool = True
+    ) -> tuple[list[dict[str, Any]], Folded]:
         """Verify *lines* and fold them, re-using the verified prefix of the previous call.
 
         The log is append-only, so the previous call's lines are normally a
@@ -257,7 +264,8 @@ class LogCore:
         done = len(start) if start else 0
         entries = verify_lines(self._key, lines[done:], after=start)
         feed(h, lines[done:])
-        folded = base.extended(entries[base.count :])
+        # the cached fold may lag behind the cached entries (a verify-only call)
+        folded = base.extended(entries[base.count :]) if fold else base
         with self._cache_lock:
             self._cache = (len(lines), h.digest(), entries, folded)
         return entries, folded
