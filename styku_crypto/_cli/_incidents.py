@@ -550,15 +550,17 @@ def _show(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from styku_crypto.exceptions import TamperedLogError
 
-    with _session(args, write=False) as (_store, log):
-        try:
+    try:
+        # the session itself may find tampering (a head record whose authenticated
+        # copy is gone or differs): verify reports it like any other
+        with _session(args, write=False) as (_store, log):
             report = log.verify()
-        except TamperedLogError as exc:
-            if args.format == "json":
-                view.print_json({"schema": _VERIFY_SCHEMA, "intact": False, "error": str(exc)})
-            print(f"TAMPERED: {exc}", file=sys.stderr)
-            return 1
-        location = log.location
+            location = log.location
+    except TamperedLogError as exc:
+        if args.format == "json":
+            view.print_json({"schema": _VERIFY_SCHEMA, "intact": False, "error": str(exc)})
+        print(f"TAMPERED: {exc}", file=sys.stderr)
+        return 1
     if args.format == "json":
         view.print_json(
             {

@@ -229,3 +229,24 @@ def test_a_log_from_before_named_logs_still_reads(cli: Run, tmp_path: Path) -> N
     code, _, err = cli("verify", "--log", "other.jsonl")
     assert code == 1
     assert "head record is missing" in err
+
+
+def test_verify_reports_tampering_found_while_opening_the_log(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head record that fails its own check while the log is being located is reported by
+    verify as TAMPERED (exit 1, JSON intact false), never as a crash or another error."""
+    from styku_crypto.exceptions import TamperedLogError
+    from styku_crypto.incidents import IncidentLog
+
+    _seed(cli)
+    (tmp_path / "incidents.jsonl").unlink()
+
+    def forged(self: IncidentLog) -> bool:
+        raise TamperedLogError("incident log head differs from its authenticated copy")
+
+    monkeypatch.setattr(IncidentLog, "has_head", forged)
+    code, out, err = cli("verify", "--format", "json")
+    assert code == 1
+    assert err.startswith("TAMPERED: incident log head differs")
+    assert json.loads(out)["intact"] is False
