@@ -193,6 +193,13 @@ VOCABULARY: tuple[EventSpec, ...] = (
        "An incident record was updated (action, severity, tenants)."),
     _e("incident.closed", _I, "success", ("tenant", "actor"), _IDS, ("end",),
        "An incident record was closed with a disposition."),
+    _e("incident.step_done", _I, "success", ("tenant", "actor"), _IDS, ("change",),
+       "A playbook step of an incident was ticked as done (step names it)."),
+    _e("incident.action_run", _W, "success", ("tenant", "actor", "reason"), _IDS, ("change",),
+       "A playbook step ran its library action (reason names it; outcome); the result is in "
+       "the log."),
+    _e("incident.notified", _I, "success", ("tenant", "actor"), _IDS, ("info",),
+       "A customer notification was recorded for an incident (tenant, channel)."),
     _e("incident.verify_failed", _E, "failure", ("reason",), _IDS, ("error",),
        "The incident log failed verification; reason is a fixed code (malformed, sequence_gap, "
        "chain_broken, unknown_key, mac_mismatch, truncated, head_mismatch, head_missing) and "

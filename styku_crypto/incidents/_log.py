@@ -1,326 +1,43 @@
-"""The tamper-evident incident log: records, storage and :class:`IncidentLog`."""
+"""The tamper-evident incident log: :class:`IncidentLog`."""
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import enum
-import errno
-import fcntl
-import hashlib
 import logging
 import os
-import secrets
-import sqlite3
-import stat
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from styku_crypto.events import emit
-from styku_crypto.exceptions import (
-    InvalidInputError,
-    KeyStoreError,
-    StykuCryptoError,
-    TamperedLogError,
+from styku_crypto.exceptions import InvalidInputError, StykuCryptoError
+from styku_crypto.incidents import _rules as rules
+from styku_crypto.incidents._actions import (
+    ActionContext,
+    ActionResult,
+    failure_result,
+    run_action,
 )
-from styku_crypto.incidents._chain import (
-    FORMAT_VERSION,
-    GENESIS,
-    ChainTamperedError,
-    HeadRecord,
-    HeadStore,
-    MacKey,
-    canonical,
-    check_head,
-    entry_mac,
-    head_bytes,
-    parse_head,
-    verify_lines,
-)
+from styku_crypto.incidents._core import LogCore
+from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
+from styku_crypto.incidents._model import Incident, Severity, Status, TenantNotice, iso
+from styku_crypto.incidents._model import aware as _aware
+from styku_crypto.incidents._playbooks import ACTION_NAMES, Playbook, load_playbooks
+from styku_crypto.incidents._policy import NotificationPolicy
 
-__all__ = [
-    "Incident",
-    "IncidentAction",
-    "IncidentLog",
-    "Severity",
-    "VerificationReport",
-]
-
-_log = logging.getLogger("styku_crypto.incidents")
-_MAX_TEXT = 20_000
-_MAX_TENANTS = 1_000
-_HEAD_PREFIX = "styku.incidents.head."
-_TABLE = "styku_incident_log"
-_SQL_CREATE = f"CREATE TABLE IF NOT EXISTS {_TABLE} (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)"
-_SQL_SELECT = f"SELECT entry FROM {_TABLE} ORDER BY seq"  # noqa: S608 - constant identifier
-_SQL_COUNT = f"SELECT COUNT(*) FROM {_TABLE}"  # noqa: S608 - constant identifier
-_SQL_INSERT = f"INSERT INTO {_TABLE} (seq, entry) VALUES (?, ?)"  # noqa: S608 - constant identifier
+__all__ = ["IncidentLog"]
 
 
-class Severity(enum.StrEnum):
-    """Incident severity."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentAction:
-    """One recorded step: an action taken, a finding, a status note.
-
-    Attributes:
-        at: when it was recorded (UTC).
-        text: what happened.
-        actor: who recorded it, when given.
-    """
-
-    at: datetime
-    text: str
-    actor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """The current state of one incident, folded from its log entries.
-
-    Attributes:
-        id: ``INC-`` and six digits (the log sequence number of its opening entry).
-        title: short title.
-        severity: the current severity.
-        description: what happened.
-        tenants: affected tenants, sorted.
-        detected_at: when the incident was detected (UTC).
-        reported_at: when it was recorded in the log (UTC).
-        resolved_at: when it was resolved (UTC), ``None`` while open.
-        disposition: how it ended (``None`` while open).
-        actions: every update, oldest first.
-        updated_at: time of the latest entry (UTC).
-    """
-
-    id: str
-    title: str
-    severity: Severity
-    description: str
-    tenants: tuple[str, ...]
-    detected_at: datetime
-    reported_at: datetime
-    resolved_at: datetime | None
-    disposition: str | None
-    actions: tuple[IncidentAction, ...]
-    updated_at: datetime
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the incident has not been closed."""
-        return self.resolved_at is None
-
-    @property
-    def status(self) -> str:
-        """``"open"`` or ``"closed"``."""
-        return "open" if self.is_open else "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationReport:
-    """The result of a successful :meth:`IncidentLog.verify`.
-
-    Attributes:
-        entries: complete, authentic entries.
-        incidents: incidents in the log.
-        head_checked: whether a head record was available and matched (so
-            truncation of the tail would have been detected).
-        head_entries: entries the head record covers (``None`` without one).
-        incomplete_tail_bytes: bytes after the last complete entry (a write
-            cut short by a crash); 0 when none. They are ignored, and the next
-            append removes them.
-        stopped_at: a human-readable description of where verification stopped.
-    """
-
-    entries: int
-    incidents: int
-    head_checked: bool
-    head_entries: int | None
-    incomplete_tail_bytes: int
-    stopped_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    lines: list[str]
-    complete_bytes: int
-    tail_bytes: int
-    head: bytes | None = None  # the raw head record, read under the same lock
-
-
-_HeadReader = Callable[[], bytes | None]
-
-
-class _FileStorage:
-    """JSON Lines file; appends under ``flock`` with ``O_APPEND`` and ``fsync``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def describe(self) -> str:
-        return str(self.path)
-
-    def read(self, head: _HeadReader) -> _Snapshot:
-        # O_NOFOLLOW like the writer: a symlink planted at the log path is refused
-        # (ELOOP), never followed; O_NONBLOCK so a FIFO cannot hang the open.
-        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-        try:
-            fd = os.open(self.path, flags)
-        except FileNotFoundError:
-            return _Snapshot([], 0, 0, head())
-        try:
-            _require_regular(fd, self.path)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                data = _read_all(fd)
-                raw_head = head()
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        return replace(_split(data), head=raw_head)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[_FileWriter]:
-        created = not self.path.exists()
-        fd = os.open(
-            self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
-        )
-        try:
-            _require_regular(fd, self.path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if created:
-                    _fsync_dir(self.path.parent)
-                yield _FileWriter(fd)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-class _FileWriter:
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._snapshot: _Snapshot | None = None
-
-    def snapshot(self, head: _HeadReader) -> _Snapshot:
-        self._snapshot = replace(_split(_read_all(self._fd)), head=head())
-        return self._snapshot
-
-    def write(self, line: str) -> None:
-        snapshot = self._snapshot
-        if snapshot is None:
-            raise RuntimeError("internal error: snapshot() must precede write()")
-        if snapshot.tail_bytes:
-            # a previous writer crashed mid-append: drop its partial line first
-            os.ftruncate(self._fd, snapshot.complete_bytes)
-        _write_all(self._fd, (line + "\n").encode("ascii"))
-        os.fsync(self._fd)
-
-
-class _SqliteStorage:
-    """A table in an SQLite database (the key store's), one row per entry."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock_path = path.with_name(path.name + ".incidents.lock")
-
-    def describe(self) -> str:
-        return f"sqlite:///{self.path}#{_TABLE}"
-
-    def _connect(self) -> sqlite3.Connection:
-        self._refuse_symlink()
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute(_SQL_CREATE)
-        return conn
-
-    def _refuse_symlink(self) -> None:
-        # sqlite3 cannot open with O_NOFOLLOW: refuse a symlinked database path
-        # explicitly, for reads and writes alike (as the file storage does).
-        if self.path.is_symlink():
-            raise KeyStoreError(f"incident log {self.describe()}: refusing a symbolic link")
-
-    def read(self, head: _HeadReader) -> _Snapshot:
-        self._refuse_symlink()
-        if not self.path.exists():
-            return _Snapshot([], 0, 0, head())
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                with contextlib.closing(self._connect()) as conn:
-                    return replace(_rows(conn), head=head())
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[_SqliteWriter]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                with contextlib.closing(self._connect()) as conn:
-                    yield _SqliteWriter(conn)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-class _SqliteWriter:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._count = 0
-
-    def snapshot(self, head: _HeadReader) -> _Snapshot:
-        snapshot = replace(_rows(self._conn), head=head())
-        self._count = len(snapshot.lines)
-        return snapshot
-
-    def write(self, line: str) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (count,) = conn.execute(_SQL_COUNT).fetchone()
-            if count != self._count:
-                raise ChainTamperedError(
-                    "incident table changed outside the log's lock", "concurrent_change"
-                )
-            conn.execute(_SQL_INSERT, (count + 1, line))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _rows(conn: sqlite3.Connection) -> _Snapshot:
-    rows = conn.execute(_SQL_SELECT).fetchall()
-    return _Snapshot([str(r[0]) for r in rows], 0, 0)
-
-
-_Storage = _FileStorage | _SqliteStorage
-
-
-class IncidentLog:
+class IncidentLog(LogCore):
     """An append-only, hash-chained, MAC-authenticated record of security incidents.
 
-    Every change (open, update, close) appends one entry; nothing is ever
-    rewritten. Entries are chained (each carries the MAC of the previous one)
-    and authenticated with HMAC-SHA256 under a key from the key store, so
+    Every change (open, a lifecycle move, an action, a ticked step, an action's
+    result, a customer notification, close) appends one entry; nothing is ever
+    rewritten. Moves follow :data:`TRANSITIONS`; confirming an incident fixes
+    each affected tenant's notification deadline from the *policy* in that
+    entry. Checks that depend on an incident's state run under the write lock.
+
+    Entries are chained (each carries the MAC of the previous one) and
+    authenticated with HMAC-SHA256 under a key from the key store, so
     :meth:`verify` detects any edit, deletion, insertion, reordering or
     splicing. When a *head_store* is given (the key store's metadata, by
     default with :meth:`open`), the last entry's position and MAC are recorded
@@ -355,36 +72,14 @@ class IncidentLog:
         sqlite: store entries in a table of the SQLite database at *path*
             instead of a JSON Lines file.
         clock: returns the current UTC time (inject a fixed clock in tests).
+        policy: the customer notification policy (default: 72 hours from
+            confirmation for every tenant).
 
     .. warning::
        Without a *head_store*, deleting entries from the end of the log is
        undetectable: the remaining chain is valid. Use :meth:`open` with a key
        store, or pass the store's backend as *head_store*.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        mac_key: MacKey,
-        head_store: HeadStore | None = None,
-        name: str | None = None,
-        sqlite: bool = False,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        if name is None:
-            name = "sqlite" if sqlite else "default"
-        if not name or len(name) > 200:
-            raise InvalidInputError("log name must be 1..200 characters")
-        p = Path(path)
-        self._storage: _Storage = _SqliteStorage(p) if sqlite else _FileStorage(p)
-        self._key = mac_key
-        self._head_store = head_store
-        self._head_name = _HEAD_PREFIX + name
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._thread_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._cache: tuple[int, bytes, list[dict[str, Any]]] = (0, b"", [])
 
     @classmethod
     def open(
@@ -395,6 +90,7 @@ class IncidentLog:
         name: str | None = None,
         sqlite: bool = False,
         clock: Callable[[], datetime] | None = None,
+        policy: NotificationPolicy | None = None,
     ) -> IncidentLog:
         """Open the incident log of a key store, authenticated with a key derived from it.
 
@@ -406,12 +102,12 @@ class IncidentLog:
             name: the log's name in the store's metadata (see the constructor).
             sqlite: keep entries in a table of the key store's SQLite database.
             clock: returns the current UTC time.
+            policy: the customer notification policy (see the constructor).
 
         Raises:
             InvalidInputError: no *path* and the store is not file-based.
             KeyStoreError: the MAC key cannot be derived.
         """
-        from styku_crypto.incidents._keys import KeyStoreMacKey, store_head, store_path
 
         if path is None:
             base = store_path(store)
@@ -425,69 +121,93 @@ class IncidentLog:
             name=name,
             sqlite=sqlite,
             clock=clock,
+            policy=policy,
         )
-
-    def __repr__(self) -> str:
-        return f"IncidentLog({self._storage.describe()!r})"
-
-    @property
-    def location(self) -> str:
-        """Where the entries are stored (a path or an SQLite table)."""
-        return self._storage.describe()
 
     # -- writing ----------------------------------------------------------------------------
 
     def open_incident(
         self,
-        title: str,
+        title: str | None = None,
         *,
-        severity: Severity | str,
-        description: str,
+        severity: Severity | str | None = None,
+        description: str | None = None,
         tenants: Iterable[str] = (),
         detected_at: datetime | None = None,
         actor: str | None = None,
+        type: str | None = None,
+        status: Status | str = Status.SUSPECTED,
+        playbooks: Mapping[str, Playbook] | None = None,
     ) -> Incident:
         """Record a new incident and return it.
 
         Args:
-            title: short title (1..200 characters).
-            severity: ``low``, ``medium``, ``high`` or ``critical``.
-            description: what happened.
+            title: short title (1..200 characters); the playbook's title by
+                default when *type* is given.
+            severity: ``low``, ``medium``, ``high`` or ``critical``; the
+                playbook's by default.
+            description: what happened; the playbook's by default.
             tenants: affected tenants.
-            detected_at: when it was detected (timezone-aware; default now).
+            detected_at: when it was detected (timezone-aware; default now;
+                not in the future beyond the clock skew).
             actor: who records it.
+            type: a playbook name: its owner role and ordered steps are copied
+                into the incident (the checklist).
+            status: ``suspected`` (default) or ``confirmed``; confirmed starts
+                the notification clocks at *detected_at*.
+            playbooks: where *type* is looked up (default: the built-in
+                playbooks; see :func:`load_playbooks`).
 
         Raises:
-            InvalidInputError: empty or oversized text, unknown severity, naive time.
+            InvalidInputError: empty or oversized text, unknown severity,
+                type or status, naive or future time; no title, severity or
+                description and no *type* to take them from.
             TamperedLogError: the existing log does not verify.
             KeyStoreError: the log cannot be written: an I/O or database
                 error, or the path is a symbolic link or not a regular file
                 (the message names the location and the problem); or the MAC
                 key is unavailable.
         """
+        book = None
+        if type is not None:
+            books = load_playbooks() if playbooks is None else playbooks
+            book = books.get(type)
+            if book is None:
+                raise InvalidInputError(f"type must be one of: {', '.join(sorted(books))}")
+        title = title if title is not None else (book.title if book else None)
+        description = (
+            description
+            if description is not None
+            else (book.description or book.title if book else None)
+        )
+        severity = severity if severity is not None else (book.severity if book else None)
+        if title is None or description is None or severity is None:
+            raise InvalidInputError("give a title, a severity and a description, or a --type")
+        now = _aware(self._clock())
+        detected = now if detected_at is None else _aware(detected_at)
+        rules.activity_time(
+            "detected_at", detected, now=now, not_before=datetime.min.replace(tzinfo=UTC)
+        )
+        opening = rules.opening_status(status)
+        names = rules.tenants(tenants)
         data: dict[str, Any] = {
-            "title": _text("title", title, limit=200),
-            "severity": _severity(severity).value,
-            "description": _text("description", description),
-            "tenants": _tenants(tenants),
+            "title": rules.text("title", title, limit=200),
+            "severity": rules.severity(severity).value,
+            "description": rules.text("description", description),
+            "tenants": names,
+            "status": opening.value,
         }
         if detected_at is not None:
-            data["detected_at"] = _iso(_aware(detected_at))
+            data["detected_at"] = iso(detected)
+        if book is not None:
+            data["type"] = book.name
+            data["owner"] = book.owner
+            data["steps"] = book.entry_data()
+        if opening is Status.CONFIRMED:
+            data["deadlines"] = rules.deadlines(names, start=detected, policy=self._policy)
         entry = self._append("open", None, data, actor)
         incident = self._fold_one(entry["id"])
-        emit(
-            "incident.opened",
-            capability="incidents",
-            outcome="success",
-            level=logging.WARNING,
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={
-                "incident": incident.id,
-                "severity": incident.severity.value,
-                "tenants": len(incident.tenants),
-            },
-        )
+        self._emit("incident.opened", incident, actor, logging.WARNING)
         return incident
 
     def update(
@@ -497,13 +217,32 @@ class IncidentLog:
         action: str | None = None,
         severity: Severity | str | None = None,
         tenants: Iterable[str] = (),
+        status: Status | str | None = None,
+        at: datetime | None = None,
         actor: str | None = None,
     ) -> Incident:
         """Record an update to an open incident: an action or finding, a new
-        severity, newly affected tenants.
+        severity, newly affected tenants, a lifecycle move.
+
+        Args:
+            incident_id: the incident.
+            action: what was done or found (free text).
+            severity: the new severity.
+            tenants: newly affected tenants. On a confirmed incident each gets
+                a notification deadline from the policy, counted from now.
+            status: the new lifecycle state; only the moves of
+                :data:`TRANSITIONS` are accepted (``closed`` needs
+                :meth:`close`). Moving to ``confirmed`` fixes every affected
+                tenant's notification deadline (policy hours after *at*).
+            at: when the move happened (timezone-aware; default now): an
+                activity recorded after the fact. Not before detection, not in
+                the future beyond the clock skew.
+            actor: who records it.
 
         Raises:
-            InvalidInputError: unknown or closed incident, nothing to record, bad values.
+            InvalidInputError: unknown or closed incident, nothing to record,
+                bad values, a transition that is not allowed (the message
+                names the allowed ones), *at* without *status*.
             TamperedLogError: the existing log does not verify.
             KeyStoreError: the log cannot be written: an I/O or database
                 error, or the path is a symbolic link or not a regular file
@@ -512,25 +251,68 @@ class IncidentLog:
         """
         data: dict[str, Any] = {}
         if action is not None:
-            data["action"] = _text("action", action)
+            data["action"] = rules.text("action", action)
         if severity is not None:
-            data["severity"] = _severity(severity).value
-        added = _tenants(tenants)
+            data["severity"] = rules.severity(severity).value
+        added = rules.tenants(tenants)
         if added:
             data["tenants"] = added
-        if not data:
-            raise InvalidInputError("nothing to update: give an action, a severity or tenants")
-        self._append("update", incident_id, data, actor)
+        new = None if status is None else rules.status(status)
+        if new is Status.CLOSED:
+            raise InvalidInputError("closing needs a disposition: use close()")
+        if at is not None and new is None:
+            raise InvalidInputError("--at dates a status change: give --status too")
+        if not data and new is None:
+            raise InvalidInputError(
+                "nothing to update: give an action, a severity, tenants or a status"
+            )
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            extra: dict[str, Any] = {}
+            when = now
+            if new is not None:
+                rules.check_transition(state, new)
+                when = (
+                    now
+                    if at is None
+                    else rules.activity_time("--at", at, now=now, not_before=state.detected_at)
+                )
+                extra["status"] = new.value
+                extra["status_at"] = iso(when)
+            known = {n.tenant for n in state.notices if n.deadline is not None}
+            if new is Status.CONFIRMED and state.confirmed_at is None:
+                names = sorted({*state.tenants, *added})
+                extra["deadlines"] = rules.deadlines(
+                    names, start=when, policy=self._policy, known=known
+                )
+            elif state.confirmed_at is not None and added:
+                extra["deadlines"] = rules.deadlines(
+                    added, start=now, policy=self._policy, known=known
+                )
+            if "deadlines" in extra and not extra["deadlines"]:
+                del extra["deadlines"]  # every tenant already has its clock
+            return extra
+
+        self._append("update", incident_id, data, actor, check=check)
         incident = self._fold_one(incident_id)
-        emit(
-            "incident.updated",
-            capability="incidents",
-            outcome="success",
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={"incident": incident.id, "severity": incident.severity.value},
-        )
+        self._emit("incident.updated", incident, actor, logging.INFO)
         return incident
+
+    def transition(
+        self,
+        incident_id: str,
+        status: Status | str,
+        *,
+        at: datetime | None = None,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Move an incident to *status* (``update(status=...)`` with an optional note).
+
+        Raises:
+            As :meth:`update`.
+        """
+        return self.update(incident_id, status=status, at=at, action=note, actor=actor)
 
     def close(
         self,
@@ -541,12 +323,13 @@ class IncidentLog:
         action: str | None = None,
         actor: str | None = None,
     ) -> Incident:
-        """Close an incident with its disposition.
+        """Close an incident with its disposition (allowed from every state but ``closed``).
 
         Args:
             incident_id: the incident.
             disposition: how it ended (e.g. "contained; 2 customers notified").
-            resolved_at: when it was resolved (timezone-aware; default now).
+            resolved_at: when it was resolved (timezone-aware; default: the
+                time of the ``resolved`` move, else now).
             action: a final action to record.
             actor: who closes it.
 
@@ -558,411 +341,287 @@ class IncidentLog:
                 (the message names the location and the problem); or the MAC
                 key is unavailable.
         """
-        data: dict[str, Any] = {"disposition": _text("disposition", disposition)}
+        data: dict[str, Any] = {"disposition": rules.text("disposition", disposition)}
         if resolved_at is not None:
-            data["resolved_at"] = _iso(_aware(resolved_at))
+            data["resolved_at"] = iso(_aware(resolved_at))
         if action is not None:
-            data["action"] = _text("action", action)
+            data["action"] = rules.text("action", action)
         self._append("close", incident_id, data, actor)
         incident = self._fold_one(incident_id)
-        emit(
-            "incident.closed",
-            capability="incidents",
-            outcome="success",
-            tenant=_single(incident.tenants),
-            actor=actor,
-            attributes={"incident": incident.id, "severity": incident.severity.value},
+        self._emit("incident.closed", incident, actor, logging.INFO)
+        return incident
+
+    def step(
+        self,
+        incident_id: str,
+        number: int,
+        *,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Tick step *number* of the incident's checklist as done.
+
+        Raises:
+            InvalidInputError: unknown or closed incident, no such step (the
+                message names the valid numbers), step already done.
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        done: dict[str, Any] = {} if note is None else {"note": rules.text("note", note)}
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            if rules.step_of(state, number).done:
+                raise InvalidInputError(f"step {number} of {state.id} is already done")
+            return {}
+
+        self._append("update", incident_id, {"step": number, "done": done}, actor, check=check)
+        incident = self._fold_one(incident_id)
+        self._emit("incident.step_done", incident, actor, logging.INFO, step=number)
+        return incident
+
+    def run_step(
+        self,
+        incident_id: str,
+        number: int,
+        *,
+        context: ActionContext,
+        argument: str | None = None,
+        actor: str | None = None,
+    ) -> tuple[Incident, ActionResult]:
+        """Run the library action of step *number* and record its result in the incident.
+
+        The action runs outside the log's lock (it may take long); its result
+        (outcome, summary, counts and the events it produced) is then
+        appended as one entry. A ``success`` also ticks the step. When the
+        action raises, a ``failure`` naming only the error type is recorded
+        and the error is re-raised.
+
+        Args:
+            incident_id: the incident.
+            number: the step (it must name an action).
+            context: what the action may touch (the key store, the tenant's
+                tokens, audit options).
+            argument: the action's argument: a tenant (one of the incident's)
+                for ``rotate-and-rewrap`` and ``shred``, a ``host[:port]`` for
+                ``audit``, nothing for ``revoke-pepper``.
+            actor: who runs it.
+
+        .. danger:: ``shred`` destroys the tenant's keys irreversibly.
+
+        Raises:
+            InvalidInputError: unknown or closed incident, no such step, a step
+                without an action, a missing or wrong argument.
+            StykuCryptoError: what the action raised (after recording it).
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        state = self._fold_one(incident_id)
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            step = rules.step_of(state, number)
+            if step.action is None:
+                raise InvalidInputError(f"step {number} of {state.id} has no library action")
+            if ACTION_NAMES[step.action] == "tenant":
+                rules.tenant_of(state, str(argument))
+            return {}
+
+        if not state.is_open:
+            raise InvalidInputError(f"incident {state.id!r} is already closed")
+        check(state, _aware(self._clock()))
+        action = str(state.steps[number - 1].action)
+        try:
+            result = run_action(action, argument, context)
+        except StykuCryptoError as exc:
+            self._record_run(
+                incident_id, number, action, argument, failure_result(exc), actor, check
+            )
+            raise
+        incident = self._record_run(incident_id, number, action, argument, result, actor, check)
+        return incident, result
+
+    def _record_run(
+        self,
+        incident_id: str,
+        number: int,
+        action: str,
+        argument: str | None,
+        result: ActionResult,
+        actor: str | None,
+        check: Callable[[Incident, datetime], dict[str, Any]],
+    ) -> Incident:
+        run: dict[str, Any] = {
+            "action": action,
+            "argument": argument,
+            "outcome": result.outcome,
+            "summary": rules.text("summary", result.summary),
+            "counts": {str(k): int(v) for k, v in result.counts.items()},
+            "events": [dict(e) for e in result.events[:50]],
+        }
+        data: dict[str, Any] = {"step": number, "run": run}
+
+        def check_and_tick(state: Incident, now: datetime) -> dict[str, Any]:
+            extra = check(state, now)
+            # decided under the write lock: a step ticked meanwhile is not ticked twice
+            if result.outcome == "success" and not state.steps[number - 1].done:
+                extra["done"] = {}
+            return extra
+
+        self._append("update", incident_id, data, actor, check=check_and_tick)
+        incident = self._fold_one(incident_id)
+        self._emit(
+            "incident.action_run",
+            incident,
+            actor,
+            logging.WARNING,
+            step=number,
+            outcome={"success": "success", "partial": "unknown"}.get(result.outcome, "failure"),
+            reason=action,
         )
         return incident
 
-    # -- reading ----------------------------------------------------------------------------
+    def notify(
+        self,
+        incident_id: str,
+        *,
+        tenant: str,
+        channel: str,
+        reference: str | None = None,
+        at: datetime | None = None,
+        actor: str | None = None,
+    ) -> Incident:
+        """Record that *tenant* was notified of the incident.
 
-    def verify(self) -> VerificationReport:
-        """Verify the whole log: every MAC, the chain, the order, and the head record.
+        Allowed on closed incidents too: a late notification must still be
+        recordable.
+
+        Args:
+            incident_id: the incident.
+            tenant: one of the incident's tenants.
+            channel: one of :data:`CHANNELS` (``email``, ``phone``...).
+            reference: a ticket or letter reference.
+            at: when the notice went out (timezone-aware; default now). Not
+                before detection, not in the future beyond the clock skew.
+            actor: who records it.
+
+        Raises:
+            InvalidInputError: unknown incident, a tenant that is not the
+                incident's, unknown channel, a time before detection or in the
+                future (each message names the valid values).
+            TamperedLogError: the existing log does not verify.
+            KeyStoreError: the log cannot be written (see :meth:`update`).
+        """
+        sent: dict[str, Any] = {"tenant": rules.text("tenant", tenant, limit=200)}
+        sent["channel"] = rules.channel(channel)
+        if reference is not None:
+            sent["reference"] = rules.text("reference", reference, limit=500)
+
+        def check(state: Incident, now: datetime) -> dict[str, Any]:
+            rules.tenant_of(state, sent["tenant"])
+            when = now if at is None else at
+            sent["at"] = iso(
+                rules.activity_time(
+                    "notification time", when, now=now, not_before=state.detected_at
+                )
+            )
+            return {}
+
+        self._append(
+            "update", incident_id, {"notification": sent}, actor, check=check, allow_closed=True
+        )
+        incident = self._fold_one(incident_id)
+        self._emit("incident.notified", incident, actor, logging.INFO, channel=channel)
+        return incident
+
+    def overdue(
+        self, now: datetime | None = None
+    ) -> list[tuple[Incident, tuple[TenantNotice, ...]]]:
+        """Every confirmed incident with a tenant not notified by its deadline.
+
+        Args:
+            now: the time to judge at (default: the log's clock).
 
         Returns:
-            A :class:`VerificationReport` (the log is intact up to
-            ``entries``; a partial last line from a crash is reported, not
-            counted).
+            ``(incident, overdue notices)`` pairs, oldest incident first;
+            empty when nothing is overdue. ``false_positive`` incidents owe
+            no notice.
 
         Raises:
-            TamperedLogError: naming the first bad entry (edit, deletion,
-                insertion, reordering, splicing, truncation). An
-                ``incident.verify_failed`` event is logged at ERROR, with a
-                stable failure code as its ``reason`` and the entry number
-                in ``entry``.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        snapshot = self._read()
-        entries, head = self._verified(snapshot)
-        return _report(snapshot, entries, head)
-
-    def export(self, fmt: str = "json") -> str:
-        """A report of every incident as ``json``, ``markdown`` or ``html`` (verified first).
-
-        The JSON form follows the schema ``styku-crypto/incidents-export/v1``
-        (see ``docs/incidents.md``); Markdown and HTML are readable reports for
-        a customer notification, with every text field escaped.
-
-        Raises:
-            InvalidInputError: unknown format.
             TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
+            KeyStoreError: the log cannot be read.
         """
-        from styku_crypto.incidents._export import export_incidents
+        when = _aware(self._clock() if now is None else now)
+        result = []
+        for incident in self.incidents():
+            late = incident.overdue(when)
+            if late:
+                result.append((incident, late))
+        return result
 
-        snapshot = self._read()
-        entries, head = self._verified(snapshot)
-        return export_incidents(
-            list(_fold(entries).values()),
-            fmt=fmt,
-            report=_report(snapshot, entries, head),
-            generated_at=_aware(self._clock()),
-            location=self._storage.describe(),
+    def _open_deduplicated(
+        self,
+        *,
+        key: str,
+        window: timedelta,
+        open_data: dict[str, Any],
+        again: str,
+        actor: str | None,
+    ) -> tuple[Incident, bool]:
+        """Open an incident, or update the open one with the same origin *key* seen within *window*.
+
+        The decision is taken under the log's write lock, so concurrent
+        alerts for one key open one incident. Returns ``(incident, opened)``.
+        """
+
+        def build(
+            entries: list[dict[str, Any]], states: Mapping[str, Incident], now: datetime
+        ) -> tuple[str, str | None, dict[str, Any]]:
+            for incident in reversed(list(states.values())):
+                origin = incident.origin or {}
+                if (
+                    origin.get("key") == key
+                    and incident.status not in (Status.CLOSED, Status.FALSE_POSITIVE)
+                    and now - incident.updated_at <= window
+                ):
+                    return "update", incident.id, {"action": again}
+            return "open", None, open_data
+
+        entry = self._append_built(build, actor)
+        incident = self._fold_one(entry["id"])
+        opened = entry["op"] == "open"
+        self._emit(
+            "incident.opened" if opened else "incident.updated",
+            incident,
+            actor,
+            logging.WARNING if opened else logging.INFO,
         )
+        return incident, opened
 
-    def incidents(self) -> list[Incident]:
-        """Every incident, oldest first (verifies the log first).
-
-        Raises:
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        entries, _ = self._verified(self._read())
-        return list(_fold(entries).values())
-
-    def get(self, incident_id: str) -> Incident:
-        """One incident (verifies the log first).
-
-        Raises:
-            InvalidInputError: no such incident.
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        return self._fold_one(incident_id)
-
-    def entries(self) -> list[dict[str, Any]]:
-        """The raw verified entries (parsed JSON), oldest first.
-
-        Raises:
-            TamperedLogError: the log does not verify.
-            KeyStoreError: the log cannot be read: an I/O or database error,
-                or the path is a symbolic link or not a regular file (the
-                message names the location and the problem); or the MAC key
-                is unavailable.
-        """
-        entries, _ = self._verified(self._read())
-        return copy.deepcopy(entries)
-
-    # -- internals --------------------------------------------------------------------------
-
-    def _read(self) -> _Snapshot:
-        with self._storage_errors():
-            return self._storage.read(self._raw_head)
-
-    @contextlib.contextmanager
-    def _storage_errors(self) -> Iterator[None]:
-        """Turn I/O and database failures into :class:`KeyStoreError` naming the location."""
-        try:
-            yield
-        except (OSError, sqlite3.Error) as exc:
-            raise _storage_error(self._storage.describe(), exc) from exc
-
-    def _fold_one(self, incident_id: str) -> Incident:
-        incidents = _fold(self._verified(self._read())[0])
-        try:
-            return incidents[incident_id]
-        except KeyError:
-            raise InvalidInputError(f"no incident {incident_id!r} in the log") from None
-
-    def _verified(self, snapshot: _Snapshot) -> tuple[list[dict[str, Any]], HeadRecord | None]:
-        try:
-            entries = self._verify_cached(snapshot.lines)
-            head = None if snapshot.head is None else parse_head(self._key, snapshot.head)
-            if head is not None:
-                check_head(entries, head)
-            elif entries and self._head_store is not None:
-                raise ChainTamperedError(
-                    "incident log has entries but its head record is missing from the key store",
-                    "head_missing",
-                )
-        except TamperedLogError as exc:
-            coded = exc if isinstance(exc, ChainTamperedError) else None
-            entry = None if coded is None else coded.entry
-            emit(
-                "incident.verify_failed",
-                capability="incidents",
-                outcome="failure",
-                level=logging.ERROR,
-                reason="malformed" if coded is None else coded.code,
-                attributes=None if entry is None else {"entry": entry},
-            )
-            raise
-        return entries, head
-
-    def _verify_cached(self, lines: list[str]) -> list[dict[str, Any]]:
-        """Verify *lines*, re-using the verified prefix of the previous call.
-
-        The log is append-only, so the previous call's lines are normally a
-        prefix of these; that is checked by hashing the prefix (cheap), and
-        only the new lines are parsed and MAC-checked. Any difference in the
-        prefix (an edit) falls back to verifying everything.
-        """
-        with self._cache_lock:
-            cached_count, cached_digest, cached_entries = self._cache
-        start: list[dict[str, Any]] | None = None
-        if 0 < cached_count <= len(lines) and _digest(lines[:cached_count]) == cached_digest:
-            start = cached_entries
-        entries = verify_lines(self._key, lines[len(start) :] if start else lines, after=start)
-        with self._cache_lock:
-            self._cache = (len(lines), _digest(lines), entries)
-        return entries
-
-    def _raw_head(self) -> bytes | None:
-        if self._head_store is None:
-            return None
-        return self._head_store.get_meta(self._head_name)
-
-    def _append(
-        self, op: str, incident_id: str | None, data: dict[str, Any], actor: str | None
-    ) -> dict[str, Any]:
-        by = None if actor is None else _text("actor", actor, limit=200)
-        with self._storage_errors(), self._thread_lock, self._storage.locked() as writer:
-            entries, _ = self._verified(writer.snapshot(self._raw_head))
-            seq = len(entries) + 1
-            if op == "open":
-                target = f"INC-{seq:06d}"
-            else:
-                target = str(incident_id)
-                state = _fold(entries).get(target)
-                if state is None:
-                    raise InvalidInputError(f"no incident {target!r} in the log")
-                if not state.is_open:
-                    raise InvalidInputError(f"incident {target!r} is already closed")
-            log_id = entries[0]["log"] if entries else secrets.token_hex(16)
-            body: dict[str, Any] = {
-                "at": _iso(_aware(self._clock())),
-                "by": by,
-                "data": data,
-                "id": target,
-                "kid": self._key.current_key_id(),
-                "log": log_id,
-                "op": op,
-                "prev": entries[-1]["mac"] if entries else GENESIS,
-                "seq": seq,
-                "v": FORMAT_VERSION,
-            }
-            body["mac"] = entry_mac(self._key, body)
-            if not entries:
-                # an empty head first: a crash before the first entry lands still verifies
-                self._write_head(HeadRecord(log=log_id, seq=0, mac=GENESIS), strict=True)
-            writer.write(canonical(body))
-            self._write_head(HeadRecord(log=log_id, seq=seq, mac=body["mac"]), strict=False)
-        return body
-
-    def _write_head(self, head: HeadRecord, *, strict: bool) -> None:
-        if self._head_store is None:
-            return
-        try:
-            self._head_store.set_meta(self._head_name, head_bytes(self._key, head))
-        except StykuCryptoError as exc:
-            if strict:
-                raise
-            # The entry is durable; a lagging head only weakens truncation detection.
-            _log.warning("incident log head not updated: %s", type(exc).__name__)
-
-
-def _report(
-    snapshot: _Snapshot, entries: Sequence[dict[str, Any]], head: HeadRecord | None
-) -> VerificationReport:
-    incidents = {e["id"] for e in entries if e["op"] == "open"}
-    if snapshot.tail_bytes:
-        stopped = (
-            f"stopped after entry {len(entries)} (byte {snapshot.complete_bytes}): "
-            f"{snapshot.tail_bytes} bytes of an incomplete entry follow"
+    def _emit(
+        self,
+        name: str,
+        incident: Incident,
+        actor: str | None,
+        level: int,
+        *,
+        outcome: str = "success",
+        reason: str | None = None,
+        **extra: str | int,
+    ) -> None:
+        emit(
+            name,
+            capability="incidents",
+            outcome=outcome,
+            level=level,
+            tenant=_single(incident.tenants),
+            actor=actor,
+            reason=reason,
+            attributes={
+                "incident": incident.id,
+                "severity": incident.severity.value,
+                "tenants": len(incident.tenants),
+                **extra,
+            },
         )
-    else:
-        stopped = f"end of log after entry {len(entries)}"
-    return VerificationReport(
-        entries=len(entries),
-        incidents=len(incidents),
-        head_checked=head is not None,
-        head_entries=None if head is None else head.seq,
-        incomplete_tail_bytes=snapshot.tail_bytes,
-        stopped_at=stopped,
-    )
-
-
-def _fold(entries: Sequence[dict[str, Any]]) -> dict[str, Incident]:
-    states: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        at = _parse_time(entry["at"])
-        data = entry["data"]
-        if entry["op"] == "open":
-            states[entry["id"]] = {
-                "id": entry["id"],
-                "title": str(data.get("title", "")),
-                "severity": Severity(data.get("severity", "low")),
-                "description": str(data.get("description", "")),
-                "tenants": set(data.get("tenants", [])),
-                "detected_at": _parse_time(data["detected_at"]) if "detected_at" in data else at,
-                "reported_at": at,
-                "resolved_at": None,
-                "disposition": None,
-                "actions": [],
-                "updated_at": at,
-            }
-            continue
-        state = states.get(entry["id"])
-        if state is None:
-            continue
-        state["updated_at"] = at
-        if "severity" in data:
-            state["severity"] = Severity(data["severity"])
-        state["tenants"].update(data.get("tenants", []))
-        if "action" in data:
-            state["actions"].append(
-                IncidentAction(at=at, text=str(data["action"]), actor=entry["by"])
-            )
-        if entry["op"] == "close":
-            state["disposition"] = str(data.get("disposition", ""))
-            state["resolved_at"] = _parse_time(data["resolved_at"]) if "resolved_at" in data else at
-    return {
-        key: Incident(
-            id=s["id"],
-            title=s["title"],
-            severity=s["severity"],
-            description=s["description"],
-            tenants=tuple(sorted(s["tenants"])),
-            detected_at=s["detected_at"],
-            reported_at=s["reported_at"],
-            resolved_at=s["resolved_at"],
-            disposition=s["disposition"],
-            actions=tuple(s["actions"]),
-            updated_at=s["updated_at"],
-        )
-        for key, s in states.items()
-    }
-
-
-def _digest(lines: Sequence[str]) -> bytes:
-    h = hashlib.sha256()
-    for line in lines:
-        h.update(line.encode("utf-8", "surrogatepass"))
-        h.update(b"\n")
-    return h.digest()
-
-
-def _split(data: bytes) -> _Snapshot:
-    end = data.rfind(b"\n") + 1
-    complete = data[:end]
-    lines = [raw.decode("utf-8", "replace") for raw in complete.split(b"\n")[:-1]]
-    return _Snapshot(lines, end, len(data) - end)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _require_regular(fd: int, path: Path) -> None:
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        raise KeyStoreError(f"incident log {path}: not a regular file")
-
-
-def _storage_error(where: str, exc: OSError | sqlite3.Error) -> KeyStoreError:
-    # Name the location and the kind of failure only: never the OS or SQLite
-    # message text beyond its fixed description, never entry content.
-    if isinstance(exc, OSError):
-        if exc.errno == errno.ELOOP:
-            problem = "refusing a symbolic link"
-        else:
-            problem = f"I/O error ({exc.strerror or type(exc).__name__})"
-    else:
-        name = getattr(exc, "sqlite_errorname", None)
-        problem = f"database error ({name or type(exc).__name__})"
-    return KeyStoreError(f"incident log {where}: {problem}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError as exc:  # some filesystems refuse directory fsync
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(dfd)
-
-
-def _text(what: str, value: str, *, limit: int = _MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be text")
-    value = value.strip()
-    if not value:
-        raise InvalidInputError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise InvalidInputError(f"{what} is longer than {limit} characters")
-    return value
-
-
-def _severity(value: Severity | str) -> Severity:
-    try:
-        return Severity(str(value).lower())
-    except ValueError:
-        choices = ", ".join(s.value for s in Severity)
-        raise InvalidInputError(f"severity must be one of: {choices}") from None
-
-
-def _tenants(values: Iterable[str]) -> list[str]:
-    if isinstance(values, str):
-        raise InvalidInputError("tenants must be a list of names, not one string")
-    result = sorted({_text("tenant", v, limit=200) for v in values})
-    if len(result) > _MAX_TENANTS:
-        raise InvalidInputError(f"at most {_MAX_TENANTS} tenants per entry")
-    return result
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInputError("times must be timezone-aware")
-    return value.astimezone(UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _single(tenants: tuple[str, ...]) -> str | None:

@@ -104,7 +104,7 @@ def test_export_formats(cli: Run, tmp_path: Path) -> None:
     code, out, _ = cli("export", "--format", "json")
     doc = json.loads(out)
     assert code == 0
-    assert doc["schema"] == "styku-crypto/incidents-export/v1"
+    assert doc["schema"] == "styku-crypto/incidents-export/v2"
     assert doc["verification"]["intact"] is True
     assert doc["incidents"][0]["severity"] == "critical"
     code, out, _ = cli("export", "--format", "html", "--output", str(tmp_path / "r.html"))

@@ -151,3 +151,53 @@ def test_killed_writer_leaves_a_verifiable_log(tmp_path: Path) -> None:
         assert report.entries > 10
         log.open_incident("after kill", severity="low", description="d")
         assert log.verify().entries == report.entries + 1
+
+
+_RUNBOOK_WRITER = textwrap.dedent(
+    """
+    import sys
+    from styku_crypto.incidents import IncidentBridge, IncidentLog
+    from styku_crypto.keys import KeyStore, LocalRootKey
+
+    store_path, worker, count = sys.argv[1:4]
+    store = KeyStore.open(store_path, root=LocalRootKey(store_path + ".rootkey"))
+    log = IncidentLog.open(store=store)
+    bridge = IncidentBridge(log)
+    for i in range(int(count)):
+        assert bridge.record(rule="decrypt_failures", tenant="acme") is not None
+        log.notify("INC-000001", tenant="acme", channel="email", reference=f"w{worker}-{i}")
+    store.close()
+    """
+)
+
+
+def test_processes_recording_alerts_and_notices_lose_nothing(tmp_path: Path) -> None:
+    """3 processes x 10 (alert + notification): one bridged incident, 29 alert updates, all 30
+    notices, an intact chain: the dedup decision and every append happen under the lock."""
+    store_path = tmp_path / "keys.db"
+    with KeyStore.open(store_path, root=LocalRootKey(tmp_path / "keys.db.rootkey")) as store:
+        IncidentLog.open(store=store).open_incident(
+            "seed", severity="low", description="d", tenants=["acme"]
+        )
+    env = dict(os.environ, PYTHONPATH=str(Path.cwd()))
+    env.pop("STYKU_CRYPTO_ROOT_KEY_FILE", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RUNBOOK_WRITER, str(store_path), str(w), "10"], env=env
+        )
+        for w in range(3)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    with KeyStore.open(store_path, root=LocalRootKey(tmp_path / "keys.db.rootkey")) as store:
+        log = IncidentLog.open(store=store)
+        assert log.verify().entries == 1 + 30 + 30
+        seed, bridged = log.incidents()
+        assert len(bridged.actions) == 29
+        refs = [
+            e["data"]["notification"]["reference"]
+            for e in log.entries()
+            if "notification" in e["data"]
+        ]
+        assert sorted(refs) == sorted(f"w{w}-{i}" for w in range(3) for i in range(10))
+        assert seed.notices[0].notified_at is not None

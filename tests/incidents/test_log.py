@@ -47,7 +47,7 @@ def test_open_update_close_round_trip(log: IncidentLog) -> None:
     assert inc.detected_at == detected.astimezone(UTC)
     assert inc.detected_at.tzinfo == UTC
     assert inc.is_open
-    assert inc.status == "open"
+    assert inc.status == "suspected"
     inc = log.update(inc.id, action="Key revoked", severity="critical", tenants=["initech"])
     assert inc.severity is Severity.CRITICAL
     assert inc.tenants == ("acme", "globex", "initech")
