@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from styku_crypto.tls.audit import _catalog, _records, _vulns
 from styku_crypto.tls.audit import _clienthello as ch
 from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._starttls import preamble_of
 from styku_crypto.tls.audit._wire import Gate, ProbeError, Reply, exchange, no_gate
 
 __all__ = ["Prober", "UnreachableError"]
@@ -79,6 +80,7 @@ class Prober:
         self.target = target
         self.timeout = timeout
         self.gate = gate
+        self.preamble = preamble_of(target.protocol, target.port)
         self.legacy_suites = _offer_order([s for s in _catalog.suites() if not s.tls13])
         self.tls13_suites = [s.code for s in _catalog.suites() if s.tls13]
         self.ec_groups = [g.code for g in _catalog.groups() if g.kind == "ec"]
@@ -103,6 +105,8 @@ class Prober:
             gate=self.gate,
             full_flight=full_flight,
             sslv2=sslv2,
+            protocol=self.preamble,
+            server_name=self.target.server_name,
         )
         if reply.kind in {"hello", "alert", "sslv2"}:
             self.answered = True

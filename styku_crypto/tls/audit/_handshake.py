@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._starttls import PreambleError, open_sync, protocol_for
 
 __all__ = ["client_renegotiation", "fetch_hsts_and_resumption", "peer_facts"]
 
@@ -64,8 +65,15 @@ def _stdlib_context() -> ssl.SSLContext:
 
 
 def _connect(target: Target, deadline: _Deadline) -> socket.socket:
+    """A TCP connection with the target's preamble (STARTTLS...) done, ready for TLS."""
     sock = socket.create_connection((target.host, target.port), timeout=deadline.left())
-    sock.settimeout(deadline.left())
+    try:
+        sock.settimeout(deadline.left())
+        open_sync(protocol_for(target.protocol, target.port), target.server_name, sock)
+        sock.settimeout(deadline.left())
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -112,6 +120,8 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
     ctx = _stdlib_context()
     deadline = _Deadline(timeout)
     session = None
+    headers = b""
+    protocol = protocol_for(target.protocol, target.port)
     try:
         with (
             _connect(target, deadline) as raw,
@@ -119,13 +129,20 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
         ):
             if tls.selected_alpn_protocol() == "http/1.1":
                 _add_alpn(facts, "http/1.1")
-            headers = _http_get(tls, target, deadline)
+            if protocol.http:
+                headers = _http_get(tls, target, deadline)
             session = tls.session
-        facts.hsts, facts.hsts_max_age = parse_hsts(headers)
-        if not headers.startswith(b"HTTP/"):
-            facts.skip("hsts", "the server did not answer GET / with HTTP")
-    except (OSError, ssl.SSLError, TimeoutError, ValueError) as exc:
-        facts.skip("hsts", f"HTTPS GET failed: {_describe(exc)}")
+        if protocol.http:
+            facts.hsts, facts.hsts_max_age = parse_hsts(headers)
+            if not headers.startswith(b"HTTP/"):
+                facts.skip("hsts", "the server did not answer GET / with HTTP")
+        else:
+            facts.skip("hsts", f"not applicable: {protocol.title} is not HTTP")
+    except (OSError, ssl.SSLError, TimeoutError, ValueError, PreambleError) as exc:
+        if protocol.http:
+            facts.skip("hsts", f"HTTPS GET failed: {_describe(exc)}")
+        else:
+            facts.skip("hsts", f"not applicable: {protocol.title} is not HTTP")
     if session is None:
         facts.skip("session_resumption", "no session from the first handshake")
         return
@@ -136,7 +153,7 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
             ctx.wrap_socket(raw, server_hostname=_sni(target), session=session) as tls,
         ):
             facts.session_resumption = tls.session_reused
-    except (OSError, ssl.SSLError, TimeoutError) as exc:
+    except (OSError, ssl.SSLError, TimeoutError, PreambleError) as exc:
         facts.skip("session_resumption", f"second handshake failed: {_describe(exc)}")
 
 
@@ -201,7 +218,7 @@ def _pyopenssl_connection(
             return True
 
         ctx.set_ocsp_client_callback(_ocsp)
-    sock = socket.create_connection((target.host, target.port), timeout=deadline.left())
+    sock = _connect(target, deadline)
     sock.setblocking(False)
     conn = SSL.Connection(ctx, sock)
     sni = _sni(target)
@@ -222,7 +239,7 @@ def peer_facts(target: Target, timeout: float, facts: Facts) -> None:
     ocsp: list[bytes] = []
     try:
         conn, sock = _pyopenssl_connection(target, deadline, max_version=None, ocsp=ocsp)
-    except (OSError, SSL.Error, TimeoutError) as exc:
+    except (OSError, SSL.Error, TimeoutError, PreambleError) as exc:
         facts.skip("handshake", f"full handshake failed with the local OpenSSL: {_describe(exc)}")
         return
     try:
@@ -253,7 +270,7 @@ def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
         conn, sock = _pyopenssl_connection(
             target, deadline, max_version=SSL.TLS1_2_VERSION, ocsp=None
         )
-    except (OSError, SSL.Error, TimeoutError) as exc:
+    except (OSError, SSL.Error, TimeoutError, PreambleError) as exc:
         facts.skip(
             "client_renegotiation",
             f"TLS 1.2 handshake failed with the local OpenSSL: {_describe(exc)}",
@@ -266,7 +283,7 @@ def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
         try:
             _retrying(conn, sock, deadline, conn.do_handshake)
             # The renegotiation completes only once records flow again.
-            conn.send(b"GET / HTTP/1.0\r\n\r\n")
+            conn.send(protocol_for(target.protocol, target.port).nudge)
             _retrying(conn, sock, deadline, lambda: conn.recv(1))
         except (SSL.Error, OSError):
             facts.client_renegotiation = False

@@ -26,11 +26,16 @@ class Target:
         port: the TCP port (443 by default when parsed from text).
         sni: the server name to send and to check the certificate against;
             ``None`` sends none and uses *host* for the name check.
+        protocol: how TLS is entered: ``https`` (TLS from the first byte,
+            HTTP checks apply), ``tls``/``smtps``/``imaps``/... (TLS from the
+            first byte, no HTTP), or a STARTTLS-style preamble: ``postgres``,
+            ``mysql``, ``smtp``, ``imap``, ``pop3``, ``ldap``, ``ftp``, ``xmpp``.
     """
 
     host: str
     port: int = 443
     sni: str | None = None
+    protocol: str = "https"
 
     @property
     def label(self) -> str:

@@ -33,7 +33,7 @@ from styku_crypto.tls.audit._model import AuditFinding, Facts, Target
 from styku_crypto.tls.audit._rules import lookup
 from styku_crypto.tls.audit._view import PolicyView
 
-__all__ = ["grade", "judge"]
+__all__ = ["grade", "judge", "preamble_finding"]
 
 _GRADES = ("A+", "A", "A-", "B", "C", "D", "E", "F")
 _PROTO_SCORE = {
@@ -69,6 +69,11 @@ def _finding(rule_id: str, message: str, view: PolicyView) -> AuditFinding:
         clause=f"{view.name}: {rule.clause}",
         remediation=rule.remediation,
     )
+
+
+def preamble_finding(message: str, view: PolicyView) -> AuditFinding:
+    """``AUDIT-STARTTLS-001``: the server refused to start TLS or is not the protocol."""
+    return _finding("AUDIT-STARTTLS-001", message, view)
 
 
 def _severity(rule_id: str, default: str, view: PolicyView) -> str:

@@ -1,0 +1,173 @@
+"""Scripted STARTTLS servers: the server side of every preamble, then real TLS.
+
+Each server speaks its protocol's preamble by hand (the part that is plain
+text or BER or a MySQL packet), then hands the socket to Python's ``ssl``
+(OpenSSL) for a real TLS handshake. Modes:
+
+* ``ok``: the preamble succeeds and TLS follows;
+* ``refuse``: the server speaks the protocol but will not start TLS;
+* ``silent``: accepts the connection and never sends a byte;
+* ``garbage``: agrees to start TLS, then sends bytes that are not TLS;
+* ``inject``: agrees and sends extra plaintext in the same write (the STARTTLS
+  command-injection pattern);
+* ``http``: a plain HTTP server (not the protocol at all).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import time
+
+from tests.tls.audit._bed import Server, _serve
+
+_XMPP_NS = "xmlns='urn:ietf:params:xml:ns:xmpp-tls'"
+
+
+def _read_until(conn: socket.socket, done: bytes, limit: int = 8192) -> bytes:
+    data = b""
+    while done not in data and len(data) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise ConnectionError("client left")
+        data += chunk
+    return data
+
+
+def _read_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("client left")
+        data += chunk
+    return data
+
+
+def _ldap_response(code: int, diagnostic: bytes = b"") -> bytes:
+    body = b"\x0a\x01" + bytes([code]) + b"\x04\x00" + b"\x04" + bytes([len(diagnostic)]) + diagnostic
+    op = b"\x78" + bytes([len(body)]) + body
+    message = b"\x02\x01\x01" + op
+    return b"\x30" + bytes([len(message)]) + message
+
+
+def _mysql_greeting(ssl_flag: bool) -> bytes:
+    caps = 0xFFFF if ssl_flag else 0xFFFF & ~0x0800
+    payload = (
+        b"\x0a"
+        + b"10.11.99-MariaDB-scripted\x00"
+        + struct.pack("<I", 7)
+        + b"abcdefgh\x00"
+        + struct.pack("<H", caps)
+        + b"\x21"
+        + struct.pack("<H", 2)
+        + struct.pack("<H", 0x81FF)
+        + b"\x15"
+        + b"\x00" * 10
+        + b"ijklmnopqrst\x00"
+        + b"mysql_native_password\x00"
+    )
+    return len(payload).to_bytes(3, "little") + b"\x00" + payload
+
+
+def _preamble(protocol: str, conn: socket.socket, refuse: bool) -> bytes:
+    """Speak the server side; return the go-ahead to send (or raise to stop)."""
+    if protocol == "smtp":
+        conn.sendall(b"220 mx.test ESMTP scripted\r\n")
+        _read_until(conn, b"\n")
+        ext = b"" if refuse else b"250-STARTTLS\r\n"
+        conn.sendall(b"250-mx.test\r\n250-PIPELINING\r\n" + ext + b"250 8BITMIME\r\n")
+        if refuse:
+            raise ConnectionError("done")
+        _read_until(conn, b"\n")
+        return b"220 2.0.0 Ready to start TLS\r\n"
+    if protocol == "imap":
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] scripted ready\r\n")
+        _read_until(conn, b"\n")
+        if refuse:
+            conn.sendall(b"S1 BAD STARTTLS not supported\r\n")
+            raise ConnectionError("done")
+        return b"S1 OK Begin TLS negotiation now\r\n"
+    if protocol == "pop3":
+        conn.sendall(b"+OK scripted POP3 ready\r\n")
+        _read_until(conn, b"\n")
+        if refuse:
+            conn.sendall(b"-ERR STLS not supported\r\n")
+            raise ConnectionError("done")
+        return b"+OK Begin TLS\r\n"
+    if protocol == "ftp":
+        conn.sendall(b"220-scripted FTP\r\n220 ready\r\n")
+        _read_until(conn, b"\n")
+        if refuse:
+            conn.sendall(b"502 AUTH TLS not implemented\r\n")
+            raise ConnectionError("done")
+        return b"234 Proceed with negotiation.\r\n"
+    if protocol == "ldap":
+        first = _read_exactly(conn, 2)
+        _read_exactly(conn, first[1])
+        if refuse:
+            conn.sendall(_ldap_response(2, b"unsupported extended operation"))
+            raise ConnectionError("done")
+        return _ldap_response(0)
+    if protocol == "xmpp":
+        _read_until(conn, b"version='1.0'>")
+        starttls = b"" if refuse else f"<starttls {_XMPP_NS}><required/></starttls>".encode()
+        conn.sendall(
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            b"xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='xmpp.test' "
+            b"version='1.0'><stream:features>" + starttls + b"</stream:features>"
+        )
+        if refuse:
+            raise ConnectionError("done")
+        _read_until(conn, b"/>")
+        return f"<proceed {_XMPP_NS}/>".encode()
+    if protocol == "postgres":
+        _read_exactly(conn, 8)
+        if refuse:
+            conn.sendall(b"N")
+            raise ConnectionError("done")
+        return b"S"
+    if protocol == "mysql":
+        conn.sendall(_mysql_greeting(not refuse))
+        if refuse:
+            _read_exactly(conn, 4)
+            raise ConnectionError("done")
+        header = _read_exactly(conn, 4)
+        _read_exactly(conn, int.from_bytes(header[:3], "little"))
+        return b""
+    raise ValueError(protocol)
+
+
+def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "ok") -> Server:
+    """A server doing *protocol*'s preamble in *mode*, then TLS with *ctx*."""
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(8)
+        if mode == "silent":
+            time.sleep(8)
+            return
+        if mode == "http":
+            if protocol in {"postgres", "ldap", "xmpp"}:
+                conn.recv(4096)  # these clients speak first
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return
+        go = _preamble(protocol, conn, refuse=mode == "refuse")
+        if mode == "garbage":
+            conn.sendall(go)
+            time.sleep(0.05)
+            conn.sendall(b"this is not TLS at all\r\n" * 4)
+            return
+        if mode == "inject":
+            conn.sendall(go + b"250 injected\r\n")
+            return
+        if go:
+            conn.sendall(go)
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            while True:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    return
+                tls.sendall(b"OK\r\n")
+
+    return _serve(name, handle)
