@@ -66,6 +66,7 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
         "target": report.target.label,
         "host": report.target.host,
         "port": report.target.port,
+        "protocol": report.target.protocol,
         "sni": report.target.server_name,
         "verdict": {
             "compliant": report.compliant,
@@ -220,12 +221,24 @@ def _yes(value: bool | None) -> str:
     return "not tested" if value is None else ("yes" if value else "no")
 
 
+def _finding_lines(t: TargetReport) -> list[str]:
+    if not t.findings:
+        return []
+    lines = ["  findings:"]
+    for x in t.findings:
+        mark = " (waived)" if x.waived else ""
+        lines.append(f"    [{x.severity.upper():7}] {x.rule}{mark}: {x.message}")
+        lines.append(f"              clause: {x.clause}; fix: {x.remediation}")
+    return lines
+
+
 def to_text(report: AuditReport) -> str:
     """A readable report: one block per target, then a summary."""
     lines: list[str] = []
     for t in report.targets:
         f = t.facts
-        head = f"== {t.target.label} (SNI {t.target.server_name}) =="
+        via = "" if t.target.protocol == "https" else f"{t.target.protocol}, "
+        head = f"== {t.target.label} ({via}SNI {t.target.server_name}) =="
         lines.append(head)
         if t.error:
             lines.append(f"  ERROR: {t.error}")
@@ -238,6 +251,7 @@ def to_text(report: AuditReport) -> str:
         protos = "  ".join(f"{p} {_yes(f.protocols.get(p))}" for p in PROTOCOLS)
         lines.append(f"  protocols {protos}")
         if t.error and not any(f.protocols.values()):
+            lines.extend(_finding_lines(t))
             lines.append("")
             continue
         for proto, names in f.suites.items():
@@ -265,8 +279,13 @@ def to_text(report: AuditReport) -> str:
             lines.append(f"  {label:<22}{_yes(value)}")
         alpn = ", ".join(f.alpn) or ("not tested" if "handshake" in f.not_tested else "none")
         lines.append(f"  ALPN                  {alpn}")
+        hsts_why = f.not_tested.get("hsts", "")
         hsts = (
-            f.hsts if f.hsts is not None else ("not tested" if "hsts" in f.not_tested else "none")
+            f.hsts
+            if f.hsts is not None
+            else "not applicable"
+            if hsts_why.startswith("not applicable")
+            else ("not tested" if hsts_why else "none")
         )
         lines.append(f"  HSTS                  {hsts}")
         if f.certificates:
@@ -277,12 +296,7 @@ def to_text(report: AuditReport) -> str:
                 f"({leaf.get('days_left')} days)"
             )
             lines.append(f"  chain validated by    {f.certificate_verifier or 'not validated'}")
-        if t.findings:
-            lines.append("  findings:")
-            for x in t.findings:
-                mark = " (waived)" if x.waived else ""
-                lines.append(f"    [{x.severity.upper():7}] {x.rule}{mark}: {x.message}")
-                lines.append(f"              clause: {x.clause}; fix: {x.remediation}")
+        lines.extend(_finding_lines(t))
         if f.not_tested:
             lines.append("  not tested:")
             lines.extend(f"    {k}: {v}" for k, v in sorted(f.not_tested.items()))
