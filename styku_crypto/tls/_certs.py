@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -76,12 +77,21 @@ def load_chain(chain: ChainInput) -> list[x509.Certificate]:
             raise InvalidInputError(
                 f"cannot read certificate file {path}: {exc.strerror}"
             ) from None
+    if not data.strip():
+        raise InvalidInputError("not a certificate chain: the input is empty")
+    pem = b"-----BEGIN" in data
     try:
-        if b"-----BEGIN" in data:
+        if pem:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise InvalidInputError(f"not a certificate chain: {exc}") from None
+    except ValueError:
+        # cryptography's message is Rust debug text (ParseError { kind: ... }): say it plainly.
+        what = (
+            "a PEM block that holds no parseable certificate (empty or corrupt)"
+            if pem
+            else "neither PEM (no -----BEGIN line) nor a DER certificate"
+        )
+        raise InvalidInputError(f"not a certificate chain: {what}") from None
 
 
 @functools.cache
@@ -101,6 +111,49 @@ def _trust(trust: TrustInput) -> tuple[tuple[x509.Certificate, ...], str]:
         return _certifi_roots()
     roots = load_chain(trust)
     return tuple(roots), f"{len(roots)} caller-supplied root(s)"
+
+
+def _ca_issuers_url(cert: x509.Certificate) -> str | None:
+    """The first ``caIssuers`` URL of the Authority Information Access extension, if any."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for description in aia:
+        if description.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS:
+            location = description.access_location
+            if isinstance(location, x509.UniformResourceIdentifier):
+                return location.value
+    return None
+
+
+_RUST_PARAMS = re.compile(r"params:\s*([A-Za-z0-9]+)")
+_CERT_REPR = re.compile(r"\s*\(encountered processing <Certificate\(.*\)>\)", re.DOTALL)
+_DEBUG_REPR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\{.*\}", re.DOTALL)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def readable_error(exc: BaseException) -> str:
+    """An error from cryptography's path validation, without debug representations.
+
+    The Rust verifier's messages can embed ``Debug`` output of its internal
+    types (``AlgorithmIdentifier { oid: DefinedByMarker(PhantomData<...>),
+    params: RsaWithSha1(Some(())) }``) or Python reprs of certificates; a
+    finding must read as a sentence, so those are replaced by what they name.
+    """
+    text = str(exc) or type(exc).__name__
+    text = _CERT_REPR.sub("", text)
+    if "{" in text:
+        match = _RUST_PARAMS.search(text)
+        named = _CAMEL.sub(" ", match.group(1)).lower() if match else "an unnamed value"
+        text = _DEBUG_REPR.sub(named, text)
+    text = text.replace("validation failed: ", "", 1)
+    text = text.replace(
+        "candidates exhausted: all candidates exhausted with no interior errors",
+        "no path to a trust anchor",
+    )
+    text = text.replace("candidates exhausted: ", "")
+    return " ".join(text.split())
 
 
 def _names(
@@ -363,12 +416,36 @@ def check_certificate(
             break
     root_subjects = {r.subject for r in roots}
     tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
-    if tops and not all(c.issuer in root_subjects for c in tops):
-        missing = next(c.issuer for c in tops if c.issuer not in root_subjects)
-        found.add(
-            "CERT-CHAIN-002",
-            f"issuer {missing.rfc4514_string()} is neither in the chain nor a trust anchor",
-        )
+    untrusted_root = False
+    top = next((c for c in tops if c.issuer not in root_subjects), None)
+    if top is not None:
+        missing = top.issuer.rfc4514_string()
+        url = _ca_issuers_url(top)
+        if url is not None:
+            # The certificate says where its issuer lives: an intermediate the
+            # server should have sent.
+            found.add(
+                "CERT-CHAIN-002",
+                f"issuer {missing} is not sent (the certificate names it at {url})",
+            )
+        else:
+            # No AIA pointer and not a trust anchor: the issuer is most likely a
+            # private root this trust store does not hold.
+            untrusted_root = True
+            found.add(
+                "CERT-CHAIN-003",
+                f"issuer {missing} is not a trust anchor here and the certificate names no "
+                "issuer URL (AIA): an untrusted (private) root; pass it as the trust store "
+                "(--ca-file) if it is yours",
+            )
+    elif certs[-1].issuer == certs[-1].subject and len(certs) > 1:
+        if certs[-1].subject not in root_subjects:
+            untrusted_root = True
+            found.add(
+                "CERT-CHAIN-003",
+                f"the chain ends in root {certs[-1].subject.rfc4514_string()}, "
+                "which is not a trust anchor here",
+            )
 
     # Path validation.
     verifier_name = (
@@ -393,9 +470,10 @@ def check_certificate(
             verifier = builder.build_server_verifier(subject_name)
             verifier.verify(leaf, certs[1:])
         except VerificationError as exc:
-            found.add("CERT-CHAIN-003", f"path validation failed: {exc}")
+            if not untrusted_root:  # already said, more precisely
+                found.add("CERT-CHAIN-003", f"path validation failed: {readable_error(exc)}")
         except ValueError as exc:
-            found.add("CERT-CHAIN-003", f"path validation could not run: {exc}")
+            found.add("CERT-CHAIN-003", f"path validation could not run: {readable_error(exc)}")
 
     report = found.report(
         "certificate",

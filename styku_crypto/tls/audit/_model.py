@@ -62,6 +62,8 @@ class Facts:
         server_preference: protocol -> the server imposes its suite order.
         groups: accepted key-exchange group (IANA name) -> protocols seen on.
         dh_bits: smallest finite-field DH prime seen in a ServerKeyExchange.
+        dh_group: that prime identified: a published group's label (``1024-bit
+            Oakley group 2 (RFC 2409)``), ``custom`` or ``None`` (no DHE seen).
         ecdh_bits: smallest EC group seen in a ServerKeyExchange.
         ems: extended master secret (RFC 7627) on TLS 1.2 and older.
         secure_renegotiation: RFC 5746 ``renegotiation_info`` in the ServerHello.
@@ -89,6 +91,7 @@ class Facts:
     server_preference: dict[str, bool | None] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     dh_bits: int | None = None
+    dh_group: str | None = None
     ecdh_bits: int | None = None
     ems: bool | None = None
     secure_renegotiation: bool | None = None
