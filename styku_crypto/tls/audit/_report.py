@@ -80,6 +80,7 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
         "server_preference": dict(f.server_preference),
         "groups": {g: list(v) for g, v in f.groups.items()},
         "dh_bits": f.dh_bits,
+        "dh_group": f.dh_group,
         "ecdh_bits": f.ecdh_bits,
         "features": {
             "extended_master_secret": f.ems,
@@ -263,7 +264,9 @@ def to_text(report: AuditReport) -> str:
             groups = ", ".join(f"{g} ({'/'.join(v)})" for g, v in f.groups.items())
             lines.append(f"  groups    {groups}")
         if f.dh_bits is not None:
-            lines.append(f"  DH        {f.dh_bits}-bit prime")
+            known = f.dh_group not in {None, "custom"}
+            dh = f.dh_group if known else f"{f.dh_bits}-bit prime ({f.dh_group or 'not identified'})"
+            lines.append(f"  DH        {dh}")
         for label, value in (
             ("EMS", f.ems),
             ("secure renegotiation", f.secure_renegotiation),
