@@ -417,26 +417,29 @@ def check_certificate(
     root_subjects = {r.subject for r in roots}
     tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
     untrusted_root = False
+    caller_trust = trust is not None
     top = next((c for c in tops if c.issuer not in root_subjects), None)
     if top is not None:
         missing = top.issuer.rfc4514_string()
         url = _ca_issuers_url(top)
-        if url is not None:
-            # The certificate says where its issuer lives: an intermediate the
-            # server should have sent.
+        if url is not None or caller_trust:
+            # The certificate says where its issuer lives, or the caller gave the
+            # trust anchors the chain should reach: an intermediate is missing.
+            where = f" (the certificate names it at {url})" if url else ""
             found.add(
                 "CERT-CHAIN-002",
-                f"issuer {missing} is not sent (the certificate names it at {url})",
+                f"issuer {missing} is neither sent nor a trust anchor: an intermediate "
+                f"is missing{where}",
             )
         else:
-            # No AIA pointer and not a trust anchor: the issuer is most likely a
-            # private root this trust store does not hold.
+            # No AIA pointer, default trust store, issuer not in it: most likely a
+            # private root (public CAs' certificates carry an AIA issuer URL).
             untrusted_root = True
             found.add(
                 "CERT-CHAIN-003",
                 f"issuer {missing} is not a trust anchor here and the certificate names no "
-                "issuer URL (AIA): an untrusted (private) root; pass it as the trust store "
-                "(--ca-file) if it is yours",
+                "issuer URL (AIA): an untrusted (private) root, not a missing intermediate; "
+                "pass it as the trust store (--ca-file) if it is yours",
             )
     elif certs[-1].issuer == certs[-1].subject and len(certs) > 1:
         if certs[-1].subject not in root_subjects:

@@ -179,7 +179,8 @@ async def _read_answer(
     try:
         return await _read_records(reader, full_flight, sslv2, progress, first)
     except _records.TLSParseError as exc:
-        if progress.hello is None and first:
+        if progress.hello is None and first and not 20 <= first[0] <= 24:
+            # Not even a TLS content type: name the protocol it does speak.
             what = _starttls.describe_foreign(bytes(first))
             if what:
                 raise _records.TLSParseError(f"not TLS: the server speaks {what}") from None

@@ -115,13 +115,25 @@ def openssl_groups(directory: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+class _Postgres(Server):
+    cluster: object = None
+
+
+def _postgres_conf(datadir: Path, *, weak: bool, ssl_on: bool) -> None:
+    ciphers = WEAK_OPENSSL if weak else MOZILLA_INTERMEDIATE_OPENSSL
+    (datadir / "styku_tls.conf").write_text(
+        f"ssl = {'on' if ssl_on else 'off'}\nssl_cert_file = 'server.crt'\n"
+        f"ssl_key_file = 'server.key'\nssl_ciphers = '{ciphers}'\n"
+        "ssl_min_protocol_version = 'TLSv1.2'\n"
+    )
+
+
 def postgres(name: str, certs: Certs, *, weak: bool, ssl_on: bool = True) -> Server:
     """PostgreSQL 15 with ``ssl = on`` (or off) and the certs in its data directory."""
     from tests._support.postgres import PostgresServer
 
-    server = PostgresServer.create()
-    conf = server.datadir / "postgresql.conf"
-    cert, key = server.datadir / "server.crt", server.datadir / "server.key"
+    cluster = PostgresServer.create()
+    cert, key = cluster.datadir / "server.crt", cluster.datadir / "server.key"
     shutil.copy(certs.good[0], cert)
     shutil.copy(certs.good[1], key)
     os.chmod(key, 0o600)
@@ -129,16 +141,47 @@ def postgres(name: str, certs: Certs, *, weak: bool, ssl_on: bool = True) -> Ser
         user = pwd.getpwnam("postgres")
         for path in (cert, key):
             os.chown(path, user.pw_uid, user.pw_gid)
-    ciphers = WEAK_OPENSSL if weak else MOZILLA_INTERMEDIATE_OPENSSL
-    with conf.open("a") as handle:
-        handle.write(
-            f"\nssl = {'on' if ssl_on else 'off'}\nssl_cert_file = 'server.crt'\n"
-            f"ssl_key_file = 'server.key'\nssl_ciphers = '{ciphers}'\n"
-            "ssl_min_protocol_version = 'TLSv1.2'\n"
-        )
-    server.stop()
-    server.start()
-    return Server(name=name, port=server.port, stop=server.destroy)
+    _postgres_conf(cluster.datadir, weak=weak, ssl_on=ssl_on)
+    with (cluster.datadir / "postgresql.conf").open("a") as handle:
+        handle.write("\ninclude = 'styku_tls.conf'\n")
+    cluster.stop()
+    cluster.start()
+    server = _Postgres(name=name, port=cluster.port, stop=cluster.destroy)
+    server.cluster = cluster
+    return server
+
+
+def reconfigure_postgres(server: Server, certs: Certs, *, weak: bool, ssl_on: bool) -> None:
+    """Rewrite the TLS settings and reload (SIGHUP): PostgreSQL applies SSL settings on reload."""
+    cluster = getattr(server, "cluster")  # noqa: B009
+    _postgres_conf(cluster.datadir, weak=weak, ssl_on=ssl_on)
+    pid = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGHUP)
+    # The postmaster reloads asynchronously: wait until a new connection sees the change.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if _postgres_state(server.port) == ("off" if not ssl_on else "weak" if weak else "good"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("PostgreSQL did not apply the new TLS settings")
+
+
+def _postgres_state(port: int) -> str:
+    """``off`` (SSLRequest refused), ``weak`` (accepts AES128-SHA alone) or ``good``."""
+    with socket.create_connection(("127.0.0.1", port), 2) as sock:
+        sock.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
+        if sock.recv(1) != b"S":
+            return "off"
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("AES128-SHA")
+        try:
+            with ctx.wrap_socket(sock):
+                return "weak"
+        except (ssl.SSLError, OSError):
+            return "good"
 
 
 # --------------------------------------------------------------------------- SMTP

@@ -24,6 +24,21 @@ from tests.tls.audit._bed import Server, _serve
 
 _XMPP_NS = "xmlns='urn:ietf:params:xml:ns:xmpp-tls'"
 
+#: The protocols with a preamble.
+PROTOCOLS = ("postgres", "mysql", "smtp", "imap", "pop3", "ldap", "ftp", "xmpp")
+
+
+def oakley2_pem() -> bytes:
+    """PEM DH parameters of RFC 2409's 1024-bit Oakley group 2 (generator 2)."""
+    from cryptography.hazmat.primitives.asymmetric import dh
+    from cryptography.hazmat.primitives.serialization import Encoding, ParameterFormat
+
+    from styku_crypto.tls.audit._dhgroups import known_groups
+
+    prime = next(p for p, g in known_groups().items() if g.name == "Oakley group 2")
+    params = dh.DHParameterNumbers(prime, 2).parameters()
+    return params.parameter_bytes(Encoding.PEM, ParameterFormat.PKCS3)
+
 
 def _read_until(conn: socket.socket, done: bytes, limit: int = 8192) -> bytes:
     data = b""
