@@ -251,6 +251,8 @@ def dovecot(name: str, certs: Certs, directory: Path, *, weak: bool) -> tuple[Se
             f"ssl_cert = <{certs.good[0]}\nssl_key = <{certs.good[1]}\n"
             f"ssl_min_protocol = TLSv1.2\nssl_cipher_list = {ciphers}\n"
             f"ssl_prefer_server_ciphers = {'yes' if weak else 'no'}\n"
+            + ("" if weak else "ssl_curve_list = X25519:P-256:P-384\n")
+            + 
             "auth_mechanisms = plain\n"
             "passdb {\n  driver = static\n  args = password=unused-test-password\n}\n"
             "userdb {\n  driver = static\n  args = uid=nobody gid=nogroup home=/nonexistent\n}\n"
@@ -266,7 +268,6 @@ def dovecot(name: str, certs: Certs, directory: Path, *, weak: bool) -> tuple[Se
         cwd=base,
         log=base / "stdout.log",
         before=configure,
-        env=None if weak else openssl_groups(directory),
     )
     if not _wait_port(ports[1], None, 10):
         server.stop()

@@ -19,6 +19,7 @@ import socket
 import ssl
 import struct
 import time
+import warnings
 
 from tests.tls.audit._bed import Server, _serve
 
@@ -36,7 +37,9 @@ def oakley2_pem() -> bytes:
     from styku_crypto.tls.audit._dhgroups import known_groups
 
     prime = next(p for p, g in known_groups().items() if g.name == "Oakley group 2")
-    params = dh.DHParameterNumbers(prime, 2).parameters()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography deprecates FFDH; this is a test server
+        params = dh.DHParameterNumbers(prime, 2).parameters()
     return params.parameter_bytes(Encoding.PEM, ParameterFormat.PKCS3)
 
 

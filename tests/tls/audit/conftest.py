@@ -184,10 +184,12 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
     ffdhe = "NORMAL:-VERS-TLS1.3:-KX-ALL:+DHE-RSA"
     servers: list[_bed.Server] = []
     targets: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    # PostgreSQL (initdb, then pg_ctl, which detaches) starts in a worker thread while
+    # the others start here: they die with the thread that spawned them (PDEATHSIG).
+    with ThreadPoolExecutor(max_workers=1) as pool:
         pg = pool.submit(_daemons.postgres, "postgres", certs, weak=False)
-        jobs = {
-            f"{kind}-{mode}": pool.submit(fn, f"{kind}-{mode}", certs, directory, weak=mode == "weak")
+        started = {
+            f"{kind}-{mode}": fn(f"{kind}-{mode}", certs, directory, weak=mode == "weak")
             for kind, fn in (
                 ("mariadb", _daemons.mariadb),
                 ("slapd", _daemons.slapd),
@@ -196,7 +198,6 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
             )
             for mode in ("good", "weak")
         }
-        started = {name: job.result() for name, job in jobs.items()}
         postgres = pg.result()
     try:
         for name, value in started.items():
