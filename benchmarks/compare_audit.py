@@ -300,6 +300,7 @@ def testssl_protocols(path: Path) -> dict[str, bool]:
 
 def starttls_section(python: Path, work: Path, repeat: int, use_testssl: bool) -> list[str]:
     """Time and compare the three scanners on every STARTTLS server."""
+    (work / "starttls").mkdir()
     certs = _bed.make_certs(work / "starttls")
     ports, servers = start_starttls_servers(work, certs)
     out = [
@@ -386,7 +387,7 @@ def main() -> int:
     if args.starttls_only:
         out = [f"TLS audit vs sslyze {version} and testssl.sh"]
         out += starttls_section(python, work, args.repeat, not args.no_testssl)
-        return _finish(out)
+        return _finish(out, RESULTS.with_name("audit-starttls.txt"))
     certs = _bed.make_certs(work)
     hold = threading.Event()
     servers = {s.name: s for s in _bed.start_bed(certs, hold, hostile=False)}
@@ -431,14 +432,14 @@ def main() -> int:
         for s in servers.values():
             s.stop()
     out += starttls_section(python, work, args.repeat, not args.no_testssl)
-    return _finish(out)
+    return _finish(out, RESULTS)
 
 
-def _finish(out: list[str]) -> int:
+def _finish(out: list[str], path: Path) -> int:
     text = "\n".join(out) + "\n"
     print(text, end="")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     return 0
 
 

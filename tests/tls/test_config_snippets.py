@@ -51,6 +51,5 @@ def test_current_profiles_have_no_legacy_warning(name: str) -> None:
 
 def test_top_level_help_lists_tls_audit(capsys: pytest.CaptureFixture[str]) -> None:
     """``styku-crypto --help`` names ``tls audit`` in the tls command's description."""
-    with pytest.raises(SystemExit):
-        main(["--help"])
-    assert "tls audit" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    assert "tls audit" in " ".join(capsys.readouterr().out.split())  # however it wraps
