@@ -441,14 +441,17 @@ def check_certificate(
                 "issuer URL (AIA): an untrusted (private) root, not a missing intermediate; "
                 "pass it as the trust store (--ca-file) if it is yours",
             )
-    elif certs[-1].issuer == certs[-1].subject and len(certs) > 1:
-        if certs[-1].subject not in root_subjects:
-            untrusted_root = True
-            found.add(
-                "CERT-CHAIN-003",
-                f"the chain ends in root {certs[-1].subject.rfc4514_string()}, "
-                "which is not a trust anchor here",
-            )
+    elif (
+        len(certs) > 1
+        and certs[-1].issuer == certs[-1].subject
+        and certs[-1].subject not in root_subjects
+    ):
+        untrusted_root = True
+        found.add(
+            "CERT-CHAIN-003",
+            f"the chain ends in root {certs[-1].subject.rfc4514_string()}, "
+            "which is not a trust anchor here",
+        )
 
     # Path validation.
     verifier_name = (

@@ -77,7 +77,8 @@ def test_empty_or_broken_pem_is_a_plain_sentence(
     assert main(["tls", "check-cert", str(path)]) == 2
     err = capsys.readouterr().err
     assert words in err
-    assert "ParseError" not in err and "{" not in err
+    assert "ParseError" not in err
+    assert "{" not in err
 
 
 def test_incomplete_chain_with_caller_trust_is_a_missing_intermediate() -> None:
@@ -88,7 +89,8 @@ def test_incomplete_chain_with_caller_trust_is_a_missing_intermediate() -> None:
         [issued.cert], hostname="localhost", trust=[factory.root], now=factory.now
     )
     chain002 = [f.message for f in report.findings if f.rule_id == "CERT-CHAIN-002"]
-    assert chain002 and "an intermediate is missing" in chain002[0]
+    assert chain002
+    assert "an intermediate is missing" in chain002[0]
 
 
 def test_messages_so_far_carry_no_debug_text() -> None:

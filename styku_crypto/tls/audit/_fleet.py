@@ -28,8 +28,8 @@ from styku_crypto.tls.audit._enumerate import Prober, UnreachableError
 from styku_crypto.tls.audit._model import AuditReport, Facts, Target, TargetReport
 from styku_crypto.tls.audit._starttls import preamble_of
 from styku_crypto.tls.audit._verdict import grade, judge, preamble_finding
-from styku_crypto.tls.audit._wire import ProbeError, preamble_only
 from styku_crypto.tls.audit._view import PolicyView
+from styku_crypto.tls.audit._wire import ProbeError, preamble_only
 
 __all__ = ["Limits", "ProgressBar", "run_audit"]
 

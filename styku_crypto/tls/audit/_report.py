@@ -265,7 +265,9 @@ def to_text(report: AuditReport) -> str:
             lines.append(f"  groups    {groups}")
         if f.dh_bits is not None:
             known = f.dh_group not in {None, "custom"}
-            dh = f.dh_group if known else f"{f.dh_bits}-bit prime ({f.dh_group or 'not identified'})"
+            dh = (
+                f.dh_group if known else f"{f.dh_bits}-bit prime ({f.dh_group or 'not identified'})"
+            )
             lines.append(f"  DH        {dh}")
         for label, value in (
             ("EMS", f.ems),

@@ -127,11 +127,11 @@ def describe_foreign(data: bytes) -> str | None:
         return "FTP (a 220 greeting: try --starttls ftp)"
     if head.startswith(b"220"):
         return "SMTP (a 220 greeting: try --starttls smtp)"
-    if head.startswith(b"* OK") or head.startswith(b"* PREAUTH"):
+    if head.startswith((b"* OK", b"* PREAUTH")):
         return "IMAP (try --starttls imap)"
     if head.startswith(b"+OK"):
         return "POP3 (try --starttls pop3)"
-    if head.startswith(b"<?xml") or head.startswith(b"<stream"):
+    if head.startswith((b"<?xml", b"<stream")):
         return "XMPP (try --starttls xmpp)"
     if len(head) >= 5 and head[3] == 0 and head[4] == 0x0A:
         return "MySQL/MariaDB (a server greeting: try --starttls mysql)"
@@ -257,8 +257,9 @@ def _postgres_frame(buffer: bytes) -> int | None:
     if buffer[:1] in {b"S", b"N"}:
         return 1
     if buffer[:1] == b"E":
-        raise PreambleError("refused", f"PostgreSQL answered SSLRequest with an error: "
-                                       f"{_printable(buffer[5:])!r}")
+        raise PreambleError(
+            "refused", f"PostgreSQL answered SSLRequest with an error: {_printable(buffer[5:])!r}"
+        )
     if len(buffer) < 16:
         return None
     raise _foreign("PostgreSQL", buffer)
@@ -267,7 +268,9 @@ def _postgres_frame(buffer: bytes) -> int | None:
 def _postgres(server_name: str) -> Conversation:
     answer = yield Step(_PG_SSL_REQUEST, _postgres_frame)
     if answer != b"S":
-        raise PreambleError("refused", "PostgreSQL answered N to SSLRequest: TLS is off (ssl = off)")
+        raise PreambleError(
+            "refused", "PostgreSQL answered N to SSLRequest: TLS is off (ssl = off)"
+        )
 
 
 _MYSQL_CLIENT_SSL = 0x0800
@@ -287,8 +290,9 @@ def _mysql(server_name: str) -> Conversation:
     packet = yield Step(b"", _mysql_frame)
     payload = packet[4:]
     if payload[:1] == b"\xff":
-        raise PreambleError("refused", f"MySQL/MariaDB refused the connection: "
-                                       f"{_printable(payload[3:])!r}")
+        raise PreambleError(
+            "refused", f"MySQL/MariaDB refused the connection: {_printable(payload[3:])!r}"
+        )
     if payload[:1] != b"\x0a":
         raise _foreign("MySQL/MariaDB", packet)
     version_end = payload.find(b"\x00", 1)
@@ -298,7 +302,9 @@ def _mysql(server_name: str) -> Conversation:
     caps = int.from_bytes(payload[caps_at : caps_at + 2], "little")
     version = _printable(payload[1:version_end], 40)
     if not caps & _MYSQL_CLIENT_SSL:
-        raise PreambleError("refused", f"MySQL/MariaDB {version} does not offer SSL (no CLIENT_SSL)")
+        raise PreambleError(
+            "refused", f"MySQL/MariaDB {version} does not offer SSL (no CLIENT_SSL)"
+        )
     body = struct.pack("<IIB23x", _MYSQL_CAPS, 1 << 24, 33)
     yield Step(len(body).to_bytes(3, "little") + b"\x01" + body, None)
 
@@ -374,7 +380,7 @@ def _ldap(server_name: str) -> Conversation:
 
 def _until(*markers: bytes, protocol: str) -> Frame:
     def frame(buffer: bytes) -> int | None:
-        if buffer and not buffer.lstrip()[:1] in {b"<", b""}:
+        if buffer and buffer.lstrip()[:1] not in {b"<", b""}:
             raise _foreign(protocol, buffer)
         for marker in markers:
             at = buffer.find(marker)
@@ -415,8 +421,9 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in (
         Protocol("https", 443, None, True, b"GET / HTTP/1.0\r\n\r\n", "HTTPS"),
         Protocol("tls", 443, None, False, b"\r\n", "TLS"),
-        Protocol("postgres", 5432, _postgres, False, b"\x00\x00\x00\x08\x04\xd2\x16\x2f",
-                 "PostgreSQL"),
+        Protocol(
+            "postgres", 5432, _postgres, False, b"\x00\x00\x00\x08\x04\xd2\x16\x2f", "PostgreSQL"
+        ),
         Protocol("mysql", 3306, _mysql, False, b"\x01\x00\x00\x02\x00", "MySQL/MariaDB"),
         Protocol("smtp", 25, _smtp, False, b"NOOP\r\n", "SMTP"),
         Protocol("smtps", 465, None, False, b"NOOP\r\n", "SMTP over TLS"),

@@ -178,7 +178,7 @@ async def _read_answer(
     first = bytearray()
     try:
         return await _read_records(reader, full_flight, sslv2, progress, first)
-    except _records.TLSParseError as exc:
+    except _records.TLSParseError:
         if progress.hello is None and first and not 20 <= first[0] <= 24:
             # Not even a TLS content type: name the protocol it does speak.
             what = _starttls.describe_foreign(bytes(first))

@@ -252,8 +252,7 @@ def dovecot(name: str, certs: Certs, directory: Path, *, weak: bool) -> tuple[Se
             f"ssl_min_protocol = TLSv1.2\nssl_cipher_list = {ciphers}\n"
             f"ssl_prefer_server_ciphers = {'yes' if weak else 'no'}\n"
             + ("" if weak else "ssl_curve_list = X25519:P-256:P-384\n")
-            + 
-            "auth_mechanisms = plain\n"
+            + "auth_mechanisms = plain\n"
             "passdb {\n  driver = static\n  args = password=unused-test-password\n}\n"
             "userdb {\n  driver = static\n  args = uid=nobody gid=nogroup home=/nonexistent\n}\n"
             f"service imap-login {{\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n"

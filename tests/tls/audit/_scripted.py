@@ -64,7 +64,9 @@ def _read_exactly(conn: socket.socket, n: int) -> bytes:
 
 
 def _ldap_response(code: int, diagnostic: bytes = b"") -> bytes:
-    body = b"\x0a\x01" + bytes([code]) + b"\x04\x00" + b"\x04" + bytes([len(diagnostic)]) + diagnostic
+    body = (
+        b"\x0a\x01" + bytes([code]) + b"\x04\x00" + b"\x04" + bytes([len(diagnostic)]) + diagnostic
+    )
     op = b"\x78" + bytes([len(body)]) + body
     message = b"\x02\x01\x01" + op
     return b"\x30" + bytes([len(message)]) + message

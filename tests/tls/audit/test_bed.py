@@ -91,7 +91,7 @@ def test_tls13_only_handshake_facts(bed: Bed) -> None:
 
 
 def test_tls13_only_verdict(bed: Bed) -> None:
-    """Groups outside intermediate fail it, and the grade follows the verdict: B, not A+ (issue 16)."""
+    """Groups outside intermediate fail it; the grade follows the verdict: B, not A+ (issue 16)."""
     result = bed.result("tls13")
     assert result.complete
     assert not result.compliant

@@ -45,7 +45,8 @@ def test_weak_configuration_is_not_compliant(daemons: Daemons, name: str) -> Non
     assert "TLS_RSA_WITH_AES_128_CBC_SHA" in result.facts.suites["TLSv1.2"]
     rules = {f.rule for f in result.findings}
     assert {"TLS-CIPHER-001", "TLS-CIPHER-005"} <= rules
-    assert result.grade is not None and result.grade >= "B"
+    assert result.grade is not None
+    assert result.grade >= "B"
 
 
 def test_weak_server_order_is_flagged(daemons: Daemons) -> None:

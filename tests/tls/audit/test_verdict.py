@@ -230,7 +230,7 @@ def test_policy_failing_certificate_cannot_grade_a_plus() -> None:
 )
 def test_order_quality_rule(order: list[str], flagged: bool, why: str | None) -> None:
     """AUDIT-ORDER-002 fires only when an enforced order puts a weaker suite first."""
-    letter, caps, rules = _graded(
+    _letter, caps, rules = _graded(
         suites={"TLSv1.2": order, "TLSv1.3": GOOD13},
         server_preference={"TLSv1.2": True, "TLSv1.3": True},
     )
@@ -243,7 +243,8 @@ def test_order_quality_rule(order: list[str], flagged: bool, why: str | None) ->
             for f in judge(facts, view_of(profiles.MOZILLA_INTERMEDIATE), target=TARGET)
             if f.rule == "AUDIT-ORDER-002"
         )
-        assert why is not None and why in message
+        assert why is not None
+        assert why in message
 
 
 def test_order_quality_needs_server_preference() -> None:
@@ -258,10 +259,13 @@ def test_order_quality_needs_server_preference() -> None:
 def test_dh_prime_findings() -> None:
     """A well-known 1024-bit prime: AUDIT-DH-001 and a B cap; a custom 2048-bit one: info only."""
     letter, caps, rules = _graded(dh_bits=1024, dh_group="1024-bit Oakley group 2 (RFC 2409)")
-    assert "AUDIT-DH-001" in rules and "AUDIT-DH-002" not in rules
-    assert letter == "B" and any("Logjam" in c for c in caps)
+    assert "AUDIT-DH-001" in rules
+    assert "AUDIT-DH-002" not in rules
+    assert letter == "B"
+    assert any("Logjam" in c for c in caps)
     letter, _, rules = _graded(dh_bits=2048, dh_group="custom")
-    assert "AUDIT-DH-002" in rules and "AUDIT-DH-001" not in rules
+    assert "AUDIT-DH-002" in rules
+    assert "AUDIT-DH-001" not in rules
     assert letter == "A+"
     _, _, rules = _graded(dh_bits=2048, dh_group="2048-bit ffdhe2048 (RFC 7919)")
     assert not {"AUDIT-DH-001", "AUDIT-DH-002"} & rules
