@@ -175,8 +175,8 @@ def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "
         go = _preamble(protocol, conn, refuse=mode == "refuse")
         if mode == "garbage":
             conn.sendall(go)
-            time.sleep(0.05)
-            conn.sendall(b"this is not TLS at all\r\n" * 4)
+            if conn.recv(4096):  # the ClientHello: answer it with something that is not TLS
+                conn.sendall(b"this is not TLS at all\r\n" * 4)
             return
         if mode == "inject":
             conn.sendall(go + b"250 injected\r\n")
