@@ -182,6 +182,11 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
         "+COMP-NULL:+GROUP-ALL:%SERVER_PRECEDENCE"
     )
     ffdhe = "NORMAL:-VERS-TLS1.3:-KX-ALL:+DHE-RSA"
+    good = (
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+        "+CHACHA20-POLY1305:-KX-ALL:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"
+        "+GROUP-SECP384R1"
+    )
     servers: list[_bed.Server] = []
     targets: dict[str, str] = {}
     # PostgreSQL (initdb, then pg_ctl, which detaches) starts in a worker thread while
@@ -215,7 +220,11 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
             smtp = _daemons.smtp(f"smtp-{mode}", certs, weak=mode == "weak")
             servers.append(smtp)
             targets[f"smtp-{mode}"] = f"smtp://127.0.0.1:{smtp.port}"
-        for name, priority in (("gnutls-ffdhe", ffdhe), ("gnutls-order", weak_order)):
+        for name, priority in (
+            ("gnutls-good", good),
+            ("gnutls-ffdhe", ffdhe),
+            ("gnutls-order", weak_order),
+        ):
             server = _daemons.gnutls(name, certs, directory, priority=priority)
             servers.append(server)
             targets[name] = f"tls://127.0.0.1:{server.port}"

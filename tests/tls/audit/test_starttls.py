@@ -279,3 +279,19 @@ def test_cli_starttls_exit_codes(scripted: Scanned, capsys: pytest.CaptureFixtur
     assert "AUDIT-STARTTLS-001" in out
     assert "does not offer STARTTLS" in out
     assert "(smtp, SNI localhost)" in out
+
+
+def test_json_report_names_protocol_and_dh_group(scripted: Scanned) -> None:
+    """The JSON report carries how TLS was entered and the identified DH group."""
+    import json
+
+    from styku_crypto.tls.audit import to_json
+
+    doc = json.loads(to_json(scripted.report))
+    by_port = {t["port"]: t for t in doc["targets"]}
+    smtp = by_port[parse_target(scripted.targets["smtp-ok"]).port]
+    assert smtp["protocol"] == "smtp"
+    assert smtp["hsts"]["header"] is None
+    oakley = by_port[parse_target(scripted.targets["dhe-oakley2"]).port]
+    assert oakley["dh_group"] == "1024-bit Oakley group 2 (RFC 2409)"
+    assert oakley["protocol"] == "tls"

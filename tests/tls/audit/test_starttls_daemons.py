@@ -19,6 +19,7 @@ GOOD = [
     "mariadb-good",
     "slapd-good",
     "vsftpd-good",
+    "gnutls-good",
 ]
 WEAK = ["smtp-weak", "imap-weak", "pop3-weak", "mariadb-weak", "slapd-weak", "vsftpd-weak"]
 
