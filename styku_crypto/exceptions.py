@@ -15,8 +15,11 @@ caller, so that the error cannot be used as an oracle.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __all__ = [
     "BackupError",
+    "CertificatePolicyError",
     "DecryptionError",
     "InvalidHashError",
     "InvalidInputError",
@@ -124,3 +127,31 @@ class MissingExtraError(StykuCryptoError, ImportError):
 
     The message names the extra, e.g. ``pip install 'styku-crypto[postgres]'``.
     """
+
+
+# CertificatePolicyError must subclass ssl.SSLCertVerificationError, but importing
+# ssl here would cost every ``import styku_crypto`` ~30 ms: the class is built on
+# first access (PEP 562) and then stored in the module like any other.
+if TYPE_CHECKING:
+    import ssl
+
+    class CertificatePolicyError(ssl.SSLCertVerificationError, PolicyViolationError):
+        """The peer's certificate verified but violates the TLS policy."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name != "CertificatePolicyError":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import ssl
+
+        class CertificatePolicyError(ssl.SSLCertVerificationError, PolicyViolationError):
+            """The peer's certificate verified but violates the TLS policy.
+
+            Subclasses :class:`ssl.SSLCertVerificationError` (so HTTP clients treat
+            it as a certificate failure) and :class:`PolicyViolationError`.
+            """
+
+        CertificatePolicyError.__module__ = __name__
+        globals()["CertificatePolicyError"] = CertificatePolicyError
+        return CertificatePolicyError

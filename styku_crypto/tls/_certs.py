@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.exceptions import CertificatePolicyError, InvalidInputError
 from styku_crypto.tls._policy import FindingCollector, Policy, Report
 from styku_crypto.tls._rules import Severity
 from styku_crypto.tls.profiles import DEFAULT
@@ -507,8 +507,6 @@ def enforce_handshake_certificate(der: bytes | None, *, policy: Policy, target: 
         CertificatePolicyError: no certificate, or a :data:`HANDSHAKE_RULES` finding
             at ERROR that no waiver covers.
     """
-    from styku_crypto.tls._contexts import CertificatePolicyError
-
     if not der:
         raise CertificatePolicyError("the peer sent no certificate")
     leaf = x509.load_der_x509_certificate(der)
