@@ -339,6 +339,133 @@ def _emit_findings(report: Report) -> None:
             )
 
 
+def _name_rules(
+    found: FindingCollector,
+    leaf: x509.Certificate,
+    hostname: str | None,
+    dns: list[str],
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    has_san: bool,
+) -> None:
+    """CERT-HOST-001/002: the name clients use is in the SAN; no CN-only certificates."""
+    if not has_san:
+        found.add(
+            "CERT-HOST-002",
+            f"no subjectAltName; subject CN is {', '.join(_common_names(leaf)) or 'absent'}",
+        )
+    if hostname is not None and has_san and not _hostname_matches(leaf, hostname):
+        listed = ", ".join([*dns, *map(str, ips)]) or "none"
+        found.add("CERT-HOST-001", f"{hostname} is not among the SAN names ({listed})")
+
+
+def _chain_rules(
+    found: FindingCollector,
+    certs: list[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    *,
+    caller_trust: bool,
+) -> bool:
+    """Chain structure: self-signed leaf, CA flags, weak intermediates, order, completeness.
+
+    Returns ``True`` when the chain ends below an untrusted root (already reported
+    as CERT-CHAIN-003, so path validation need not say it again).
+    """
+    leaf = certs[0]
+    if leaf.issuer == leaf.subject and _signed_by(leaf, leaf):
+        found.add("CERT-CHAIN-004", "the leaf is self-signed")
+    for issuer in certs[1:]:
+        if not _is_ca(issuer):
+            found.add("CERT-BC-001", f"issuer {issuer.subject.rfc4514_string()} is not a CA")
+        if issuer.issuer != issuer.subject and _sig_hash_name(issuer) in _WEAK_HASHES:
+            found.add("CERT-SIG-002", f"intermediate signed with {_sig_name(issuer)}")
+    subjects = {c.subject for c in certs}
+    for index in range(len(certs) - 1):
+        if certs[index].issuer != certs[index + 1].subject:
+            where = "elsewhere in the chain" if certs[index].issuer in subjects else "nowhere"
+            found.add(
+                "CERT-CHAIN-001",
+                f"certificate {index} is followed by one that did not issue it "
+                f"(its issuer appears {where})",
+            )
+            break
+    root_subjects = {r.subject for r in roots}
+    tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
+    top = next((c for c in tops if c.issuer not in root_subjects), None)
+    if top is not None:
+        missing = top.issuer.rfc4514_string()
+        url = _ca_issuers_url(top)
+        if url is not None or caller_trust:
+            # The certificate says where its issuer lives, or the caller gave the
+            # trust anchors the chain should reach: an intermediate is missing.
+            where = f" (the certificate names it at {url})" if url else ""
+            found.add(
+                "CERT-CHAIN-002",
+                f"issuer {missing} is neither sent nor a trust anchor: an intermediate "
+                f"is missing{where}",
+            )
+            return False
+        # No AIA pointer, default trust store, issuer not in it: most likely a
+        # private root (public CAs' certificates carry an AIA issuer URL).
+        found.add(
+            "CERT-CHAIN-003",
+            f"issuer {missing} is not a trust anchor here and the certificate names no "
+            "issuer URL (AIA): an untrusted (private) root, not a missing intermediate; "
+            "pass it as the trust store (--ca-file) if it is yours",
+        )
+        return True
+    last = certs[-1]
+    if len(certs) > 1 and last.issuer == last.subject and last.subject not in root_subjects:
+        found.add(
+            "CERT-CHAIN-003",
+            f"the chain ends in root {last.subject.rfc4514_string()}, "
+            "which is not a trust anchor here",
+        )
+        return True
+    return False
+
+
+def _path_validation(
+    found: FindingCollector,
+    certs: list[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    store_name: str,
+    hostname: str | None,
+    dns: list[str],
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    moment: datetime,
+    *,
+    untrusted_root: bool,
+) -> str:
+    """CERT-CHAIN-003 from cryptography's path validation; returns the verifier's name."""
+    verifier_name = (
+        f"cryptography {cryptography.__version__} x509.verification "
+        f"ServerVerifier (trust: {store_name})"
+    )
+    subject_name: x509.DNSName | x509.IPAddress | None = None
+    if hostname is not None:
+        try:
+            subject_name = x509.IPAddress(ipaddress.ip_address(hostname))
+        except ValueError:
+            subject_name = x509.DNSName(hostname)
+    elif dns:
+        subject_name = x509.DNSName(dns[0])
+    elif ips:
+        subject_name = x509.IPAddress(ips[0])
+    if subject_name is None:
+        found.add("CERT-CHAIN-003", "no name to validate against (no SAN, no hostname)")
+        return verifier_name
+    try:
+        builder = PolicyBuilder().store(Store(list(roots))).time(moment)
+        verifier = builder.build_server_verifier(subject_name)
+        verifier.verify(certs[0], certs[1:])
+    except VerificationError as exc:
+        if not untrusted_root:  # already said, more precisely
+            found.add("CERT-CHAIN-003", f"path validation failed: {readable_error(exc)}")
+    except ValueError as exc:
+        found.add("CERT-CHAIN-003", f"path validation could not run: {readable_error(exc)}")
+    return verifier_name
+
+
 def check_certificate(
     chain: ChainInput,
     *,
@@ -384,102 +511,12 @@ def check_certificate(
     label = target or hostname or (dns[0] if dns else (_common_names(leaf) or ["certificate"])[0])
     found = FindingCollector(policy, label, today=moment.date())
 
-    # Names.
-    if not has_san:
-        found.add(
-            "CERT-HOST-002",
-            f"no subjectAltName; subject CN is {', '.join(_common_names(leaf)) or 'absent'}",
-        )
-    if hostname is not None and has_san and not _hostname_matches(leaf, hostname):
-        listed = ", ".join([*dns, *map(str, ips)]) or "none"
-        found.add("CERT-HOST-001", f"{hostname} is not among the SAN names ({listed})")
-
+    _name_rules(found, leaf, hostname, dns, ips, has_san)
     _leaf_rules(found, leaf, policy, moment)
-
-    # Chain structure.
-    if leaf.issuer == leaf.subject and _signed_by(leaf, leaf):
-        found.add("CERT-CHAIN-004", "the leaf is self-signed")
-    for issuer in certs[1:]:
-        if not _is_ca(issuer):
-            found.add("CERT-BC-001", f"issuer {issuer.subject.rfc4514_string()} is not a CA")
-        if issuer.issuer != issuer.subject and _sig_hash_name(issuer) in _WEAK_HASHES:
-            found.add("CERT-SIG-002", f"intermediate signed with {_sig_name(issuer)}")
-    subjects = {c.subject for c in certs}
-    for index in range(len(certs) - 1):
-        if certs[index].issuer != certs[index + 1].subject:
-            where = "elsewhere in the chain" if certs[index].issuer in subjects else "nowhere"
-            found.add(
-                "CERT-CHAIN-001",
-                f"certificate {index} is followed by one that did not issue it "
-                f"(its issuer appears {where})",
-            )
-            break
-    root_subjects = {r.subject for r in roots}
-    tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
-    untrusted_root = False
-    caller_trust = trust is not None
-    top = next((c for c in tops if c.issuer not in root_subjects), None)
-    if top is not None:
-        missing = top.issuer.rfc4514_string()
-        url = _ca_issuers_url(top)
-        if url is not None or caller_trust:
-            # The certificate says where its issuer lives, or the caller gave the
-            # trust anchors the chain should reach: an intermediate is missing.
-            where = f" (the certificate names it at {url})" if url else ""
-            found.add(
-                "CERT-CHAIN-002",
-                f"issuer {missing} is neither sent nor a trust anchor: an intermediate "
-                f"is missing{where}",
-            )
-        else:
-            # No AIA pointer, default trust store, issuer not in it: most likely a
-            # private root (public CAs' certificates carry an AIA issuer URL).
-            untrusted_root = True
-            found.add(
-                "CERT-CHAIN-003",
-                f"issuer {missing} is not a trust anchor here and the certificate names no "
-                "issuer URL (AIA): an untrusted (private) root, not a missing intermediate; "
-                "pass it as the trust store (--ca-file) if it is yours",
-            )
-    elif (
-        len(certs) > 1
-        and certs[-1].issuer == certs[-1].subject
-        and certs[-1].subject not in root_subjects
-    ):
-        untrusted_root = True
-        found.add(
-            "CERT-CHAIN-003",
-            f"the chain ends in root {certs[-1].subject.rfc4514_string()}, "
-            "which is not a trust anchor here",
-        )
-
-    # Path validation.
-    verifier_name = (
-        f"cryptography {cryptography.__version__} x509.verification "
-        f"ServerVerifier (trust: {store_name})"
+    untrusted_root = _chain_rules(found, certs, roots, caller_trust=trust is not None)
+    verifier_name = _path_validation(
+        found, certs, roots, store_name, hostname, dns, ips, moment, untrusted_root=untrusted_root
     )
-    subject_name: x509.DNSName | x509.IPAddress | None = None
-    if hostname is not None:
-        try:
-            subject_name = x509.IPAddress(ipaddress.ip_address(hostname))
-        except ValueError:
-            subject_name = x509.DNSName(hostname)
-    elif dns:
-        subject_name = x509.DNSName(dns[0])
-    elif ips:
-        subject_name = x509.IPAddress(ips[0])
-    if subject_name is None:
-        found.add("CERT-CHAIN-003", "no name to validate against (no SAN, no hostname)")
-    else:
-        try:
-            builder = PolicyBuilder().store(Store(list(roots))).time(moment)
-            verifier = builder.build_server_verifier(subject_name)
-            verifier.verify(leaf, certs[1:])
-        except VerificationError as exc:
-            if not untrusted_root:  # already said, more precisely
-                found.add("CERT-CHAIN-003", f"path validation failed: {readable_error(exc)}")
-        except ValueError as exc:
-            found.add("CERT-CHAIN-003", f"path validation could not run: {readable_error(exc)}")
 
     report = found.report(
         "certificate",
