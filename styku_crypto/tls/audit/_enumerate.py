@@ -546,6 +546,14 @@ class Prober:
 
     # --- downgrade protection --------------------------------------------------
 
+    async def _accepted_without_scsv(self, version: int) -> bool:
+        """The control for a silent hang-up: is the same hello, minus the SCSV, accepted?"""
+        try:
+            reply = await self._send(self._hello(version, self.legacy_suites))
+        except ProbeError:
+            return False
+        return reply.hello is not None and reply.hello.version == version
+
     async def _fallback_scsv(self, facts: Facts) -> None:
         order = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
         offered = [v for v in order if facts.protocols.get(v)]
@@ -568,7 +576,16 @@ class Prober:
             facts.fallback_scsv = True
         elif reply.hello is not None:
             facts.fallback_scsv = False
+        elif reply.kind == "closed" and await self._accepted_without_scsv(lower):
+            # Some servers (Dovecot, slapd, asyncio-based ones) hang up without
+            # flushing the inappropriate_fallback alert. The same hello without
+            # the SCSV is accepted, so the SCSV alone made it refuse: supported.
+            facts.fallback_scsv = True
         else:
+            detail = reply.detail or (
+                f"alert {reply.alert.description}" if reply.alert is not None else reply.kind
+            )
             facts.skip(
-                "fallback_scsv", "ambiguous answer (neither inappropriate_fallback nor hello)"
+                "fallback_scsv",
+                f"ambiguous answer (neither inappropriate_fallback nor hello: {detail})",
             )
