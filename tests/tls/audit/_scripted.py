@@ -91,47 +91,61 @@ def _mysql_greeting(ssl_flag: bool) -> bytes:
     return len(payload).to_bytes(3, "little") + b"\x00" + payload
 
 
+class Violation(Exception):
+    """The client did not speak the preamble (e.g. sent a ClientHello straight away)."""
+
+
+def _expect(data: bytes, prefix: bytes) -> None:
+    if not data.startswith(prefix):
+        raise Violation(f"expected {prefix!r}, got {data[:16]!r}")
+
+
 def _preamble(protocol: str, conn: socket.socket, refuse: bool) -> bytes:
-    """Speak the server side; return the go-ahead to send (or raise to stop)."""
+    """Speak the server side; return the go-ahead to send (or raise to stop).
+
+    Raises:
+        Violation: the client's bytes are not the protocol's next command.
+    """
     if protocol == "smtp":
         conn.sendall(b"220 mx.test ESMTP scripted\r\n")
-        _read_until(conn, b"\n")
+        _expect(_read_until(conn, b"\n"), b"EHLO ")
         ext = b"" if refuse else b"250-STARTTLS\r\n"
         conn.sendall(b"250-mx.test\r\n250-PIPELINING\r\n" + ext + b"250 8BITMIME\r\n")
         if refuse:
             raise ConnectionError("done")
-        _read_until(conn, b"\n")
+        _expect(_read_until(conn, b"\n"), b"STARTTLS\r\n")
         return b"220 2.0.0 Ready to start TLS\r\n"
     if protocol == "imap":
         conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] scripted ready\r\n")
-        _read_until(conn, b"\n")
+        _expect(_read_until(conn, b"\n"), b"S1 STARTTLS\r\n")
         if refuse:
             conn.sendall(b"S1 BAD STARTTLS not supported\r\n")
             raise ConnectionError("done")
         return b"S1 OK Begin TLS negotiation now\r\n"
     if protocol == "pop3":
         conn.sendall(b"+OK scripted POP3 ready\r\n")
-        _read_until(conn, b"\n")
+        _expect(_read_until(conn, b"\n"), b"STLS\r\n")
         if refuse:
             conn.sendall(b"-ERR STLS not supported\r\n")
             raise ConnectionError("done")
         return b"+OK Begin TLS\r\n"
     if protocol == "ftp":
         conn.sendall(b"220-scripted FTP\r\n220 ready\r\n")
-        _read_until(conn, b"\n")
+        _expect(_read_until(conn, b"\n"), b"AUTH TLS\r\n")
         if refuse:
             conn.sendall(b"502 AUTH TLS not implemented\r\n")
             raise ConnectionError("done")
         return b"234 Proceed with negotiation.\r\n"
     if protocol == "ldap":
         first = _read_exactly(conn, 2)
-        _read_exactly(conn, first[1])
+        _expect(first, b"\x30")
+        _expect(_read_exactly(conn, first[1])[-22:], b"1.3.6.1.4.1.1466.20037")
         if refuse:
             conn.sendall(_ldap_response(2, b"unsupported extended operation"))
             raise ConnectionError("done")
         return _ldap_response(0)
     if protocol == "xmpp":
-        _read_until(conn, b"version='1.0'>")
+        _expect(_read_until(conn, b"version='1.0'>"), b"<?xml")
         starttls = b"" if refuse else f"<starttls {_XMPP_NS}><required/></starttls>".encode()
         conn.sendall(
             b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -140,10 +154,10 @@ def _preamble(protocol: str, conn: socket.socket, refuse: bool) -> bytes:
         )
         if refuse:
             raise ConnectionError("done")
-        _read_until(conn, b"/>")
+        _expect(_read_until(conn, b"/>"), b"<starttls ")
         return f"<proceed {_XMPP_NS}/>".encode()
     if protocol == "postgres":
-        _read_exactly(conn, 8)
+        _expect(_read_exactly(conn, 8), b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
         if refuse:
             conn.sendall(b"N")
             raise ConnectionError("done")
@@ -154,13 +168,23 @@ def _preamble(protocol: str, conn: socket.socket, refuse: bool) -> bytes:
             _read_exactly(conn, 4)
             raise ConnectionError("done")
         header = _read_exactly(conn, 4)
+        _expect(header, b"\x20\x00\x00\x01")  # a 32-byte SSLRequest, sequence 1
         _read_exactly(conn, int.from_bytes(header[:3], "little"))
         return b""
     raise ValueError(protocol)
 
 
+#: Per scripted server: [connections whose preamble was right, connections that skipped it].
+PREAMBLES: dict[str, list[int]] = {}
+
+
 def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "ok") -> Server:
-    """A server doing *protocol*'s preamble in *mode*, then TLS with *ctx*."""
+    """A server doing *protocol*'s preamble in *mode*, then TLS with *ctx*.
+
+    For ``ok`` servers, :data:`PREAMBLES` counts connections that spoke the
+    preamble correctly and those that did not.
+    """
+    counts = PREAMBLES.setdefault(name, [0, 0])
 
     def handle(conn: socket.socket) -> None:
         conn.settimeout(8)
@@ -172,7 +196,12 @@ def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "
                 conn.recv(4096)  # these clients speak first
             conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
             return
-        go = _preamble(protocol, conn, refuse=mode == "refuse")
+        try:
+            go = _preamble(protocol, conn, refuse=mode == "refuse")
+        except Violation:
+            counts[1] += 1
+            raise
+        counts[0] += 1
         if mode == "garbage":
             conn.sendall(go)
             if conn.recv(4096):  # the ClientHello: answer it with something that is not TLS

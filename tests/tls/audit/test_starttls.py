@@ -197,6 +197,9 @@ def test_every_protocol_scans_through_its_preamble(scripted: Scanned, protocol: 
     assert facts.not_tested["hsts"].startswith("not applicable")
     assert not any(f.rule.startswith("TLS-HSTS") for f in result.findings)
     assert result.target.protocol == protocol
+    right, skipped = _scripted.PREAMBLES[f"{protocol}-ok"]
+    assert skipped == 0, "a probe connected without the preamble"
+    assert right >= 20, right  # the whole enumeration (29 connections here) did it
 
 
 @pytest.mark.parametrize("protocol", _scripted.PROTOCOLS)
