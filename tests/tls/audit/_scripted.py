@@ -91,20 +91,20 @@ def _mysql_greeting(ssl_flag: bool) -> bytes:
     return len(payload).to_bytes(3, "little") + b"\x00" + payload
 
 
-class Violation(Exception):
+class PreambleViolationError(Exception):
     """The client did not speak the preamble (e.g. sent a ClientHello straight away)."""
 
 
 def _expect(data: bytes, prefix: bytes) -> None:
     if not data.startswith(prefix):
-        raise Violation(f"expected {prefix!r}, got {data[:16]!r}")
+        raise PreambleViolationError(f"expected {prefix!r}, got {data[:16]!r}")
 
 
 def _preamble(protocol: str, conn: socket.socket, refuse: bool) -> bytes:
     """Speak the server side; return the go-ahead to send (or raise to stop).
 
     Raises:
-        Violation: the client's bytes are not the protocol's next command.
+        PreambleViolationError: the client's bytes are not the protocol's next command.
     """
     if protocol == "smtp":
         conn.sendall(b"220 mx.test ESMTP scripted\r\n")
@@ -198,7 +198,7 @@ def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "
             return
         try:
             go = _preamble(protocol, conn, refuse=mode == "refuse")
-        except Violation:
+        except PreambleViolationError:
             counts[1] += 1
             raise
         counts[0] += 1
