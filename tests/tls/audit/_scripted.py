@@ -189,7 +189,7 @@ def scripted_server(name: str, protocol: str, ctx: ssl.SSLContext, mode: str = "
     def handle(conn: socket.socket) -> None:
         conn.settimeout(8)
         if mode == "silent":
-            time.sleep(8)
+            time.sleep(3)  # longer than the scan timeout (1.5 s), short for teardown
             return
         if mode == "http":
             if protocol in {"postgres", "ldap", "xmpp"}:
