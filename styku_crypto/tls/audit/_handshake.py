@@ -52,7 +52,7 @@ class _Deadline:
         return left
 
 
-def _stdlib_context() -> ssl.SSLContext:
+def _stdlib_context(*, alpn: bool = True) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # observing, not trusting: the chain is judged later
@@ -60,7 +60,8 @@ def _stdlib_context() -> ssl.SSLContext:
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers(_SCAN_CIPHERS)
-    ctx.set_alpn_protocols(["http/1.1"])
+    if alpn:
+        ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
 
@@ -117,11 +118,11 @@ def parse_hsts(headers: bytes) -> tuple[str | None, int | None]:
 
 def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> None:
     """HTTPS ``GET /`` for the HSTS header, then reconnect offering the session."""
-    ctx = _stdlib_context()
+    protocol = protocol_for(target.protocol, target.port)
+    ctx = _stdlib_context(alpn=protocol.http)
     deadline = _Deadline(timeout)
     session = None
     headers = b""
-    protocol = protocol_for(target.protocol, target.port)
     try:
         with (
             _connect(target, deadline) as raw,
@@ -209,7 +210,8 @@ def _pyopenssl_connection(
         ctx.set_max_proto_version(max_version)
     ctx.set_cipher_list(_SCAN_CIPHERS.encode("ascii"))
     ctx.set_verify(SSL.VERIFY_NONE)  # observing, not trusting
-    ctx.set_alpn_protos([b"h2", b"http/1.1"])
+    if protocol_for(target.protocol, target.port).http:
+        ctx.set_alpn_protos([b"h2", b"http/1.1"])  # HTTP's ALPN ids mean nothing on SMTP...
     ctx.set_options(SSL.OP_LEGACY_SERVER_CONNECT)
     if ocsp is not None:
 
@@ -234,6 +236,10 @@ def _pyopenssl_connection(
 def peer_facts(target: Target, timeout: float, facts: Facts) -> None:
     """Chain, stapled OCSP, ALPN and the negotiated version/suite of a full handshake."""
     from OpenSSL import SSL
+
+    protocol = protocol_for(target.protocol, target.port)
+    if not protocol.http:
+        facts.skip("alpn", f"not applicable: {protocol.title} does not use HTTP's ALPN ids")
 
     deadline = _Deadline(timeout)
     ocsp: list[bytes] = []

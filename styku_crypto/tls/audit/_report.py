@@ -282,7 +282,11 @@ def to_text(report: AuditReport) -> str:
             ("ROBOT", f.robot),
         ):
             lines.append(f"  {label:<22}{_yes(value)}")
-        alpn = ", ".join(f.alpn) or ("not tested" if "handshake" in f.not_tested else "none")
+        alpn = ", ".join(f.alpn) or (
+            "not applicable"
+            if f.not_tested.get("alpn", "").startswith("not applicable")
+            else ("not tested" if "handshake" in f.not_tested else "none")
+        )
         lines.append(f"  ALPN                  {alpn}")
         hsts_why = f.not_tested.get("hsts", "")
         hsts = (

@@ -196,6 +196,8 @@ def test_every_protocol_scans_through_its_preamble(scripted: Scanned, protocol: 
     assert facts.hsts is None
     assert facts.not_tested["hsts"].startswith("not applicable")
     assert not any(f.rule.startswith("TLS-HSTS") for f in result.findings)
+    assert facts.alpn == []  # no HTTP ALPN ids offered to a non-HTTP service
+    assert facts.not_tested["alpn"].startswith("not applicable")
     assert result.target.protocol == protocol
     right, skipped = _scripted.PREAMBLES[f"{protocol}-ok"]
     assert skipped == 0, "a probe connected without the preamble"
