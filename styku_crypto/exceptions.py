@@ -153,5 +153,6 @@ else:
             """
 
         CertificatePolicyError.__module__ = __name__
+        CertificatePolicyError.__qualname__ = "CertificatePolicyError"  # picklable, readable
         globals()["CertificatePolicyError"] = CertificatePolicyError
         return CertificatePolicyError

@@ -100,3 +100,19 @@ def test_messages_so_far_carry_no_debug_text() -> None:
     the whole suite at the end.
     """
     assert not debug_text_in(FINDING_MESSAGES)
+
+
+def test_certificate_policy_error_lives_in_exceptions_and_pickles() -> None:
+    """Issue 20: one class, defined in exceptions.py (lazily), re-exported by tls, picklable."""
+    import pickle
+    import ssl
+
+    from styku_crypto import exceptions
+
+    cls = tls.CertificatePolicyError
+    assert cls is exceptions.CertificatePolicyError
+    assert cls.__module__ == "styku_crypto.exceptions"
+    assert issubclass(cls, ssl.SSLCertVerificationError)
+    assert issubclass(cls, exceptions.PolicyViolationError)
+    again = pickle.loads(pickle.dumps(cls("leaf signed with a forbidden hash")))
+    assert type(again) is cls
