@@ -106,3 +106,13 @@ def test_daemon_run_is_non_compliant_not_incomplete(daemons: Daemons) -> None:
     """Every real server was reached and fully scanned: the run exits 1, not 3."""
     assert daemons.report.complete, [t.error for t in daemons.report.targets if t.error]
     assert daemons.report.exit_code == 1
+
+
+def test_client_renegotiation_through_starttls(daemons: Daemons) -> None:
+    """GnuTLS slapd completes a client-initiated renegotiation (TLS-RENEG-001); PostgreSQL
+    refuses it. slapd sometimes hangs up after the renegotiation: that must not turn a
+    completed renegotiation into "refused" (it did, in about half the runs, before)."""
+    slapd = daemons.result("slapd-good")
+    assert slapd.facts.client_renegotiation is True
+    assert "TLS-RENEG-001" in {f.rule for f in slapd.findings}
+    assert daemons.result("postgres-good").facts.client_renegotiation is False
