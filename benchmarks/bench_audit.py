@@ -64,3 +64,31 @@ def test_full_audit_of_one_loopback_server(benchmark: Any, server: tuple[str, Pa
         audit, args=([target],), kwargs={"ca_file": ca}, rounds=5, iterations=1
     )
     assert report.targets[0].compliant
+
+
+@pytest.fixture(scope="module")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A scripted SMTP server with STARTTLS (intermediate TLS) on loopback, and its CA."""
+    from tests.tls.audit import _scripted
+
+    certs = _bed.make_certs(tmp_path_factory.mktemp("bench-audit-smtp"))
+    ctx = _bed.server_context(
+        certs.good,
+        minimum=ssl.TLSVersion.TLSv1_2,
+        maximum=ssl.TLSVersion.TLSv1_3,
+        ciphers=_bed.MOZILLA_INTERMEDIATE_OPENSSL,
+        curve="prime256v1",
+        server_preference=False,
+    )
+    srv = _scripted.scripted_server("smtp", "smtp", ctx)
+    yield f"smtp://127.0.0.1:{srv.port}", certs.ca
+    srv.stop()
+
+
+def test_full_audit_of_one_starttls_server(benchmark: Any, smtp_server: tuple[str, Path]) -> None:
+    """The same audit through the SMTP STARTTLS preamble on every connection."""
+    target, ca = smtp_server
+    report = benchmark.pedantic(
+        audit, args=([target],), kwargs={"ca_file": ca, "sni": "localhost"}, rounds=5, iterations=1
+    )
+    assert report.targets[0].compliant

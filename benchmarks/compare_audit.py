@@ -16,7 +16,14 @@ sslyze pins ``cryptography < 50``, so it lives in its own virtualenv
 (``benchmarks/.venv-sslyze``, created on first use; gitignored) and runs as a
 subprocess. The output is also written to ``benchmarks/results/audit.txt``.
 
-Usage: ``python benchmarks/compare_audit.py [--repeat N]``
+Then the STARTTLS servers of ``tests/tls/audit/_daemons.py`` (PostgreSQL,
+aiosmtpd, Dovecot IMAP and POP3, slapd, vsftpd, MariaDB), each scanned by
+sslyze (``--starttls``), by testssl.sh (Debian ``testssl``, ``--starttls``,
+one run each: it takes minutes) and by this scanner, with the per-server ratio
+(target <= 0.25 of sslyze) and the differences in findings. sslyze has no
+MySQL support; testssl.sh does.
+
+Usage: ``python benchmarks/compare_audit.py [--repeat N] [--no-testssl] [--starttls-only]``
 """
 
 from __future__ import annotations
@@ -233,10 +240,141 @@ def compare(name: str, label: str, a: dict, b: dict) -> list[str]:
     return lines
 
 
+#: name -> (our URL scheme, sslyze --starttls value or None, testssl --starttls value or None)
+STARTTLS = {
+    "postgres": ("postgres", "postgres", "postgres"),
+    "smtp": ("smtp", "smtp", "smtp"),
+    "imap": ("imap", "imap", "imap"),
+    "pop3": ("pop3", "pop3", "pop3"),
+    "ldap": ("ldap", "ldap", "ldap"),
+    "ftp": ("ftp", "ftp", "ftp"),
+    "mysql": ("mysql", None, "mysql"),
+}
+TESTSSL_VERSIONS = {
+    "SSLv2": "SSLv2",
+    "SSLv3": "SSLv3",
+    "TLS1": "TLSv1.0",
+    "TLS1_1": "TLSv1.1",
+    "TLS1_2": "TLSv1.2",
+    "TLS1_3": "TLSv1.3",
+}
+
+
+def start_starttls_servers(work: Path, certs: _bed.Certs) -> tuple[dict[str, int], list]:
+    """The STARTTLS daemons in their good configuration: name -> port, and the servers."""
+    from tests.tls.audit import _daemons
+
+    servers = []
+    pg = _daemons.postgres("postgres", certs, weak=False)
+    smtp = _daemons.smtp("smtp", certs, weak=False)
+    dovecot, imap, pop3 = _daemons.dovecot("dovecot", certs, work, weak=False)
+    slapd = _daemons.slapd("slapd", certs, work, weak=False)
+    ftp = _daemons.vsftpd("vsftpd", certs, work, weak=False)
+    mysql = _daemons.mariadb("mariadb", certs, work, weak=False)
+    servers = [pg, smtp, dovecot, slapd, ftp, mysql]
+    ports = {
+        "postgres": pg.port,
+        "smtp": smtp.port,
+        "imap": imap,
+        "pop3": pop3,
+        "ldap": slapd.port,
+        "ftp": ftp.port,
+        "mysql": mysql.port,
+    }
+    return ports, servers
+
+
+def testssl_protocols(path: Path) -> dict[str, bool]:
+    """testssl.sh's flat JSON reduced to protocol -> offered."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for row in rows:
+        proto = TESTSSL_VERSIONS.get(row.get("id", ""))
+        if proto:
+            out[proto] = row.get("finding", "").startswith("offered")
+    return out
+
+
+def starttls_section(python: Path, work: Path, repeat: int, use_testssl: bool) -> list[str]:
+    """Time and compare the three scanners on every STARTTLS server."""
+    (work / "starttls").mkdir()
+    certs = _bed.make_certs(work / "starttls")
+    ports, servers = start_starttls_servers(work, certs)
+    out = [
+        "",
+        f"STARTTLS servers: median of {repeat} interleaved runs (sslyze, ours); testssl.sh "
+        "one run; process wall time; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+    ]
+    ratios = []
+    try:
+        for name, (scheme, sslyze_proto, testssl_proto) in STARTTLS.items():
+            target = f"127.0.0.1:{ports[name]}"
+            url = f"{scheme}://{target}"
+            t_ours = []
+            t_sslyze = []
+            for _ in range(repeat):
+                t_ours.append(run_ours([url, "--sni", "localhost"], certs.ca, work / "st-o.json"))
+                if sslyze_proto:
+                    argv = theirs(python, [target], work / "st-s.json")
+                    t_sslyze.append(timed([*argv, f"--starttls={sslyze_proto}"])[0])
+            line = f"{name:9} ours {statistics.median(t_ours):5.2f} s"
+            if t_sslyze:
+                ratio = statistics.median(t_ours) / statistics.median(t_sslyze)
+                ratios.append(ratio)
+                line += (
+                    f"  sslyze {statistics.median(t_sslyze):5.2f} s  ratio {ratio:.2f} "
+                    "(target <= 0.25)"
+                )
+            else:
+                line += "  sslyze: no such protocol"
+            theirs_testssl = {}
+            if use_testssl and testssl_proto:
+                json_path = work / f"testssl-{name}.json"
+                json_path.unlink(missing_ok=True)
+                elapsed, _proc = timed(
+                    [
+                        "testssl", "--quiet", "--color", "0", "--warnings", "off",
+                        "--starttls", testssl_proto, "--jsonfile", str(json_path), target,
+                    ]
+                )  # fmt: skip
+                theirs_testssl = testssl_protocols(json_path)
+                line += f"  testssl.sh {elapsed:6.1f} s"
+            out.append(line)
+            ours_doc = our_facts(json.loads((work / "st-o.json").read_text()))
+            b = next(iter(ours_doc.values()))
+            if t_sslyze:
+                a = next(iter(sslyze_facts(json.loads((work / "st-s.json").read_text())).values()))
+                out.extend("  " + x for x in compare(f"{name} vs sslyze", target, a, b)[1:-1])
+            for proto, offered in sorted(theirs_testssl.items()):
+                if b["protocols"].get(proto) != offered:
+                    out.append(
+                        f"     protocol {proto}: testssl.sh={offered} "
+                        f"ours={b['protocols'].get(proto)}"
+                    )
+            if theirs_testssl:
+                same = all(b["protocols"].get(p) == v for p, v in theirs_testssl.items())
+                out.append(f"     protocols vs testssl.sh: {'identical' if same else 'differ'}")
+            out.append(f"     ours: grade {b['extras']['grade']}, errors {b['extras']['errors']}")
+        if ratios:
+            out.append(
+                f"worst ratio to sslyze {max(ratios):.2f}, median {statistics.median(ratios):.2f}"
+            )
+    finally:
+        for server in servers:
+            server.stop()
+    return out
+
+
 def main() -> int:
     """Run the comparison and print (and save) the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-testssl", action="store_true", help="skip testssl.sh (slow)")
+    parser.add_argument("--starttls-only", action="store_true", help="only the STARTTLS part")
     args = parser.parse_args()
     python = sslyze_python()
     version = subprocess.run(
@@ -246,10 +384,14 @@ def main() -> int:
         check=True,
     ).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    if args.starttls_only:
+        out = [f"TLS audit vs sslyze {version} and testssl.sh"]
+        out += starttls_section(python, work, args.repeat, not args.no_testssl)
+        return _finish(out, RESULTS.with_name("audit-starttls.txt"))
     certs = _bed.make_certs(work)
     hold = threading.Event()
     servers = {s.name: s for s in _bed.start_bed(certs, hold, hostile=False)}
-    out: list[str] = []
+    out = []
     try:
         one = [servers["intermediate"].target]
         five = [servers[n].target for n in NAMES]
@@ -289,10 +431,15 @@ def main() -> int:
         hold.set()
         for s in servers.values():
             s.stop()
+    out += starttls_section(python, work, args.repeat, not args.no_testssl)
+    return _finish(out, RESULTS)
+
+
+def _finish(out: list[str], path: Path) -> int:
     text = "\n".join(out) + "\n"
     print(text, end="")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     return 0
 
 

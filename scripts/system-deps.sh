@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs (Debian): SoftHSM2 for the
 # PKCS#11 root-key tests, PostgreSQL 15 server binaries for the key-store tests,
-# OpenSSL's command line for the TLS test bed; wrk for benchmarks/compare_web.py. Idempotent; needs root to install.
+# OpenSSL's command line for the TLS test bed; gnutls-serv, Dovecot, MariaDB,
+# slapd and vsftpd for the TLS audit's STARTTLS tests; wrk and testssl.sh for
+# the comparison scripts in benchmarks/. Idempotent; needs root.
 set -euo pipefail
 
 need=()
@@ -11,6 +13,13 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v wrk >/dev/null || need+=(wrk)  # benchmarks/compare_web.py load generator only
+# TLS audit STARTTLS tests (issue 16): real servers started on loopback by the tests.
+command -v gnutls-serv >/dev/null || need+=(gnutls-bin)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+command -v testssl >/dev/null || need+=(testssl.sh)  # benchmarks/compare_audit.py only
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system-deps: all present"
@@ -23,5 +32,11 @@ fi
 echo "system-deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packaged daemons must not start system-wide instances: the tests run their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "system-deps: done"

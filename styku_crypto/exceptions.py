@@ -15,8 +15,11 @@ caller, so that the error cannot be used as an oracle.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __all__ = [
     "BackupError",
+    "CertificatePolicyError",
     "DecryptionError",
     "InvalidHashError",
     "InvalidInputError",
@@ -160,3 +163,32 @@ class UnpepperedHashError(InvalidHashError):
     (``PasswordHasher.pepper_wrap``). A subclass of :class:`InvalidHashError`,
     so handlers of refused hashes keep working.
     """
+
+
+# CertificatePolicyError must subclass ssl.SSLCertVerificationError, but importing
+# ssl here would cost every ``import styku_crypto`` ~30 ms: the class is built on
+# first access (PEP 562) and then stored in the module like any other.
+if TYPE_CHECKING:
+    import ssl
+
+    class CertificatePolicyError(ssl.SSLCertVerificationError, PolicyViolationError):
+        """The peer's certificate verified but violates the TLS policy."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name != "CertificatePolicyError":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import ssl
+
+        class CertificatePolicyError(ssl.SSLCertVerificationError, PolicyViolationError):
+            """The peer's certificate verified but violates the TLS policy.
+
+            Subclasses :class:`ssl.SSLCertVerificationError` (so HTTP clients treat
+            it as a certificate failure) and :class:`PolicyViolationError`.
+            """
+
+        CertificatePolicyError.__module__ = __name__
+        CertificatePolicyError.__qualname__ = "CertificatePolicyError"  # picklable, readable
+        globals()["CertificatePolicyError"] = CertificatePolicyError
+        return CertificatePolicyError

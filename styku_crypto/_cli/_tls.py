@@ -17,7 +17,9 @@ EXIT_UNREACHABLE = 3
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``tls`` command group."""
-    parser = subparsers.add_parser("tls", help="TLS policy: config generator, certificate checks")
+    parser = subparsers.add_parser(
+        "tls", help="TLS: config generator, check-cert, tls audit scanner"
+    )
     tls_sub = parser.add_subparsers(dest="tls_command", metavar="TLS_COMMAND")
 
     config = tls_sub.add_parser("config", help="print a server TLS configuration for a policy")

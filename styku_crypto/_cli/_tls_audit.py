@@ -13,6 +13,12 @@ from typing import Any
 __all__ = ["EXIT_INCOMPLETE", "register"]
 
 EXIT_INCOMPLETE = 3
+#: The protocol names of ``tls.audit._starttls.PROTOCOLS`` (kept here so that building
+#: the parser imports nothing; a test checks the two agree).
+STARTTLS_HELP = (
+    "postgres, mysql, smtp, imap, pop3, ldap, ftp, xmpp (a preamble before TLS); "
+    "https, tls, smtps, imaps, pop3s, ldaps, ftps (TLS at once)"
+)
 _MAX_TARGETS_FILE = 4 * 1024 * 1024
 
 
@@ -23,12 +29,20 @@ def register(tls_sub: Any) -> None:
         help="scan TLS endpoints and check them against a policy",
         description=(
             "Enumerate protocols, cipher suites, groups and handshake features of each "
-            "TARGET (host[:port], port 443 by default) and judge them against a policy. "
+            "TARGET (host[:port], port 443 by default, or a URL such as postgres://db:5432 "
+            "or smtp://mx:587 that picks the protocol) and judge them against a policy. "
             "Exit 0 compliant, 1 non-compliant, 2 usage/invalid policy, 3 unreachable "
             "or incomplete."
         ),
     )
-    parser.add_argument("targets", nargs="*", metavar="TARGET", help="host[:port] to audit")
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="host[:port] or PROTO://host[:port] to audit"
+    )
+    parser.add_argument(
+        "--starttls",
+        metavar="PROTO",
+        help="enter TLS as PROTO does for targets without a URL scheme: " + STARTTLS_HELP,
+    )
     parser.add_argument(
         "--targets-file", metavar="F", help="file with one target per line (# comments)"
     )
@@ -106,7 +120,8 @@ def _handle(args: argparse.Namespace) -> int:
         raise usage_error("tls audit: --concurrency and --per-host must be at least 1")
     if not 0 < args.timeout <= 300:
         raise usage_error("tls audit: --timeout must be in (0, 300]")
-    targets = [parse_target(item, sni=args.sni) for item in items]  # InvalidInputError -> 2
+    # InvalidInputError (malformed target, unknown scheme, scheme vs --starttls) -> 2
+    targets = [parse_target(item, sni=args.sni, starttls=args.starttls) for item in items]
     resolve_policy(args.policy)  # InvalidPolicyError -> exit 2, before any connection
     _quiet_unconfigured_logging()
     progress = ProgressBar(sys.stderr) if args.format == "text" else None

@@ -9,21 +9,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from styku_crypto.exceptions import CertificatePolicyError
     from styku_crypto.tls import profiles
     from styku_crypto.tls._certs import check_certificate
     from styku_crypto.tls._check import check_cipher_string, check_context
-    from styku_crypto.tls._contexts import (
-        CertificatePolicyError,
-        ContextFacts,
-        client_context,
-        context_facts,
+    from styku_crypto.tls._contexts import ContextFacts, context_facts
+    from styku_crypto.tls._policy import Finding, Policy, Report, Waiver
+    from styku_crypto.tls._policy_file import load_policy, parse_policy
+    from styku_crypto.tls._pyopenssl_contexts import (
         pyopenssl_client_connection,
         pyopenssl_client_context,
         pyopenssl_server_context,
-        server_context,
     )
-    from styku_crypto.tls._policy import Finding, Policy, Report, Waiver
-    from styku_crypto.tls._policy_file import load_policy, parse_policy
     from styku_crypto.tls._registry import (
         CIPHER_SUITES,
         NAMED_GROUPS,
@@ -35,6 +32,7 @@ if TYPE_CHECKING:
         group_by_name,
     )
     from styku_crypto.tls._rules import RULES, Rule, Severity
+    from styku_crypto.tls._stdlib_contexts import client_context, server_context
 
 __all__ = [
     "CIPHER_SUITES",
@@ -71,7 +69,7 @@ __all__ = [
 # Where each public name lives (the same modules as the TYPE_CHECKING imports above).
 _HOME = {
     "CIPHER_SUITES": "_registry",
-    "CertificatePolicyError": "_contexts",
+    "CertificatePolicyError": "styku_crypto.exceptions",
     "CipherSuite": "_registry",
     "ContextFacts": "_contexts",
     "Finding": "_policy",
@@ -88,17 +86,17 @@ _HOME = {
     "check_context": "_check",
     "cipher_by_code": "_registry",
     "cipher_by_name": "_registry",
-    "client_context": "_contexts",
+    "client_context": "_stdlib_contexts",
     "context_facts": "_contexts",
     "group_by_code": "_registry",
     "group_by_name": "_registry",
     "load_policy": "_policy_file",
     "parse_policy": "_policy_file",
     "profiles": "",
-    "pyopenssl_client_connection": "_contexts",
-    "pyopenssl_client_context": "_contexts",
-    "pyopenssl_server_context": "_contexts",
-    "server_context": "_contexts",
+    "pyopenssl_client_connection": "_pyopenssl_contexts",
+    "pyopenssl_client_context": "_pyopenssl_contexts",
+    "pyopenssl_server_context": "_pyopenssl_contexts",
+    "server_context": "_stdlib_contexts",
 }
 
 if not TYPE_CHECKING:  # mypy sees the explicit imports above, not a catch-all
@@ -107,7 +105,10 @@ if not TYPE_CHECKING:  # mypy sees the explicit imports above, not a catch-all
         home = _HOME.get(name)
         if home is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = import_module(f"{__name__}.{name}" if not home else f"{__name__}.{home}")
+        if home.startswith("styku_crypto."):
+            value = import_module(home)
+        else:
+            value = import_module(f"{__name__}.{name}" if not home else f"{__name__}.{home}")
         if home:
             value = getattr(value, name)
         globals()[name] = value

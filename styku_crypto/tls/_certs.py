@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from styku_crypto.exceptions import InvalidInputError
+from styku_crypto.exceptions import CertificatePolicyError, InvalidInputError
 from styku_crypto.tls._policy import FindingCollector, Policy, Report
 from styku_crypto.tls._rules import Severity
 from styku_crypto.tls.profiles import DEFAULT
@@ -76,12 +77,21 @@ def load_chain(chain: ChainInput) -> list[x509.Certificate]:
             raise InvalidInputError(
                 f"cannot read certificate file {path}: {exc.strerror}"
             ) from None
+    if not data.strip():
+        raise InvalidInputError("not a certificate chain: the input is empty")
+    pem = b"-----BEGIN" in data
     try:
-        if b"-----BEGIN" in data:
+        if pem:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise InvalidInputError(f"not a certificate chain: {exc}") from None
+    except ValueError:
+        # cryptography's message is Rust debug text (ParseError { kind: ... }): say it plainly.
+        what = (
+            "a PEM block that holds no parseable certificate (empty or corrupt)"
+            if pem
+            else "neither PEM (no -----BEGIN line) nor a DER certificate"
+        )
+        raise InvalidInputError(f"not a certificate chain: {what}") from None
 
 
 @functools.cache
@@ -101,6 +111,49 @@ def _trust(trust: TrustInput) -> tuple[tuple[x509.Certificate, ...], str]:
         return _certifi_roots()
     roots = load_chain(trust)
     return tuple(roots), f"{len(roots)} caller-supplied root(s)"
+
+
+def _ca_issuers_url(cert: x509.Certificate) -> str | None:
+    """The first ``caIssuers`` URL of the Authority Information Access extension, if any."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for description in aia:
+        if description.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS:
+            location = description.access_location
+            if isinstance(location, x509.UniformResourceIdentifier):
+                return location.value
+    return None
+
+
+_RUST_PARAMS = re.compile(r"params:\s*([A-Za-z0-9]+)")
+_CERT_REPR = re.compile(r"\s*\(encountered processing <Certificate\(.*\)>\)", re.DOTALL)
+_DEBUG_REPR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\{.*\}", re.DOTALL)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def readable_error(exc: BaseException) -> str:
+    """An error from cryptography's path validation, without debug representations.
+
+    The Rust verifier's messages can embed ``Debug`` output of its internal
+    types (``AlgorithmIdentifier { oid: DefinedByMarker(PhantomData<...>),
+    params: RsaWithSha1(Some(())) }``) or Python reprs of certificates; a
+    finding must read as a sentence, so those are replaced by what they name.
+    """
+    text = str(exc) or type(exc).__name__
+    text = _CERT_REPR.sub("", text)
+    if "{" in text:
+        match = _RUST_PARAMS.search(text)
+        named = _CAMEL.sub(" ", match.group(1)).lower() if match else "an unnamed value"
+        text = _DEBUG_REPR.sub(named, text)
+    text = text.replace("validation failed: ", "", 1)
+    text = text.replace(
+        "candidates exhausted: all candidates exhausted with no interior errors",
+        "no path to a trust anchor",
+    )
+    text = text.replace("candidates exhausted: ", "")
+    return " ".join(text.split())
 
 
 def _names(
@@ -286,6 +339,133 @@ def _emit_findings(report: Report) -> None:
             )
 
 
+def _name_rules(
+    found: FindingCollector,
+    leaf: x509.Certificate,
+    hostname: str | None,
+    dns: list[str],
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    has_san: bool,
+) -> None:
+    """CERT-HOST-001/002: the name clients use is in the SAN; no CN-only certificates."""
+    if not has_san:
+        found.add(
+            "CERT-HOST-002",
+            f"no subjectAltName; subject CN is {', '.join(_common_names(leaf)) or 'absent'}",
+        )
+    if hostname is not None and has_san and not _hostname_matches(leaf, hostname):
+        listed = ", ".join([*dns, *map(str, ips)]) or "none"
+        found.add("CERT-HOST-001", f"{hostname} is not among the SAN names ({listed})")
+
+
+def _chain_rules(
+    found: FindingCollector,
+    certs: list[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    *,
+    caller_trust: bool,
+) -> bool:
+    """Chain structure: self-signed leaf, CA flags, weak intermediates, order, completeness.
+
+    Returns ``True`` when the chain ends below an untrusted root (already reported
+    as CERT-CHAIN-003, so path validation need not say it again).
+    """
+    leaf = certs[0]
+    if leaf.issuer == leaf.subject and _signed_by(leaf, leaf):
+        found.add("CERT-CHAIN-004", "the leaf is self-signed")
+    for issuer in certs[1:]:
+        if not _is_ca(issuer):
+            found.add("CERT-BC-001", f"issuer {issuer.subject.rfc4514_string()} is not a CA")
+        if issuer.issuer != issuer.subject and _sig_hash_name(issuer) in _WEAK_HASHES:
+            found.add("CERT-SIG-002", f"intermediate signed with {_sig_name(issuer)}")
+    subjects = {c.subject for c in certs}
+    for index in range(len(certs) - 1):
+        if certs[index].issuer != certs[index + 1].subject:
+            where = "elsewhere in the chain" if certs[index].issuer in subjects else "nowhere"
+            found.add(
+                "CERT-CHAIN-001",
+                f"certificate {index} is followed by one that did not issue it "
+                f"(its issuer appears {where})",
+            )
+            break
+    root_subjects = {r.subject for r in roots}
+    tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
+    top = next((c for c in tops if c.issuer not in root_subjects), None)
+    if top is not None:
+        missing = top.issuer.rfc4514_string()
+        url = _ca_issuers_url(top)
+        if url is not None or caller_trust:
+            # The certificate says where its issuer lives, or the caller gave the
+            # trust anchors the chain should reach: an intermediate is missing.
+            where = f" (the certificate names it at {url})" if url else ""
+            found.add(
+                "CERT-CHAIN-002",
+                f"issuer {missing} is neither sent nor a trust anchor: an intermediate "
+                f"is missing{where}",
+            )
+            return False
+        # No AIA pointer, default trust store, issuer not in it: most likely a
+        # private root (public CAs' certificates carry an AIA issuer URL).
+        found.add(
+            "CERT-CHAIN-003",
+            f"issuer {missing} is not a trust anchor here and the certificate names no "
+            "issuer URL (AIA): an untrusted (private) root, not a missing intermediate; "
+            "pass it as the trust store (--ca-file) if it is yours",
+        )
+        return True
+    last = certs[-1]
+    if len(certs) > 1 and last.issuer == last.subject and last.subject not in root_subjects:
+        found.add(
+            "CERT-CHAIN-003",
+            f"the chain ends in root {last.subject.rfc4514_string()}, "
+            "which is not a trust anchor here",
+        )
+        return True
+    return False
+
+
+def _path_validation(
+    found: FindingCollector,
+    certs: list[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    store_name: str,
+    hostname: str | None,
+    dns: list[str],
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    moment: datetime,
+    *,
+    untrusted_root: bool,
+) -> str:
+    """CERT-CHAIN-003 from cryptography's path validation; returns the verifier's name."""
+    verifier_name = (
+        f"cryptography {cryptography.__version__} x509.verification "
+        f"ServerVerifier (trust: {store_name})"
+    )
+    subject_name: x509.DNSName | x509.IPAddress | None = None
+    if hostname is not None:
+        try:
+            subject_name = x509.IPAddress(ipaddress.ip_address(hostname))
+        except ValueError:
+            subject_name = x509.DNSName(hostname)
+    elif dns:
+        subject_name = x509.DNSName(dns[0])
+    elif ips:
+        subject_name = x509.IPAddress(ips[0])
+    if subject_name is None:
+        found.add("CERT-CHAIN-003", "no name to validate against (no SAN, no hostname)")
+        return verifier_name
+    try:
+        builder = PolicyBuilder().store(Store(list(roots))).time(moment)
+        verifier = builder.build_server_verifier(subject_name)
+        verifier.verify(certs[0], certs[1:])
+    except VerificationError as exc:
+        if not untrusted_root:  # already said, more precisely
+            found.add("CERT-CHAIN-003", f"path validation failed: {readable_error(exc)}")
+    except ValueError as exc:
+        found.add("CERT-CHAIN-003", f"path validation could not run: {readable_error(exc)}")
+    return verifier_name
+
+
 def check_certificate(
     chain: ChainInput,
     *,
@@ -331,71 +511,12 @@ def check_certificate(
     label = target or hostname or (dns[0] if dns else (_common_names(leaf) or ["certificate"])[0])
     found = FindingCollector(policy, label, today=moment.date())
 
-    # Names.
-    if not has_san:
-        found.add(
-            "CERT-HOST-002",
-            f"no subjectAltName; subject CN is {', '.join(_common_names(leaf)) or 'absent'}",
-        )
-    if hostname is not None and has_san and not _hostname_matches(leaf, hostname):
-        listed = ", ".join([*dns, *map(str, ips)]) or "none"
-        found.add("CERT-HOST-001", f"{hostname} is not among the SAN names ({listed})")
-
+    _name_rules(found, leaf, hostname, dns, ips, has_san)
     _leaf_rules(found, leaf, policy, moment)
-
-    # Chain structure.
-    if leaf.issuer == leaf.subject and _signed_by(leaf, leaf):
-        found.add("CERT-CHAIN-004", "the leaf is self-signed")
-    for issuer in certs[1:]:
-        if not _is_ca(issuer):
-            found.add("CERT-BC-001", f"issuer {issuer.subject.rfc4514_string()} is not a CA")
-        if issuer.issuer != issuer.subject and _sig_hash_name(issuer) in _WEAK_HASHES:
-            found.add("CERT-SIG-002", f"intermediate signed with {_sig_name(issuer)}")
-    subjects = {c.subject for c in certs}
-    for index in range(len(certs) - 1):
-        if certs[index].issuer != certs[index + 1].subject:
-            where = "elsewhere in the chain" if certs[index].issuer in subjects else "nowhere"
-            found.add(
-                "CERT-CHAIN-001",
-                f"certificate {index} is followed by one that did not issue it "
-                f"(its issuer appears {where})",
-            )
-            break
-    root_subjects = {r.subject for r in roots}
-    tops = [c for c in certs if c.issuer not in subjects and c.issuer != c.subject]
-    if tops and not all(c.issuer in root_subjects for c in tops):
-        missing = next(c.issuer for c in tops if c.issuer not in root_subjects)
-        found.add(
-            "CERT-CHAIN-002",
-            f"issuer {missing.rfc4514_string()} is neither in the chain nor a trust anchor",
-        )
-
-    # Path validation.
-    verifier_name = (
-        f"cryptography {cryptography.__version__} x509.verification "
-        f"ServerVerifier (trust: {store_name})"
+    untrusted_root = _chain_rules(found, certs, roots, caller_trust=trust is not None)
+    verifier_name = _path_validation(
+        found, certs, roots, store_name, hostname, dns, ips, moment, untrusted_root=untrusted_root
     )
-    subject_name: x509.DNSName | x509.IPAddress | None = None
-    if hostname is not None:
-        try:
-            subject_name = x509.IPAddress(ipaddress.ip_address(hostname))
-        except ValueError:
-            subject_name = x509.DNSName(hostname)
-    elif dns:
-        subject_name = x509.DNSName(dns[0])
-    elif ips:
-        subject_name = x509.IPAddress(ips[0])
-    if subject_name is None:
-        found.add("CERT-CHAIN-003", "no name to validate against (no SAN, no hostname)")
-    else:
-        try:
-            builder = PolicyBuilder().store(Store(list(roots))).time(moment)
-            verifier = builder.build_server_verifier(subject_name)
-            verifier.verify(leaf, certs[1:])
-        except VerificationError as exc:
-            found.add("CERT-CHAIN-003", f"path validation failed: {exc}")
-        except ValueError as exc:
-            found.add("CERT-CHAIN-003", f"path validation could not run: {exc}")
 
     report = found.report(
         "certificate",
@@ -423,8 +544,6 @@ def enforce_handshake_certificate(der: bytes | None, *, policy: Policy, target: 
         CertificatePolicyError: no certificate, or a :data:`HANDSHAKE_RULES` finding
             at ERROR that no waiver covers.
     """
-    from styku_crypto.tls._contexts import CertificatePolicyError
-
     if not der:
         raise CertificatePolicyError("the peer sent no certificate")
     leaf = x509.load_der_x509_certificate(der)

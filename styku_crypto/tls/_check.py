@@ -24,6 +24,7 @@ from typing import Any
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls._contexts import context_facts
 from styku_crypto.tls._policy import PROTOCOLS, FindingCollector, Policy, Report
+from styku_crypto.tls._pyopenssl_internals import set_groups_list
 from styku_crypto.tls._registry import (
     CipherSuite,
     cipher_by_code,
@@ -172,12 +173,11 @@ def _pyopenssl_client_hello(ctx: Any) -> bytes:
 def _probe_hello(group: str) -> bytes | None:
     """A TLS 1.3 ClientHello offering only *group* (cached: it is only ever fed to memory BIOs)."""
     from OpenSSL import SSL
-    from OpenSSL._util import lib
 
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
     ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
-    if lib.SSL_CTX_set1_curves_list(ctx._context, group.encode()) != 1:
+    if not set_groups_list(ctx, group):
         return None
     try:
         return _pyopenssl_client_hello(ctx)

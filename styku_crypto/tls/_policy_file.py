@@ -254,6 +254,27 @@ def parse_policy(
 
 
 def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
+    """Build the policy a file describes: header, settings, rule severities, waivers."""
+    name, base = _overlay_header(data, located)
+    changes = _overlay_settings(data, located)
+    severities = _overlay_severities(data, located, base)
+    waivers = _overlay_waivers(data, located, base)
+    try:
+        return base.replace(
+            name=name,
+            profile="custom",
+            severities=tuple(sorted(severities.items())),
+            waivers=tuple(waivers),
+            source=located.source,
+            **changes,
+        )
+    except InvalidPolicyError as exc:
+        field_name = str(exc).split(":", 1)[0].strip()
+        raise located.error(field_name, str(exc)) from None
+
+
+def _overlay_header(data: Mapping[str, Any], located: _Located) -> tuple[str, Policy]:
+    """Top-level keys, ``schema``, ``name`` and the ``extends`` base profile."""
     from styku_crypto.tls import profiles
 
     for key in data:
@@ -271,10 +292,13 @@ def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
     if not isinstance(extends, str):
         raise located.error("extends", "must be a profile name")
     try:
-        base = profiles.by_name(extends)
+        return name.strip(), profiles.by_name(extends)
     except InvalidPolicyError as exc:
         raise located.error("extends", str(exc)) from None
 
+
+def _overlay_settings(data: Mapping[str, Any], located: _Located) -> dict[str, Any]:
+    """``[settings]``: known policy fields only; cipher names normalised both ways."""
     changes: dict[str, Any] = {}
     settings = data.get("settings", {})
     if not isinstance(settings, Mapping):
@@ -282,9 +306,7 @@ def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
     for key, value in settings.items():
         if key not in _SETTABLE:
             raise located.error(key, f"unknown setting (allowed: {', '.join(sorted(_SETTABLE))})")
-        if isinstance(value, list):
-            value = tuple(value)
-        changes[key] = value
+        changes[key] = tuple(value) if isinstance(value, list) else value
     if "tls12_ciphers" in changes and "tls12_ciphers_openssl" not in changes:
         try:
             changes["tls12_ciphers"] = tuple(
@@ -302,7 +324,13 @@ def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
             )
         except (ValueError, TypeError) as exc:
             raise located.error("tls12_ciphers_openssl", str(exc)) from None
+    return changes
 
+
+def _overlay_severities(
+    data: Mapping[str, Any], located: _Located, base: Policy
+) -> dict[str, Severity]:
+    """``[rules]``: rule id = severity, over the base profile's severities."""
     severities = dict(base.severities)
     rules = data.get("rules", {})
     if not isinstance(rules, Mapping):
@@ -316,7 +344,11 @@ def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
             severities[rule_id] = Severity.parse(value)
         except InvalidPolicyError as exc:
             raise located.error(rule_id, str(exc)) from None
+    return severities
 
+
+def _overlay_waivers(data: Mapping[str, Any], located: _Located, base: Policy) -> list[Waiver]:
+    """``[[waivers]]``: each with rule, target, reason and expiry, appended to the base's."""
     waivers = list(base.waivers)
     raw_waivers = data.get("waivers", [])
     if not isinstance(raw_waivers, list):
@@ -350,19 +382,7 @@ def _parse_overlay(data: Mapping[str, Any], located: _Located) -> Policy:
             )
         except InvalidPolicyError as exc:
             raise located.error("reason", str(exc), after=anchor) from None
-
-    try:
-        return base.replace(
-            name=name.strip(),
-            profile="custom",
-            severities=tuple(sorted(severities.items())),
-            waivers=tuple(waivers),
-            source=located.source,
-            **changes,
-        )
-    except InvalidPolicyError as exc:
-        field_name = str(exc).split(":", 1)[0].strip()
-        raise located.error(field_name, str(exc)) from None
+    return waivers
 
 
 def load_policy(name_or_path: str | Path, *, profile: str = "intermediate") -> Policy:

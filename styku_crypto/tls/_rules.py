@@ -85,7 +85,7 @@ _CATALOGUE = (
         "TLS-CIPHER-001",
         "tls12_ciphers",
         _E,
-        "a TLS 1.2 cipher suite outside the policy is offered",
+        "a cipher suite outside the policy is offered (TLS 1.2 or older)",
         "Use the policy's cipher list exactly (see `styku-crypto tls config`).",
     ),
     Rule(
@@ -421,6 +421,36 @@ _CATALOGUE = (
         _E,
         "the server is an RSA padding oracle (ROBOT)",
         "Disable RSA key-exchange suites (TLS_RSA_*) and patch the TLS stack or appliance.",
+    ),
+    Rule(
+        "AUDIT-STARTTLS-001",
+        "protocols",
+        _E,
+        "TLS could not be started: the server refused it or does not speak the protocol",
+        "Enable TLS on the service (e.g. ssl = on, smtpd_tls_security_level = may) "
+        "or audit it with the right --starttls protocol.",
+    ),
+    Rule(
+        "AUDIT-DH-001",
+        "dh_param_size",
+        _E,
+        "DHE uses a well-known prime of 1024 bits or less: precomputation risk (Logjam)",
+        "Use the RFC 7919 ffdhe2048 group or larger, or drop DHE suites.",
+    ),
+    Rule(
+        "AUDIT-DH-002",
+        "dh_param_size",
+        _I,
+        "DHE uses a custom prime (not a published group): its quality cannot be checked",
+        "Prefer the RFC 7919 ffdhe groups (RFC 7919 section 3), or drop DHE suites.",
+    ),
+    Rule(
+        "AUDIT-ORDER-002",
+        "server_preferred_order",
+        _W,
+        "the server prefers weaker suites over stronger ones both sides support",
+        "Order suites strongest first (forward secrecy, then AEAD, then key size) and "
+        "enforce that order, or let the client choose.",
     ),
 )
 

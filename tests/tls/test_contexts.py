@@ -10,7 +10,7 @@ import pytest
 
 from styku_crypto import tls
 from styku_crypto.exceptions import InvalidInputError
-from styku_crypto.tls import _contexts, profiles
+from styku_crypto.tls import _stdlib_contexts, profiles
 
 from ._loopback import connect, serve_once
 
@@ -53,7 +53,7 @@ def test_fallback_without_native_binding_uses_single_group(
     pki: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a usable libssl binding the stdlib context falls back to one group and works."""
-    monkeypatch.setattr(_contexts, "native", lambda: None)
+    monkeypatch.setattr(_stdlib_contexts, "native", lambda: None)
     server = tls.server_context(certfile=pki.server_cert, keyfile=pki.server_key)  # type: ignore[attr-defined]
     facts = tls.context_facts(server)
     assert facts is not None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.tls.audit._fleet import Progress, run_audit
 from styku_crypto.tls.audit._model import AuditReport, Target
+from styku_crypto.tls.audit._starttls import PROTOCOLS, Protocol, protocol_for
 from styku_crypto.tls.audit._view import PolicyView, view_of
 
 if TYPE_CHECKING:
@@ -26,26 +27,49 @@ PolicyLike: TypeAlias = "Policy | str | Path"
 _MAX_TARGETS = 10_000
 
 
-def parse_target(text: str, *, sni: str | None = None) -> Target:
-    """Parse ``host``, ``host:port``, ``[v6]:port`` or ``https://host[:port]/``.
+def _protocol(name: str, text: str) -> Protocol:
+    try:
+        return protocol_for(name)
+    except KeyError:
+        known = ", ".join(sorted(PROTOCOLS))
+        raise InvalidInputError(
+            f"target {text!r}: unknown protocol {name!r} (known: {known})"
+        ) from None
+
+
+def parse_target(text: str, *, sni: str | None = None, starttls: str | None = None) -> Target:
+    """Parse ``host``, ``host:port``, ``[v6]:port`` or ``scheme://host[:port]/``.
+
+    The URL scheme (``https``, ``postgres``, ``smtp``, ``imap``...) or
+    *starttls* picks how TLS is entered and the default port; without either
+    the target is HTTPS on port 443. SMTP on port 465 is implicit TLS.
 
     Raises:
-        InvalidInputError: empty, malformed, or a port outside 1..65535.
+        InvalidInputError: empty, malformed, a port outside 1..65535, an
+            unknown protocol, or a URL scheme that contradicts *starttls*.
     """
     raw = text.strip()
+    protocol = _protocol(starttls, text) if starttls is not None else None
     if "://" in raw:
         scheme, _, raw = raw.partition("://")
-        if scheme.lower() != "https":
-            raise InvalidInputError(f"target {text!r}: only https:// URLs can be audited")
-        raw = raw.split("/", 1)[0]
+        from_url = _protocol(scheme, text)
+        if protocol is not None and protocol.name != from_url.name:
+            raise InvalidInputError(
+                f"target {text!r}: the URL scheme says {from_url.name}, --starttls says "
+                f"{protocol.name}"
+            )
+        protocol = from_url
+        raw = raw.split("/", 1)[0].rsplit("@", 1)[-1]
+    if protocol is None:
+        protocol = PROTOCOLS["https"]
     if not raw or any(c.isspace() for c in raw):
         raise InvalidInputError(f"target {text!r}: expected host[:port]")
-    port_text = "443"
+    port_text = str(protocol.port)
     if raw.startswith("["):
         host, sep, rest = raw[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise InvalidInputError(f"target {text!r}: malformed [IPv6]:port")
-        port_text = rest[1:] or "443"
+        port_text = rest[1:] or str(protocol.port)
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
     elif raw.count(":") > 1:
@@ -60,7 +84,8 @@ def parse_target(text: str, *, sni: str | None = None) -> Target:
         raise InvalidInputError(f"target {text!r}: port must be 1..65535")
     if not host:
         raise InvalidInputError(f"target {text!r}: empty host")
-    return Target(host=host, port=int(port_text), sni=sni)
+    port = int(port_text)
+    return Target(host=host, port=port, sni=sni, protocol=protocol_for(protocol.name, port).name)
 
 
 def resolve_policy(policy: PolicyLike | PolicyView) -> PolicyView:
@@ -78,13 +103,16 @@ def resolve_policy(policy: PolicyLike | PolicyView) -> PolicyView:
     return view_of(policy)
 
 
-def _targets(targets: Iterable[str | Target], sni: str | None) -> list[Target]:
+def _targets(
+    targets: Iterable[str | Target], sni: str | None, starttls: str | None = None
+) -> list[Target]:
     out: list[Target] = []
     for item in targets:
         if isinstance(item, Target):
-            out.append(item if sni is None or item.sni else Target(item.host, item.port, sni))
+            _protocol(item.protocol, item.label)
+            out.append(item if sni is None or item.sni else dataclasses.replace(item, sni=sni))
         else:
-            out.append(parse_target(item, sni=sni))
+            out.append(parse_target(item, sni=sni, starttls=starttls))
         if len(out) > _MAX_TARGETS:
             raise InvalidInputError(f"more than {_MAX_TARGETS} targets in one run")
     if not out:
@@ -103,10 +131,11 @@ async def audit_async(
     ca_file: str | Path | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    starttls: str | None = None,
 ) -> AuditReport:
     """Audit TLS endpoints against a policy (coroutine version of :func:`audit`)."""
     view = resolve_policy(policy)
-    items = _targets(targets, sni)
+    items = _targets(targets, sni, starttls)
     if concurrency < 1 or per_host < 1:
         raise InvalidInputError("concurrency and per_host must be at least 1")
     if not 0 < timeout <= 300:
@@ -138,6 +167,7 @@ def audit(
     ca_file: str | Path | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    starttls: str | None = None,
 ) -> AuditReport:
     """Audit TLS endpoints against a policy and return a typed report.
 
@@ -159,6 +189,10 @@ def audit(
         ca_file: PEM bundle of trust anchors for chain validation (default: certifi).
         progress: called with ``(done, total)`` as targets finish.
         now: the time certificates are judged at (default: now).
+        starttls: how to enter TLS on string targets without a URL scheme:
+            ``postgres``, ``mysql``, ``smtp``, ``imap``, ``pop3``, ``ldap``,
+            ``ftp``, ``xmpp`` (a preamble before every probe) or ``tls``,
+            ``smtps``, ``imaps``... (TLS at once, no HTTP checks).
 
     Returns:
         The report; :attr:`AuditReport.exit_code` is 0 compliant, 1
@@ -183,5 +217,6 @@ def audit(
             ca_file=ca_file,
             progress=progress,
             now=now,
+            starttls=starttls,
         )
     )

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from styku_crypto.tls.audit import _catalog, _records, _vulns
 from styku_crypto.tls.audit import _clienthello as ch
+from styku_crypto.tls.audit._dhgroups import identify
 from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._starttls import preamble_of
 from styku_crypto.tls.audit._wire import Gate, ProbeError, Reply, exchange, no_gate
 
 __all__ = ["Prober", "UnreachableError"]
@@ -42,6 +44,31 @@ def _ske_group(reply: Reply) -> int | None:
                 return _records.parse_server_key_exchange(body, "ecdhe").group
             except _records.TLSParseError:
                 return None
+    return None
+
+
+def _note_dh_prime(kex: _records.KeyExchange, facts: Facts) -> None:
+    """Keep the smallest DH prime seen, and what it is (a published group or custom)."""
+    bits = kex.dh_bits or 0
+    if facts.dh_bits is not None and facts.dh_bits <= bits:
+        return
+    facts.dh_bits = bits
+    group = identify(kex.dh_prime)
+    facts.dh_group = group.label if group is not None else "custom"
+
+
+def _ske_dh_group(reply: Reply, version: int) -> str | None:
+    """The RFC 7919 group name of the DHE ServerKeyExchange prime in *reply*, if one is."""
+    if reply.hello is None or reply.hello.version != version:
+        return None
+    for msg_type, body in reply.messages:
+        if msg_type == HS_SERVER_KEY_EXCHANGE:
+            try:
+                kex = _records.parse_server_key_exchange(body, "dhe")
+            except _records.TLSParseError:
+                return None
+            group = identify(kex.dh_prime)
+            return group.name if group is not None and group.source == "RFC 7919" else None
     return None
 
 
@@ -79,6 +106,7 @@ class Prober:
         self.target = target
         self.timeout = timeout
         self.gate = gate
+        self.preamble = preamble_of(target.protocol, target.port)
         self.legacy_suites = _offer_order([s for s in _catalog.suites() if not s.tls13])
         self.tls13_suites = [s.code for s in _catalog.suites() if s.tls13]
         self.ec_groups = [g.code for g in _catalog.groups() if g.kind == "ec"]
@@ -103,6 +131,8 @@ class Prober:
             gate=self.gate,
             full_flight=full_flight,
             sslv2=sslv2,
+            protocol=self.preamble,
+            server_name=self.target.server_name,
         )
         if reply.kind in {"hello", "alert", "sslv2"}:
             self.answered = True
@@ -177,6 +207,7 @@ class Prober:
             tasks.append(self._groups_legacy(max(legacy), facts))
         tasks.append(self._fallback_scsv(facts))
         await asyncio.gather(*tasks)
+        await self._ffdhe_legacy(legacy, facts)
         await self._vulnerabilities(found, facts)
 
     # --- protocols ---------------------------------------------------------
@@ -311,9 +342,7 @@ class Prober:
             except _records.TLSParseError:
                 return
             if kex.dh_bits is not None:
-                facts.dh_bits = (
-                    kex.dh_bits if facts.dh_bits is None else min(facts.dh_bits, kex.dh_bits)
-                )
+                _note_dh_prime(kex, facts)
             if kex.group is not None:
                 bits = _catalog.group_by_code(kex.group).bits
                 if bits:
@@ -440,14 +469,55 @@ class Prober:
             for c in (_catalog.suite_by_name(n).code for n in names)
         ):
             await asyncio.gather(*(self._group12(version, g, facts) for g in ec))
-        if not facts.protocols.get("TLSv1.3"):
+
+    async def _ffdhe_legacy(self, versions: list[int], facts: Facts) -> None:
+        """RFC 7919 in TLS 1.2 and older: DHE suites only, ``ffdhe*`` only in supported_groups.
+
+        A server implementing RFC 7919 answers with one of the offered groups'
+        primes (named by :mod:`._dhgroups`); it is removed and the rest offered
+        again. A server that ignores the extension sends its own prime: then no
+        group is negotiable there, an observed "no". One elimination per
+        version, the versions concurrently.
+        """
+        dhe_by_version = {
+            version: [
+                _catalog.suite_by_name(n).code
+                for n in facts.suites.get(ch.VERSION_NAMES[version], [])
+                if _catalog.kx(_catalog.suite_by_name(n)) == "dhe"
+            ]
+            for version in versions
+        }
+        runs = [self._ffdhe_version(v, dhe, facts) for v, dhe in dhe_by_version.items() if dhe]
+        if runs:
+            await asyncio.gather(*runs)
+            order = list(ch.VERSION_NAMES.values())
+            for g in _catalog.groups():
+                if g.kind == "ffdhe" and g.name in facts.groups:
+                    facts.groups[g.name].sort(key=order.index)
+        elif not facts.protocols.get("TLSv1.3"):
             for g in _catalog.groups():
                 if g.kind == "ffdhe":
-                    facts.skip(
-                        f"group {g.name}",
-                        "TLS 1.2 servers choose DH parameters themselves (RFC 7919 "
-                        "negotiation is rarely implemented); see dh_bits",
-                    )
+                    facts.skip(f"group {g.name}", "no DHE suite accepted (FFDHE groups need one)")
+
+    async def _ffdhe_version(self, version: int, dhe: list[int], facts: Facts) -> None:
+        name = ch.VERSION_NAMES[version]
+        remaining = {g.name: g.code for g in _catalog.groups() if g.kind == "ffdhe"}
+        found: list[str] = []
+        while remaining:
+            try:
+                reply = await self._send(
+                    self._hello(version, dhe, groups=list(remaining.values())), full_flight=True
+                )
+            except ProbeError as exc:
+                facts.skip(f"ffdhe groups {name}", f"enumeration stopped: {exc}")
+                break
+            chosen = _ske_dh_group(reply, version)
+            if chosen is None or chosen not in remaining:
+                break
+            found.append(chosen)
+            del remaining[chosen]
+        for group in found:  # after the await: keep the per-group version lists in order
+            facts.groups.setdefault(group, []).append(name)
 
     # --- implementation bugs ------------------------------------------------------
 
@@ -476,6 +546,14 @@ class Prober:
 
     # --- downgrade protection --------------------------------------------------
 
+    async def _accepted_without_scsv(self, version: int) -> bool:
+        """The control for a silent hang-up: is the same hello, minus the SCSV, accepted?"""
+        try:
+            reply = await self._send(self._hello(version, self.legacy_suites))
+        except ProbeError:
+            return False
+        return reply.hello is not None and reply.hello.version == version
+
     async def _fallback_scsv(self, facts: Facts) -> None:
         order = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
         offered = [v for v in order if facts.protocols.get(v)]
@@ -498,7 +576,16 @@ class Prober:
             facts.fallback_scsv = True
         elif reply.hello is not None:
             facts.fallback_scsv = False
+        elif reply.kind == "closed" and await self._accepted_without_scsv(lower):
+            # Some servers (Dovecot, slapd, asyncio-based ones) hang up without
+            # flushing the inappropriate_fallback alert. The same hello without
+            # the SCSV is accepted, so the SCSV alone made it refuse: supported.
+            facts.fallback_scsv = True
         else:
+            detail = reply.detail or (
+                f"alert {reply.alert.description}" if reply.alert is not None else reply.kind
+            )
             facts.skip(
-                "fallback_scsv", "ambiguous answer (neither inappropriate_fallback nor hello)"
+                "fallback_scsv",
+                f"ambiguous answer (neither inappropriate_fallback nor hello: {detail})",
             )

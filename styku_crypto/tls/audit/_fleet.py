@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -25,8 +26,10 @@ from typing import Any, TextIO
 from styku_crypto.tls.audit import _handshake
 from styku_crypto.tls.audit._enumerate import Prober, UnreachableError
 from styku_crypto.tls.audit._model import AuditReport, Facts, Target, TargetReport
-from styku_crypto.tls.audit._verdict import grade, judge
+from styku_crypto.tls.audit._starttls import preamble_of
+from styku_crypto.tls.audit._verdict import grade, judge, preamble_finding
 from styku_crypto.tls.audit._view import PolicyView
+from styku_crypto.tls.audit._wire import ProbeError, preamble_only
 
 __all__ = ["Limits", "ProgressBar", "run_audit"]
 
@@ -97,6 +100,18 @@ async def _scan_one(
     try:
         async with asyncio.timeout(budget):
             endpoint = await _resolve(target, timeout)
+            protocol = preamble_of(target.protocol, target.port)
+            if protocol is not None:
+                # One conversation first: a refusal or a foreign server is
+                # reported once, clearly, instead of through every probe.
+                await preamble_only(
+                    endpoint.host,
+                    endpoint.port,
+                    protocol,
+                    endpoint.server_name,
+                    timeout=timeout,
+                    gate=gate,
+                )
             # Full handshakes need nothing from the prober: run them alongside.
             results = await asyncio.gather(
                 Prober(endpoint, timeout=timeout, gate=gate).run(facts),
@@ -114,8 +129,17 @@ async def _scan_one(
                 facts.skip("client_renegotiation", "no protocol below TLS 1.3 (which has none)")
     except _ResolveError as exc:
         report.error = f"unreachable: {exc}"
+    except ProbeError as exc:
+        if exc.kind == "unreachable":
+            report.error = f"unreachable: {exc}"
+        else:
+            report.error = f"TLS could not be started: {exc}"
+            report.findings = [preamble_finding(str(exc), view)]
     except UnreachableError as exc:
         report.error = f"no TLS answer: {exc}"
+        if preamble_of(target.protocol, target.port) is not None:
+            # The preamble went through, then the server did not speak TLS.
+            report.findings = [preamble_finding(f"no TLS after the preamble: {exc}", view)]
     except TimeoutError:
         report.error = f"incomplete: the scan did not finish within {budget:g} s"
     except Exception as exc:  # one target's failure must not end the run
@@ -156,7 +180,7 @@ async def _resolve(target: Target, timeout: float) -> Target:
     if not infos:
         raise _ResolveError(f"cannot resolve {target.host}")
     address = str(infos[0][4][0])
-    return Target(host=address, port=target.port, sni=target.server_name)
+    return dataclasses.replace(target, host=address, sni=target.server_name)
 
 
 def _emit(report: TargetReport) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._starttls import PreambleError, open_sync, protocol_for
 
 __all__ = ["client_renegotiation", "fetch_hsts_and_resumption", "peer_facts"]
 
@@ -51,7 +52,7 @@ class _Deadline:
         return left
 
 
-def _stdlib_context() -> ssl.SSLContext:
+def _stdlib_context(*, alpn: bool = True) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # observing, not trusting: the chain is judged later
@@ -59,13 +60,21 @@ def _stdlib_context() -> ssl.SSLContext:
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers(_SCAN_CIPHERS)
-    ctx.set_alpn_protocols(["http/1.1"])
+    if alpn:
+        ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
 
 def _connect(target: Target, deadline: _Deadline) -> socket.socket:
+    """A TCP connection with the target's preamble (STARTTLS...) done, ready for TLS."""
     sock = socket.create_connection((target.host, target.port), timeout=deadline.left())
-    sock.settimeout(deadline.left())
+    try:
+        sock.settimeout(deadline.left())
+        open_sync(protocol_for(target.protocol, target.port), target.server_name, sock)
+        sock.settimeout(deadline.left())
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -109,9 +118,11 @@ def parse_hsts(headers: bytes) -> tuple[str | None, int | None]:
 
 def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> None:
     """HTTPS ``GET /`` for the HSTS header, then reconnect offering the session."""
-    ctx = _stdlib_context()
+    protocol = protocol_for(target.protocol, target.port)
+    ctx = _stdlib_context(alpn=protocol.http)
     deadline = _Deadline(timeout)
     session = None
+    headers = b""
     try:
         with (
             _connect(target, deadline) as raw,
@@ -119,13 +130,20 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
         ):
             if tls.selected_alpn_protocol() == "http/1.1":
                 _add_alpn(facts, "http/1.1")
-            headers = _http_get(tls, target, deadline)
+            if protocol.http:
+                headers = _http_get(tls, target, deadline)
             session = tls.session
-        facts.hsts, facts.hsts_max_age = parse_hsts(headers)
-        if not headers.startswith(b"HTTP/"):
-            facts.skip("hsts", "the server did not answer GET / with HTTP")
-    except (OSError, ssl.SSLError, TimeoutError, ValueError) as exc:
-        facts.skip("hsts", f"HTTPS GET failed: {_describe(exc)}")
+        if protocol.http:
+            facts.hsts, facts.hsts_max_age = parse_hsts(headers)
+            if not headers.startswith(b"HTTP/"):
+                facts.skip("hsts", "the server did not answer GET / with HTTP")
+        else:
+            facts.skip("hsts", f"not applicable: {protocol.title} is not HTTP")
+    except (OSError, ssl.SSLError, TimeoutError, ValueError, PreambleError) as exc:
+        if protocol.http:
+            facts.skip("hsts", f"HTTPS GET failed: {_describe(exc)}")
+        else:
+            facts.skip("hsts", f"not applicable: {protocol.title} is not HTTP")
     if session is None:
         facts.skip("session_resumption", "no session from the first handshake")
         return
@@ -136,7 +154,7 @@ def fetch_hsts_and_resumption(target: Target, timeout: float, facts: Facts) -> N
             ctx.wrap_socket(raw, server_hostname=_sni(target), session=session) as tls,
         ):
             facts.session_resumption = tls.session_reused
-    except (OSError, ssl.SSLError, TimeoutError) as exc:
+    except (OSError, ssl.SSLError, TimeoutError, PreambleError) as exc:
         facts.skip("session_resumption", f"second handshake failed: {_describe(exc)}")
 
 
@@ -192,7 +210,8 @@ def _pyopenssl_connection(
         ctx.set_max_proto_version(max_version)
     ctx.set_cipher_list(_SCAN_CIPHERS.encode("ascii"))
     ctx.set_verify(SSL.VERIFY_NONE)  # observing, not trusting
-    ctx.set_alpn_protos([b"h2", b"http/1.1"])
+    if protocol_for(target.protocol, target.port).http:
+        ctx.set_alpn_protos([b"h2", b"http/1.1"])  # HTTP's ALPN ids mean nothing on SMTP...
     ctx.set_options(SSL.OP_LEGACY_SERVER_CONNECT)
     if ocsp is not None:
 
@@ -201,7 +220,7 @@ def _pyopenssl_connection(
             return True
 
         ctx.set_ocsp_client_callback(_ocsp)
-    sock = socket.create_connection((target.host, target.port), timeout=deadline.left())
+    sock = _connect(target, deadline)
     sock.setblocking(False)
     conn = SSL.Connection(ctx, sock)
     sni = _sni(target)
@@ -218,11 +237,15 @@ def peer_facts(target: Target, timeout: float, facts: Facts) -> None:
     """Chain, stapled OCSP, ALPN and the negotiated version/suite of a full handshake."""
     from OpenSSL import SSL
 
+    protocol = protocol_for(target.protocol, target.port)
+    if not protocol.http:
+        facts.skip("alpn", f"not applicable: {protocol.title} does not use HTTP's ALPN ids")
+
     deadline = _Deadline(timeout)
     ocsp: list[bytes] = []
     try:
         conn, sock = _pyopenssl_connection(target, deadline, max_version=None, ocsp=ocsp)
-    except (OSError, SSL.Error, TimeoutError) as exc:
+    except (OSError, SSL.Error, TimeoutError, PreambleError) as exc:
         facts.skip("handshake", f"full handshake failed with the local OpenSSL: {_describe(exc)}")
         return
     try:
@@ -253,7 +276,7 @@ def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
         conn, sock = _pyopenssl_connection(
             target, deadline, max_version=SSL.TLS1_2_VERSION, ocsp=None
         )
-    except (OSError, SSL.Error, TimeoutError) as exc:
+    except (OSError, SSL.Error, TimeoutError, PreambleError) as exc:
         facts.skip(
             "client_renegotiation",
             f"TLS 1.2 handshake failed with the local OpenSSL: {_describe(exc)}",
@@ -264,16 +287,22 @@ def client_renegotiation(target: Target, timeout: float, facts: Facts) -> None:
             facts.skip("client_renegotiation", "the local OpenSSL refused to start renegotiation")
             return
         try:
+            # A server that refuses answers the new ClientHello with an alert or
+            # a hang-up: the handshake fails here.
             _retrying(conn, sock, deadline, conn.do_handshake)
-            # The renegotiation completes only once records flow again.
-            conn.send(b"GET / HTTP/1.0\r\n\r\n")
-            _retrying(conn, sock, deadline, lambda: conn.recv(1))
         except (SSL.Error, OSError):
             facts.client_renegotiation = False
             return
         except TimeoutError:
             facts.skip("client_renegotiation", "no answer to the renegotiation within the timeout")
             return
+        # Let records flow once so a renegotiation still pending settles. What
+        # the server does with the application bytes afterwards (answer, or hang
+        # up: slapd sometimes does) says nothing about the renegotiation itself.
+        nudge = protocol_for(target.protocol, target.port).nudge
+        with contextlib.suppress(SSL.Error, OSError, TimeoutError):
+            _retrying(conn, sock, deadline, lambda: conn.send(nudge))
+            _retrying(conn, sock, deadline, lambda: conn.recv(1))
         facts.client_renegotiation = not conn.renegotiate_pending()
     finally:
         with contextlib.suppress(Exception):

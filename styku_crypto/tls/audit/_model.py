@@ -26,11 +26,16 @@ class Target:
         port: the TCP port (443 by default when parsed from text).
         sni: the server name to send and to check the certificate against;
             ``None`` sends none and uses *host* for the name check.
+        protocol: how TLS is entered: ``https`` (TLS from the first byte,
+            HTTP checks apply), ``tls``/``smtps``/``imaps``/... (TLS from the
+            first byte, no HTTP), or a STARTTLS-style preamble: ``postgres``,
+            ``mysql``, ``smtp``, ``imap``, ``pop3``, ``ldap``, ``ftp``, ``xmpp``.
     """
 
     host: str
     port: int = 443
     sni: str | None = None
+    protocol: str = "https"
 
     @property
     def label(self) -> str:
@@ -57,6 +62,8 @@ class Facts:
         server_preference: protocol -> the server imposes its suite order.
         groups: accepted key-exchange group (IANA name) -> protocols seen on.
         dh_bits: smallest finite-field DH prime seen in a ServerKeyExchange.
+        dh_group: that prime identified: a published group's label (``1024-bit
+            Oakley group 2 (RFC 2409)``), ``custom`` or ``None`` (no DHE seen).
         ecdh_bits: smallest EC group seen in a ServerKeyExchange.
         ems: extended master secret (RFC 7627) on TLS 1.2 and older.
         secure_renegotiation: RFC 5746 ``renegotiation_info`` in the ServerHello.
@@ -84,6 +91,7 @@ class Facts:
     server_preference: dict[str, bool | None] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     dh_bits: int | None = None
+    dh_group: str | None = None
     ecdh_bits: int | None = None
     ems: bool | None = None
     secure_renegotiation: bool | None = None

@@ -152,11 +152,13 @@ class KeyExchange:
         kind: ``"ecdhe"`` or ``"dhe"``.
         group: the named group (ECDHE) or ``None``.
         dh_bits: the bit length of the DH prime (DHE) or ``None``.
+        dh_prime: the DH prime, big-endian without leading zeros (DHE) or empty.
     """
 
     kind: str
     group: int | None = None
     dh_bits: int | None = None
+    dh_prime: bytes = b""
 
 
 class RecordBuffer:
@@ -339,7 +341,7 @@ def parse_server_key_exchange(body: bytes, kind: str) -> KeyExchange:
         r.vector(2, "DH public key")
         stripped = prime.lstrip(b"\x00")
         bits = int.from_bytes(stripped, "big").bit_length() if stripped else 0
-        return KeyExchange(kind="dhe", dh_bits=bits)
+        return KeyExchange(kind="dhe", dh_bits=bits, dh_prime=stripped)
     raise TLSParseError(f"no ServerKeyExchange expected for {kind}")
 
 

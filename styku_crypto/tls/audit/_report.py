@@ -66,6 +66,7 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
         "target": report.target.label,
         "host": report.target.host,
         "port": report.target.port,
+        "protocol": report.target.protocol,
         "sni": report.target.server_name,
         "verdict": {
             "compliant": report.compliant,
@@ -79,6 +80,7 @@ def _target_dict(report: TargetReport, now: datetime) -> dict[str, Any]:
         "server_preference": dict(f.server_preference),
         "groups": {g: list(v) for g, v in f.groups.items()},
         "dh_bits": f.dh_bits,
+        "dh_group": f.dh_group,
         "ecdh_bits": f.ecdh_bits,
         "features": {
             "extended_master_secret": f.ems,
@@ -220,12 +222,24 @@ def _yes(value: bool | None) -> str:
     return "not tested" if value is None else ("yes" if value else "no")
 
 
+def _finding_lines(t: TargetReport) -> list[str]:
+    if not t.findings:
+        return []
+    lines = ["  findings:"]
+    for x in t.findings:
+        mark = " (waived)" if x.waived else ""
+        lines.append(f"    [{x.severity.upper():7}] {x.rule}{mark}: {x.message}")
+        lines.append(f"              clause: {x.clause}; fix: {x.remediation}")
+    return lines
+
+
 def to_text(report: AuditReport) -> str:
     """A readable report: one block per target, then a summary."""
     lines: list[str] = []
     for t in report.targets:
         f = t.facts
-        head = f"== {t.target.label} (SNI {t.target.server_name}) =="
+        via = "" if t.target.protocol == "https" else f"{t.target.protocol}, "
+        head = f"== {t.target.label} ({via}SNI {t.target.server_name}) =="
         lines.append(head)
         if t.error:
             lines.append(f"  ERROR: {t.error}")
@@ -238,6 +252,7 @@ def to_text(report: AuditReport) -> str:
         protos = "  ".join(f"{p} {_yes(f.protocols.get(p))}" for p in PROTOCOLS)
         lines.append(f"  protocols {protos}")
         if t.error and not any(f.protocols.values()):
+            lines.extend(_finding_lines(t))
             lines.append("")
             continue
         for proto, names in f.suites.items():
@@ -249,7 +264,11 @@ def to_text(report: AuditReport) -> str:
             groups = ", ".join(f"{g} ({'/'.join(v)})" for g, v in f.groups.items())
             lines.append(f"  groups    {groups}")
         if f.dh_bits is not None:
-            lines.append(f"  DH        {f.dh_bits}-bit prime")
+            known = f.dh_group not in {None, "custom"}
+            dh = (
+                f.dh_group if known else f"{f.dh_bits}-bit prime ({f.dh_group or 'not identified'})"
+            )
+            lines.append(f"  DH        {dh}")
         for label, value in (
             ("EMS", f.ems),
             ("secure renegotiation", f.secure_renegotiation),
@@ -263,10 +282,19 @@ def to_text(report: AuditReport) -> str:
             ("ROBOT", f.robot),
         ):
             lines.append(f"  {label:<22}{_yes(value)}")
-        alpn = ", ".join(f.alpn) or ("not tested" if "handshake" in f.not_tested else "none")
+        alpn = ", ".join(f.alpn) or (
+            "not applicable"
+            if f.not_tested.get("alpn", "").startswith("not applicable")
+            else ("not tested" if "handshake" in f.not_tested else "none")
+        )
         lines.append(f"  ALPN                  {alpn}")
+        hsts_why = f.not_tested.get("hsts", "")
         hsts = (
-            f.hsts if f.hsts is not None else ("not tested" if "hsts" in f.not_tested else "none")
+            f.hsts
+            if f.hsts is not None
+            else "not applicable"
+            if hsts_why.startswith("not applicable")
+            else ("not tested" if hsts_why else "none")
         )
         lines.append(f"  HSTS                  {hsts}")
         if f.certificates:
@@ -277,12 +305,7 @@ def to_text(report: AuditReport) -> str:
                 f"({leaf.get('days_left')} days)"
             )
             lines.append(f"  chain validated by    {f.certificate_verifier or 'not validated'}")
-        if t.findings:
-            lines.append("  findings:")
-            for x in t.findings:
-                mark = " (waived)" if x.waived else ""
-                lines.append(f"    [{x.severity.upper():7}] {x.rule}{mark}: {x.message}")
-                lines.append(f"              clause: {x.clause}; fix: {x.remediation}")
+        lines.extend(_finding_lines(t))
         if f.not_tested:
             lines.append("  not tested:")
             lines.extend(f"    {k}: {v}" for k, v in sorted(f.not_tested.items()))

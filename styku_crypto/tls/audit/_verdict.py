@@ -33,7 +33,7 @@ from styku_crypto.tls.audit._model import AuditFinding, Facts, Target
 from styku_crypto.tls.audit._rules import lookup
 from styku_crypto.tls.audit._view import PolicyView
 
-__all__ = ["grade", "judge"]
+__all__ = ["grade", "judge", "order_inversions", "preamble_finding"]
 
 _GRADES = ("A+", "A", "A-", "B", "C", "D", "E", "F")
 _PROTO_SCORE = {
@@ -69,6 +69,11 @@ def _finding(rule_id: str, message: str, view: PolicyView) -> AuditFinding:
         clause=f"{view.name}: {rule.clause}",
         remediation=rule.remediation,
     )
+
+
+def preamble_finding(message: str, view: PolicyView) -> AuditFinding:
+    """``AUDIT-STARTTLS-001``: the server refused to start TLS or is not the protocol."""
+    return _finding("AUDIT-STARTTLS-001", message, view)
 
 
 def _severity(rule_id: str, default: str, view: PolicyView) -> str:
@@ -121,6 +126,14 @@ def judge(
         if wrong:
             what = "enforces its own" if not view.server_preferred_order else "follows the client's"
             add(_finding("TLS-ORDER-001", f"the server {what} order on {', '.join(wrong)}", view))
+    for proto, weaker, stronger, why in order_inversions(facts):
+        add(
+            _finding(
+                "AUDIT-ORDER-002",
+                f"{proto}: {weaker} ({why}) is preferred over {stronger}",
+                view,
+            )
+        )
     if view.hsts_min_age and "hsts" not in facts.not_tested:
         if facts.hsts is None:
             add(_finding("TLS-HSTS-001", "no Strict-Transport-Security header on GET /", view))
@@ -141,6 +154,51 @@ def judge(
     return sorted(
         (f for f in out if f.severity != "off"), key=lambda f: (rank.get(f.severity, 3), f.rule)
     )
+
+
+def _suite_rank(suite: _catalog.CipherSuite) -> tuple[int, int, int]:
+    """Forward secrecy, then AEAD, then a cipher of at least 128 bits.
+
+    Key size above 128 bits is deliberately not ranked: Mozilla's own order puts
+    AES-128-GCM before AES-256-GCM, and neither is weak.
+    """
+    return (
+        int(suite.forward_secret),
+        int(suite.aead),
+        int(_catalog.strength(suite) >= 128),
+    )
+
+
+def _weakness(weaker: _catalog.CipherSuite, stronger: _catalog.CipherSuite) -> str:
+    if not weaker.forward_secret and stronger.forward_secret:
+        return "no forward secrecy"
+    if not weaker.aead and stronger.aead:
+        return "CBC or other non-AEAD"
+    return f"{_catalog.strength(weaker)}-bit cipher"
+
+
+def order_inversions(facts: Facts) -> list[tuple[str, str, str, str]]:
+    """Where an enforced server order puts a weaker suite before a stronger one.
+
+    Only versions with server preference observed on (``True``) count: then the
+    accepted suites are listed in the server's order, and a suite ranked above
+    an earlier one (:func:`_suite_rank`) is a stronger choice both sides
+    support that the server passes over. One ``(version, weaker, stronger,
+    why)`` per version: the server's first such choice against the best suite
+    ranked after it.
+    """
+    out = []
+    for proto, names in facts.suites.items():
+        if proto == "TLSv1.3" or facts.server_preference.get(proto) is not True:
+            continue
+        suites = [_catalog.suite_by_code(c) for c in _codes(names)]
+        for i, weaker in enumerate(suites[:-1]):
+            stronger = max(suites[i + 1 :], key=_suite_rank)  # the first of the best
+            if _suite_rank(stronger) > _suite_rank(weaker):
+                why = _weakness(weaker, stronger)
+                out.append((proto, weaker.iana, stronger.iana, why))
+                break
+    return out
 
 
 def _waive(finding: AuditFinding, view: PolicyView, target: Target, today: date) -> AuditFinding:
@@ -202,6 +260,10 @@ def _group_findings(facts: Facts, view: PolicyView, add: Any) -> None:
         add(_finding("TLS-GROUP-001", ", ".join(outside), view))
     if facts.dh_bits is not None and view.dh_min_bits and facts.dh_bits < view.dh_min_bits:
         add(_finding("TLS-DH-001", f"{facts.dh_bits}-bit prime < {view.dh_min_bits}", view))
+    if facts.dh_group == "custom":
+        add(_finding("AUDIT-DH-002", f"a custom {facts.dh_bits}-bit prime", view))
+    elif facts.dh_group is not None and facts.dh_bits is not None and facts.dh_bits <= 1024:
+        add(_finding("AUDIT-DH-001", f"{facts.dh_group}", view))
     if (
         facts.ecdh_bits is not None
         and view.ecdh_min_bits
@@ -298,6 +360,14 @@ def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str
         cap("B", f"server key of {key_bits} bits")
     if facts.fallback_scsv is False:
         cap("A-", "TLS_FALLBACK_SCSV not supported")
+    if "AUDIT-DH-001" in rules:
+        cap("B", "a well-known DH prime of 1024 bits or less (Logjam precomputation)")
+    if "AUDIT-ORDER-002" in rules:
+        cap("A-", "the server prefers weaker suites over stronger ones")
+    errors = sorted({f.rule for f in findings if f.severity == "error" and not f.waived})
+    if errors:
+        # The verdict wins: a non-compliant target never grades above B.
+        cap("B", f"non-compliant with the policy ({', '.join(errors)})")
 
     letter = _score_letter(offered, all_suites, facts, key_bits)
     for limit, _why in caps:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from styku_crypto.tls.audit import _catalog, _records
 from styku_crypto.tls.audit import _clienthello as ch
 from styku_crypto.tls.audit._model import Facts, Target
+from styku_crypto.tls.audit._starttls import preamble_of
 from styku_crypto.tls.audit._wire import Gate, Outcome, ProbeError, Reply, converse
 
 __all__ = ["ccs_injection", "heartbleed", "robot"]
@@ -255,7 +256,14 @@ async def _run(
 ) -> Outcome | None:
     try:
         reply, outcome = await converse(
-            target.host, target.port, hello, follow_up, timeout=timeout, gate=gate
+            target.host,
+            target.port,
+            hello,
+            follow_up,
+            timeout=timeout,
+            gate=gate,
+            protocol=preamble_of(target.protocol, target.port),
+            server_name=target.server_name,
         )
     except ProbeError as exc:
         facts.skip(item, f"probe failed: {exc}")

@@ -15,9 +15,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from styku_crypto.tls.audit import _records
+from styku_crypto.tls.audit import _records, _starttls
+from styku_crypto.tls.audit._starttls import PreambleError, Protocol
 
-__all__ = ["Gate", "Outcome", "ProbeError", "Reply", "converse", "exchange", "no_gate"]
+__all__ = [
+    "Gate",
+    "Outcome",
+    "ProbeError",
+    "Reply",
+    "converse",
+    "exchange",
+    "no_gate",
+    "preamble_only",
+]
 
 Gate = Callable[[], AbstractAsyncContextManager[None]]
 
@@ -75,6 +85,8 @@ async def exchange(
     gate: Gate = no_gate,
     full_flight: bool = False,
     sslv2: bool = False,
+    protocol: Protocol | None = None,
+    server_name: str = "",
 ) -> Reply:
     """Send *payload* and read the answer.
 
@@ -87,15 +99,21 @@ async def exchange(
             deadline starts once the gate is entered.
         full_flight: for TLS 1.2 and older, read up to ServerHelloDone.
         sslv2: expect an SSLv2 answer.
+        protocol: run this protocol's preamble (STARTTLS...) first, under the
+            same deadline.
+        server_name: the name the preamble announces (XMPP ``to``).
 
     Raises:
-        ProbeError: timeout, refused/unreachable, or bytes that are not TLS.
+        ProbeError: timeout, refused/unreachable, a refused preamble, or bytes
+            that are not TLS.
     """
     async with gate():
         progress = _Progress()
         try:
             async with asyncio.timeout(timeout):
-                return await _exchange(host, port, payload, full_flight, sslv2, progress)
+                return await _exchange(
+                    host, port, payload, full_flight, sslv2, progress, protocol, server_name
+                )
         except TimeoutError:
             if progress.hello is not None:
                 # The ServerHello came; the rest of the flight did not: keep what we saw.
@@ -108,6 +126,8 @@ async def exchange(
             raise ProbeError("timeout", f"no complete answer within {timeout:g} s") from None
         except _records.TLSParseError as exc:
             raise ProbeError("protocol", str(exc)) from None
+        except PreambleError as exc:
+            raise ProbeError("preamble", str(exc)) from None
 
 
 class _Progress:
@@ -119,7 +139,14 @@ class _Progress:
 
 
 async def _exchange(
-    host: str, port: int, payload: bytes, full_flight: bool, sslv2: bool, progress: _Progress
+    host: str,
+    port: int,
+    payload: bytes,
+    full_flight: bool,
+    sslv2: bool,
+    progress: _Progress,
+    protocol: Protocol | None,
+    server_name: str,
 ) -> Reply:
     try:
         reader, writer = await asyncio.open_connection(host, port)
@@ -128,6 +155,13 @@ async def _exchange(
     except OSError as exc:
         raise ProbeError("unreachable", f"cannot connect: {exc.strerror or exc}") from None
     try:
+        if protocol is not None:
+            try:
+                await _starttls.open_async(protocol, server_name, reader, writer)
+            except OSError as exc:
+                raise PreambleError(
+                    "closed", f"{protocol.title}: connection lost during the preamble ({exc})"
+                ) from None
         try:
             writer.write(payload)
             await writer.drain()
@@ -140,6 +174,25 @@ async def _exchange(
 
 async def _read_answer(
     reader: asyncio.StreamReader, full_flight: bool, sslv2: bool, progress: _Progress
+) -> Reply:
+    first = bytearray()
+    try:
+        return await _read_records(reader, full_flight, sslv2, progress, first)
+    except _records.TLSParseError:
+        if progress.hello is None and first and not 20 <= first[0] <= 24:
+            # Not even a TLS content type: name the protocol it does speak.
+            what = _starttls.describe_foreign(bytes(first))
+            if what:
+                raise _records.TLSParseError(f"not TLS: the server speaks {what}") from None
+        raise
+
+
+async def _read_records(
+    reader: asyncio.StreamReader,
+    full_flight: bool,
+    sslv2: bool,
+    progress: _Progress,
+    first: bytearray,
 ) -> Reply:
     records = _records.RecordBuffer()
     handshake = _records.HandshakeBuffer()
@@ -160,6 +213,8 @@ async def _read_answer(
                 return Reply(kind="hello", hello=hello, messages=tuple(messages), detail="eof")
             raise _records.TLSParseError("connection closed inside a record (truncated)")
         received += len(chunk)
+        if len(first) < 512:
+            first += chunk[: 512 - len(first)]
         records.feed(chunk)
         if sslv2 and records.peek_sslv2():
             data = records.take_all()
@@ -199,6 +254,47 @@ async def _read_answer(
                     return Reply(kind="hello", hello=hello, messages=tuple(messages))
 
 
+async def preamble_only(
+    host: str,
+    port: int,
+    protocol: Protocol,
+    server_name: str,
+    *,
+    timeout: float,
+    gate: Gate = no_gate,
+) -> None:
+    """Connect and run *protocol*'s preamble once, then hang up (no TLS byte is sent).
+
+    Raises:
+        ProbeError: ``preamble`` (refused, not the protocol, injected bytes),
+            ``timeout`` (silence) or ``unreachable``.
+    """
+    async with gate():
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    reader, writer = await asyncio.open_connection(host, port)
+                except OSError as exc:
+                    raise ProbeError(
+                        "unreachable", f"cannot connect: {exc.strerror or exc}"
+                    ) from None
+                try:
+                    await _starttls.open_async(protocol, server_name, reader, writer)
+                except OSError as exc:
+                    raise ProbeError(
+                        "preamble", f"{protocol.title}: connection lost during the preamble ({exc})"
+                    ) from None
+                finally:
+                    writer.transport.abort()
+        except TimeoutError:
+            raise ProbeError(
+                "timeout",
+                f"{protocol.title}: no complete answer to the preamble within {timeout:g} s",
+            ) from None
+        except PreambleError as exc:
+            raise ProbeError("preamble", str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a server reacted to what was sent after its first flight.
@@ -225,6 +321,8 @@ async def converse(
     *,
     timeout: float,
     gate: Gate = no_gate,
+    protocol: Protocol | None = None,
+    server_name: str = "",
 ) -> tuple[Reply, Outcome | None]:
     """Send *hello*, read the flight, send what *follow_up* returns, observe the reaction.
 
@@ -247,6 +345,8 @@ async def converse(
         try:
             try:
                 async with asyncio.timeout(timeout):
+                    if protocol is not None:
+                        await _starttls.open_async(protocol, server_name, reader, writer)
                     writer.write(hello)
                     await writer.drain()
                     reply = await _read_answer(reader, True, False, _Progress())
@@ -256,6 +356,8 @@ async def converse(
                 return Reply(kind="closed", detail="reset"), None
             except _records.TLSParseError as exc:
                 raise ProbeError("protocol", str(exc)) from None
+            except PreambleError as exc:
+                raise ProbeError("preamble", str(exc)) from None
             records = follow_up(reply)
             if not records:
                 return reply, None

@@ -91,14 +91,15 @@ def test_tls13_only_handshake_facts(bed: Bed) -> None:
 
 
 def test_tls13_only_verdict(bed: Bed) -> None:
-    """Groups outside intermediate fail it; the grade is still A+ (SSL Labs ignores groups)."""
+    """Groups outside intermediate fail it; the grade follows the verdict: B, not A+ (issue 16)."""
     result = bed.result("tls13")
     assert result.complete
     assert not result.compliant
     assert _rules(bed, "tls13", "error") == {"TLS-GROUP-001"}
     assert {"TLS-PROTO-002", "TLS-OCSP-001", "TLS-ORDER-001"} <= _rules(bed, "tls13", "warning")
     assert "AUDIT-GROUP-001" in _rules(bed, "tls13", "info")
-    assert result.grade == "A+"
+    assert result.grade == "B"
+    assert "B: non-compliant with the policy (TLS-GROUP-001)" in result.grade_caps
 
 
 # ------------------------------------------------------------------ intermediate
@@ -234,7 +235,10 @@ def test_stapled_server_ocsp_order_and_groups(bed: Bed) -> None:
     assert _rules(bed, "stapled", "error") == {"TLS-HSTS-001"}
     assert "TLS-ORDER-001" in _rules(bed, "stapled", "warning")
     assert "TLS-OCSP-001" not in _rules(bed, "stapled")
-    assert result.grade == "A"
+    # SSL Labs would say A; the policy says non-compliant (no HSTS), and the grade
+    # never reads better than the verdict (issue 16).
+    assert result.grade == "B"
+    assert "B: non-compliant with the policy (TLS-HSTS-001)" in result.grade_caps
 
 
 # ------------------------------------------------------------------ hostile
@@ -243,7 +247,7 @@ def test_stapled_server_ocsp_order_and_groups(bed: Bed) -> None:
 @pytest.mark.parametrize(
     ("name", "why"),
     [
-        ("garbage", "not a TLS record"),
+        ("garbage", "the server speaks plain HTTP"),
         ("truncated", "truncated"),
         ("silent", "no complete answer"),
         ("absurd", "exceeds"),

@@ -174,3 +174,98 @@ def test_view_normalises_policy_spellings() -> None:
     assert "TLSv1.0" in view.protocols
     assert "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" in view.tls12_ciphers
     assert "secp256r1" in view.groups
+
+
+# ------------------------------------------------------------------ issue 16
+
+
+def _graded(**changes: object) -> tuple[str, list[str], set[str]]:
+    facts = _facts(**changes)
+    findings = judge(facts, view_of(profiles.MOZILLA_INTERMEDIATE), target=TARGET)
+    letter, caps = grade(facts, findings)
+    return letter, caps, {f.rule for f in findings}
+
+
+def test_ccm8_and_off_list_groups_cannot_grade_a() -> None:
+    """Issue 16: a CCM_8 suite and off-list groups fail the policy, so the grade is B, not A."""
+    letter, caps, rules = _graded(
+        suites={"TLSv1.2": [*GOOD12, "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"], "TLSv1.3": GOOD13},
+        groups={"x25519": ["TLSv1.3"], "x448": ["TLSv1.3"], "X25519MLKEM768": ["TLSv1.3"]},
+    )
+    assert {"TLS-CIPHER-001", "TLS-GROUP-001"} <= rules
+    assert letter == "B"
+    assert "B: non-compliant with the policy (TLS-CIPHER-001, TLS-GROUP-001)" in caps
+
+
+def test_policy_failing_certificate_cannot_grade_a_plus() -> None:
+    """Issue 16: an error finding from the certificate policy (e.g. a leaf signature the
+    policy forbids) caps an otherwise perfect A+ at B; a waived one does not."""
+    from styku_crypto.tls.audit import AuditFinding
+
+    facts = _facts()
+    error = AuditFinding("CERT-SIG-001", "error", "ECDSA leaf signed with sha384WithRSA", "c", "r")
+    assert grade(facts, [error])[0] == "B"
+    waived = AuditFinding("CERT-SIG-001", "error", "waived", "c", "r", waived=True)
+    assert grade(facts, [waived])[0] == "A+"
+
+
+@pytest.mark.parametrize(
+    ("order", "flagged", "why"),
+    [
+        (["TLS_RSA_WITH_AES_128_CBC_SHA", *GOOD12], True, "no forward secrecy"),
+        (
+            ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+            True,
+            "CBC",
+        ),
+        (
+            ["TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"],
+            True,
+            "112-bit cipher",
+        ),
+        (list(GOOD12), False, None),
+        (list(reversed(GOOD12)), False, None),  # 256 before 128 is not "weaker first"
+        (["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA"], False, None),
+    ],
+)
+def test_order_quality_rule(order: list[str], flagged: bool, why: str | None) -> None:
+    """AUDIT-ORDER-002 fires only when an enforced order puts a weaker suite first."""
+    _letter, caps, rules = _graded(
+        suites={"TLSv1.2": order, "TLSv1.3": GOOD13},
+        server_preference={"TLSv1.2": True, "TLSv1.3": True},
+    )
+    assert ("AUDIT-ORDER-002" in rules) is flagged
+    if flagged:
+        assert any("prefers weaker suites" in c for c in caps)
+        facts = _facts(suites={"TLSv1.2": order}, server_preference={"TLSv1.2": True})
+        message = next(
+            f.message
+            for f in judge(facts, view_of(profiles.MOZILLA_INTERMEDIATE), target=TARGET)
+            if f.rule == "AUDIT-ORDER-002"
+        )
+        assert why is not None
+        assert why in message
+
+
+def test_order_quality_needs_server_preference() -> None:
+    """A client-chosen order says nothing about the server's taste: no AUDIT-ORDER-002."""
+    _, _, rules = _graded(
+        suites={"TLSv1.2": ["TLS_RSA_WITH_AES_128_CBC_SHA", *GOOD12]},
+        server_preference={"TLSv1.2": False},
+    )
+    assert "AUDIT-ORDER-002" not in rules
+
+
+def test_dh_prime_findings() -> None:
+    """A well-known 1024-bit prime: AUDIT-DH-001 and a B cap; a custom 2048-bit one: info only."""
+    letter, caps, rules = _graded(dh_bits=1024, dh_group="1024-bit Oakley group 2 (RFC 2409)")
+    assert "AUDIT-DH-001" in rules
+    assert "AUDIT-DH-002" not in rules
+    assert letter == "B"
+    assert any("Logjam" in c for c in caps)
+    letter, _, rules = _graded(dh_bits=2048, dh_group="custom")
+    assert "AUDIT-DH-002" in rules
+    assert "AUDIT-DH-001" not in rules
+    assert letter == "A+"
+    _, _, rules = _graded(dh_bits=2048, dh_group="2048-bit ffdhe2048 (RFC 7919)")
+    assert not {"AUDIT-DH-001", "AUDIT-DH-002"} & rules
