@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from styku_crypto._cli._keys import add_store_options, open_store
+from styku_crypto._cli._store import add_store_options, open_store
 
 if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope

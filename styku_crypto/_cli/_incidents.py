@@ -118,6 +118,7 @@ def _store_target(args: argparse.Namespace) -> str:
 
 def _open_log(args: argparse.Namespace, *, write: bool) -> tuple[KeyStore, IncidentLog]:
     from styku_crypto._cli import usage_error
+    from styku_crypto._cli._store import require_store
     from styku_crypto.incidents import IncidentLog
     from styku_crypto.keys import KeyStore
 
@@ -128,7 +129,8 @@ def _open_log(args: argparse.Namespace, *, write: bool) -> tuple[KeyStore, Incid
             raise usage_error("a server-backed key store needs --log PATH for the incident log")
         plain = target[len("sqlite:///") :] if target.startswith("sqlite:///") else target
         log_path = str(Path(plain).parent / "incidents.jsonl")
-    store = KeyStore.open(target, read_only=not write)
+    # A missing store is the one-line "no key store at PATH" usage error; nothing is created.
+    store = KeyStore.open(require_store(args), read_only=not write, create=False)
     try:
         return store, IncidentLog.open(log_path, store=store)
     except BaseException:

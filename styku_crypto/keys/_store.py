@@ -156,8 +156,9 @@ class KeyStore:
         cache_ttl: float = _DEFAULT_TTL,
         cache_size: int = _DEFAULT_SIZE,
         read_only: bool = False,
+        create: bool = True,
     ) -> KeyStore:
-        """Open (creating when absent) a key store.
+        """Open (creating when absent, unless *create* is false) a key store.
 
         Args:
             url_or_path: a file path or ``sqlite:///path`` (SQLite, the embedded
@@ -169,6 +170,11 @@ class KeyStore:
             cache_ttl: seconds an unwrapped tenant key stays cached (0 disables).
             cache_size: most tenant key versions cached at once.
             read_only: open without write access (SQLite: ``mode=ro``).
+            create: create a missing SQLite store file and its local root key.
+                With ``create=False`` a missing store raises
+                :class:`~styku_crypto.exceptions.KeyStoreError` and nothing is
+                written (the command line opens every store this way except
+                ``keys init``).
 
         Raises:
             KeyStoreError: the store cannot be opened or is unsafe.
@@ -196,11 +202,11 @@ class KeyStore:
             from styku_crypto.keys._local import LocalRootKey
             from styku_crypto.keys._sqlite import SQLiteBackend
 
-            if read_only and not Path(target).exists():
+            if (read_only or not create) and not Path(target).exists():
                 raise KeyStoreError(f"key store {target} does not exist")
             if root is None:
-                root = LocalRootKey.for_store(target, create=not read_only)
-            backend = SQLiteBackend(target, read_only=read_only)
+                root = LocalRootKey.for_store(target, create=create and not read_only)
+            backend = SQLiteBackend(target, read_only=read_only, create=create)
         try:
             backend.initialize()
         except BaseException:
