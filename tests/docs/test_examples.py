@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ _ENV_CLEARED = (
 )
 
 
+_TOKENS: dict[str, Any] = {}
+# Set once per process by the suite's support code; must survive a page's env reset.
+_PROCESS_ENV = ("SOFTHSM2_CONF",)
+
+
 class DocsServices:
     """What a hidden set-up block may ask for: the suite's servers, started on demand.
 
@@ -52,9 +58,35 @@ class DocsServices:
         url: str = self._request.getfixturevalue("postgres_url")
         return url
 
-    def softhsm(self) -> Any:
-        """The suite's SoftHSM2 token (``module``, ``label``, ``pin``)."""
-        return self._request.getfixturevalue("softhsm_token")
+    def softhsm(self, label: str | None = None) -> Any:
+        """A SoftHSM2 token (``module``, ``label``, ``pin``): the suite's, or one named *label*.
+
+        A named token is initialised once per test session in the suite's token directory.
+        """
+        if label is None:
+            return self._request.getfixturevalue("softhsm_token")
+        from tests._support import leaks
+        from tests._support.softhsm import init_token
+
+        if label not in _TOKENS:
+            self._request.getfixturevalue("softhsm_token")  # the session's token directory
+            _TOKENS[label] = init_token(label)
+            leaks.register_secret(_TOKENS[label].pin)
+        return _TOKENS[label]
+
+    def new_postgres_database(self) -> str:
+        """URL of one more fresh, empty database on the suite's PostgreSQL server."""
+        server = self._request.getfixturevalue("postgres_server")
+        url: str = server.create_database()
+        return url
+
+    def other_filesystem(self) -> str:
+        """A new directory on another filesystem than the page's directory (/dev/shm)."""
+        path = tempfile.mkdtemp(prefix="styku-docs-", dir="/dev/shm")
+        if os.stat(path).st_dev == os.stat(self.workdir).st_dev:
+            raise RuntimeError("/dev/shm is not a separate filesystem here")
+        self._request.addfinalizer(lambda: shutil.rmtree(path, ignore_errors=True))
+        return path
 
     def aws(self) -> str:
         """Point boto3 at the suite's moto server (env vars); return its endpoint."""
@@ -78,13 +110,14 @@ class DocsServices:
         return arn
 
     def s3_bucket(self, name: str) -> str:
-        """Create bucket *name* on moto (unique per call: a suffix is added); return its name."""
+        """Create bucket *name* on moto (once per session); return its name."""
         import boto3
 
         self.aws()
-        bucket = f"{name}-{secrets.token_hex(4)}"
-        boto3.client("s3").create_bucket(Bucket=bucket)
-        return bucket
+        s3 = boto3.client("s3")
+        if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            s3.create_bucket(Bucket=name)
+        return name
 
 
 def _page_id(page: Path) -> str:
@@ -116,8 +149,10 @@ def test_page_examples_run(
         for example in document.examples():
             example.evaluate()
     finally:
+        keep = {k: os.environ[k] for k in _PROCESS_ENV if k in os.environ}
         os.environ.clear()
         os.environ.update(saved)
+        os.environ.update(keep)
 
 
 _FENCE = re.compile(r"^[ \t>*+-]*(?:```|~~~)[ \t]*([A-Za-z0-9_+-]*)", re.MULTILINE)
