@@ -7,7 +7,9 @@ What runs, page by page, in order, in one fresh temporary directory per page:
 * every hidden set-up block, ``<!-- invisible-code-block: python ... -->``: it names
   its set-up on the page (in the Markdown source) and gets ``docs_services``, whose
   methods start the suite's own PostgreSQL, SoftHSM2 and moto servers on demand;
-* every fenced ``console`` block, cram-style: a line ``$ command`` (continued by a
+* every fenced ``console`` block that shows a ``styku-crypto`` command, cram-style
+  (a session with only other tools, such as ``curl`` against your own server, shows
+  a machine's set-up and is not run): a line ``$ command`` (continued by a
   trailing backslash or by ``> `` lines) runs in bash, stdout and stderr together,
   and the lines after it are its expected output, compared with placeholders:
   ``<TIME>`` (a timestamp or a duration), ``<N>`` (a number), ``<ID>`` (an id),
@@ -188,6 +190,8 @@ def evaluate_console(example: Example) -> str | None:
         steps = parse_console(str(example.parsed))
     except ValueError as exc:
         return str(exc)
+    if not any("styku-crypto" in step.command for step in steps):
+        return None  # e.g. curl against the reader's own server: not a styku-crypto example
     for step in steps:
         done = session.run(step.command)
         actual = (
