@@ -421,3 +421,18 @@ def test_broken_pipe_through_head(store: Path) -> None:
     done = subprocess.run(["bash", "-c", script], capture_output=True, env=env, timeout=60)
     assert done.stdout == b"{\n"
     assert done.stderr == b""
+
+
+def test_init_never_makes_a_new_root_key_for_an_existing_store(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``keys init`` on a store whose root key file is gone refuses; it does not make a new one."""
+    root = tmp_path / "root.key"
+    root.rename(tmp_path / "root.key.away")
+    capsys.readouterr()
+    code = main(["keys", "init", "--store", str(store)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "does not exist" in err
+    assert not root.exists()

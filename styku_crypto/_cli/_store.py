@@ -231,7 +231,8 @@ def open_store(
         args: the parsed command line (``store``, ``roots``, optional ``parents``).
         read_only: open without write access.
         create: create the store when missing (``keys init``, ``keys restore --store``).
-        create_root: create the default local root key when missing (``keys init`` only).
+        create_root: create the default local root key when missing (``keys init`` only,
+            and only together with a new store).
         extra_roots: providers appended after the configured ones (``keys root add``);
             the configured default root still counts.
 
@@ -246,6 +247,10 @@ def open_store(
     target = store_target(args)
     path = sqlite_path(target)
     parents = bool(getattr(args, "parents", False))
+    if path is not None and path.exists():
+        # An existing store keeps its keys wrapped under its own root: a new root key
+        # file could unwrap none of them, so it is never made for an existing store.
+        create_root = False
     if path is not None and not path.exists():
         if not create:
             raise _UsageError(missing_store_message(target))
