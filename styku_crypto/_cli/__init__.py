@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = handler(args)
         # Flush here, so a closed pipe is handled below and not at interpreter exit.
-        sys.stdout.flush()
+        flush = getattr(sys.stdout, "flush", None)
+        if flush is not None:
+            flush()
         return code
     except BrokenPipeError as exc:
         if _stdout_broken():

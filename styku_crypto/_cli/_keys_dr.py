@@ -3,18 +3,15 @@
 Registered into the ``keys`` group by :mod:`styku_crypto._cli._keys` via
 :func:`register`. Imports here are cheap; the key store loads inside handlers.
 
-Root providers are named with ``--root SPEC`` (repeatable; the order is the
-failover order) or the ``STYKU_CRYPTO_ROOTS`` environment variable (specs
-separated by whitespace). Without either, a SQLite store uses its local root
-key file (development only). Specs:
-
-* ``local:PATH``: a local root key file;
-* ``pkcs11:MODULE#token=LABEL&key=LABEL``: a key in a PKCS#11 token; the PIN
-  comes from ``STYKU_CRYPTO_PKCS11_PIN`` (never from the command line);
-* ``aws-kms:KEY_ID[?region=REGION&endpoint=URL]``: a KMS key.
+Stores and root providers are opened by :mod:`styku_crypto._cli._store` (``--store``,
+``--root SPEC``, the spec syntax, and the rule that only ``keys init`` creates a
+store). ``keys backup`` refuses a directory destination that does not exist or that
+shares the store's filesystem (``--same-device-ok`` allows the latter); ``keys
+restore`` creates its target store only when ``--store`` names it.
 
 Exit codes: 0 success; 1 refused (a backup destination failed, a backup does
-not verify, a drill failed, the store has consistency problems); 2 usage.
+not verify, a drill failed, the store has consistency problems); 2 usage (including
+no store, a missing or same-filesystem backup directory).
 """
 
 from __future__ import annotations
