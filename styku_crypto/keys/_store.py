@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,8 +170,9 @@ class KeyStore:
             cache_ttl: seconds an unwrapped tenant key stays cached (0 disables).
             cache_size: most tenant key versions cached at once.
             read_only: open without write access (SQLite: ``mode=ro``).
-            create: create a missing SQLite store file and its local root key.
-                With ``create=False`` a missing store raises
+            create: create a missing store (SQLite file and local root key, or the
+                PostgreSQL schema). With ``create=False`` a missing SQLite file, or a
+                file or database that is not an initialised key store, raises
                 :class:`~styku_crypto.exceptions.KeyStoreError` and nothing is
                 written (the command line opens every store this way except
                 ``keys init``).
@@ -183,13 +184,17 @@ class KeyStore:
         """
         target = os.fspath(url_or_path)
         backend: KeyStoreBackend
+        make: Callable[[bool], KeyStoreBackend]
         if target.startswith(("postgresql://", "postgres://")):
             if root is None:
                 raise InvalidInputError("a PostgreSQL key store needs an explicit root provider")
             if importlib.util.find_spec("styku_crypto.keys._postgres") is None:
                 raise KeyStoreError("PostgreSQL key stores are not available in this build")
             postgres = importlib.import_module("styku_crypto.keys._postgres")
-            backend = postgres.PostgresBackend(target, read_only=read_only)
+
+            def make(ro: bool) -> KeyStoreBackend:
+                made: KeyStoreBackend = postgres.PostgresBackend(target, read_only=ro)
+                return made
         else:
             if "://" in target:
                 if not target.startswith("sqlite:///"):
@@ -206,7 +211,20 @@ class KeyStore:
                 raise KeyStoreError(f"key store {target} does not exist")
             if root is None:
                 root = LocalRootKey.for_store(target, create=create and not read_only)
-            backend = SQLiteBackend(target, read_only=read_only, create=create)
+            path = target
+
+            def make(ro: bool) -> KeyStoreBackend:
+                return SQLiteBackend(path, read_only=ro, create=create)
+
+        if not create and not read_only:
+            # Prove it is an initialised key store before opening it for writing, so a
+            # wrong path or database gets no schema: with create=False nothing is created.
+            probe = make(True)
+            try:
+                probe.initialize()
+            finally:
+                probe.close()
+        backend = make(read_only)
         try:
             backend.initialize()
         except BaseException:
