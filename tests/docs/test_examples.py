@@ -37,7 +37,6 @@ _ENV_CLEARED = (
 )
 
 
-_TOKENS: dict[str, Any] = {}
 # Set once per process by the suite's support code; must survive a page's env reset.
 _PROCESS_ENV = ("SOFTHSM2_CONF",)
 
@@ -58,21 +57,13 @@ class DocsServices:
         url: str = self._request.getfixturevalue("postgres_url")
         return url
 
-    def softhsm(self, label: str | None = None) -> Any:
-        """A SoftHSM2 token (``module``, ``label``, ``pin``): the suite's, or one named *label*.
+    def softhsm(self) -> Any:
+        """The suite's SoftHSM2 token (``module``, ``label``, ``pin``).
 
-        A named token is initialised once per test session in the suite's token directory.
+        Always the session's token: a PKCS#11 module loaded once per process does not
+        see tokens initialised after it.
         """
-        if label is None:
-            return self._request.getfixturevalue("softhsm_token")
-        from tests._support import leaks
-        from tests._support.softhsm import init_token
-
-        if label not in _TOKENS:
-            self._request.getfixturevalue("softhsm_token")  # the session's token directory
-            _TOKENS[label] = init_token(label)
-            leaks.register_secret(_TOKENS[label].pin)
-        return _TOKENS[label]
+        return self._request.getfixturevalue("softhsm_token")
 
     def new_postgres_database(self) -> str:
         """URL of one more fresh, empty database on the suite's PostgreSQL server."""
