@@ -165,6 +165,17 @@ def test_no_block_escapes_the_harness(page: Path) -> None:
         )
 
 
+_HIDDEN = re.compile(r"<!--+\s*invisible-code(?:-block)?:\s*python\s*\n(.*?)-->", re.S)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_hidden_set_up_blocks_say_what_they_set_up(page: Path) -> None:
+    """Each hidden block opens with a ``# Set-up ...`` comment, so the page source names it."""
+    for body in _HIDDEN.findall(page.read_text(encoding="utf-8")):
+        first = body.strip().splitlines()[0] if body.strip() else ""
+        assert first.startswith("# Set-up"), f"{_page_id(page)}: hidden block starts {first!r}"
+
+
 def test_console_parsing_and_status() -> None:
     """``$`` commands, backslash and ``>`` continuations, expected output and ``[N]``."""
     steps = parse_console(
