@@ -169,6 +169,16 @@ def test_decrypt_with_typo_store_creates_no_store_and_no_root_key(
     assert not Path(f"{typo}.rootkey").exists()
 
 
+def test_missing_store_as_sqlite_url(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``sqlite:///`` URL to a missing file gets the same one line, naming the URL."""
+    assert main(["keys", "check", "--store", "sqlite:///typo.db"]) == 2
+    assert capsys.readouterr().err == (
+        "no key store at sqlite:///typo.db"
+        " (create one with: styku-crypto keys init --store sqlite:///typo.db)\n"
+    )
+    assert not (workdir / "typo.db").exists()
+
+
 def test_missing_store_message_quotes_the_suggested_command(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -248,6 +258,8 @@ def test_restore_creates_its_target_only_when_named(
     assert main(["keys", "restore", str(other), "--store", str(named)]) == 0
     with KeyStore.open(named, create=False) as ks:
         assert [t.name for t in ks.tenants()] == ["acme"]
+    assert main(["keys", "restore", str(other), "--store", str(deep), "--parents"]) == 0
+    assert deep.exists()
 
 
 def test_backup_destination_must_exist(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 
 from tests.docs._harness import (
@@ -186,6 +188,21 @@ def test_console_parsing_and_status() -> None:
     assert [s.status for s in steps] == [0, 2, 0]
     with pytest.raises(ValueError, match="output before"):
         parse_console("stray\n$ a\n")
+
+
+_plain_line = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40
+).filter(lambda t: not any(p in t for p in ("<TIME>", "<N>", "<ID>", "<PATH>", "...")))
+
+
+@given(lines=st.lists(_plain_line, max_size=5), extra=_plain_line.filter(bool))
+def test_property_literal_output_matches_only_itself(lines: list[str], extra: str) -> None:
+    """Without placeholders, expected lines match exactly that output and not one line more."""
+    lines = [line.rstrip() for line in lines]
+    pattern = compile_expected(lines)
+    actual = "".join(f"{line}\n" for line in lines)
+    assert pattern.fullmatch(actual)
+    assert not pattern.fullmatch(actual + extra + "\n")
 
 
 @pytest.mark.parametrize(
