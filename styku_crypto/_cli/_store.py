@@ -194,7 +194,7 @@ def _default_root(path: Path, *, create: bool) -> Any:
     return LocalRootKey.for_store(path, create=create)
 
 
-def default_root_path(path: Path) -> Path:
+def _default_root_path(path: Path) -> Path:
     """Where the development root key of the SQLite store at *path* lives."""
     from styku_crypto.keys._local import ROOT_KEY_ENV
 
@@ -256,16 +256,17 @@ def open_store(
             raise _UsageError(missing_store_message(target))
         require_directory(path.parent if str(path.parent) else Path("."), parents=parents)
         if create_root and not root_specs(args):
-            root_file = default_root_path(path)
+            root_file = _default_root_path(path)
             require_directory(root_file.parent, parents=parents)
-    roots: list[Any] = [parse_root(spec) for spec in root_specs(args)]
+    roots: list[Any] = []
     try:
+        roots.extend(parse_root(spec) for spec in root_specs(args))
         if not roots and path is not None:
             # Resolve the development default here, never creating it unless asked.
-            roots = [_default_root(path, create=create_root)]
+            roots.append(_default_root(path, create=create_root))
         roots.extend(extra_roots)
         return KeyStore.open(target, root=roots or None, read_only=read_only, create=create)
     except BaseException:
-        for root in roots:
+        for root in {id(r): r for r in [*roots, *extra_roots]}.values():
             root.close()
         raise
