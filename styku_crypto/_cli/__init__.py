@@ -7,25 +7,32 @@ default, a callable taking the parsed namespace and returning an exit code.
 Exit codes (documented in ``docs/cli.md``): 0 success, 1 refused (bad token,
 wrong key or context, policy violation, verification failure), 2 usage error.
 Command groups may document further codes (``tls audit`` uses 3 for an
-unreachable target).
+unreachable target). When the reader of standard output goes away
+(``styku-crypto keys list --format json | head -1``) the command stops quietly
+with 141 (128 + SIGPIPE), as Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 
 from styku_crypto.__about__ import __version__
 from styku_crypto.exceptions import InvalidInputError, MissingExtraError, StykuCryptoError
 
-__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "main", "run"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "main", "run"]
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+#: The reader of standard output went away: the status a shell shows for SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + 13
 
 # Command-group modules, in help order. Each must import cheaply: heavy imports
 # go inside the handlers.
@@ -80,7 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return handler(args)
+        code = handler(args)
+        # Flush here, so a closed pipe is handled below and not at interpreter exit.
+        flush = getattr(sys.stdout, "flush", None)
+        if flush is not None:
+            flush()
+        return code
+    except BrokenPipeError as exc:
+        if _stdout_broken():
+            return EXIT_BROKEN_PIPE  # stop quietly, like a Unix tool killed by SIGPIPE
+        print(f"styku-crypto: {type(exc).__name__}: {exc.strerror or 'I/O error'}", file=sys.stderr)
+        return EXIT_USAGE
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -112,6 +129,26 @@ def usage_error(message: str) -> _UsageError:
     return _UsageError(f"styku-crypto: {message}")
 
 
+def _stdout_broken() -> bool:
+    """True when standard output is a pipe whose reader has gone (or cannot be written)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        # Not a real file (tests capture it): a BrokenPipeError can only have come from it.
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if code == EXIT_BROKEN_PIPE:
+        # Python flushes stdout again at exit; point it at /dev/null so that flush
+        # cannot print "Exception ignored ... BrokenPipeError".
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+    sys.exit(code)

@@ -13,7 +13,6 @@ unknown or shredded key), 2 usage (bad options, unreadable input).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from styku_crypto._cli._keys import add_store_options, open_store
+from styku_crypto._cli._store import add_store_options, open_store
 
 if TYPE_CHECKING:
     from styku_crypto.envelope import Envelope
@@ -97,35 +96,14 @@ def read_input(path: str) -> bytes:
 
 
 def write_output(path: str, data: bytes) -> None:
-    """Write *data* atomically: temp file in the target directory, fsync, rename, fsync dir."""
-    from styku_crypto._cli import usage_error
+    """Write *data* atomically (``-`` = stdout): temp file, fsync, rename, fsync dir.
 
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise usage_error(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    Errors name *path*, never the hidden temporary file.
+    """
+    from styku_crypto._cli._stream_io import atomic_output
+
+    with atomic_output(path) as fh:
+        fh.write(data)
 
 
 def _data_class(args: argparse.Namespace) -> Any:

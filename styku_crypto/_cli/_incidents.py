@@ -223,6 +223,7 @@ def _session(
     left to verification, which reports it as tampering.
     """
     from styku_crypto._cli import usage_error
+    from styku_crypto._cli._store import require_store
     from styku_crypto.incidents import IncidentLog, NotificationPolicy
     from styku_crypto.keys import KeyStore
 
@@ -236,7 +237,8 @@ def _session(
     log_path = Path(raw_log)
     config = args.config or os.environ.get("STYKU_CRYPTO_INCIDENTS_CONFIG")
     policy = NotificationPolicy.from_toml(config) if config else NotificationPolicy()
-    store: KeyStore = KeyStore.open(target, read_only=not write)
+        # A missing store is the one-line "no key store at PATH" usage error; nothing is created.
+    store: KeyStore = KeyStore.open(require_store(args), read_only=not write, create=False)
     with store:
         name = _log_name(log_path, store_dir)
         log = IncidentLog.open(log_path, store=store, name=name, policy=policy)

@@ -24,58 +24,24 @@ import argparse
 import importlib
 import importlib.util
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from styku_crypto._cli._store import (
+    DEFAULT_STORE,
+    add_parents_option,
+    add_store_options,
+    open_store,
+    sqlite_path,
+    store_target,
+)
+
 if TYPE_CHECKING:
-    from styku_crypto.keys import KeyStore, TenantInfo
+    from styku_crypto.keys import TenantInfo
 
 __all__ = ["DEFAULT_STORE", "add_store_options", "open_store", "register"]
 
-DEFAULT_STORE = "styku-keys.db"
 _LIST_SCHEMA = "styku-crypto/keys-list/v1"
-
-
-def add_store_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--store`` and ``--root`` to a sub-command."""
-    p.add_argument(
-        "--store",
-        default=argparse.SUPPRESS,
-        help="key store path or URL (default: $STYKU_CRYPTO_STORE or ./styku-keys.db)",
-    )
-    p.add_argument(
-        "--root",
-        dest="roots",
-        action="append",
-        default=None,
-        metavar="SPEC",
-        help="root provider spec (local:PATH, pkcs11:..., aws-kms:...), repeatable",
-    )
-
-
-def store_target(args: argparse.Namespace) -> str:
-    """The store the command works on."""
-    target = getattr(args, "store", None) or os.environ.get("STYKU_CRYPTO_STORE") or DEFAULT_STORE
-    return str(target)
-
-
-def open_store(args: argparse.Namespace, *, read_only: bool = False) -> KeyStore:
-    """Open the store named by *args* with the configured root providers."""
-    from styku_crypto.keys import KeyStore
-
-    specs: list[str] = list(getattr(args, "roots", None) or [])
-    if not specs:
-        specs = os.environ.get("STYKU_CRYPTO_ROOTS", "").split()
-    roots: list[Any] = []
-    if specs:
-        if importlib.util.find_spec("styku_crypto._cli._keys_dr") is None:
-            from styku_crypto._cli import usage_error
-
-            raise usage_error("--root needs the key-management commands (not in this build)")
-        dr = importlib.import_module("styku_crypto._cli._keys_dr")
-        roots = [dr.parse_root(spec) for spec in specs]
-    return KeyStore.open(store_target(args), root=roots or None, read_only=read_only)
 
 
 def register(subparsers: Any) -> None:
@@ -91,6 +57,7 @@ def register(subparsers: Any) -> None:
 
     p = keys_sub.add_parser("init", help="create the key store (and local root key) if absent")
     add_store_options(p)
+    add_parents_option(p)
     p.set_defaults(handler=_init)
 
     p = keys_sub.add_parser("create", help="create a tenant with its customer and sensitive keys")
@@ -137,7 +104,7 @@ def register(subparsers: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, create=True, create_root=True) as store:
         ids = ", ".join(p.provider_id for p in store.providers)
         print(f"key store ready: {store.backend.location} (root: {ids})")
         print(f"{len(store.tenants())} tenant(s)")
@@ -186,11 +153,11 @@ def _list(args: argparse.Namespace) -> int:
     if getattr(args, "shred_list", False):
         from styku_crypto.keys._backup import shred_list_document
 
-        with open_store(args, read_only=os.path.exists(store_target(args))) as store:
+        with open_store(args, read_only=sqlite_path(store_target(args)) is not None) as store:
             json.dump(shred_list_document(store), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    with open_store(args, read_only=os.path.exists(store_target(args))) as store:
+    with open_store(args, read_only=sqlite_path(store_target(args)) is not None) as store:
         infos = [store.describe(t.name) for t in store.tenants()]
         location = store.backend.location
     if args.format == "json":

@@ -3,18 +3,15 @@
 Registered into the ``keys`` group by :mod:`styku_crypto._cli._keys` via
 :func:`register`. Imports here are cheap; the key store loads inside handlers.
 
-Root providers are named with ``--root SPEC`` (repeatable; the order is the
-failover order) or the ``STYKU_CRYPTO_ROOTS`` environment variable (specs
-separated by whitespace). Without either, a SQLite store uses its local root
-key file (development only). Specs:
-
-* ``local:PATH``: a local root key file;
-* ``pkcs11:MODULE#token=LABEL&key=LABEL``: a key in a PKCS#11 token; the PIN
-  comes from ``STYKU_CRYPTO_PKCS11_PIN`` (never from the command line);
-* ``aws-kms:KEY_ID[?region=REGION&endpoint=URL]``: a KMS key.
+Stores and root providers are opened by :mod:`styku_crypto._cli._store` (``--store``,
+``--root SPEC``, the spec syntax, and the rule that only ``keys init`` creates a
+store). ``keys backup`` refuses a directory destination that does not exist or that
+shares the store's filesystem (``--same-device-ok`` allows the latter); ``keys
+restore`` creates its target store only when ``--store`` names it.
 
 Exit codes: 0 success; 1 refused (a backup destination failed, a backup does
-not verify, a drill failed, the store has consistency problems); 2 usage.
+not verify, a drill failed, the store has consistency problems); 2 usage (including
+no store, a missing or same-filesystem backup directory).
 """
 
 from __future__ import annotations
@@ -25,15 +22,24 @@ import json
 import os
 import sys
 import tempfile
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOTS_ENV", "PIN_ENV", "parse_root", "register"]
+from styku_crypto._cli._store import (
+    PIN_ENV,
+    ROOTS_ENV,
+    add_parents_option,
+    add_store_options,
+    open_store,
+    parse_root,
+    require_store,
+    root_specs,
+    sqlite_path,
+    store_named_explicitly,
+    store_target,
+)
 
-ROOTS_ENV = "STYKU_CRYPTO_ROOTS"
-PIN_ENV = "STYKU_CRYPTO_PKCS11_PIN"
-_DEFAULT_STORE = "styku-keys.db"
+__all__ = ["PIN_ENV", "ROOTS_ENV", "parse_root", "register"]
 
 
 def register(keys_sub: Any) -> None:
@@ -49,6 +55,11 @@ def register(keys_sub: Any) -> None:
         help="directory or s3://bucket/prefix (repeat for several)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--same-device-ok",
+        action="store_true",
+        help="allow a destination on the same filesystem as the store (not a second place)",
+    )
     p.set_defaults(handler=_backup)
 
     p = keys_sub.add_parser("restore", help="restore a backup into an empty key store")
@@ -62,6 +73,7 @@ def register(keys_sub: Any) -> None:
         metavar="FILE",
         help="JSON shred list whose tenants stay shredded (repeatable)",
     )
+    add_parents_option(p)
     p.set_defaults(handler=_restore)
 
     p = keys_sub.add_parser(
@@ -117,84 +129,10 @@ def register(keys_sub: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--store",
-        default=argparse.SUPPRESS,
-        help="store path or URL (default: $STYKU_CRYPTO_STORE or ./styku-keys.db)",
-    )
-    p.add_argument(
-        "--root",
-        dest="roots",
-        action="append",
-        default=None,
-        metavar="SPEC",
-        help=f"root provider spec, repeatable, failover order (default: ${ROOTS_ENV})",
-    )
-    p.add_argument("--actor", default=None, help="who runs this, recorded in events")
+    add_store_options(p, actor=True)
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def parse_root(spec: str) -> Any:
-    """Build a root-key provider from a spec string (see the module docs).
-
-    Raises:
-        InvalidInputError: the spec is malformed (the message never echoes secrets).
-    """
-    from styku_crypto.exceptions import InvalidInputError
-
-    kind, sep, rest = spec.partition(":")
-    if not sep or not rest:
-        raise InvalidInputError("root spec must look like local:PATH, pkcs11:..., aws-kms:...")
-    if kind == "local":
-        from styku_crypto.keys import LocalRootKey
-
-        return LocalRootKey(rest, create=False)
-    if kind == "pkcs11":
-        from styku_crypto.keys import Pkcs11RootKey
-
-        module, _, frag = rest.partition("#")
-        opts = dict(urllib.parse.parse_qsl(frag))
-        pin = os.environ.get(PIN_ENV)
-        if not module or "token" not in opts:
-            raise InvalidInputError("pkcs11 root spec: pkcs11:MODULE#token=LABEL&key=LABEL")
-        if not pin:
-            raise InvalidInputError(f"pkcs11 root needs the token PIN in ${PIN_ENV}")
-        return Pkcs11RootKey(
-            module=module,
-            token_label=opts["token"],
-            pin=pin,
-            key_label=opts.get("key", "styku-root"),
-        )
-    if kind == "aws-kms":
-        from styku_crypto.keys import AwsKmsRootKey
-
-        key_id, _, query = rest.partition("?")
-        opts = dict(urllib.parse.parse_qsl(query))
-        return AwsKmsRootKey(
-            key_id=key_id, region=opts.get("region"), endpoint_url=opts.get("endpoint")
-        )
-    raise InvalidInputError(f"unknown root provider kind {kind[:20]!r}")
-
-
-def _root_specs(args: argparse.Namespace) -> list[str]:
-    specs: list[str] | None = args.roots
-    if specs:
-        return list(specs)
-    return os.environ.get(ROOTS_ENV, "").split()
-
-
-def _store_target(args: argparse.Namespace) -> str:
-    target = getattr(args, "store", None) or os.environ.get("STYKU_CRYPTO_STORE") or _DEFAULT_STORE
-    return str(target)
-
-
-def _open_store(args: argparse.Namespace, *, extra: list[Any] | None = None) -> Any:
-    from styku_crypto.keys import KeyStore
-
-    roots = [parse_root(s) for s in _root_specs(args)] + list(extra or [])
-    return KeyStore.open(_store_target(args), root=roots or None)
 
 
 def _write_report(path: str, data: bytes) -> None:
@@ -231,6 +169,69 @@ def _write_report(path: str, data: bytes) -> None:
                 os.unlink(tmp)
 
 
+def _remove_if_empty(path: Path) -> None:
+    """Remove the store this restore created, if it holds no tenant (a refused restore).
+
+    So a failed ``keys restore --store NEW`` leaves no empty store behind that looks
+    like a good one. A store that holds anything is never touched.
+    """
+    from styku_crypto.exceptions import KeyStoreError
+    from styku_crypto.keys import SQLiteBackend
+
+    try:
+        backend = SQLiteBackend(path, read_only=True)
+    except KeyStoreError:
+        return
+    try:
+        empty = not backend.list_tenants()
+    except KeyStoreError:
+        empty = False
+    finally:
+        backend.close()
+    if empty:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{path}{suffix}")
+
+
+def same_device(a: Path, b: Path) -> bool:
+    """True when *a* and *b* live on the same filesystem (equal ``st_dev``)."""
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def _check_destinations(args: argparse.Namespace, specs: list[str]) -> None:
+    """Refuse a directory destination that is missing or on the store's own filesystem.
+
+    A backup to an unmounted ``/mnt/backup-a`` must not land on the root disk, and a
+    copy on the store's own disk is not a second place (unless ``--same-device-ok``).
+
+    Raises:
+        _UsageError: a directory destination is missing, not a directory, or on the
+            store's filesystem without ``--same-device-ok`` (exit 2, nothing written).
+    """
+    from styku_crypto._cli import usage_error
+
+    store_path = sqlite_path(store_target(args))
+    for spec in specs:
+        if "://" in spec and not spec.startswith("file://"):
+            continue  # object storage: the library checks the URL
+        directory = Path(spec.removeprefix("file://"))
+        if not directory.is_dir():
+            raise usage_error(
+                f"backup destination {spec} is not an existing directory (mount or create it first)"
+            )
+        if (
+            store_path is not None
+            and not args.same_device_ok
+            and same_device(directory, store_path)
+        ):
+            raise usage_error(
+                f"backup destination {spec} is on the same filesystem as the key store"
+                f" {store_path}; a backup belongs in a second place"
+                " (add --same-device-ok to allow it)"
+            )
+
+
 def _emit_json(doc: object) -> None:
     json.dump(doc, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
@@ -243,7 +244,8 @@ def _backup(args: argparse.Namespace) -> int:
     from styku_crypto.exceptions import BackupError
     from styku_crypto.keys import backup
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
+        _check_destinations(args, args.to)
         try:
             result = backup(store, args.to, actor=args.actor)
         except BackupError as exc:
@@ -281,15 +283,24 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from styku_crypto.keys import restore
 
-    with _open_store(args) as store:
-        result = restore(
-            args.source,
-            store,
-            backup_id=args.backup_id,
-            shred_lists=args.shred_list,
-            actor=args.actor,
-        )
-        problems = store.check()
+    # The target store may be created, but only when --store names it explicitly.
+    path = sqlite_path(store_target(args))
+    created = path is not None and not path.exists() and store_named_explicitly(args)
+    store = open_store(args, create=store_named_explicitly(args))
+    try:
+        with store:
+            result = restore(
+                args.source,
+                store,
+                backup_id=args.backup_id,
+                shred_lists=args.shred_list,
+                actor=args.actor,
+            )
+            problems = store.check()
+    except BaseException:
+        if created and path is not None:
+            _remove_if_empty(path)
+        raise
     print(
         f"restored backup {result.backup_id}: {result.tenants} tenant(s),"
         f" {result.key_versions} key(s) in {result.seconds:.3f}s"
@@ -306,11 +317,11 @@ def _restore(args: argparse.Namespace) -> int:
 def _drill(args: argparse.Namespace) -> int:
     from styku_crypto.keys import KeyStore, drill
 
-    roots = [parse_root(s) for s in _root_specs(args)]
-    owned = None
+    roots = [parse_root(s) for s in root_specs(args)]
+    owned: KeyStore | None = None
     if not roots:
         # Development default: the local root key of the configured SQLite store.
-        owned = KeyStore.open(_store_target(args))
+        owned = open_store(args, read_only=True)
         roots = list(owned.providers)
     try:
         report = drill(
@@ -348,7 +359,7 @@ def _check(args: argparse.Namespace) -> int:
     from styku_crypto.keys._backup import destination
 
     repaired = 0
-    with _open_store(args) as store:
+    with open_store(args) as store:
         if args.repair:
             repaired = store.repair_wraps()
         problems = store.check(deep=args.deep)
@@ -389,7 +400,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _root_list(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with open_store(args) as store:
         configured = [p.provider_id for p in store.providers]
         counts: dict[str, int] = {}
         for tenant in store.backend.list_tenants():
@@ -409,7 +420,8 @@ def _root_add(args: argparse.Namespace) -> int:
     from styku_crypto.exceptions import InvalidInputError
 
     new = parse_root(args.spec)
-    with _open_store(args, extra=[new]) as store:
+    # The configured roots (or the store's default local root) count: the new one joins them.
+    with open_store(args, extra_roots=[new]) as store:
         if [p.provider_id for p in store.providers].count(new.provider_id) > 1:
             raise InvalidInputError("that provider is already configured")
         count = store.rewrap_root()
@@ -423,7 +435,8 @@ def _root_add(args: argparse.Namespace) -> int:
 def _root_remove(args: argparse.Namespace) -> int:
     from styku_crypto.exceptions import InvalidInputError
 
-    roots = [parse_root(s) for s in _root_specs(args)]
+    target = require_store(args)
+    roots = [parse_root(s) for s in root_specs(args)]
     keep = [r for r in roots if r.provider_id != args.provider_id]
     if not roots or len(keep) == len(roots):
         raise InvalidInputError("name the provider to remove among the configured --root specs")
@@ -431,7 +444,7 @@ def _root_remove(args: argparse.Namespace) -> int:
         raise InvalidInputError("cannot remove the last root provider")
     from styku_crypto.keys import KeyStore
 
-    with KeyStore.open(_store_target(args), root=keep) as store:
+    with KeyStore.open(target, root=keep, create=False) as store:
         count = store.rewrap_root()
         problems = store.check(deep=True)
     for root in roots:

@@ -145,6 +145,9 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         return
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        # Checked first, so the error names the user's path (never our hidden temp file).
+        raise usage_error(f"cannot write {path}: it is a directory")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -154,7 +157,12 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise usage_error(
+                f"cannot write {path}: {exc.strerror or type(exc).__name__}"
+            ) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

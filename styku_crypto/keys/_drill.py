@@ -85,8 +85,12 @@ class DrillReport:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The report as a JSON-ready dict (schema ``styku-keys-drill/1``)."""
-        doc = asdict(self)
+        """The report as a JSON-ready dict (schema ``styku-keys-drill/1``).
+
+        Its ``schema`` field names the schema, as in every JSON output of the command
+        line; ``format`` holds the same value for readers of the first reports.
+        """
+        doc = {"schema": self.format, **asdict(self)}
         doc["tenants"] = [asdict(t) for t in self.tenants]
         doc["roots"] = [asdict(r) for r in self.roots]
         doc["check_problems"] = list(self.check_problems)

@@ -163,8 +163,9 @@ class SQLiteBackend(KeyStoreBackend):
         *,
         read_only: bool = False,
         busy_timeout: float = 10.0,
+        create: bool = True,
     ) -> None:
-        """Open (and with ``read_only=False`` create) the store file at *path*.
+        """Open (and with ``read_only=False`` and *create* create) the store file at *path*.
 
         Raises:
             KeyStoreError: the file cannot be opened or is not a key store.
@@ -174,8 +175,10 @@ class SQLiteBackend(KeyStoreBackend):
         self._lock = threading.RLock()
         self._closed = False
         try:
-            if read_only:
-                uri = "file:" + str(self._path.resolve()) + "?mode=ro"
+            if read_only or not create:
+                # mode=rw opens an existing file for writing and never creates one.
+                mode = "ro" if read_only else "rw"
+                uri = "file:" + str(self._path.resolve()) + "?mode=" + mode
                 conn = sqlite3.connect(
                     uri,
                     uri=True,

@@ -215,8 +215,9 @@ class KeyStore:
         cache_size: int = _DEFAULT_SIZE,
         read_only: bool = False,
         quorum: int = 1,
+        create: bool = True,
     ) -> KeyStore:
-        """Open (creating when absent) a key store.
+        """Open (creating when absent, unless *create* is false) a key store.
 
         Args:
             url_or_path: a file path or ``sqlite:///path`` (SQLite, the embedded
@@ -229,6 +230,12 @@ class KeyStore:
             cache_size: most tenant key versions cached at once.
             read_only: open without write access (SQLite: ``mode=ro``).
             quorum: roots that must wrap each new secret (see :class:`KeyStore`).
+            create: create a missing store (SQLite file and local root key, or the
+                PostgreSQL schema). With ``create=False`` a missing SQLite file, or a
+                file or database that is not an initialised key store, raises
+                :class:`~styku_crypto.exceptions.KeyStoreError` and nothing is
+                written (the command line opens every store this way except
+                ``keys init``).
 
         Raises:
             KeyStoreError: the store cannot be opened or is unsafe.
@@ -237,13 +244,17 @@ class KeyStore:
         """
         target = os.fspath(url_or_path)
         backend: KeyStoreBackend
+        make: Callable[[bool], KeyStoreBackend]
         if target.startswith(("postgresql://", "postgres://")):
             if root is None:
                 raise InvalidInputError("a PostgreSQL key store needs an explicit root provider")
             if importlib.util.find_spec("styku_crypto.keys._postgres") is None:
                 raise KeyStoreError("PostgreSQL key stores are not available in this build")
             postgres = importlib.import_module("styku_crypto.keys._postgres")
-            backend = postgres.PostgresBackend(target, read_only=read_only)
+
+            def make(ro: bool) -> KeyStoreBackend:
+                made: KeyStoreBackend = postgres.PostgresBackend(target, read_only=ro)
+                return made
         else:
             if "://" in target:
                 if not target.startswith("sqlite:///"):
@@ -256,11 +267,24 @@ class KeyStore:
             from styku_crypto.keys._local import LocalRootKey
             from styku_crypto.keys._sqlite import SQLiteBackend
 
-            if read_only and not Path(target).exists():
+            if (read_only or not create) and not Path(target).exists():
                 raise KeyStoreError(f"key store {target} does not exist")
             if root is None:
-                root = LocalRootKey.for_store(target, create=not read_only)
-            backend = SQLiteBackend(target, read_only=read_only)
+                root = LocalRootKey.for_store(target, create=create and not read_only)
+            path = target
+
+            def make(ro: bool) -> KeyStoreBackend:
+                return SQLiteBackend(path, read_only=ro, create=create)
+
+        if not create and not read_only:
+            # Prove it is an initialised key store before opening it for writing, so a
+            # wrong path or database gets no schema: with create=False nothing is created.
+            probe = make(True)
+            try:
+                probe.initialize()
+            finally:
+                probe.close()
+        backend = make(read_only)
         try:
             backend.initialize()
         except BaseException:

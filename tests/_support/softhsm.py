@@ -85,13 +85,20 @@ def init_token(label: str | None = None) -> SoftHSMToken:
     return SoftHSMToken(module=SOFTHSM_MODULE, label=label, pin=pin, conf=conf)
 
 
+# The session's token, shared by every conftest that imports the fixture: a PKCS#11
+# module loaded once per process does not see tokens initialised after it.
+_shared: list[SoftHSMToken] = []
+
+
 @pytest.fixture(scope="session")
 def softhsm_token() -> Iterator[SoftHSMToken]:
     """One SoftHSM2 token for the whole session (its directory removed at the end)."""
-    token = init_token()
-    from tests._support import leaks
+    if not _shared:
+        from tests._support import leaks
 
-    leaks.register_secret(token.pin)
+        _shared.append(init_token())
+        leaks.register_secret(_shared[0].pin)
+    token = _shared[0]
     try:
         yield token
     finally:

@@ -75,6 +75,7 @@ def test_encrypt_decrypt_files(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """encrypt then decrypt round-trips a file, binary and text forms, customer and sensitive."""
+    _run(capsys, "keys", "init")
     _run(capsys, "keys", "create", "acme")
     secret = b"CLI SECRET PAYLOAD \x00\x01\x02 0123456789"
     leaks.register_secret(secret)
@@ -97,6 +98,7 @@ def test_failed_decrypt_leaves_no_output(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Wrong context, tampering or a data-class mismatch exit 1 and never create the output file."""
+    _run(capsys, "keys", "init")
     _run(capsys, "keys", "create", "acme")
     src, enc, out = tmp_path / "in", tmp_path / "tok", tmp_path / "out"
     src.write_bytes(b"payload for failure")
@@ -121,6 +123,7 @@ def test_failed_decrypt_leaves_no_output(
 
 def test_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Bad --context, missing input files and unknown commands exit 2 with one line on stderr."""
+    _run(capsys, "keys", "init")
     _run(capsys, "keys", "create", "acme")
     src = tmp_path / "in"
     src.write_bytes(b"x")
@@ -139,6 +142,7 @@ def test_usage_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_rewrap_command(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """rewrap moves a token (file replaced atomically, even in place) to the current versions."""
+    _run(capsys, "keys", "init")
     _run(capsys, "keys", "create", "acme")
     src, enc = tmp_path / "in", tmp_path / "tok"
     src.write_bytes(b"rewrap me")
@@ -164,6 +168,7 @@ def test_stdin_stdout(
     import io
     import sys
 
+    _run(capsys, "keys", "init")
     _run(capsys, "keys", "create", "acme")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin")))
     tok = tmp_path / "tok"

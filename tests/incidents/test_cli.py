@@ -21,6 +21,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     monkeypatch.delenv("STYKU_CRYPTO_STORE", raising=False)
     monkeypatch.delenv("STYKU_CRYPTO_INCIDENTS", raising=False)
     monkeypatch.delenv("STYKU_CRYPTO_ROOT_KEY_FILE", raising=False)
+    # Only ``keys init`` creates a key store; the incidents commands need one.
+    assert main(["keys", "init"]) == 0
+    capsys.readouterr()
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = main(["incidents", *argv])
@@ -85,6 +88,7 @@ def test_log_location_options(cli: Run, tmp_path: Path, monkeypatch: pytest.Monk
     """--log and $STYKU_CRYPTO_INCIDENTS choose the log file; --store picks the store."""
     store = tmp_path / "stores" / "k.db"
     store.parent.mkdir()
+    assert main(["keys", "init", "--store", str(store)]) == 0
     cli("open", "--store", str(store), "--title", "a", "--severity", "low", "--description", "d")
     assert (store.parent / "incidents.jsonl").exists()
     custom = tmp_path / "custom.jsonl"

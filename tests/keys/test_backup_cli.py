@@ -47,9 +47,11 @@ def test_backup_to_two_dirs_and_restore(
     leaks.register_secret(data)
     with KeyStore.open(prod) as ks:
         token = Envelope(ks).encrypt(data, tenant="acme", context=CTX)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     code, out, _ = _run(
         capsys, "keys", "backup", "--store", str(prod), "--to", str(tmp_path / "a"), "--to",
-        str(tmp_path / "b"),
+        str(tmp_path / "b"), "--same-device-ok",
     )  # fmt: skip
     assert code == 0
     assert out.count("  ok ") == 2
@@ -65,22 +67,30 @@ def test_backup_to_two_dirs_and_restore(
 
 
 def test_backup_json_and_failed_destination(
-    prod: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prod: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    moto_server: MotoServer,
 ) -> None:
-    """A destination that cannot be written makes the exit code 1 and is named on stderr."""
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
+    """A destination that fails while writing makes the exit code 1 and is named on stderr."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ENV["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_ENV["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_ENV["region_name"])
+    (tmp_path / "ok").mkdir()
+    missing = "s3://no-such-bucket-json/p"
     code, out, err = _run(
         capsys, "keys", "backup", "--store", str(prod), "--to", str(tmp_path / "ok"), "--to",
-        str(blocker), "--format", "json",
+        missing, "--format", "json", "--same-device-ok",
     )  # fmt: skip
     assert code == 1
     doc = json.loads(out)
     assert doc["schema"] == "styku-keys-backup-result/1"
     assert doc["ok"] is False
     assert doc["written"] == [str(tmp_path / "ok")]
-    assert doc["failed"][0]["destination"] == str(blocker)
-    assert str(blocker) in err
+    assert doc["failed"][0]["destination"] == missing
+    assert missing in err
 
 
 def test_backup_to_s3_via_cli(
@@ -115,7 +125,14 @@ def test_drill_report_and_failure(
     prod: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """drill --report writes the JSON report; under another root the drill exits 1."""
-    assert _run(capsys, "keys", "backup", "--store", str(prod), "--to", str(tmp_path / "b"))[0] == 0
+    (tmp_path / "b").mkdir()
+    assert (
+        _run(
+            capsys, "keys", "backup", "--store", str(prod), "--to", str(tmp_path / "b"),
+            "--same-device-ok",
+        )[0]
+        == 0
+    )  # fmt: skip
     report = tmp_path / "drill.json"
     code, out, _ = _run(
         capsys, "keys", "drill", str(tmp_path / "b"), "--store", str(prod), "--report", str(report)

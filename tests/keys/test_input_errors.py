@@ -65,7 +65,7 @@ def test_cli_malformed_root_spec_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--root aws-kms:?region=x`` (no key id) exits 2 with one line, not a traceback."""
-    code = main(["keys", "list", "--store", f"{tmp_path}/ks.db", "--root", "aws-kms:?region=x"])
+    code = main(["keys", "init", "--store", f"{tmp_path}/ks.db", "--root", "aws-kms:?region=x"])
     err = capsys.readouterr().err
     assert code == 2
     assert "key_id is required" in err
@@ -104,7 +104,21 @@ def test_cli_drill_report_unwritable_is_a_usage_error(
     store = tmp_path / "prod.db"
     with KeyStore.open(store) as ks:
         ks.create_tenant("acme")
-    assert main(["keys", "backup", "--store", str(store), "--to", str(tmp_path / "b")]) == 0
+    (tmp_path / "b").mkdir()
+    assert (
+        main(
+            [
+                "keys",
+                "backup",
+                "--store",
+                str(store),
+                "--to",
+                str(tmp_path / "b"),
+                "--same-device-ok",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     report = tmp_path / "missing" / "report.json"
     code = main(
@@ -126,7 +140,21 @@ def test_cli_drill_report_is_complete_json(
     store = tmp_path / "prod.db"
     with KeyStore.open(store) as ks:
         ks.create_tenant("acme")
-    assert main(["keys", "backup", "--store", str(store), "--to", str(tmp_path / "b")]) == 0
+    (tmp_path / "b").mkdir()
+    assert (
+        main(
+            [
+                "keys",
+                "backup",
+                "--store",
+                str(store),
+                "--to",
+                str(tmp_path / "b"),
+                "--same-device-ok",
+            ]
+        )
+        == 0
+    )
     out_dir = tmp_path / "reports"
     out_dir.mkdir()
     report = out_dir / "drill.json"
