@@ -237,7 +237,7 @@ def _session(
     log_path = Path(raw_log)
     config = args.config or os.environ.get("STYKU_CRYPTO_INCIDENTS_CONFIG")
     policy = NotificationPolicy.from_toml(config) if config else NotificationPolicy()
-        # A missing store is the one-line "no key store at PATH" usage error; nothing is created.
+    # A missing store is the one-line "no key store at PATH" usage error; nothing is created.
     store: KeyStore = KeyStore.open(require_store(args), read_only=not write, create=False)
     with store:
         name = _log_name(log_path, store_dir)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
-import os
 import re
 import sys
 from typing import Any
 
-from styku_crypto._cli._keys import add_store_options, open_store, store_target
+from styku_crypto._cli._store import add_store_options, open_store
 
 __all__ = ["register"]
 
@@ -163,14 +162,9 @@ def _wrap(args: argparse.Namespace) -> int:
     from styku_crypto.passwords import PasswordHasher, PepperSet
     from styku_crypto.passwords._pepper import PEPPER_TENANT
 
-    target = store_target(args)
-    path = target.removeprefix("sqlite:///")
-    if "://" not in path and not os.path.exists(path):
-        # Never create a store (and a fresh pepper nobody else has) by a typo:
-        # hashes wrapped under it would never verify anywhere.
-        raise usage_error(
-            f"no key store at {path} (create one with: styku-crypto keys init --store {path})"
-        )
+    # Never create a store (and a fresh pepper nobody else has) by a typo: hashes
+    # wrapped under it would never verify anywhere. open_store refuses a missing
+    # store with the usual one-line "no key store at PATH" (exit 2).
     store = open_store(args)
     try:
         try:
