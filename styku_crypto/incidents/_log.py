@@ -114,8 +114,10 @@ class IncidentLog(LogCore):
             if base is None:
                 raise InvalidInputError("the key store is not file-based; pass the log path")
             path = base if sqlite else base.with_name("incidents.jsonl")
+        # Resolved now: a process that later changes directory keeps writing this log,
+        # never an incidents.jsonl that happens to sit in its new working directory.
         return cls(
-            path,
+            os.path.abspath(path),
             mac_key=KeyStoreMacKey(store),
             head_store=store_head(store),
             name=name,

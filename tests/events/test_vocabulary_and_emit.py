@@ -162,8 +162,8 @@ def test_every_python_example_in_events_page_runs(
 ) -> None:
     """Every Python block of docs/events.md runs as written."""
     monkeypatch.chdir(tmp_path)
-    logger = logging.getLogger("styku_crypto")
-    handlers, level = list(logger.handlers), logger.level
+    names = ("styku_crypto", "styku_crypto.alerts")  # the page adds handlers to both
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level) for n in names}
     page = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     assert len(blocks) >= 3
@@ -171,7 +171,9 @@ def test_every_python_example_in_events_page_runs(
         for index, block in enumerate(blocks):
             exec(compile(block, f"events.md#{index}", "exec"), {"__name__": f"docs_events_{index}"})
     finally:
-        for handler in logger.handlers:
-            if handler not in handlers:
-                logger.removeHandler(handler)
-        logger.setLevel(level)
+        for name, (handlers, level) in saved.items():
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                if handler not in handlers:
+                    logger.removeHandler(handler)
+            logger.setLevel(level)

@@ -197,3 +197,26 @@ def test_repr_names_location_only(log: IncidentLog) -> None:
     """repr shows where the log is, nothing else."""
     assert repr(log).startswith("IncidentLog(")
     assert "incidents.jsonl" in repr(log)
+
+
+def test_log_keeps_its_file_after_the_process_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log opened from a relative store path keeps writing that file after a chdir.
+
+    Found by a test-order failure: a long-lived alert bridge wrote into whatever
+    ``incidents.jsonl`` sat in the new working directory (another store's log,
+    which then failed verification as tampered).
+    """
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    with KeyStore.open("keys.db") as store:
+        log = IncidentLog.open(store=store)
+        monkeypatch.chdir(second)
+        log.open_incident("after chdir", severity="low", description="d")
+        assert [i.title for i in log.incidents()] == ["after chdir"]
+        assert log.verify().entries == 1
+    assert (first / "incidents.jsonl").is_file()
+    assert not (second / "incidents.jsonl").exists()
