@@ -1159,7 +1159,8 @@ def shred_lists_at(
 def shred_list_document(store: KeyStore) -> dict[str, Any]:
     """The store's shred list as a versioned document (``keys list --shred-list``)."""
     return {
-        "format": SHRED_LIST_FORMAT,
+        "schema": SHRED_LIST_FORMAT,  # like every JSON output of the CLI
+        "format": SHRED_LIST_FORMAT,  # repeated for readers of the first documents
         "store": store.backend.location,
         "shredded": [
             {"tenant": name, "shredded_at": _ts(when)} for name, when in store.backend.shred_list()
@@ -1192,7 +1193,10 @@ def read_shred_list_file(path: str | os.PathLike[str]) -> dict[str, datetime]:
         f"shred list {name} is not a {SHRED_LIST_FORMAT} document"
         " (export one with `keys list --shred-list`)"
     )
-    if not isinstance(doc, dict) or doc.get("format") != SHRED_LIST_FORMAT:
+    if not isinstance(doc, dict):
+        raise bad
+    tags = {doc[k] for k in ("schema", "format") if k in doc}
+    if tags != {SHRED_LIST_FORMAT}:  # at least one, and never two that disagree
         raise bad
     entries = doc.get("shredded")
     if not isinstance(entries, list):

@@ -116,6 +116,7 @@ def _roots(db: Path) -> list[object]:
         '{"schema": "styku-crypto/keys-list/v1", "tenants": []}',
         '{"format": "styku-keys-shred-list/1", "shredded": [{"tenant": "gone"}]}',
         '{"format": "styku-keys-shred-list/2", "shredded": []}',
+        '{"schema": "styku-keys-shred-list/1", "format": "other/1", "shredded": []}',
         "not json",
     ],
 )
@@ -146,10 +147,14 @@ def test_exported_shred_list_round_trips(
         ks.shred("beta")
     assert main(["keys", "list", "--store", str(prod), "--shred-list"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["format"] == SHRED_LIST_FORMAT
+    assert doc["schema"] == doc["format"] == SHRED_LIST_FORMAT
     path = tmp_path / "list.json"
     path.write_text(json.dumps(doc))
     assert list(read_shred_list_file(path)) == ["beta"]
+    for key in ("schema", "format"):  # documents with only one of the two tags are read too
+        one = {k: v for k, v in doc.items() if k != key}
+        path.write_text(json.dumps(one))
+        assert list(read_shred_list_file(path)) == ["beta"]
     assert main(["keys", "restore", str(tmp_path / "backups"), "--store",
                  str(tmp_path / "r.db"), "--shred-list", str(path)]) == 0  # fmt: skip
     with KeyStore.open(tmp_path / "r.db") as ks:
