@@ -8,6 +8,7 @@ cram-style matcher accepts what it should and nothing more.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -117,6 +118,31 @@ def _page_id(page: Path) -> str:
     return str(page.relative_to(REPO))
 
 
+def _logging_state() -> dict[str, tuple[Any, ...]]:
+    """Handlers, filters, level and flags of the root logger and every named logger."""
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    known = logging.Logger.manager.loggerDict.values()
+    loggers += [v for v in known if isinstance(v, logging.Logger)]
+    return {
+        lg.name: (lg, list(lg.handlers), list(lg.filters), lg.level, lg.propagate, lg.disabled)
+        for lg in loggers
+    }
+
+
+def _restore_logging(saved: dict[str, tuple[Any, ...]], disabled: int) -> None:
+    """Undo what a page's examples did to logging (handlers, filters, levels, disable)."""
+    logging.disable(disabled)
+    for name in _logging_state():
+        if name not in saved:
+            continue  # created by the page (a library's own logger): left as it is
+        logger, handlers, filters, level, propagate, was_disabled = saved[name]
+        logger.handlers[:] = handlers
+        logger.filters[:] = filters
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = was_disabled
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_page_examples_run(
     page: Path, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -131,6 +157,9 @@ def test_page_examples_run(
     for name in _ENV_CLEARED:
         monkeypatch.delenv(name, raising=False)
     saved = dict(os.environ)
+    # A page may attach handlers or set levels (events.md does): undo it afterwards, so
+    # that the next test sees the logging set-up it started with.
+    logging_saved, logging_disabled = _logging_state(), logging.root.manager.disable
     document.namespace.update(
         {
             "__name__": "__docs__",
@@ -142,6 +171,7 @@ def test_page_examples_run(
         for example in document.examples():
             example.evaluate()
     finally:
+        _restore_logging(logging_saved, logging_disabled)
         keep = {k: os.environ[k] for k in _PROCESS_ENV if k in os.environ}
         os.environ.clear()
         os.environ.update(saved)
