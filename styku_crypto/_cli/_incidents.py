@@ -185,6 +185,15 @@ def _store_target(args: argparse.Namespace) -> str:
     return str(args.store or os.environ.get("STYKU_CRYPTO_STORE") or _DEFAULT_STORE)
 
 
+def _shown(location: str) -> str:
+    """*location* as the user would write it: relative when under the working directory."""
+    if os.path.isabs(location):
+        rel = os.path.relpath(location)
+        if not rel.startswith(os.pardir):
+            return rel
+    return location
+
+
 def _store_dir(target: str) -> Path | None:
     if "://" in target and not target.startswith("sqlite:///"):
         return None
@@ -327,7 +336,7 @@ def _open(args: argparse.Namespace) -> int:
             view.print_incident(incident, "json")
         else:
             kind = f", {incident.type}" if incident.type else ""
-            print(f"opened {incident.id} ({incident.severity.value}) in {log.location}: "
+            print(f"opened {incident.id} ({incident.severity.value}) in {_shown(log.location)}: "
                   f"{incident.status.value}{kind}")  # fmt: skip
     return 0
 
@@ -557,7 +566,7 @@ def _verify(args: argparse.Namespace) -> int:
         # copy is gone or differs): verify reports it like any other
         with _session(args, write=False) as (_store, log):
             report = log.verify()
-            location = log.location
+            location = _shown(log.location)
     except TamperedLogError as exc:
         if args.format == "json":
             view.print_json({"schema": _VERIFY_SCHEMA, "intact": False, "error": str(exc)})
