@@ -56,6 +56,7 @@ DEFAULT_STORE = "styku-keys.db"
 STORE_ENV = "STYKU_CRYPTO_STORE"
 ROOTS_ENV = "STYKU_CRYPTO_ROOTS"
 PIN_ENV = "STYKU_CRYPTO_PKCS11_PIN"
+QUORUM_ENV = "STYKU_CRYPTO_QUORUM"
 
 
 def add_store_options(p: argparse.ArgumentParser, *, actor: bool = False) -> None:
@@ -74,6 +75,14 @@ def add_store_options(p: argparse.ArgumentParser, *, actor: bool = False) -> Non
         help=f"root provider spec (local:PATH, pkcs11:..., aws-kms:...), repeatable, "
         f"failover order (default: ${ROOTS_ENV})",
     )
+    p.add_argument(
+        "--quorum",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"roots that must wrap each new key (default: ${QUORUM_ENV} or 1; "
+        "the number of --root specs refuses writes while any root is down)",
+    )
     if actor:
         p.add_argument("--actor", default=None, help="who runs this, recorded in events")
 
@@ -85,6 +94,28 @@ def add_parents_option(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="create missing parent directories (by default they must exist)",
     )
+
+
+def _quorum(args: argparse.Namespace, roots: int) -> int:
+    """``--quorum`` or ``$STYKU_CRYPTO_QUORUM`` (default 1), checked against *roots*.
+
+    Raises:
+        _UsageError: not an integer, or outside 1..*roots* (exit 2).
+    """
+    from styku_crypto._cli import _UsageError
+
+    value = getattr(args, "quorum", None)
+    if value is None:
+        raw = os.environ.get(QUORUM_ENV, "").strip()
+        if not raw:
+            return 1
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _UsageError(f"${QUORUM_ENV} must be an integer, not {raw!r}") from None
+    if not 1 <= value <= roots:
+        raise _UsageError(f"--quorum must be 1..{roots} (the number of root providers)")
+    return int(value)
 
 
 def store_target(args: argparse.Namespace) -> str:
@@ -265,7 +296,13 @@ def open_store(
             # Resolve the development default here, never creating it unless asked.
             roots.append(_default_root(path, create=create_root))
         roots.extend(extra_roots)
-        return KeyStore.open(target, root=roots or None, read_only=read_only, create=create)
+        return KeyStore.open(
+            target,
+            root=roots or None,
+            read_only=read_only,
+            create=create,
+            quorum=_quorum(args, len(roots) or 1),
+        )
     except BaseException:
         for root in {id(r): r for r in [*roots, *extra_roots]}.values():
             root.close()

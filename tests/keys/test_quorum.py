@@ -188,3 +188,28 @@ def test_orphan_snapshot_from_failed_s3_upload_is_listed_and_cleaned(
     assert dest.list_backups() == [good.backup_id]
     with pytest.raises(BackupError):
         dest.remove_orphan(good.backup_id)  # a complete backup is never removed
+
+
+def test_cli_quorum_option_is_checked_and_passed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--quorum N` / `$STYKU_CRYPTO_QUORUM` reach the store; out-of-range values exit 2."""
+    store_path = tmp_path / "k.db"
+    a, b = tmp_path / "a.rootkey", tmp_path / "b.rootkey"
+    with KeyStore.open(store_path, root=[LocalRootKey(a)]):
+        pass
+    LocalRootKey(b)
+    roots = ["--store", str(store_path), "--root", f"local:{a}", "--root", f"local:{b}"]
+    assert main(["keys", "create", "acme", *roots, "--quorum", "3"]) == 2
+    assert "--quorum must be 1..2" in capsys.readouterr().err
+    monkeypatch.setenv("STYKU_CRYPTO_QUORUM", "two")
+    assert main(["keys", "create", "acme", *roots]) == 2
+    assert "STYKU_CRYPTO_QUORUM must be an integer" in capsys.readouterr().err
+    with KeyStore.open(store_path, root=[LocalRootKey(a)]) as store:
+        assert store.tenants() == []  # nothing was created by the refused commands
+    monkeypatch.setenv("STYKU_CRYPTO_QUORUM", "2")
+    assert main(["keys", "create", "acme", *roots]) == 0
+    capsys.readouterr()
+    with KeyStore.open(store_path, root=[LocalRootKey(b)]) as only_b:
+        # quorum 2 of 2: every key version is wrapped under both roots
+        assert all(len(k.providers) == 2 for k in only_b.describe("acme").keys)
