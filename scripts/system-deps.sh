@@ -12,6 +12,7 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)  # docs examples (web pages) run curl against the app
 command -v wrk >/dev/null || need+=(wrk)  # benchmarks/compare_web.py load generator only
 # TLS audit STARTTLS tests (issue 16): real servers started on loopback by the tests.
 command -v gnutls-serv >/dev/null || need+=(gnutls-bin)
