@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,48 +174,15 @@ def root_specs(args: argparse.Namespace) -> list[str]:
 
 
 def parse_root(spec: str) -> Any:
-    """Build a root-key provider from a spec string (see the module docs).
-
-    Never creates a root key: a ``local:`` file must already exist.
+    """The root provider a spec names (:meth:`RootKeyProvider.from_spec`; never creates a key).
 
     Raises:
-        InvalidInputError: the spec is malformed (the message never echoes secrets).
+        InvalidInputError: the spec is malformed or its scheme unknown (never echoes secrets).
         KeyStoreError: a ``local:`` file is missing or unsafe.
     """
-    from styku_crypto.exceptions import InvalidInputError
+    from styku_crypto.keys import RootKeyProvider
 
-    kind, sep, rest = spec.partition(":")
-    if not sep or not rest:
-        raise InvalidInputError("root spec must look like local:PATH, pkcs11:..., aws-kms:...")
-    if kind == "local":
-        from styku_crypto.keys import LocalRootKey
-
-        return LocalRootKey(rest, create=False)
-    if kind == "pkcs11":
-        from styku_crypto.keys import Pkcs11RootKey
-
-        module, _, frag = rest.partition("#")
-        opts = dict(urllib.parse.parse_qsl(frag))
-        pin = os.environ.get(PIN_ENV)
-        if not module or "token" not in opts:
-            raise InvalidInputError("pkcs11 root spec: pkcs11:MODULE#token=LABEL&key=LABEL")
-        if not pin:
-            raise InvalidInputError(f"pkcs11 root needs the token PIN in ${PIN_ENV}")
-        return Pkcs11RootKey(
-            module=module,
-            token_label=opts["token"],
-            pin=pin,
-            key_label=opts.get("key", "styku-root"),
-        )
-    if kind == "aws-kms":
-        from styku_crypto.keys import AwsKmsRootKey
-
-        key_id, _, query = rest.partition("?")
-        opts = dict(urllib.parse.parse_qsl(query))
-        return AwsKmsRootKey(
-            key_id=key_id, region=opts.get("region"), endpoint_url=opts.get("endpoint")
-        )
-    raise InvalidInputError(f"unknown root provider kind {kind[:20]!r}")
+    return RootKeyProvider.from_spec(spec)
 
 
 def _default_root(path: Path, *, create: bool) -> Any:

@@ -8,6 +8,7 @@ from styku_crypto.keys._backend import (
     TenantRecord,
 )
 from styku_crypto.keys._backup import (
+    BackupDestination,
     BackupResult,
     DirectoryDestination,
     RestoreResult,
@@ -22,12 +23,19 @@ from styku_crypto.keys._pkcs11 import Pkcs11RootKey
 from styku_crypto.keys._postgres import PostgresBackend
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._resilience import RetryPolicy
+from styku_crypto.keys._schemes import (
+    StoreScheme,
+    register_destination_scheme,
+    register_root_scheme,
+    register_store_scheme,
+)
 from styku_crypto.keys._sqlite import SQLiteBackend
 from styku_crypto.keys._store import KeyInfo, KeyStore, TenantInfo
 
 __all__ = [
     "PURPOSES",
     "AwsKmsRootKey",
+    "BackupDestination",
     "BackupResult",
     "DirectoryDestination",
     "DrillReport",
@@ -43,11 +51,15 @@ __all__ = [
     "RootKeyProvider",
     "S3Destination",
     "SQLiteBackend",
+    "StoreScheme",
     "StoreSnapshot",
     "TenantDrill",
     "TenantInfo",
     "TenantRecord",
     "backup",
     "drill",
+    "register_destination_scheme",
+    "register_root_scheme",
+    "register_store_scheme",
     "restore",
 ]

@@ -76,6 +76,7 @@ from styku_crypto.exceptions import (
 )
 from styku_crypto.keys._backend import KeyRecord, StoreSnapshot, TenantRecord
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._schemes import destination_from_url, register_destination_scheme
 from styku_crypto.keys._store import SHRED_HOOKS, KeyStore
 
 __all__ = [
@@ -83,7 +84,7 @@ __all__ = [
     "SHRED_LIST_FORMAT",
     "TOMBSTONE_FORMAT",
     "BackupResult",
-    "Destination",
+    "BackupDestination",
     "DirectoryDestination",
     "RestoreResult",
     "S3Destination",
@@ -116,8 +117,19 @@ MAX_DEPTH = 16
 # -- destinations ------------------------------------------------------------
 
 
-class Destination:
+class BackupDestination:
     """Where backups are written and read. Subclasses: directory, S3 bucket."""
+
+    @staticmethod
+    def from_url(url: str | os.PathLike[str]) -> BackupDestination:
+        """The destination a URL names: a directory path, ``file:///path``,
+        ``s3://bucket/prefix``, or any scheme added with
+        :func:`~styku_crypto.keys.register_destination_scheme`.
+
+        Raises:
+            InvalidInputError: empty, or an unknown scheme (the known ones are listed).
+        """
+        return destination_from_url(os.fspath(url))
 
     def describe(self) -> str:
         """A non-secret name of the destination, for messages and events."""
@@ -173,7 +185,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class DirectoryDestination(Destination):
+class DirectoryDestination(BackupDestination):
     """Backups as sub-directories of a local (or mounted) directory."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -317,7 +329,7 @@ class DirectoryDestination(Destination):
             raise BackupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
 
 
-class S3Destination(Destination):
+class S3Destination(BackupDestination):
     """Backups as objects ``<prefix>/<backup id>/<file>`` in an S3-compatible bucket.
 
     Needs the ``aws`` extra. The endpoint comes from *endpoint_url*, else from
@@ -507,21 +519,29 @@ def _aws_error(exc: Any) -> str:
     return type(exc).__name__
 
 
-def destination(spec: str | os.PathLike[str] | Destination) -> Destination:
-    """Parse a destination: a directory path, ``file:///path`` or ``s3://bucket/prefix``."""
-    if isinstance(spec, Destination):
+def destination(spec: str | os.PathLike[str] | BackupDestination) -> BackupDestination:
+    """*spec* itself when it is a destination, else :meth:`BackupDestination.from_url`."""
+    if isinstance(spec, BackupDestination):
         return spec
-    text = os.fspath(spec)
-    if text.startswith("s3://"):
-        bucket, _, prefix = text[len("s3://") :].partition("/")
-        return S3Destination(bucket, prefix)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    if "://" in text:
-        raise InvalidInputError("a backup destination is a directory or s3://bucket/prefix")
+    return BackupDestination.from_url(spec)
+
+
+def _directory_from_url(url: str) -> BackupDestination:
+    text = url[len("file://") :] if url.startswith("file://") else url
     if not text:
         raise InvalidInputError("empty backup destination")
     return DirectoryDestination(text)
+
+
+def _s3_from_url(url: str) -> BackupDestination:
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise InvalidInputError("an S3 destination is s3://bucket[/prefix]")
+    return S3Destination(bucket, prefix)
+
+
+register_destination_scheme("file", _directory_from_url)
+register_destination_scheme("s3", _s3_from_url)
 
 
 # -- serialisation ------------------------------------------------------------
@@ -666,7 +686,9 @@ def make_tombstone(store: KeyStore, tenant: str, when: datetime) -> bytes:
     return json.dumps(body, sort_keys=True, indent=1).encode()
 
 
-def tombstones_at(dest: Destination, store: KeyStore) -> tuple[dict[str, datetime], list[str]]:
+def tombstones_at(
+    dest: BackupDestination, store: KeyStore
+) -> tuple[dict[str, datetime], list[str]]:
     """Every tombstone at *dest*, verified with *store*'s root provider(s).
 
     Returns:
@@ -717,7 +739,7 @@ def recorded_destinations(store: KeyStore) -> list[str]:
     return doc
 
 
-def _record_destinations(store: KeyStore, dests: Sequence[Destination]) -> None:
+def _record_destinations(store: KeyStore, dests: Sequence[BackupDestination]) -> None:
     known = recorded_destinations(store)
     new = [d.describe() for d in dests if d.describe() not in known]
     if new:
@@ -727,7 +749,7 @@ def _record_destinations(store: KeyStore, dests: Sequence[Destination]) -> None:
 def write_tombstones(
     store: KeyStore,
     tenants: Iterable[tuple[str, datetime]],
-    dests: Sequence[Destination],
+    dests: Sequence[BackupDestination],
     *,
     skip_existing: bool = False,
 ) -> list[tuple[str, str]]:
@@ -907,7 +929,7 @@ def build_backup(store: KeyStore) -> tuple[str, dict[str, bytes], StoreSnapshot]
 
 def backup(
     store: KeyStore,
-    destinations: Sequence[str | os.PathLike[str] | Destination],
+    destinations: Sequence[str | os.PathLike[str] | BackupDestination],
     *,
     actor: str | None = None,
 ) -> BackupResult:
@@ -1034,7 +1056,7 @@ def _parse_manifest(raw: bytes, what: str = "backup manifest") -> dict[str, Any]
 
 
 def _verified_manifest(
-    dest: Destination, backup_id: str, providers: Sequence[RootKeyProvider]
+    dest: BackupDestination, backup_id: str, providers: Sequence[RootKeyProvider]
 ) -> dict[str, Any]:
     """Read one backup's manifest and check its MAC under the configured root."""
     what = f"{dest.describe()}/{backup_id}/manifest.json"
@@ -1052,7 +1074,7 @@ def _verified_manifest(
 
 
 def load_backup(
-    source: str | os.PathLike[str] | Destination,
+    source: str | os.PathLike[str] | BackupDestination,
     providers: Sequence[RootKeyProvider],
     *,
     backup_id: str | None = None,
@@ -1104,11 +1126,11 @@ def load_backup(
 
 
 def _locate(
-    source: str | os.PathLike[str] | Destination, backup_id: str | None
-) -> tuple[Destination, str]:
+    source: str | os.PathLike[str] | BackupDestination, backup_id: str | None
+) -> tuple[BackupDestination, str]:
     """Resolve *source* (a destination, or one backup in it) to (destination, backup id)."""
     dest = destination(source)
-    single: tuple[Destination, str] | None = None
+    single: tuple[BackupDestination, str] | None = None
     if isinstance(dest, DirectoryDestination) and (dest.path / "manifest.json").is_file():
         single = DirectoryDestination(dest.path.parent), dest.path.name
     elif isinstance(dest, S3Destination) and dest.prefix:
@@ -1129,7 +1151,7 @@ def _locate(
 
 
 def shred_lists_at(
-    source: str | os.PathLike[str] | Destination, providers: Sequence[RootKeyProvider]
+    source: str | os.PathLike[str] | BackupDestination, providers: Sequence[RootKeyProvider]
 ) -> tuple[dict[str, datetime], list[str]]:
     """Union of the shred lists of every verifying backup at *source*.
 
@@ -1271,7 +1293,7 @@ def _verify_unwraps(store: KeyStore, snapshot: StoreSnapshot) -> None:
 
 
 def restore(
-    source: str | os.PathLike[str] | Destination,
+    source: str | os.PathLike[str] | BackupDestination,
     store: KeyStore,
     *,
     backup_id: str | None = None,
@@ -1305,7 +1327,7 @@ def restore(
 
 
 def _restore(
-    source: str | os.PathLike[str] | Destination,
+    source: str | os.PathLike[str] | BackupDestination,
     store: KeyStore,
     *,
     backup_id: str | None,

@@ -29,7 +29,7 @@ from typing import Any
 
 from styku_crypto.events import emit
 from styku_crypto.exceptions import RootKeyUnavailableError, StykuCryptoError
-from styku_crypto.keys._backup import Destination, check_canary, load_backup, restore
+from styku_crypto.keys._backup import BackupDestination, check_canary, load_backup, restore
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._sqlite import SQLiteBackend
 from styku_crypto.keys._store import KeyStore
@@ -116,7 +116,7 @@ class _Borrowed(RootKeyProvider):
 
 
 def drill(
-    source: str | os.PathLike[str] | Destination,
+    source: str | os.PathLike[str] | BackupDestination,
     *,
     root: RootKeyProvider | Sequence[RootKeyProvider],
     backup_id: str | None = None,
@@ -134,7 +134,7 @@ def drill(
     providers = (root,) if isinstance(root, RootKeyProvider) else tuple(root)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    label = source.describe() if isinstance(source, Destination) else os.fspath(source)
+    label = source.describe() if isinstance(source, BackupDestination) else os.fspath(source)
     results: list[TenantDrill] = []
     problems: tuple[str, ...] = ()
     restore_seconds = 0.0

@@ -36,6 +36,7 @@ import hashlib
 import logging
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from styku_crypto._extras import require
@@ -47,6 +48,7 @@ from styku_crypto.keys._resilience import (
     call_with_retries,
     run_with_timeout,
 )
+from styku_crypto.keys._schemes import register_root_scheme
 
 __all__ = ["AwsKmsRootKey"]
 
@@ -350,3 +352,20 @@ def _code(exc: Any) -> str:
 
 def _status(exc: Any) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _from_spec(spec: str) -> AwsKmsRootKey:
+    """``aws-kms:KEY_ID[?region=R&endpoint=URL]`` (credentials from the AWS environment)."""
+    key_id, _, query = spec.partition(":")[2].partition("?")
+    if not key_id:
+        raise InvalidInputError("aws-kms root spec: aws-kms:KEY_ID[?region=R&endpoint=URL]")
+    opts = dict(urllib.parse.parse_qsl(query))
+    unknown = sorted(set(opts) - {"region", "endpoint"})
+    if unknown:
+        raise InvalidInputError(f"aws-kms root spec: unknown option(s) {', '.join(unknown)}")
+    return AwsKmsRootKey(
+        key_id=key_id, region=opts.get("region"), endpoint_url=opts.get("endpoint")
+    )
+
+
+register_root_scheme("aws-kms", _from_spec)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from styku_crypto.exceptions import DecryptionError, KeyStoreError, RootKeyUnavailableError
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._schemes import register_root_scheme
 
 __all__ = ["ROOT_KEY_ENV", "LocalRootKey"]
 
@@ -172,3 +173,11 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _from_spec(spec: str) -> LocalRootKey:
+    """``local:PATH``: an existing root-key file (a spec never creates one)."""
+    return LocalRootKey(spec[len("local:") :], create=False)
+
+
+register_root_scheme("local", _from_spec)

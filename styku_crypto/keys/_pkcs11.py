@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
 import queue
 import threading
 import time
+import urllib.parse
 from typing import Any, ClassVar
 
 from styku_crypto._extras import require
@@ -38,6 +40,7 @@ from styku_crypto.keys._resilience import (
     call_with_retries,
     run_with_timeout,
 )
+from styku_crypto.keys._schemes import register_root_scheme
 
 __all__ = ["Pkcs11RootKey"]
 
@@ -533,3 +536,26 @@ class Pkcs11RootKey(RootKeyProvider):
             f" provider's PIN ({self._auth_error}); not retried (HSMs lock a PIN after"
             " repeated failures): create a provider with the right PIN"
         )
+
+
+PIN_ENV = "STYKU_CRYPTO_PKCS11_PIN"
+
+
+def _from_spec(spec: str) -> Pkcs11RootKey:
+    """``pkcs11:MODULE#token=LABEL&key=LABEL`` with the PIN from ``$STYKU_CRYPTO_PKCS11_PIN``."""
+    module, _, frag = spec.partition(":")[2].partition("#")
+    opts = dict(urllib.parse.parse_qsl(frag))
+    if not module or "token" not in opts:
+        raise InvalidInputError("pkcs11 root spec: pkcs11:MODULE#token=LABEL&key=LABEL")
+    unknown = sorted(set(opts) - {"token", "key"})
+    if unknown:
+        raise InvalidInputError(f"pkcs11 root spec: unknown option(s) {', '.join(unknown)}")
+    pin = os.environ.get(PIN_ENV)
+    if not pin:
+        raise InvalidInputError(f"a pkcs11 root needs the token PIN in ${PIN_ENV}")
+    return Pkcs11RootKey(
+        module=module, token_label=opts["token"], pin=pin, key_label=opts.get("key", "styku-root")
+    )
+
+
+register_root_scheme("pkcs11", _from_spec)

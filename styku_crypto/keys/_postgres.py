@@ -79,6 +79,7 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._schemes import StoreScheme, register_store_scheme
 from styku_crypto.keys._sealing import SealView, TenantState, is_store_seal
 from styku_crypto.keys._shred import (
     PENDING_PREFIX,
@@ -1124,3 +1125,8 @@ class PostgresBackend(KeyStoreBackend):
                     with contextlib.suppress(Exception):
                         conn.close()
             self._conn = self._sconn = None
+
+
+_SCHEME = StoreScheme(make=lambda url, read_only, create: PostgresBackend(url, read_only=read_only))
+register_store_scheme("postgresql", _SCHEME)
+register_store_scheme("postgres", _SCHEME)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 from types import TracebackType
 
+from styku_crypto.keys._schemes import root_from_spec
+
 __all__ = ["RootKeyProvider"]
 
 
@@ -26,6 +28,23 @@ class RootKeyProvider(abc.ABC):
       :class:`~styku_crypto.exceptions.RootKeyUnavailableError`. The store may
       fail over to the next configured provider.
     """
+
+    @staticmethod
+    def from_spec(spec: str) -> RootKeyProvider:
+        """The provider a spec names, through the scheme registry.
+
+        Built in: ``local:PATH`` (an existing root-key file; never created here),
+        ``pkcs11:MODULE#token=LABEL&key=LABEL`` (PIN from
+        ``$STYKU_CRYPTO_PKCS11_PIN``), ``aws-kms:KEY_ID[?region=R&endpoint=URL]``
+        (credentials from the usual AWS environment). More schemes:
+        :func:`~styku_crypto.keys.register_root_scheme`. A spec never holds a
+        secret, so it can be logged or sent to another process.
+
+        Raises:
+            InvalidInputError: malformed, or an unknown scheme (the known ones are listed).
+            KeyStoreError: a ``local:`` file is missing or unsafe.
+        """
+        return root_from_spec(spec)
 
     @property
     @abc.abstractmethod

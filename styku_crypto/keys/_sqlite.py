@@ -24,6 +24,9 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
+from styku_crypto.keys._local import LocalRootKey
+from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._schemes import StoreScheme, register_store_scheme
 from styku_crypto.keys._sealing import TenantState, is_store_seal
 from styku_crypto.keys._shred import (
     PENDING_PREFIX,
@@ -778,3 +781,21 @@ class SQLiteBackend(KeyStoreBackend):
                 self._closed = True
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.close()
+
+
+def _default_root(location: str, create: bool) -> RootKeyProvider:
+    """A SQLite store's development root: ``$STYKU_CRYPTO_ROOT_KEY_FILE`` or ``<store>.rootkey``."""
+    return LocalRootKey.for_store(location, create=create)
+
+
+register_store_scheme(
+    "sqlite",
+    StoreScheme(
+        make=lambda location, read_only, create: SQLiteBackend(
+            location, read_only=read_only, create=create
+        ),
+        exists=lambda location: Path(location).exists(),
+        default_root=_default_root,
+        strip_scheme=True,
+    ),
+)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import re
@@ -12,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
@@ -30,6 +27,7 @@ from styku_crypto.exceptions import (
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._schemes import root_from_spec, store_scheme
 from styku_crypto.keys._sealing import KEY_NAME, Sealer, SealView, TenantState
 
 __all__ = [
@@ -118,6 +116,31 @@ def _check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise InvalidInputError(f"unknown key purpose {purpose!r}; expected one of {PURPOSES}")
     return purpose
+
+
+def _providers_from(roots: Sequence[str | RootKeyProvider]) -> list[RootKeyProvider]:
+    """Spec strings and providers, in order, as providers (built ones closed on failure)."""
+    if isinstance(roots, str):
+        raise InvalidInputError("roots= is a list of specs or providers, not one string")
+    built: list[RootKeyProvider] = []
+    out: list[RootKeyProvider] = []
+    try:
+        for item in roots:
+            if isinstance(item, str):
+                provider = root_from_spec(item)
+                built.append(provider)
+                out.append(provider)
+            elif isinstance(item, RootKeyProvider):
+                out.append(item)
+            else:
+                raise InvalidInputError("roots= items are spec strings or RootKeyProvider objects")
+    except BaseException:
+        for provider in built:
+            provider.close()
+        raise
+    if not out:
+        raise InvalidInputError("roots= is empty")
+    return out
 
 
 class KeyStore:
@@ -211,6 +234,7 @@ class KeyStore:
         url_or_path: str | os.PathLike[str],
         *,
         root: RootKeyProvider | Sequence[RootKeyProvider] | None = None,
+        roots: Sequence[str | RootKeyProvider] | None = None,
         cache_ttl: float = _DEFAULT_TTL,
         cache_size: int = _DEFAULT_SIZE,
         read_only: bool = False,
@@ -221,11 +245,16 @@ class KeyStore:
 
         Args:
             url_or_path: a file path or ``sqlite:///path`` (SQLite, the embedded
-                default) or ``postgresql://...`` (needs the ``postgres`` extra).
+                default), ``postgresql://...`` (needs the ``postgres`` extra), or a
+                scheme added with :func:`~styku_crypto.keys.register_store_scheme`.
             root: the root provider(s). Default for SQLite: a
                 :class:`~styku_crypto.keys.LocalRootKey` at
                 ``$STYKU_CRYPTO_ROOT_KEY_FILE`` or ``<store>.rootkey``
                 (development only). Required for PostgreSQL.
+            roots: the root providers as spec strings (``"aws-kms:arn:..."``, see
+                :meth:`RootKeyProvider.from_spec`) or provider objects, in failover
+                order; instead of *root*. Providers built from specs are closed
+                with the store.
             cache_ttl: seconds an unwrapped tenant key stays cached (0 disables).
             cache_size: most tenant key versions cached at once.
             read_only: open without write access (SQLite: ``mode=ro``).
@@ -239,42 +268,58 @@ class KeyStore:
 
         Raises:
             KeyStoreError: the store cannot be opened or is unsafe.
-            InvalidInputError: the URL or arguments are malformed.
+            InvalidInputError: the URL or arguments are malformed, or its scheme is
+                unknown (the known ones are listed).
             MissingExtraError: a PostgreSQL URL without the ``postgres`` extra.
         """
         target = os.fspath(url_or_path)
-        backend: KeyStoreBackend
-        make: Callable[[bool], KeyStoreBackend]
-        if target.startswith(("postgresql://", "postgres://")):
-            if root is None:
-                raise InvalidInputError("a PostgreSQL key store needs an explicit root provider")
-            if importlib.util.find_spec("styku_crypto.keys._postgres") is None:
-                raise KeyStoreError("PostgreSQL key stores are not available in this build")
-            postgres = importlib.import_module("styku_crypto.keys._postgres")
-
-            def make(ro: bool) -> KeyStoreBackend:
-                made: KeyStoreBackend = postgres.PostgresBackend(target, read_only=ro)
-                return made
+        if roots is not None:
+            if root is not None:
+                raise InvalidInputError("pass root= or roots=, not both")
+            root = owned = _providers_from(roots)
         else:
-            if "://" in target:
-                if not target.startswith("sqlite:///"):
-                    raise InvalidInputError(
-                        "store must be a path, sqlite:///path or postgresql://..."
-                    )
-                target = target[len("sqlite:///") :]
-                if not target:
-                    raise InvalidInputError("sqlite:/// URL without a path")
-            from styku_crypto.keys._local import LocalRootKey
-            from styku_crypto.keys._sqlite import SQLiteBackend
+            owned = []
+        try:
+            return cls._open_scheme(
+                target,
+                root,
+                cache_ttl,
+                cache_size,
+                read_only=read_only,
+                quorum=quorum,
+                create=create,
+            )
+        except BaseException:
+            for provider in owned:  # built here from specs: nobody else will close them
+                provider.close()
+            raise
 
-            if (read_only or not create) and not Path(target).exists():
-                raise KeyStoreError(f"key store {target} does not exist")
-            if root is None:
-                root = LocalRootKey.for_store(target, create=create and not read_only)
-            path = target
+    @classmethod
+    def _open_scheme(
+        cls,
+        target: str,
+        root: RootKeyProvider | Sequence[RootKeyProvider] | None,
+        cache_ttl: float,
+        cache_size: int,
+        *,
+        read_only: bool,
+        quorum: int,
+        create: bool,
+    ) -> KeyStore:
+        """:meth:`open` once the roots are providers: pick the backend by the URL's scheme."""
+        scheme, location = store_scheme(target)
+        missing = scheme.exists is not None and not scheme.exists(location)
+        if (read_only or not create) and missing:
+            raise KeyStoreError(f"key store {location} does not exist")
+        if root is None:
+            if scheme.default_root is None:
+                raise InvalidInputError(
+                    f"a {target.partition('://')[0]} key store needs an explicit root provider"
+                )
+            root = scheme.default_root(location, create and not read_only)
 
-            def make(ro: bool) -> KeyStoreBackend:
-                return SQLiteBackend(path, read_only=ro, create=create)
+        def make(ro: bool) -> KeyStoreBackend:
+            return scheme.make(location, ro, create)
 
         if not create and not read_only:
             # Prove it is an initialised key store before opening it for writing, so a

@@ -68,7 +68,7 @@ def test_cli_malformed_root_spec_is_a_usage_error(
     code = main(["keys", "init", "--store", f"{tmp_path}/ks.db", "--root", "aws-kms:?region=x"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "key_id is required" in err
+    assert "aws-kms:KEY_ID" in err  # names the expected shape
     assert "Traceback" not in err
 
 
