@@ -116,7 +116,7 @@ def test_custom_root_scheme_is_used_everywhere(
         assert calls == [f"test-vault:{key}"] * 2
     finally:
         _schemes._roots.pop("test-vault")
-    with pytest.raises(InvalidInputError, match="Scheme|scheme"):
+    with pytest.raises(InvalidInputError, match="a scheme is 1-32 lower-case"):
         register_root_scheme("Bad Name", factory)
 
 
