@@ -1,7 +1,8 @@
 """No import cycle inside ``styku_crypto``, not even one hidden in a function body.
 
 The graph has an edge from module A to module B when A's source imports B anywhere:
-at module level, inside a function or method, or inside ``try``/``if`` blocks. Imports
+at module level, inside a function or method, or inside ``try``/``if`` blocks, and
+``importlib.import_module("styku_crypto.b")`` with a literal name counts too. Imports
 under ``if TYPE_CHECKING:`` are left out because they never run. ``from pkg import name``
 points at ``pkg.name`` when that is a module of ours, else at ``pkg`` (its ``__init__``).
 A strongly connected component with more than one module is a cycle; the failure
@@ -60,6 +61,22 @@ def _resolve_from(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+def _dynamic_imports(tree: ast.AST) -> list[str]:
+    """``importlib.import_module("styku_crypto....")`` calls with a literal name: edges too."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append(node.args[0].value)
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the modules of ours it imports at run time (anywhere in its source)."""
     modules = _modules()
@@ -76,6 +93,7 @@ def import_graph() -> dict[str, set[str]]:
                     for alias in node.names
                 ]
             graph[name].update(t for t in targets if t in modules and t != name)
+        graph[name].update(t for t in _dynamic_imports(tree) if t in modules and t != name)
     return graph
 
 
@@ -137,6 +155,8 @@ def test_detector_finds_a_hidden_cycle() -> None:
     """The checker itself sees a cycle made only of function-level imports."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
+    dynamic = "import importlib\nimportlib.import_module('styku_crypto.tls.audit')\n"
+    assert _dynamic_imports(ast.parse(dynamic)) == ["styku_crypto.tls.audit"]
     source = "def f():\n    from styku_crypto.envelope import _stream\n"
     nodes = _runtime_imports(ast.parse(source))
     assert [n.module for n in nodes if isinstance(n, ast.ImportFrom)] == ["styku_crypto.envelope"]
