@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.utils.functional import empty as django_unconfigured
 from hypothesis import given
 from hypothesis import strategies as st
 from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
@@ -143,6 +145,18 @@ def _restore_logging(saved: dict[str, tuple[Any, ...]], disabled: int) -> None:
         logger.disabled = was_disabled
 
 
+def _take_django_settings() -> Any:
+    """Unconfigure Django's process-wide settings for a page; return what to put back.
+
+    A page's program is a process of its own (web-django.md's ``site_app.py`` calls
+    ``settings.configure``), while here it shares the test process with test modules
+    that configured Django at import (tests/passwords/test_interop.py).
+    """
+    saved = django_settings._wrapped
+    django_settings._wrapped = django_unconfigured
+    return saved
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_page_examples_run(
     page: Path, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -160,6 +174,7 @@ def test_page_examples_run(
     # A page may attach handlers or set levels (events.md does): undo it afterwards, so
     # that the next test sees the logging set-up it started with.
     logging_saved, logging_disabled = _logging_state(), logging.root.manager.disable
+    django_saved = _take_django_settings()
     document.namespace.update(
         {
             "__name__": "__docs__",
@@ -171,6 +186,7 @@ def test_page_examples_run(
         for example in document.examples():
             example.evaluate()
     finally:
+        django_settings._wrapped = django_saved
         _restore_logging(logging_saved, logging_disabled)
         keep = {k: os.environ[k] for k in _PROCESS_ENV if k in os.environ}
         os.environ.clear()
@@ -255,3 +271,22 @@ def test_property_literal_output_matches_only_itself(lines: list[str], extra: st
 def test_cram_matching(expected: list[str], actual: str, ok: bool) -> None:
     """Placeholders match what varies between runs, and nothing else does."""
     assert bool(compile_expected(expected).fullmatch(actual)) is ok
+
+
+def test_a_page_gets_unconfigured_django_and_gives_it_back() -> None:
+    """A page may ``settings.configure`` as its own process would; the suite's settings return."""
+    original = django_settings._wrapped
+    try:
+        if not django_settings.configured:
+            django_settings.configure(USE_TZ=True)  # as tests/passwords/test_interop.py does
+        before = django_settings._wrapped
+        saved = _take_django_settings()
+        try:
+            assert not django_settings.configured
+            django_settings.configure(ROOT_URLCONF="site_app", USE_TZ=False)  # as a page does
+        finally:
+            django_settings._wrapped = saved
+        assert django_settings._wrapped is before
+        assert django_settings.USE_TZ is True
+    finally:
+        django_settings._wrapped = original
