@@ -279,7 +279,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f("tenants_passed", "int", _P, "drill: tenants that passed"),
     _f("tenants_failed", "int", _P, "drill: tenants that failed"),
     _f("roots_failed", "text", _ID, "drill: comma-separated root providers that did not pass"),
-    _f("detail", "text", _P, "a human-readable explanation (names files or sessions, never secrets)"),
+    _f("detail", "text", _P, "a readable explanation (names files or sessions, no secrets)"),
     _f("tenants_shredded", "int", _P, "drill: shredded tenants"),
     _f("destinations_ok", "int", _P, "backup destinations written"),
     _f("destinations_failed", "int", _P, "backup destinations that failed"),
