@@ -99,20 +99,19 @@ class _WithholdKmsBodies(logging.Filter):
         return True
 
 
-_body_filter_lock = threading.Lock()
-_body_filter_installed = False
+_BODY_FILTER = _WithholdKmsBodies()
 
 
 def _install_body_filter() -> None:
-    """Attach the withholding filter to botocore's body-logging loggers (once)."""
-    global _body_filter_installed  # process-wide and idempotent
-    with _body_filter_lock:
-        if _body_filter_installed:
-            return
-        body_filter = _WithholdKmsBodies()
-        for name in _BODY_LOGGERS:
-            logging.getLogger(name).addFilter(body_filter)
-        _body_filter_installed = True
+    """Make sure the withholding filter is on botocore's body-logging loggers.
+
+    Checked on every KMS call, not once per process: a logging reconfiguration
+    (``dictConfig``, a framework resetting loggers) that drops the filter must
+    not let the next DEBUG record show a tenant key. ``addFilter`` is
+    idempotent for the same object, so this is a list scan per logger.
+    """
+    for name in _BODY_LOGGERS:
+        logging.getLogger(name).addFilter(_BODY_FILTER)
 
 
 class AwsKmsRootKey(RootKeyProvider):
@@ -216,6 +215,7 @@ class AwsKmsRootKey(RootKeyProvider):
         """
 
         def op() -> bytes:
+            _install_body_filter()
             resp = self._kms().encrypt(
                 KeyId=self._key_id, Plaintext=key, EncryptionContext=encryption_context(aad)
             )
@@ -236,6 +236,7 @@ class AwsKmsRootKey(RootKeyProvider):
         blob = wrapped[1:]
 
         def op() -> bytes:
+            _install_body_filter()
             resp = self._kms().decrypt(
                 KeyId=self._key_id, CiphertextBlob=blob, EncryptionContext=encryption_context(aad)
             )

@@ -246,3 +246,39 @@ def test_debug_logs_redacted_whoever_built_the_client(
     assert "withheld by styku_crypto" in log
     for form in (base64.b64encode(key).decode(), key.hex(), repr(key)[2:-1]):
         assert form not in log
+
+
+def test_botocore_body_filter_survives_a_logging_reset(kms_root: AwsKmsRootKey) -> None:
+    """A logging reconfiguration that drops botocore's filters does not unmask key material.
+
+    Found by a whole-suite run: the docs harness restored loggers' filters after a page
+    had created the first KMS provider, the once-per-process flag said "installed", and
+    the next DEBUG record carried the base64 Plaintext of a tenant key.
+    """
+    import base64
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    for name in ("botocore", "botocore.endpoint", "botocore.parsers", "botocore.hooks"):
+        logging.getLogger(name).filters.clear()  # e.g. a framework resetting loggers
+    botocore_logger = logging.getLogger("botocore")
+    handler = Capture(level=logging.DEBUG)
+    previous = botocore_logger.level
+    botocore_logger.addHandler(handler)
+    botocore_logger.setLevel(logging.DEBUG)
+    try:
+        key = _key()
+        wrapped = kms_root.wrap(key, aad=b"tenant=acme")
+        assert kms_root.unwrap(wrapped, aad=b"tenant=acme") == key
+    finally:
+        botocore_logger.removeHandler(handler)
+        botocore_logger.setLevel(previous)
+    texts = "\n".join(r.getMessage() for r in records)
+    assert "withheld by styku_crypto" in texts
+    assert base64.b64encode(key).decode() not in texts
+    assert key.hex() not in texts
