@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from styku_crypto._fs import atomic_write
 from styku_crypto.exceptions import InvalidInputError
 
 __all__ = ["CertificateFactory", "IssuedCertificate"]
@@ -80,20 +81,14 @@ def _legacy_rsa_sign(
     return x509.load_der_x509_certificate(patched[: -len(signature)] + signature)
 
 
+def _written(path: Path, data: bytes) -> Path:
+    # 0600 from creation: a private key is never readable by others, not even briefly.
+    atomic_write(path, data)
+    return path
+
+
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # 0600 from creation: a private key is never readable by others, not even briefly.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 @dataclass(frozen=True)
@@ -134,8 +129,8 @@ class IssuedCertificate:
         """Write ``<name>.pem`` (chain) and ``<name>.key`` into *directory*; return both paths."""
         base = Path(directory)
         base.mkdir(parents=True, exist_ok=True)
-        certfile = _write(base / f"{name}.pem", self.chain_pem())
-        keyfile = _write(base / f"{name}.key", self.key_pem())
+        certfile = _written(base / f"{name}.pem", self.chain_pem())
+        keyfile = _written(base / f"{name}.key", self.key_pem())
         os.chmod(keyfile, 0o600)
         return certfile, keyfile
 
@@ -487,4 +482,4 @@ class CertificateFactory:
         """Write the root certificate to *directory*/*name*; return the path."""
         base = Path(directory)
         base.mkdir(parents=True, exist_ok=True)
-        return _write(base / name, self.ca_pem())
+        return _written(base / name, self.ca_pem())

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from styku_crypto._cli import _incidents_view as view
+from styku_crypto._fs import atomic_write
 
 if TYPE_CHECKING:
     from styku_crypto.incidents import IncidentLog, NotificationPolicy
@@ -604,7 +605,7 @@ def _export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        view.atomic_write(Path(args.output), text.encode("utf-8"))
+        atomic_write(Path(args.output), text.encode("utf-8"))
     except OSError as exc:
         from styku_crypto._cli import usage_error
 

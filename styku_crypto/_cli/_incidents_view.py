@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from styku_crypto._fs import atomic_write
 
 if TYPE_CHECKING:
     from styku_crypto.incidents import Incident, Playbook
 
 __all__ = [
     "INCIDENT_SCHEMA",
-    "atomic_write",
     "iso",
     "playbook_dict",
     "print_incident",
@@ -122,34 +120,3 @@ def write_tokens(path: Path, lines: list[str], tokens: dict[int, str]) -> None:
     for index, token in tokens.items():
         out[index] = token
     atomic_write(path, ("\n".join(out) + "\n").encode("ascii"))
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write *data* to *path* so a crash leaves the old file or the new one, never half of it.
-
-    The temporary file is ``fsync``'d before the rename, and the directory
-    after it, so the rename itself is durable.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    except OSError as exc:  # some filesystems refuse fsync on a directory
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(dfd)

@@ -151,7 +151,7 @@ def _info_json(info: TenantInfo) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     if getattr(args, "shred_list", False):
-        from styku_crypto.keys._backup import shred_list_document
+        from styku_crypto.keys._restore import shred_list_document
 
         with open_store(args, read_only=sqlite_path(store_target(args)) is not None) as store:
             json.dump(shred_list_document(store), sys.stdout, indent=2, sort_keys=True)

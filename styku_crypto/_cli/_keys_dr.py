@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from styku_crypto._cli._store import (
     store_named_explicitly,
     store_target,
 )
+from styku_crypto._fs import atomic_write
 
 __all__ = ["PIN_ENV", "ROOTS_ENV", "parse_root", "register"]
 
@@ -136,37 +136,19 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _write_report(path: str, data: bytes) -> None:
-    """Write *data* to *path* atomically (temp file in the same directory, fsync, rename).
+    """Write *data* to *path* atomically (:func:`styku_crypto._fs.atomic_write`).
 
     Raises:
         InvalidInputError: the report cannot be written (exit 2); no partial file is left.
     """
     from styku_crypto.exceptions import InvalidInputError
 
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        tmp = None
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(path, data)
     except OSError as exc:
         raise InvalidInputError(
             f"cannot write the drill report {path}: {exc.strerror or type(exc).__name__}"
         ) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -356,7 +338,7 @@ def _drill(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from styku_crypto.keys._backup import destination
+    from styku_crypto.keys._backup_destinations import destination
 
     repaired = 0
     with open_store(args) as store:

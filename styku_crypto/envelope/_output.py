@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from styku_crypto._fs import fsync_dir
+
 __all__ = ["publish", "remove_stale_parts"]
 
 _O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
@@ -40,17 +42,6 @@ _PROC_FD = Path("/proc/self/fd")
 _NO_TMPFILE = frozenset(
     {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 )
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _part_name(dst: Path) -> Path:
@@ -100,7 +91,7 @@ def publish(dst_path: Path, produce: Callable[[BinaryIO], None]) -> None:
         _publish_named(dst_path, produce)
     else:
         _publish_unnamed(fd, dst_path, produce)
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _unnamed(directory: Path) -> int | None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from styku_crypto._fs import fsync_dir
 from styku_crypto.exceptions import KeyStoreError
 from styku_crypto.incidents._chain import ChainTamperedError
 
@@ -89,7 +90,7 @@ class FileStorage:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 if created:
-                    _fsync_dir(self.path.parent)
+                    fsync_dir(self.path.parent)
                 yield _FileWriter(fd)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -252,17 +253,3 @@ def storage_error(where: str, exc: OSError | sqlite3.Error) -> KeyStoreError:
         name = getattr(exc, "sqlite_errorname", None)
         problem = f"database error ({name or type(exc).__name__})"
     return KeyStoreError(f"incident log {where}: {problem}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError as exc:  # some filesystems refuse directory fsync
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(dfd)

@@ -7,14 +7,11 @@ from styku_crypto.keys._backend import (
     StoreSnapshot,
     TenantRecord,
 )
-from styku_crypto.keys._backup import (
+from styku_crypto.keys._backup import BackupResult, backup
+from styku_crypto.keys._backup_destinations import (
     BackupDestination,
-    BackupResult,
     DirectoryDestination,
-    RestoreResult,
     S3Destination,
-    backup,
-    restore,
 )
 from styku_crypto.keys._drill import DrillReport, TenantDrill, drill
 from styku_crypto.keys._kms import AwsKmsRootKey
@@ -23,6 +20,7 @@ from styku_crypto.keys._pkcs11 import Pkcs11RootKey
 from styku_crypto.keys._postgres import PostgresBackend
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._resilience import RetryPolicy
+from styku_crypto.keys._restore import RestoreResult, restore
 from styku_crypto.keys._schemes import (
     StoreScheme,
     register_destination_scheme,

@@ -29,8 +29,10 @@ from typing import Any
 
 from styku_crypto.events import emit
 from styku_crypto.exceptions import RootKeyUnavailableError, StykuCryptoError
-from styku_crypto.keys._backup import BackupDestination, check_canary, load_backup, restore
+from styku_crypto.keys._backup_destinations import BackupDestination
+from styku_crypto.keys._backup_format import check_canary
 from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._restore import load_backup, restore
 from styku_crypto.keys._sqlite import SQLiteBackend
 from styku_crypto.keys._store import KeyStore
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from styku_crypto._fs import fsync_dir
 from styku_crypto.exceptions import DecryptionError, KeyStoreError, RootKeyUnavailableError
 from styku_crypto.keys._provider import RootKeyProvider
 from styku_crypto.keys._schemes import register_root_scheme
@@ -158,21 +159,8 @@ def _create(path: Path) -> bytes:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return key
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _from_spec(spec: str) -> LocalRootKey:

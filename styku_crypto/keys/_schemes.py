@@ -27,7 +27,7 @@ from styku_crypto.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
     from styku_crypto.keys._backend import KeyStoreBackend
-    from styku_crypto.keys._backup import BackupDestination
+    from styku_crypto.keys._backup_destinations import BackupDestination
     from styku_crypto.keys._provider import RootKeyProvider
 
 __all__ = [

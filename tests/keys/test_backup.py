@@ -29,7 +29,7 @@ from styku_crypto.keys import (
     backup,
     restore,
 )
-from styku_crypto.keys._backup import load_backup, shred_list_document
+from styku_crypto.keys._restore import load_backup, shred_list_document
 from tests._support import leaks
 from tests._support.moto_server import AWS_ENV, FaultProxy, MotoServer
 

@@ -15,16 +15,14 @@ from hypothesis import strategies as st
 from styku_crypto.exceptions import BackupError, KeyStoreError
 from styku_crypto.keys import KeyRecord, KeyStore, LocalRootKey, StoreSnapshot, TenantRecord
 from styku_crypto.keys import backup as run_backup
-from styku_crypto.keys._backup import (
-    DirectoryDestination,
+from styku_crypto.keys._backup_destinations import DirectoryDestination
+from styku_crypto.keys._backup_format import (
     _canonical,
     _parse_manifest,
     _snapshot_from_json,
     _snapshot_to_json,
-    apply_shred_list,
-    load_backup,
-    restore,
 )
+from styku_crypto.keys._restore import apply_shred_list, load_backup, restore
 from tests._support import leaks
 
 

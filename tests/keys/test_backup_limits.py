@@ -16,7 +16,8 @@ import pytest
 from styku_crypto._cli import main
 from styku_crypto.exceptions import BackupError
 from styku_crypto.keys import KeyStore, backup, drill, restore
-from styku_crypto.keys._backup import SHRED_LIST_FORMAT, read_shred_list_file
+from styku_crypto.keys._backup_format import SHRED_LIST_FORMAT
+from styku_crypto.keys._restore import read_shred_list_file
 
 NESTED = b"[" * 200_000 + b"]" * 200_000
 PLANTED_ID = "99991231T235959999999Z-deadbeef"  # sorts after every real backup id

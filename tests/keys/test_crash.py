@@ -26,7 +26,7 @@ import pytest
 from styku_crypto._cli import main
 from styku_crypto.envelope import Envelope
 from styku_crypto.keys import DirectoryDestination, KeyStore, LocalRootKey
-from styku_crypto.keys._backup import load_backup
+from styku_crypto.keys._restore import load_backup
 from tests._support.postgres import PostgresServer
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -56,24 +56,27 @@ def test_authentic_backup_with_malformed_shred_list_is_backup_error(
     import json
 
     from styku_crypto.exceptions import BackupError
-    from styku_crypto.keys import _backup
+    from styku_crypto.keys import DirectoryDestination, _backup, _backup_format
+    from styku_crypto.keys._restore import load_backup
 
     try:
         backup_id, files, _ = _backup.build_backup(store)
         manifest = json.loads(files["manifest.json"])
         provider = store.providers[0]
         mac_key = provider.unwrap(
-            _backup._unb64(manifest["mac_key_wraps"][provider.provider_id]),
-            aad=_backup._MAC_AAD + backup_id.encode("ascii"),
+            _backup_format._unb64(manifest["mac_key_wraps"][provider.provider_id]),
+            aad=_backup_format._MAC_AAD + backup_id.encode("ascii"),
         )
         leaks.register_secret(mac_key)
         manifest["shred_list"] = [["only-one-field"]]
         body = {k: v for k, v in manifest.items() if k != "mac"}
-        manifest["mac"] = hmac.new(mac_key, _backup._canonical(body), hashlib.sha256).hexdigest()
+        manifest["mac"] = hmac.new(
+            mac_key, _backup_format._canonical(body), hashlib.sha256
+        ).hexdigest()
         files["manifest.json"] = json.dumps(manifest).encode()
-        _backup.DirectoryDestination(tmp_path / "b").write_backup(backup_id, files)
+        DirectoryDestination(tmp_path / "b").write_backup(backup_id, files)
         with pytest.raises(BackupError, match="malformed shred list"):
-            _backup.load_backup(tmp_path / "b", store.providers)
+            load_backup(tmp_path / "b", store.providers)
     finally:
         store.close()
 
