@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
-from styku_crypto.exceptions import KeyStoreError
+from styku_crypto.exceptions import KeyNotFoundError, KeyStoreError
 from styku_crypto.keys._sealing import SEAL_PREFIX, Sealer, SealView
 
 _T = TypeVar("_T")
@@ -26,6 +26,8 @@ __all__ = [
     "KeyStoreBackend",
     "StoreSnapshot",
     "TenantRecord",
+    "check_rewrap",
+    "next_version",
 ]
 
 #: Independent tenant-key hierarchies every tenant has. ``customer`` protects
@@ -82,6 +84,53 @@ class StoreSnapshot:
     def __reduce__(self) -> str | tuple[object, ...]:
         # A snapshot carries every wrapped key: only backups (authenticated) may hold it.
         raise TypeError("StoreSnapshot holds wrapped key material and cannot be pickled")
+
+
+def next_version(
+    tenant: str, purpose: str, current: int | None, make: Callable[[int], KeyRecord]
+) -> KeyRecord:
+    """The record *make* builds for the version after *current*, checked (every ``rotate``).
+
+    Args:
+        tenant: the tenant being rotated.
+        purpose: the key purpose being rotated.
+        current: the highest stored version (``None`` when there is none), read
+            inside the backend's write transaction.
+        make: the key store's record factory.
+
+    Raises:
+        KeyNotFoundError: (*tenant*, *purpose*) has no key.
+        KeyStoreError: *make* built a record for another tenant, purpose or version.
+    """
+    if current is None:
+        raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
+    nxt = int(current) + 1
+    record = make(nxt)
+    if (record.tenant, record.purpose, record.version) != (tenant, purpose, nxt):
+        raise KeyStoreError("rotate: the new record does not match the next version")
+    return record
+
+
+def check_rewrap(record: KeyRecord, stored_key_id: object) -> None:
+    """Refuse a ``replace_wraps`` record that would lose or mix up a key (every backend).
+
+    Args:
+        record: the record with its new wraps.
+        stored_key_id: the key id stored for (tenant, purpose, version), or ``None``
+            when that version does not exist; read inside the write transaction.
+
+    Raises:
+        KeyStoreError: the record has no wrap, or its key id is not the stored one.
+        KeyNotFoundError: the version does not exist.
+    """
+    if not record.wraps:
+        raise KeyStoreError("a key record needs at least one wrap")
+    if stored_key_id is None:
+        raise KeyNotFoundError(
+            f"tenant {record.tenant!r} has no {record.purpose} key version {record.version}"
+        )
+    if stored_key_id != record.key_id:
+        raise KeyStoreError("replace_wraps: key id does not match the stored key")
 
 
 class KeyStoreBackend(abc.ABC):

@@ -78,6 +78,8 @@ from styku_crypto.keys._backend import (
     KeyStoreBackend,
     StoreSnapshot,
     TenantRecord,
+    check_rewrap,
+    next_version,
 )
 from styku_crypto.keys._schemes import StoreScheme, register_store_scheme
 from styku_crypto.keys._sealing import SealView, TenantState, is_store_seal
@@ -785,12 +787,7 @@ class PostgresBackend(KeyStoreBackend):
                 (tenant, purpose),
             )
             row = cur.fetchone()
-            if row is None or row[0] is None:
-                raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
-            nxt = int(row[0]) + 1
-            record = make(nxt)
-            if (record.tenant, record.purpose, record.version) != (tenant, purpose, nxt):
-                raise KeyStoreError("rotate: the new record does not match the next version")
+            record = next_version(tenant, purpose, None if row is None else row[0], make)
             self._insert_key(cur, record)
             self._seal_after(_View(cur), [tenant])
         return record
@@ -801,21 +798,13 @@ class PostgresBackend(KeyStoreBackend):
             for tenant in sorted({r.tenant for r in records}):
                 cur.execute("SELECT 1 FROM styku_tenants WHERE name = %s FOR UPDATE", (tenant,))
             for record in records:
-                if not record.wraps:
-                    raise KeyStoreError("a key record needs at least one wrap")
                 cur.execute(
                     "SELECT key_id FROM styku_tenant_keys"
                     " WHERE tenant = %s AND purpose = %s AND version = %s",
                     (record.tenant, record.purpose, record.version),
                 )
                 row = cur.fetchone()
-                if row is None:
-                    raise KeyNotFoundError(
-                        f"tenant {record.tenant!r} has no {record.purpose} key"
-                        f" version {record.version}"
-                    )
-                if row[0] != record.key_id:
-                    raise KeyStoreError("replace_wraps: key id does not match the stored key")
+                check_rewrap(record, None if row is None else row[0])
                 cur.execute(
                     "DELETE FROM styku_key_wraps"
                     " WHERE tenant = %s AND purpose = %s AND version = %s",

@@ -23,6 +23,8 @@ from styku_crypto.keys._backend import (
     KeyStoreBackend,
     StoreSnapshot,
     TenantRecord,
+    check_rewrap,
+    next_version,
 )
 from styku_crypto.keys._local import LocalRootKey
 from styku_crypto.keys._provider import RootKeyProvider
@@ -463,11 +465,7 @@ class SQLiteBackend(KeyStoreBackend):
                 "SELECT MAX(version) FROM tenant_keys WHERE tenant = ? AND purpose = ?",
                 (tenant, purpose),
             ).fetchone()
-            if row is None or row[0] is None:
-                raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
-            record = make(int(row[0]) + 1)
-            if (record.tenant, record.purpose, record.version) != (tenant, purpose, row[0] + 1):
-                raise KeyStoreError("rotate: the new record does not match the next version")
+            record = next_version(tenant, purpose, None if row is None else row[0], make)
             self._insert_key(conn, record)
             self._seal_after(_View(conn), [tenant])
             result.append(record)
@@ -480,20 +478,12 @@ class SQLiteBackend(KeyStoreBackend):
 
         def run(conn: sqlite3.Connection) -> None:
             for record in records:
-                if not record.wraps:
-                    raise KeyStoreError("a key record needs at least one wrap")
                 row = conn.execute(
                     "SELECT key_id FROM tenant_keys"
                     " WHERE tenant = ? AND purpose = ? AND version = ?",
                     (record.tenant, record.purpose, record.version),
                 ).fetchone()
-                if row is None:
-                    raise KeyNotFoundError(
-                        f"tenant {record.tenant!r} has no {record.purpose} key"
-                        f" version {record.version}"
-                    )
-                if row[0] != record.key_id:
-                    raise KeyStoreError("replace_wraps: key id does not match the stored key")
+                check_rewrap(record, None if row is None else row[0])
                 conn.execute(
                     "DELETE FROM key_wraps WHERE tenant = ? AND purpose = ? AND version = ?",
                     (record.tenant, record.purpose, record.version),

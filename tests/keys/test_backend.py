@@ -229,3 +229,24 @@ def test_check_reports_missing_purpose(backend: KeyStoreBackend) -> None:
     """check() reports a tenant that lacks one of the key purposes."""
     backend.create_tenant("half", [_rec("half", "customer", 1)])
     assert any("sensitive" in p for p in backend.check())
+
+
+def test_rotate_and_replace_wraps_refuse_alike(backend: KeyStoreBackend) -> None:
+    """Every backend refuses the same bad rotate/replace_wraps inputs with the same errors."""
+    _tenant(backend)
+    old = backend.get_key("acme", "customer", 1)
+    with pytest.raises(KeyNotFoundError, match="ghost"):
+        backend.rotate("ghost", "customer", lambda v: _rec("ghost", "customer", v))
+    with pytest.raises(KeyStoreError, match="does not match the next version"):
+        backend.rotate("acme", "customer", lambda v: _rec("acme", "sensitive", v))
+    no_wraps = KeyRecord(old.tenant, old.purpose, 1, old.key_id, (), old.created_at)
+    with pytest.raises(KeyStoreError, match="at least one wrap"):
+        backend.replace_wraps([no_wraps])
+    missing = KeyRecord("acme", "customer", 7, old.key_id, (("p3", b"z"),), old.created_at)
+    with pytest.raises(KeyNotFoundError, match="customer key version 7"):
+        backend.replace_wraps([missing])
+    other_id = KeyRecord("acme", "customer", 1, "tk_other", (("p3", b"z"),), old.created_at)
+    with pytest.raises(KeyStoreError, match="key id does not match"):
+        backend.replace_wraps([other_id])
+    assert backend.get_key("acme", "customer", 1) == old
+    assert [k.version for k in backend.list_keys("acme") if k.purpose == "customer"] == [1]
