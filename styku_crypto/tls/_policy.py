@@ -175,8 +175,20 @@ class Policy:
         self._validate()
 
     def _validate(self) -> None:
+        """Raise :class:`InvalidPolicyError` naming the first setting that is not valid."""
         if not self.name:
             raise InvalidPolicyError("a policy needs a name")
+        self._validate_protocols()
+        self._validate_suites()
+        self._validate_certificates()
+        self._validate_numbers()
+        for rule_id, severity in self.severities:
+            if rule_id not in RULES:
+                raise InvalidPolicyError(f"severity: unknown rule id {rule_id!r}")
+            if not isinstance(severity, Severity):
+                raise InvalidPolicyError(f"severity for {rule_id}: not a Severity")
+
+    def _validate_protocols(self) -> None:
         if not self.protocols:
             raise InvalidPolicyError("protocols: a policy must allow at least one version")
         for proto in self.protocols:
@@ -184,6 +196,12 @@ class Policy:
                 raise InvalidPolicyError(
                     f"protocols: unknown version {proto!r}; expected one of {', '.join(PROTOCOLS)}"
                 )
+        if "TLSv1.3" in self.protocols and not self.tls13_suites:
+            raise InvalidPolicyError("tls13_suites: TLSv1.3 is allowed but no suite is")
+        if any(p != "TLSv1.3" for p in self.protocols) and not self.tls12_ciphers:
+            raise InvalidPolicyError("tls12_ciphers: TLS 1.2 or older is allowed but no suite is")
+
+    def _validate_suites(self) -> None:
         for name in self.tls12_ciphers + self.tls12_ciphers_openssl:
             try:
                 suite = cipher_by_name(name)
@@ -209,6 +227,8 @@ class Policy:
                 group_by_name(name)
             except ValueError:
                 raise InvalidPolicyError(f"groups: unknown named group {name!r}") from None
+
+    def _validate_certificates(self) -> None:
         for key_type in self.certificate_types:
             if key_type not in _KEY_TYPES:
                 raise InvalidPolicyError(
@@ -218,10 +238,8 @@ class Policy:
         for curve in self.certificate_curves:
             if curve not in _CURVES:
                 raise InvalidPolicyError(f"certificate_curves: unknown curve {curve!r}")
-        if "TLSv1.3" in self.protocols and not self.tls13_suites:
-            raise InvalidPolicyError("tls13_suites: TLSv1.3 is allowed but no suite is")
-        if any(p != "TLSv1.3" for p in self.protocols) and not self.tls12_ciphers:
-            raise InvalidPolicyError("tls12_ciphers: TLS 1.2 or older is allowed but no suite is")
+
+    def _validate_numbers(self) -> None:
         for name, value in (
             ("rsa_min_bits", self.rsa_min_bits),
             ("max_certificate_lifetime_days", self.max_certificate_lifetime_days),
@@ -237,11 +255,6 @@ class Policy:
                 raise InvalidPolicyError(f"{name}: must be a non-negative integer, got {value!r}")
         if self.expiry_fail_days > self.expiry_warn_days:
             raise InvalidPolicyError("expiry_fail_days: must not exceed expiry_warn_days")
-        for rule_id, severity in self.severities:
-            if rule_id not in RULES:
-                raise InvalidPolicyError(f"severity: unknown rule id {rule_id!r}")
-            if not isinstance(severity, Severity):
-                raise InvalidPolicyError(f"severity for {rule_id}: not a Severity")
 
     # ------------------------------------------------------------------ queries
 

@@ -104,22 +104,7 @@ def judge(
             add(_finding("TLS-PROTO-002", f"{proto} is not offered", view))
     _suite_findings(facts, view, add)
     _group_findings(facts, view, add)
-    if facts.compression:
-        add(_finding("TLS-COMP-001", "the server accepted DEFLATE", view))
-    if facts.client_renegotiation:
-        add(_finding("TLS-RENEG-001", "a client-initiated renegotiation completed", view))
-    if facts.secure_renegotiation is False:
-        add(_finding("AUDIT-RENEG-001", "no renegotiation_info in the ServerHello", view))
-    if facts.ems is False:
-        add(_finding("AUDIT-EMS-001", "no extended_master_secret in the ServerHello", view))
-    if facts.fallback_scsv is False:
-        add(_finding("AUDIT-FALLBACK-001", "a fallback hello was accepted", view))
-    if facts.heartbleed:
-        add(_finding("AUDIT-HEARTBLEED-001", "a heartbeat response to a malformed request", view))
-    if facts.ccs_injection:
-        add(_finding("AUDIT-CCS-001", "bad_record_mac after an early ChangeCipherSpec", view))
-    if facts.robot:
-        add(_finding("AUDIT-ROBOT-001", "different reactions to differently bad padding", view))
+    _handshake_findings(facts, view, add)
     prefs = {v: p for v, p in facts.server_preference.items() if p is not None}
     if view.server_preferred_order is not None and prefs:
         wrong = [v for v, p in prefs.items() if p != view.server_preferred_order]
@@ -219,6 +204,26 @@ def _waive(finding: AuditFinding, view: PolicyView, target: Target, today: date)
     return finding
 
 
+def _handshake_findings(facts: Facts, view: PolicyView, add: Any) -> None:
+    """Compression, renegotiation, extensions and the known handshake attacks."""
+    if facts.compression:
+        add(_finding("TLS-COMP-001", "the server accepted DEFLATE", view))
+    if facts.client_renegotiation:
+        add(_finding("TLS-RENEG-001", "a client-initiated renegotiation completed", view))
+    if facts.secure_renegotiation is False:
+        add(_finding("AUDIT-RENEG-001", "no renegotiation_info in the ServerHello", view))
+    if facts.ems is False:
+        add(_finding("AUDIT-EMS-001", "no extended_master_secret in the ServerHello", view))
+    if facts.fallback_scsv is False:
+        add(_finding("AUDIT-FALLBACK-001", "a fallback hello was accepted", view))
+    if facts.heartbleed:
+        add(_finding("AUDIT-HEARTBLEED-001", "a heartbeat response to a malformed request", view))
+    if facts.ccs_injection:
+        add(_finding("AUDIT-CCS-001", "bad_record_mac after an early ChangeCipherSpec", view))
+    if facts.robot:
+        add(_finding("AUDIT-ROBOT-001", "different reactions to differently bad padding", view))
+
+
 def _suite_findings(facts: Facts, view: PolicyView, add: Any) -> None:
     for proto, names in facts.suites.items():
         suites = [_catalog.suite_by_code(c) for c in _codes(names)]
@@ -298,26 +303,26 @@ def _certificate_findings(
     )
 
 
-def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str]]:
-    """The SSL Labs-style grade and the reasons it is capped."""
+def _fatal_caps(
+    facts: Facts,
+    offered: list[str],
+    suites: list[_catalog.CipherSuite],
+    key_bits: int | None,
+    rules: set[str],
+) -> list[tuple[str, str]]:
+    """Caps to F: broken protocols, suites, keys and known attacks."""
     caps: list[tuple[str, str]] = []
-    offered = [p for p, ok in facts.protocols.items() if ok]
-    all_suites = [
-        _catalog.suite_by_code(c) for names in facts.suites.values() for c in _codes(names)
-    ]
-    rules = {f.rule for f in findings if not f.waived}
-    key_bits = _leaf_key_bits(facts)
 
     def cap(letter: str, why: str) -> None:
         caps.append((letter, why))
 
     if "SSLv2" in offered:
         cap("F", "SSL 2.0 is offered")
-    if any(s.export for s in all_suites):
+    if any(s.export for s in suites):
         cap("F", "export suites are offered")
-    if any(s.null_encryption for s in all_suites):
+    if any(s.null_encryption for s in suites):
         cap("F", "NULL (unencrypted) suites are offered")
-    if any(s.anonymous for s in all_suites):
+    if any(s.anonymous for s in suites):
         cap("F", "anonymous suites are offered")
     if facts.dh_bits is not None and facts.dh_bits < 1024:
         cap("F", f"DH parameters of {facts.dh_bits} bits")
@@ -333,11 +338,27 @@ def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str
         cap("F", "ROBOT (RSA padding oracle)")
     for rule in sorted(rules & _CERT_F_RULES):
         cap("F", f"certificate not trusted for this name ({rule}; SSL Labs: T/M)")
+    return caps
+
+
+def _c_caps(
+    facts: Facts,
+    offered: list[str],
+    suites: list[_catalog.CipherSuite],
+    key_bits: int | None,
+    rules: set[str],
+) -> list[tuple[str, str]]:
+    """Caps to C: weak but not broken (SSL 3.0, RC4, Sweet32, no TLS 1.2+...)."""
+    caps: list[tuple[str, str]] = []
+
+    def cap(letter: str, why: str) -> None:
+        caps.append((letter, why))
+
     if "SSLv3" in offered:
         cap("C", "SSL 3.0 is offered (POODLE)")
-    if any(_catalog.rc4(s) for s in all_suites):
+    if any(_catalog.rc4(s) for s in suites):
         cap("C", "RC4 is offered")
-    if any(_catalog.block64(s) for s in all_suites) and (
+    if any(_catalog.block64(s) for s in suites) and (
         {"TLSv1.1", "TLSv1.2", "TLSv1.3"} & set(offered)
     ):
         cap("C", "64-bit block ciphers (Sweet32) with TLS 1.1 or newer")
@@ -347,17 +368,54 @@ def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str
         cap("C", "TLS compression (CRIME)")
     if facts.secure_renegotiation is False:
         cap("C", "no secure renegotiation")
+    return caps
+
+
+def _b_caps(
+    facts: Facts,
+    offered: list[str],
+    suites: list[_catalog.CipherSuite],
+    key_bits: int | None,
+    rules: set[str],
+) -> list[tuple[str, str]]:
+    """Caps to B: legacy versions, no forward secrecy or AEAD, small keys."""
+    caps: list[tuple[str, str]] = []
+
+    def cap(letter: str, why: str) -> None:
+        caps.append((letter, why))
+
     if {"TLSv1.0", "TLSv1.1"} & set(offered):
         cap("B", "TLS 1.0 or 1.1 is offered")
-    legacy_suites = [s for s in all_suites if not s.tls13]
-    if legacy_suites and not any(s.forward_secret for s in all_suites):
+    legacy_suites = [s for s in suites if not s.tls13]
+    if legacy_suites and not any(s.forward_secret for s in suites):
         cap("B", "no forward-secret suite")
-    if all_suites and not any(s.aead for s in all_suites):
+    if suites and not any(s.aead for s in suites):
         cap("B", "no AEAD suite")
     if facts.dh_bits is not None and 1024 <= facts.dh_bits < 2048:
         cap("B", f"DH parameters of {facts.dh_bits} bits")
     if key_bits is not None and 1024 <= key_bits < 2048:
         cap("B", f"server key of {key_bits} bits")
+    return caps
+
+
+def grade(facts: Facts, findings: Sequence[AuditFinding]) -> tuple[str, list[str]]:
+    """The SSL Labs-style grade and the reasons it is capped."""
+    offered = [p for p, ok in facts.protocols.items() if ok]
+    all_suites = [
+        _catalog.suite_by_code(c) for names in facts.suites.values() for c in _codes(names)
+    ]
+    rules = {f.rule for f in findings if not f.waived}
+    key_bits = _leaf_key_bits(facts)
+
+    caps = [
+        *_fatal_caps(facts, offered, all_suites, key_bits, rules),
+        *_c_caps(facts, offered, all_suites, key_bits, rules),
+        *_b_caps(facts, offered, all_suites, key_bits, rules),
+    ]
+
+    def cap(letter: str, why: str) -> None:
+        caps.append((letter, why))
+
     if facts.fallback_scsv is False:
         cap("A-", "TLS_FALLBACK_SCSV not supported")
     if "AUDIT-DH-001" in rules:

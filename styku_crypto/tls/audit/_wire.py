@@ -187,6 +187,27 @@ async def _read_answer(
         raise
 
 
+def _eof_reply(
+    received: int, hello: _records.ServerHello | None, messages: list[tuple[int, bytes]]
+) -> Reply:
+    """What an end of stream means: closed, the flight so far, or a truncated record."""
+    if not received:
+        return Reply(kind="closed", detail="eof")
+    if hello is not None:
+        return Reply(kind="hello", hello=hello, messages=tuple(messages), detail="eof")
+    raise _records.TLSParseError("connection closed inside a record (truncated)")
+
+
+def _sslv2_reply(records: _records.RecordBuffer) -> Reply | None:
+    """The SSLv2 ServerHello once its whole record is buffered, else ``None`` (wait for more)."""
+    data = records.take_all()
+    length = ((data[0] & 0x7F) << 8 | data[1]) if len(data) >= 2 else 1 << 16
+    if len(data) < 2 + length:
+        records.feed(data)
+        return None
+    return Reply(kind="sslv2", sslv2=_records.parse_sslv2_server_hello(data))
+
+
 async def _read_records(
     reader: asyncio.StreamReader,
     full_flight: bool,
@@ -207,22 +228,16 @@ async def _read_records(
             if not received:
                 return Reply(kind="closed", detail="reset")
         if not chunk:
-            if not received:
-                return Reply(kind="closed", detail="eof")
-            if hello is not None:
-                return Reply(kind="hello", hello=hello, messages=tuple(messages), detail="eof")
-            raise _records.TLSParseError("connection closed inside a record (truncated)")
+            return _eof_reply(received, hello, messages)
         received += len(chunk)
         if len(first) < 512:
             first += chunk[: 512 - len(first)]
         records.feed(chunk)
         if sslv2 and records.peek_sslv2():
-            data = records.take_all()
-            length = ((data[0] & 0x7F) << 8 | data[1]) if len(data) >= 2 else 1 << 16
-            if len(data) < 2 + length:
-                records.feed(data)
+            reply = _sslv2_reply(records)
+            if reply is None:
                 continue
-            return Reply(kind="sslv2", sslv2=_records.parse_sslv2_server_hello(data))
+            return reply
         while (record := records.next_record()) is not None:
             ctype, _version, fragment = record
             if ctype == _records.CONTENT_ALERT:
