@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from hashlib import sha256
+from hmac import compare_digest
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeAlias, overload
 
 from cryptography.exceptions import InvalidTag
@@ -74,8 +74,6 @@ Buffer: TypeAlias = bytes | bytearray | memoryview
 
 _LOG = logging.getLogger("styku_crypto.envelope")
 _ZERO_NONCE = bytes(NONCE_LEN)
-_sha256 = hashlib.sha256
-_compare = hmac.compare_digest
 #: Module-level so that tests can inject fixed data keys (test_fast_paths).
 _urandom = os.urandom
 
@@ -286,7 +284,7 @@ class Envelope:
             tk = self._store._tenant_key(tenant, "customer")
             v = tk.version
             dek = _urandom(32)
-            c = _sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest()
+            c = sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest()
             wrapped = tk.wrapper.encrypt(
                 dek, [_WRAP_HEAD.pack(_CUSTOMER_LAYER.wrap_aad, v, c) + tenant_lp]
             )
@@ -312,8 +310,8 @@ class Envelope:
         seed = _urandom(64)
         outer_dek, inner_dek = seed[:32], seed[32:]
         bound = tenant_lp + ctx  # what both commitments and payload AADs end with
-        co = _sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest()
-        ci = _sha256(_INNER_LAYER.commitment + inner_dek + bound).digest()
+        co = sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest()
+        ci = sha256(_INNER_LAYER.commitment + inner_dek + bound).digest()
         wo = tko.wrapper.encrypt(
             outer_dek, [_WRAP_HEAD.pack(_OUTER_LAYER.wrap_aad, vo, co) + tenant_lp]
         )
@@ -362,7 +360,7 @@ class Envelope:
                 aad_heads=tuple(
                     payload_aad(pre, i, commits, tenant_lp, b"") for i in range(len(deks))
                 ),
-                commit_head=_sha256(CONTEXT_COMMIT_DOMAIN + pre + b"".join(deks)),
+                commit_head=sha256(CONTEXT_COMMIT_DOMAIN + pre + b"".join(deks)),
                 expires=0.0,
             )
             cache._put(key, entry, size, store._cached_until(keys))
@@ -511,8 +509,8 @@ class Envelope:
                     )
                     # The data key is used only after its commitment (to the key, the
                     # tenant and this context) matched.
-                    if not _compare(
-                        _sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest(), c
+                    if not compare_digest(
+                        sha256(_CUSTOMER_LAYER.commitment + dek + tenant_lp + ctx).digest(), c
                     ):
                         raise DecryptionError()
                     body = (
@@ -536,8 +534,8 @@ class Envelope:
                     dek = tk.wrapper.decrypt(
                         wrapped, [_WRAP_HEAD.pack(_CACHED_LAYER.wrap_aad, v, c) + tenant_lp]
                     )
-                    if not _compare(
-                        _sha256(_CACHED_LAYER.commitment + dek + tenant_lp).digest(), c
+                    if not compare_digest(
+                        sha256(_CACHED_LAYER.commitment + dek + tenant_lp).digest(), c
                     ):
                         raise DecryptionError()
                     nonce = bytes(
@@ -545,10 +543,10 @@ class Envelope:
                             _ONESHOT_CUSTOMER.header_len : _ONESHOT_CUSTOMER.header_len + NONCE_LEN
                         ]
                     )
-                    ctx_c = _sha256(
+                    ctx_c = sha256(
                         _CACHED_CUSTOMER.context_commitment + dek + nonce + tenant_lp + ctx
                     ).digest()
-                    if not _compare(
+                    if not compare_digest(
                         ctx_c,
                         bytes(
                             token[
@@ -612,8 +610,8 @@ class Envelope:
                 wi, [_WRAP_HEAD.pack(_INNER_LAYER.wrap_aad, vi, ci) + tenant_lp]
             )
             bound = tenant_lp + ctx
-            ok_o = _compare(_sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest(), co)
-            ok_i = _compare(_sha256(_INNER_LAYER.commitment + inner_dek + bound).digest(), ci)
+            ok_o = compare_digest(sha256(_OUTER_LAYER.commitment + outer_dek + bound).digest(), co)
+            ok_i = compare_digest(sha256(_INNER_LAYER.commitment + inner_dek + bound).digest(), ci)
             if not (ok_o and ok_i):
                 raise DecryptionError()
             tail = co + ci + bound
