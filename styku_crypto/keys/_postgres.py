@@ -55,11 +55,7 @@ faults" table in ``docs/keys.md``.
 from __future__ import annotations
 
 import contextlib
-import functools
-import math
-import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -81,6 +77,17 @@ from styku_crypto.keys._backend import (
     check_rewrap,
     next_version,
 )
+from styku_crypto.keys._pg_connections import (
+    BULK_FACTOR,
+    PgConnections,
+    RetryOnSecondary,
+    UnreachableError,
+    check_timeouts,
+    check_url,
+    describe,
+    failover_read,
+    split_url,
+)
 from styku_crypto.keys._schemes import StoreScheme, register_store_scheme
 from styku_crypto.keys._sealing import SealView, TenantState, is_store_seal
 from styku_crypto.keys._shred import (
@@ -90,40 +97,11 @@ from styku_crypto.keys._shred import (
     pending_record,
     pending_since,
 )
-from styku_crypto.keys._watchdog import SocketWatchdog
 
 __all__ = ["PostgresBackend"]
 
 _DEFAULT_TIMEOUT = 5.0
-_BULK_FACTOR = 12  # whole-store reads (export_snapshot, check) get this many timeouts
-_F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
-
-
-class _UnreachableError(KeyStoreError):
-    """No server could be reached (a :class:`KeyStoreError` to callers)."""
-
-
-class _RetryOnSecondary(KeyStoreError):  # noqa: N818 - control flow
-    """The primary failed in the middle of a read; run the read again on the secondary.
-
-    :func:`_failover_read` catches it; a read method without that decorator lets
-    it out as the :class:`KeyStoreError` it also is (so every read method that
-    uses :meth:`PostgresBackend._read` should carry the decorator).
-    """
-
-
-def _failover_read(method: _F) -> _F:
-    """Run a read method again (once) on the secondary when the primary fails mid-read."""
-
-    @functools.wraps(method)
-    def run(self: PostgresBackend, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except _RetryOnSecondary:
-            return method(self, *args, **kwargs)
-
-    return run  # type: ignore[return-value]
 
 
 _SCHEMA_VERSION = 1
@@ -177,62 +155,6 @@ _LOCK_HOLDERS = (
     " ORDER BY l.pid"
 )
 _TABLES = ("styku_tenants", "styku_tenant_keys", "styku_key_wraps", "styku_shredded")
-
-
-def _split_url(url: str) -> tuple[str, str | None, str | None]:
-    """Return (primary URL without our parameters, secondary URL or None, timeouts or None)."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    secondary = timeouts = None
-    kept = []
-    for name, value in query:
-        if name == "secondary":
-            secondary = value
-        elif name == "timeouts":
-            timeouts = value
-        else:
-            kept.append((name, value))
-    query_text = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
-    clean = urllib.parse.urlunsplit(parts._replace(query=query_text))
-    return clean, secondary, timeouts
-
-
-def _check_timeouts(value: object) -> float:
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInputError("timeouts must be a number of seconds") from None
-    if not 0.05 <= seconds <= 3600:
-        raise InvalidInputError("timeouts must be 0.05..3600 seconds")
-    return seconds
-
-
-def _check_url(psycopg: Any, url: str, what: str) -> None:
-    """Refuse a malformed URL up front, without echoing it (it may hold a password).
-
-    libpq's own parse errors quote the offending text (a password included), and
-    a bad port makes :func:`urllib.parse.urlsplit` raise a bare ``ValueError``
-    later, when a message is built; both become one typed, redacted error here.
-    """
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise InvalidInputError(f"a PostgreSQL {what} URL starts with postgresql://")
-    try:
-        _ = urllib.parse.urlsplit(url).port
-        psycopg.conninfo.conninfo_to_dict(url)
-    except (ValueError, psycopg.Error):
-        raise InvalidInputError(
-            f"malformed PostgreSQL {what} URL (check the host, port, percent-encoding"
-            " and query parameters)"
-        ) from None
-
-
-def _describe(url: str) -> str:
-    """A URL without its password, for messages and ``location``."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{parts.username}@" if parts.username else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 class _View:
@@ -326,24 +248,25 @@ class PostgresBackend(KeyStoreBackend):
         if not url.startswith(("postgresql://", "postgres://")):
             raise InvalidInputError("a PostgreSQL store URL starts with postgresql://")
         self._psycopg = require("psycopg", extra="postgres")
-        primary, from_query, timeouts_query = _split_url(url)
+        primary, from_query, timeouts_query = split_url(url)
         if timeouts is None:
             timeouts = _DEFAULT_TIMEOUT if timeouts_query is None else timeouts_query  # type: ignore[assignment]
-        self._timeout = _check_timeouts(timeouts)
-        _check_url(self._psycopg, primary, "store")
+        self._timeout = check_timeouts(timeouts)
+        check_url(self._psycopg, primary, "store")
         self._primary_url = primary
         self._secondary_url = secondary or from_query
         if self._secondary_url:
-            _check_url(self._psycopg, self._secondary_url, "secondary")
+            check_url(self._psycopg, self._secondary_url, "secondary")
         self._read_only = read_only
-        self._retry_after = retry_primary_after
-        self._lock = threading.RLock()
-        self._conn: Any = None
-        self._sconn: Any = None
-        self._primary_down_until = 0.0
-        self._closed = False
         self._schema_ok = False
-        self._watchdog = SocketWatchdog("postgres")
+        self._db = PgConnections(
+            self._psycopg,
+            primary,
+            self._secondary_url,
+            timeout=self._timeout,
+            read_only=read_only,
+            retry_after=retry_primary_after,
+        )
 
     # -- plumbing -----------------------------------------------------------
 
@@ -355,9 +278,9 @@ class PostgresBackend(KeyStoreBackend):
     @property
     def location(self) -> str:
         """The primary's URL without password (and the secondary's, if any)."""
-        loc = _describe(self._primary_url)
+        loc = describe(self._primary_url)
         if self._secondary_url:
-            loc += f" (secondary {_describe(self._secondary_url)})"
+            loc += f" (secondary {describe(self._secondary_url)})"
         return loc
 
     def __repr__(self) -> str:
@@ -374,7 +297,7 @@ class PostgresBackend(KeyStoreBackend):
     @property
     def connect_bound(self) -> float:
         """Seconds one connection attempt may take: max(2, timeouts)."""
-        return float(max(2, math.ceil(self._timeout)))
+        return self._db.connect_bound
 
     @property
     def read_bound(self) -> float:
@@ -386,186 +309,28 @@ class PostgresBackend(KeyStoreBackend):
         """Upper bound of one write call under faults (writes never go to the secondary)."""
         return self.connect_bound + self._timeout
 
-    def _connect(self, url: str, *, read_only: bool) -> Any:
-        ms = max(1, int(self._timeout * 1000))
-        options = f"-c statement_timeout={ms} -c lock_timeout={ms}"
-        given = self._psycopg.conninfo.conninfo_to_dict(url).get("options")
-        if given:  # the URL's own options (search_path...) are kept, ours come last
-            options = f"{given} {options}"
-        if read_only:
-            options += " -c default_transaction_read_only=on"
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": int(self.connect_bound),
-            "keepalives": 1,
-            "keepalives_idle": max(1, int(self._timeout)),
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-            "tcp_user_timeout": ms,
-            "options": options,
-        }
-        return self._psycopg.connect(url, **kwargs)
-
-    @contextlib.contextmanager
-    def _bounded(self, conn: Any, seconds: float | None = None) -> Iterator[None]:
-        """Cut *conn* off (client side) if the body outlasts *seconds* (default: timeouts)."""
-        # A little over the server-side timeouts, so a live server reports its own
-        # QueryCanceled/LockNotAvailable first and keeps the connection usable.
-        limit = (self._timeout if seconds is None else seconds) * 1.1 + 0.05
-        with self._watchdog.bound(conn.pgconn.socket, limit):
-            yield
-
-    def _primary(self) -> Any:
-        if self._closed:
-            raise KeyStoreError("key store is closed")
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = None
-            try:
-                self._conn = self._connect(self._primary_url, read_only=self._read_only)
-            except self._psycopg.OperationalError:
-                self._primary_down_until = time.monotonic() + self._retry_after
-                raise
-        return self._conn
-
-    def _secondary(self) -> Any:
-        if self._sconn is None or self._sconn.closed or self._sconn.broken:
-            self._sconn = None
-            assert self._secondary_url is not None
-            self._sconn = self._connect(self._secondary_url, read_only=True)
-        return self._sconn
-
     @contextlib.contextmanager
     def _read(self, *, bulk: bool = False, schema: bool = True) -> Iterator[Any]:
-        """A read transaction: on the primary, or on the secondary when the primary is down.
-
-        The ``BEGIN`` doubles as the liveness probe: if it fails on the primary,
-        the read goes to the secondary (when configured). If the primary fails
-        *during* the body, :class:`_RetryOnSecondary` is raised for
-        :func:`_failover_read` to run the whole read method again (on the
-        secondary). The transaction is bounded by ``timeouts`` (``bulk``: 12x).
-        """
-        psycopg = self._psycopg
-        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        limit = self._timeout * (_BULK_FACTOR if bulk else 1)
-        with self._lock:
-            cur = None
-            on_primary = False
-            use_secondary = (
-                self._secondary_url is not None and time.monotonic() < self._primary_down_until
-            )
-            if not use_secondary:
-                try:
-                    conn = self._primary()
-                    with self._bounded(conn):
-                        cur = conn.cursor()
-                        cur.execute(begin)
-                    on_primary = True
-                except psycopg.OperationalError:
-                    self._primary_down_until = time.monotonic() + self._retry_after
-                    if self._secondary_url is None:
-                        raise _UnreachableError(
-                            f"key store {_describe(self._primary_url)} is unreachable"
-                        ) from None
-                    cur = None
-                except psycopg.Error as exc:
-                    raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
-            if cur is None:
-                try:
-                    conn = self._secondary()
-                    with self._bounded(conn):
-                        cur = conn.cursor()
-                        cur.execute(begin)
-                except psycopg.OperationalError:
-                    raise _UnreachableError(
-                        f"key store {_describe(self._primary_url)} and its secondary"
-                        f" {_describe(self._secondary_url or '')} are unreachable"
-                    ) from None
-                except psycopg.Error as exc:
-                    raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
-            try:
-                with self._bounded(conn, limit):
-                    if bulk:
-                        ms = max(1, int(limit * 1000))
-                        cur.execute(f"SET LOCAL statement_timeout = {ms}")
-                    if schema and not self._schema_ok:
-                        self._schema_state(cur, strict=True)
-                    yield cur
-                    cur.execute("COMMIT")
-            except psycopg.OperationalError:
-                with contextlib.suppress(psycopg.Error):
-                    cur.execute("ROLLBACK")
-                if on_primary:
-                    self._primary_down_until = time.monotonic() + self._retry_after
-                    if self._secondary_url is not None:
-                        raise _RetryOnSecondary(
-                            f"key store {_describe(self._primary_url)} failed during a read"
-                        ) from None
-                    raise KeyStoreError(
-                        f"key store {_describe(self._primary_url)} failed or timed out"
-                        f" during a read (bound {limit:g}s)"
-                    ) from None
-                raise KeyStoreError(
-                    f"key store secondary {_describe(self._secondary_url or '')} failed or"
-                    f" timed out during a read (bound {limit:g}s)"
-                ) from None
-            except psycopg.Error as exc:
-                with contextlib.suppress(psycopg.Error):
-                    cur.execute("ROLLBACK")
-                raise KeyStoreError(f"key store read failed ({type(exc).__name__})") from None
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):
-                    cur.execute("ROLLBACK")
-                raise
+        """A read transaction (:meth:`PgConnections.read`); checks the schema until it is known."""
+        check = self._check_schema if schema and not self._schema_ok else None
+        with self._db.read(bulk=bulk, before=check) as cur:
+            yield cur
 
     @contextlib.contextmanager
     def _write(self, *, bound: float | None = None) -> Iterator[Any]:
-        """A write transaction on the primary (never the secondary), bounded by ``timeouts``.
+        """A write transaction on the primary (:meth:`PgConnections.write`).
 
         Creates the schema first when no call has confirmed it yet (lazily, on
         the first write after an open that could not reach any server).
         """
-        psycopg = self._psycopg
-        with self._lock:
-            if self._read_only:
-                raise KeyStoreError("key store is open read-only")
-            try:
-                conn = self._primary()
-            except psycopg.OperationalError:
-                raise _UnreachableError(
-                    f"key store primary {_describe(self._primary_url)} is unreachable;"
-                    " writes are refused (a secondary is read-only)"
-                ) from None
-            except psycopg.Error as exc:
-                raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
-            created = False
-            try:
-                with self._bounded(conn, bound), conn.transaction():
-                    cur = conn.cursor()
-                    if bound is not None:
-                        cur.execute(f"SET LOCAL statement_timeout = {max(1, int(bound * 1000))}")
-                    if not self._schema_ok:
-                        self._create_schema(cur)
-                        created = True
-                    yield cur
-                if created:
-                    self._schema_ok = True
-            except psycopg.errors.UniqueViolation:
-                raise KeyStoreError("key store constraint violated (duplicate)") from None
-            except psycopg.errors.ReadOnlySqlTransaction:
-                raise KeyStoreError("key store database is read-only") from None
-            except psycopg.OperationalError as exc:
-                if not isinstance(
-                    exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
-                ):
-                    self._primary_down_until = time.monotonic() + self._retry_after
-                raise KeyStoreError(
-                    f"key store primary {_describe(self._primary_url)} failed or timed out"
-                    f" during a write ({type(exc).__name__}, bound"
-                    f" {self._timeout if bound is None else bound:g}s); the transaction was"
-                    " not committed or its outcome is unknown"
-                ) from None
-            except psycopg.Error as exc:
-                raise KeyStoreError(f"key store write failed ({type(exc).__name__})") from None
+        create = None if self._schema_ok else self._create_schema
+        with self._db.write(bound=bound, before=create) as cur:
+            yield cur
+        if create is not None:
+            self._schema_ok = True
+
+    def _check_schema(self, cur: Any) -> None:
+        self._schema_state(cur, strict=True)
 
     @contextlib.contextmanager
     def seal_view(self, *, write: bool = False) -> Iterator[_View]:
@@ -577,7 +342,7 @@ class PostgresBackend(KeyStoreBackend):
             with self._read() as cur:
                 yield _View(cur)
 
-    @_failover_read
+    @failover_read
     def read_sealed(self, fn: Callable[[SealView], _T]) -> _T:
         """``fn(view)`` in one read transaction, run again on the replica if the primary fails."""
         with self.seal_view() as view:
@@ -598,7 +363,7 @@ class PostgresBackend(KeyStoreBackend):
         """
         try:
             present = self._probe_schema()
-        except _UnreachableError:
+        except UnreachableError:
             return  # checked by the first read (or created by the first write)
         if present:
             self._schema_ok = True
@@ -608,7 +373,7 @@ class PostgresBackend(KeyStoreBackend):
         with self._write():
             pass  # _write creates the schema (self._schema_ok is False)
 
-    @_failover_read
+    @failover_read
     def _probe_schema(self) -> bool:
         with self._read(schema=False) as cur:
             return self._schema_state(cur, strict=False)
@@ -684,7 +449,7 @@ class PostgresBackend(KeyStoreBackend):
             ],
         )
 
-    @_failover_read
+    @failover_read
     def get_tenant(self, name: str) -> TenantRecord:
         """Return tenant *name*; :class:`KeyNotFoundError` if unknown."""
         with self._read() as cur:
@@ -696,7 +461,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"unknown tenant {name!r}")
         return TenantRecord(row[0], row[1], row[2])
 
-    @_failover_read
+    @failover_read
     def list_tenants(self) -> list[TenantRecord]:
         """Every tenant, sorted by name."""
         with self._read() as cur:
@@ -741,7 +506,7 @@ class PostgresBackend(KeyStoreBackend):
             for (t, p, v), (key_id, created_at, wraps) in grouped.items()
         ]
 
-    @_failover_read
+    @failover_read
     def get_key(self, tenant: str, purpose: str, version: int) -> KeyRecord:
         """Return one key version."""
         with self._read() as cur:
@@ -755,7 +520,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key version {version}")
         return found[0]
 
-    @_failover_read
+    @failover_read
     def get_primary(self, tenant: str, purpose: str) -> KeyRecord:
         """Return the highest version of (*tenant*, *purpose*)."""
         with self._read() as cur:
@@ -770,7 +535,7 @@ class PostgresBackend(KeyStoreBackend):
             raise KeyNotFoundError(f"tenant {tenant!r} has no {purpose} key")
         return found[0]
 
-    @_failover_read
+    @failover_read
     def list_keys(self, tenant: str) -> list[KeyRecord]:
         """Every key of *tenant*."""
         with self._read() as cur:
@@ -943,10 +708,10 @@ class PostgresBackend(KeyStoreBackend):
         psycopg = self._psycopg
         wait_ms = max(50, int(min(lock_timeout, self._timeout / 10) * 1000))
         for table in ("styku_key_wraps", "styku_tenant_keys"):
-            with self._lock:
+            with self._db.lock:
                 try:
-                    conn = self._primary()
-                    with self._bounded(conn, 2 * self._timeout):
+                    conn = self._db.primary()
+                    with self._db.bounded(conn, 2 * self._timeout):
                         if conn.execute(_LOCK_HOLDERS, (table,)).fetchall():
                             return True
                         conn.execute(f"SET lock_timeout = {wait_ms}")
@@ -963,7 +728,7 @@ class PostgresBackend(KeyStoreBackend):
                     ) from None
         return False
 
-    @_failover_read
+    @failover_read
     def shred_list(self) -> list[tuple[str, datetime]]:
         """Every shredded tenant with its shred time."""
         with self._read() as cur:
@@ -975,7 +740,7 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- meta ---------------------------------------------------------------
 
-    @_failover_read
+    @failover_read
     def get_meta(self, name: str) -> bytes | None:
         """A small value by name, or ``None``."""
         with self._read() as cur:
@@ -998,7 +763,7 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- snapshots ----------------------------------------------------------
 
-    @_failover_read
+    @failover_read
     def export_snapshot(self) -> StoreSnapshot:
         """A consistent copy of the whole store (one repeatable-read transaction)."""
         with self._read(bulk=True) as cur:
@@ -1024,7 +789,7 @@ class PostgresBackend(KeyStoreBackend):
         """Load *snapshot* into this (empty) store in one transaction."""
         if snapshot.format_version != 1:
             raise KeyStoreError(f"unsupported snapshot format {snapshot.format_version}")
-        with self._write(bound=_BULK_FACTOR * self._timeout) as cur:
+        with self._write(bound=BULK_FACTOR * self._timeout) as cur:
             cur.execute("LOCK TABLE styku_tenants IN EXCLUSIVE MODE")
             for table in _TABLES:
                 cur.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - constant names
@@ -1049,7 +814,7 @@ class PostgresBackend(KeyStoreBackend):
 
     # -- health -------------------------------------------------------------
 
-    @_failover_read
+    @failover_read
     def check(self) -> list[str]:
         """Consistency problems: keyless or gapped tenants, shred-list mismatches, orphans."""
         problems: list[str] = []
@@ -1078,8 +843,8 @@ class PostgresBackend(KeyStoreBackend):
                     " AND w.purpose = k.purpose AND w.version = k.version)"
                 )
                 stray = cur.fetchone()[0]
-        except _RetryOnSecondary:
-            raise  # @_failover_read runs the check again on the secondary
+        except RetryOnSecondary:
+            raise  # @failover_read runs the check again on the secondary
         except KeyStoreError as exc:
             return [str(exc)]
         for name, shredded_at in tenants:
@@ -1106,14 +871,7 @@ class PostgresBackend(KeyStoreBackend):
 
     def close(self) -> None:
         """Close both connections. Idempotent."""
-        with self._lock:
-            self._closed = True
-            self._watchdog.close()
-            for conn in (self._conn, self._sconn):
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-            self._conn = self._sconn = None
+        self._db.close()
 
 
 _SCHEME = StoreScheme(make=lambda url, read_only, create: PostgresBackend(url, read_only=read_only))
