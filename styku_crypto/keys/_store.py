@@ -830,12 +830,13 @@ class KeyStore:
         """
         purposes = PURPOSES if purpose is None else (_check_purpose(purpose),)
         made = []
-        # Resolved before the backend's write transaction, which calls make() inside it.
-        roots = self._roots_for(tenant)
         for p in purposes:
+            # Resolved (and cached) before the backend's write transaction, which calls
+            # make() inside it where no other read may start.
+            self._roots_for(tenant)
 
             def make(version: int, purpose: str = p) -> KeyRecord:
-                return self._new_record(tenant, purpose, version, roots)
+                return self._new_record(tenant, purpose, version)
 
             record = self._backend.rotate(tenant, p, make)
             with self._lock:
