@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import ClassVar
 
 from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.keys._schemes import root_from_spec
@@ -37,7 +36,7 @@ class RootKeyProvider(abc.ABC):
 
     #: True when the provider can create and destroy one root object per tenant
     #: (:meth:`create_tenant_root`, :meth:`tenant_root`, :meth:`destroy_tenant_root`).
-    supports_tenant_roots: ClassVar[bool] = False
+    supports_tenant_roots: bool = False
 
     @staticmethod
     def from_spec(spec: str) -> RootKeyProvider:

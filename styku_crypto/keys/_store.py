@@ -605,12 +605,17 @@ class KeyStore:
         """The providers *tenant*'s keys are wrapped under (its own objects, or the shared roots).
 
         Raises:
+            KeyNotFoundError: unknown tenant.
             KeyStoreError: the tenant has per-tenant objects, but under none of the
                 configured roots.
         """
         cached = self._roots_of.get(tenant)
         if cached is not None:
             return cached
+        # The tenant first, then its record: rows and record are committed together, so a
+        # tenant that exists and has no record is a shared-root tenant for good (checking
+        # the other way round could cache "shared" for a tenant created in between).
+        self._backend.get_tenant(tenant)
         entries = self._tenant_root_entries(tenant)
         if entries is None:
             roots = self._providers
@@ -718,29 +723,41 @@ class KeyStore:
             f" unwraps under them; run `keys shred --finish {tenant}`"
         )
 
-    def _destroyed_tenants(self, records: Sequence[KeyRecord]) -> set[str]:
-        """Tenants of *records* (e.g. from a backup) with a per-tenant object already destroyed.
+    def _destroyed_tenants(self, records: Sequence[KeyRecord]) -> dict[str, set[str]]:
+        """``{tenant: destroyed provider ids}`` for *records* (e.g. from a backup) whose
+        per-tenant objects are destroyed.
 
-        Every per-tenant wrap is tried (one destroyed object is enough: a shred
-        that destroyed only some of them is still a shred). Other failures are
-        left to the caller's own unwrap.
+        Each per-tenant object of a tenant is tried once (one destroyed object is
+        enough to count the tenant as shredded: a shred that destroyed only some
+        of them is still a shred). Other failures are left to the caller's unwrap.
         """
-        destroyed: set[str] = set()
+        destroyed: dict[str, set[str]] = {}
+        probed: set[tuple[str, str]] = set()
         for record in records:
-            if record.tenant in destroyed:
-                continue
             aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
             for provider, wrapped in self._wrap_order(record):
-                if TENANT_ROOT_MARK not in provider.provider_id:
+                pid = provider.provider_id
+                if TENANT_ROOT_MARK not in pid or (record.tenant, pid) in probed:
                     continue
+                probed.add((record.tenant, pid))
                 try:
                     provider.unwrap(wrapped, aad=aad)
                 except KeyDestroyedError:
-                    destroyed.add(record.tenant)
-                    break
+                    destroyed.setdefault(record.tenant, set()).add(pid)
                 except (KeyStoreError, DecryptionError):
                     continue
         return destroyed
+
+    def _note_destroyed(self, destroyed: dict[str, set[str]]) -> None:
+        """After a restore: record the per-tenant objects found destroyed as destroyed."""
+        for tenant, pids in sorted(destroyed.items()):
+            entries = self._tenant_root_entries(tenant)
+            if not entries:
+                continue
+            for entry in entries:
+                if entry[2] == _LIVE and entry[0] + TENANT_ROOT_MARK + entry[1] in pids:
+                    entry[2] = "destroyed: found destroyed at restore"
+            self._write_record(TENANT_ROOTS_RECORD + tenant, self._roots_doc(entries))
 
     # -- public operations --------------------------------------------------
 

@@ -24,6 +24,7 @@ from styku_crypto.envelope import Envelope
 from styku_crypto.exceptions import (
     InvalidInputError,
     KeyDestroyedError,
+    KeyNotFoundError,
     ShredIncompleteError,
     TenantRootRemainsError,
 )
@@ -36,6 +37,7 @@ from styku_crypto.keys import (
     RootKeyProvider,
     SQLiteBackend,
     backup,
+    drill,
     restore,
 )
 from styku_crypto.keys._backup import load_backup
@@ -115,6 +117,8 @@ def test_old_backup_of_a_shredded_tenant_is_undecryptable(
     refs = _gone_refs(prod, "gone")
     dest = tmp_path / "backups"
     old = backup(prod, [dest]).backup_id
+    report = drill(dest, root=root)  # the drill reaches the per-tenant objects through the root
+    assert report.passed, report
 
     prod.shred("gone")
     assert not any(_object_exists(root, ref) for ref in refs)
@@ -142,6 +146,7 @@ def test_old_backup_of_a_shredded_tenant_is_undecryptable(
     target = _store(tmp_path, "target", root)
     result = restore(dest, target, backup_id=old)
     assert result.kept_shredded == ("gone",)
+    assert target.check() == []  # the restored record says the object is destroyed
     renv = Envelope(target)
     assert renv.decrypt(tok_acme, tenant="acme", context=CTX) == b"acme's data"
     with pytest.raises(KeyDestroyedError):
@@ -313,3 +318,49 @@ def test_tampered_roots_record_stops_the_shred(root: RootKeyProvider, tmp_path: 
         store.shred("a")
     assert not store.describe("a").shredded
     store.close()
+
+
+def test_postgres_store_with_per_tenant_roots(
+    request: pytest.FixtureRequest, tmp_path: Path, softhsm_token: SoftHSMToken
+) -> None:
+    """PostgreSQL: rows and the sealed object record commit together; the shred guarantee holds."""
+    from tests._support.keystores import postgres_backend
+
+    hsm = pkcs11_provider(request, tmp_path, "root")
+    backend = postgres_backend(request, tmp_path, "prod")
+    backend.initialize()
+    prod = KeyStore(backend, root=hsm, cache_ttl=0, tenant_roots=True)
+    prod.create_tenant("gone")
+    prod.create_tenant("acme")
+    prod.rotate("acme")
+    assert prod.check(deep=True) == []
+    dest = tmp_path / "backups"
+    old = backup(prod, [dest]).backup_id
+    prod.shred("gone")
+    shutil.rmtree(dest / "tombstones")
+    target_backend = postgres_backend(request, tmp_path, "target")
+    target_backend.initialize()
+    target = KeyStore(target_backend, root=pkcs11_provider(request, tmp_path, "root"), cache_ttl=0)
+    assert restore(dest, target, backup_id=old).kept_shredded == ("gone",)
+    assert target.check(deep=True) == []
+    with pytest.raises(KeyDestroyedError):
+        target._tenant_key("gone", "customer", 1)
+    assert target._tenant_key("acme", "customer").version == 2
+    target.close()
+    prod.close()
+
+
+def test_a_tenant_created_elsewhere_is_never_wrapped_under_the_shared_root(
+    root: RootKeyProvider, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A store that looked the tenant up before another process created it per-tenant
+    never rotates it under the shared root (no stale "shared" answer is cached)."""
+    early = _store(tmp_path, "s", root)
+    with pytest.raises(KeyNotFoundError):
+        early.rotate("late")
+    other_root = FACTORIES[request.node.callspec.params["root"]](request, tmp_path, "root")
+    with _store(tmp_path, "s", other_root, tenant_roots=True) as creator:
+        creator.create_tenant("late")
+    (info,) = early.rotate("late", purpose="customer")
+    assert all(TENANT_ROOT_MARK in pid for pid in info.providers)
+    early.close()
