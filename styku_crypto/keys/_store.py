@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import re
@@ -32,6 +30,14 @@ from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import TENANT_ROOT_MARK, RootKeyProvider
 from styku_crypto.keys._schemes import root_from_spec, store_scheme
 from styku_crypto.keys._sealing import KEY_NAME, Sealer, SealView, TenantState
+from styku_crypto.keys._tenant_roots import (
+    LIVE,
+    TENANT_ROOTS_POLICY,
+    TENANT_ROOTS_RECORD,
+    TenantRoots,
+    entries_doc,
+    parse_entries,
+)
 
 __all__ = [
     "RESERVED_PREFIX",
@@ -60,15 +66,6 @@ RESERVED_PREFIX = "styku-internal-"
 #: the hook that writes signed tombstones to every backup destination of the store
 #: (a registry, so this module never imports the backup module).
 SHRED_HOOKS: list[Callable[[KeyStore, str], None]] = []
-
-#: Authenticated record (per tenant) naming its per-tenant root objects:
-#: ``{"v": 1, "roots": [[parent provider id, object reference, state], ...]}``,
-#: state ``"live"`` or the note of its destruction (``"destroyed: ..."``).
-TENANT_ROOTS_RECORD = "tenant-roots/"
-#: Authenticated record set once a store is used with ``tenant_roots=True``: from
-#: then on every new tenant gets its own root objects, however the store is opened.
-_TENANT_ROOTS_POLICY = "policy/tenant-roots"
-_LIVE = "live"
 
 
 @dataclass(frozen=True)
@@ -225,17 +222,14 @@ class KeyStore:
             raise InvalidInputError("quorum must be an integer")
         if not 1 <= quorum <= len(providers):
             raise InvalidInputError(f"quorum must be 1..{len(providers)} (the number of roots)")
+        self._troots = TenantRoots(providers)
         if tenant_roots:
-            for provider in providers:
-                if not provider.supports_tenant_roots:
-                    raise provider._no_tenant_roots()
+            self._troots.refuse_unless_supported()
         self._quorum = quorum
         self._backend = backend
         self._providers = providers
         self._tenant_roots = bool(tenant_roots)
-        # Providers wrapping under per-tenant objects, by provider id (closed with the store),
-        # and each tenant's wrapping providers (its own objects, or the shared roots).
-        self._children: dict[str, RootKeyProvider] = {}
+        # Each tenant's wrapping providers (its own objects, or the shared roots).
         self._roots_of: dict[str, tuple[RootKeyProvider, ...]] = {}
         # Authenticated metadata: every backend write reseals, every backend read verifies.
         self._sealer = Sealer(
@@ -424,9 +418,8 @@ class KeyStore:
             self._keys.clear()
             self._primary.clear()
         self._backend.close()
-        with self._lock:
-            children, self._children = list(self._children.values()), {}
-        for provider in [*children, *self._providers]:
+        self._troots.close()
+        for provider in self._providers:
             provider.close()
 
     # -- wrapping -----------------------------------------------------------
@@ -503,7 +496,7 @@ class KeyStore:
         aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
         tried: list[str] = []
         # A per-tenant object that was destroyed raises KeyDestroyedError: never failed over.
-        for provider, wrapped in self._wrap_order(record):
+        for provider, wrapped in self._troots.wrap_order(record):
             tried.append(provider.provider_id)
             try:
                 return provider.unwrap(wrapped, aad=aad)
@@ -532,74 +525,12 @@ class KeyStore:
             )
         raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
 
-    # -- per-tenant roots -----------------------------------------------------
-
-    def _resolve(self, pid: str) -> tuple[int, RootKeyProvider] | None:
-        """``(failover rank, provider)`` for a wrap's provider id, or ``None`` if not configured.
-
-        A per-tenant id (``<root id>#tenant=<ref>``) resolves to the object *ref*
-        of that configured root; only providers that hold per-tenant objects do.
-        """
-        parent_id, mark, ref = pid.partition(TENANT_ROOT_MARK)
-        for rank, provider in enumerate(self._providers):
-            if provider.provider_id != parent_id:
-                continue
-            if not mark:
-                return rank, provider
-            if not provider.supports_tenant_roots:
-                return None
-            return rank, self._child(provider, ref)
-        return None
-
-    def _child(self, parent: RootKeyProvider, ref: str) -> RootKeyProvider:
-        pid = parent.provider_id + TENANT_ROOT_MARK + ref
-        with self._lock:
-            child = self._children.get(pid)
-        if child is not None:
-            return child
-        made = parent.tenant_root(ref)
-        with self._lock:
-            child = self._children.setdefault(pid, made)
-        if child is not made:
-            made.close()
-        return child
-
-    def _wrap_order(self, record: KeyRecord) -> list[tuple[RootKeyProvider, bytes]]:
-        """The record's wraps that configured roots can open, in failover order."""
-        found = []
-        for index, (pid, wrapped) in enumerate(record.wraps):
-            resolved = self._resolve(pid)
-            if resolved is not None:
-                found.append((resolved[0], index, resolved[1], wrapped))
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [(provider, wrapped) for _, _, provider, wrapped in found]
+    # -- per-tenant roots (keys/_tenant_roots.py) -----------------------------
 
     def _tenant_root_entries(self, tenant: str) -> list[list[str]] | None:
-        """The sealed ``[parent id, reference, state]`` entries of *tenant*, or ``None``."""
+        """The sealed ``[root provider id, reference, state]`` entries of *tenant*, or ``None``."""
         raw = self._read_record(TENANT_ROOTS_RECORD + tenant)
-        if raw is None:
-            return None
-        try:
-            doc = json.loads(raw)
-            entries = doc["roots"]
-            if doc.get("v") != 1 or not isinstance(entries, list):
-                raise TypeError
-            for entry in entries:
-                if (
-                    not isinstance(entry, list)
-                    or len(entry) != 3
-                    or not all(isinstance(x, str) for x in entry)
-                ):
-                    raise TypeError
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            raise MetadataIntegrityError(
-                f"the per-tenant roots record of tenant {tenant!r} is malformed"
-            ) from None
-        return entries
-
-    @staticmethod
-    def _roots_doc(entries: Sequence[Sequence[str]]) -> bytes:
-        return json.dumps({"v": 1, "roots": [list(e) for e in entries]}, sort_keys=True).encode()
+        return None if raw is None else parse_entries(raw, tenant)
 
     def _roots_for(self, tenant: str) -> tuple[RootKeyProvider, ...]:
         """The providers *tenant*'s keys are wrapped under (its own objects, or the shared roots).
@@ -617,20 +548,7 @@ class KeyStore:
         # the other way round could cache "shared" for a tenant created in between).
         self._backend.get_tenant(tenant)
         entries = self._tenant_root_entries(tenant)
-        if entries is None:
-            roots = self._providers
-        else:
-            found = []
-            for parent_id, ref, _state in entries:
-                resolved = self._resolve(parent_id + TENANT_ROOT_MARK + ref)
-                if resolved is not None:
-                    found.append(resolved)
-            if not found:
-                raise KeyStoreError(
-                    f"tenant {tenant!r} has per-tenant root objects only under root providers"
-                    " that are not configured here: " + ", ".join(sorted({e[0] for e in entries}))
-                )
-            roots = tuple(p for _, p in sorted(found, key=lambda item: item[0]))
+        roots = self._providers if entries is None else self._troots.roots_of(tenant, entries)
         with self._lock:
             self._roots_of[tenant] = roots
         return roots
@@ -638,30 +556,10 @@ class KeyStore:
     def _wants_tenant_roots(self) -> bool:
         if self._tenant_roots:
             return True
-        if self._read_record(_TENANT_ROOTS_POLICY) is None:
+        if self._read_record(TENANT_ROOTS_POLICY) is None:
             return False
-        for provider in self._providers:  # the store's recorded policy: refuse, never fall back
-            if not provider.supports_tenant_roots:
-                raise provider._no_tenant_roots()
+        self._troots.refuse_unless_supported()  # the recorded mode: refuse, never fall back
         return True
-
-    def _create_tenant_roots(self, tenant: str) -> list[list[str]]:
-        """One new object per configured root for *tenant*; all or none (made ones destroyed)."""
-        entries: list[list[str]] = []
-        try:
-            for provider in self._providers:
-                entries.append([provider.provider_id, provider.create_tenant_root(tenant), _LIVE])
-        except BaseException:
-            self._destroy_quietly(entries)
-            raise
-        return entries
-
-    def _destroy_quietly(self, entries: Sequence[Sequence[str]]) -> None:
-        """Undo objects that no committed row references (best effort: they hold nothing)."""
-        by_id = {p.provider_id: p for p in self._providers}
-        for parent_id, ref, _state in entries:
-            with contextlib.suppress(KeyStoreError, InvalidInputError, KeyError):
-                by_id[parent_id].destroy_tenant_root(ref)
 
     def _destroy_tenant_roots(self, tenant: str) -> list[str]:
         """Destroy every live per-tenant object of the SHREDDED *tenant*; record each outcome.
@@ -672,38 +570,9 @@ class KeyStore:
         entries = self._tenant_root_entries(tenant)
         if not entries:
             return []
-        by_id = {p.provider_id: p for p in self._providers}
-        failed: list[str] = []
-        changed = False
-        for entry in entries:
-            parent_id, ref, state = entry
-            if state != _LIVE:
-                continue
-            parent = by_id.get(parent_id)
-            if parent is None or not parent.supports_tenant_roots:
-                failed.append(f"{parent_id} {ref}: that root provider is not configured here")
-                continue
-            with self._lock:
-                child = self._children.pop(parent_id + TENANT_ROOT_MARK + ref, None)
-            if child is not None:
-                child.close()  # drop pooled sessions holding the object's handle
-            try:
-                note = parent.destroy_tenant_root(ref)
-            except (KeyStoreError, InvalidInputError) as exc:
-                failed.append(f"{parent_id} {ref}: {exc}")
-                continue
-            entry[2] = "destroyed: " + note
-            changed = True
-            emit(
-                "key.tenant_root_destroyed",
-                capability="keys",
-                outcome="success",
-                level=logging.WARNING,
-                tenant=tenant,
-                attributes={"provider": parent_id, "detail": f"{ref}: {note}"},
-            )
+        changed, failed = self._troots.destroy(tenant, entries)
         if changed:
-            self._write_record(TENANT_ROOTS_RECORD + tenant, self._roots_doc(entries))
+            self._write_record(TENANT_ROOTS_RECORD + tenant, entries_doc(entries))
         return failed
 
     def _tenant_roots_remain(self, tenant: str, failed: Sequence[str]) -> TenantRootRemainsError:
@@ -724,29 +593,8 @@ class KeyStore:
         )
 
     def _destroyed_tenants(self, records: Sequence[KeyRecord]) -> dict[str, set[str]]:
-        """``{tenant: destroyed provider ids}`` for *records* (e.g. from a backup) whose
-        per-tenant objects are destroyed.
-
-        Each per-tenant object of a tenant is tried once (one destroyed object is
-        enough to count the tenant as shredded: a shred that destroyed only some
-        of them is still a shred). Other failures are left to the caller's unwrap.
-        """
-        destroyed: dict[str, set[str]] = {}
-        probed: set[tuple[str, str]] = set()
-        for record in records:
-            aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-            for provider, wrapped in self._wrap_order(record):
-                pid = provider.provider_id
-                if TENANT_ROOT_MARK not in pid or (record.tenant, pid) in probed:
-                    continue
-                probed.add((record.tenant, pid))
-                try:
-                    provider.unwrap(wrapped, aad=aad)
-                except KeyDestroyedError:
-                    destroyed.setdefault(record.tenant, set()).add(pid)
-                except (KeyStoreError, DecryptionError):
-                    continue
-        return destroyed
+        """``{tenant: destroyed provider ids}`` among *records* (a restore's backup)."""
+        return self._troots.destroyed_among(records)
 
     def _note_destroyed(self, destroyed: dict[str, set[str]]) -> None:
         """After a restore: record the per-tenant objects found destroyed as destroyed."""
@@ -755,9 +603,9 @@ class KeyStore:
             if not entries:
                 continue
             for entry in entries:
-                if entry[2] == _LIVE and entry[0] + TENANT_ROOT_MARK + entry[1] in pids:
+                if entry[2] == LIVE and entry[0] + TENANT_ROOT_MARK + entry[1] in pids:
                     entry[2] = "destroyed: found destroyed at restore"
-            self._write_record(TENANT_ROOTS_RECORD + tenant, self._roots_doc(entries))
+            self._write_record(TENANT_ROOTS_RECORD + tenant, entries_doc(entries))
 
     # -- public operations --------------------------------------------------
 
@@ -802,23 +650,23 @@ class KeyStore:
                 if existing.shredded_at is not None:
                     raise KeyStoreError(f"tenant {tenant!r} was shredded; names are never reused")
                 raise KeyStoreError(f"tenant {tenant!r} already exists")
-            entries = self._create_tenant_roots(tenant)
+            entries = self._troots.create(tenant)
             try:
                 roots = tuple(
-                    self._child(p, ref)
+                    self._troots.child(p, ref)
                     for p, (_, ref, _s) in zip(self._providers, entries, strict=True)
                 )
                 records = [self._new_record(tenant, purpose, 1, roots) for purpose in PURPOSES]
                 pending: dict[str, bytes | None] = {
-                    TENANT_ROOTS_RECORD + tenant: self._roots_doc(entries)
+                    TENANT_ROOTS_RECORD + tenant: entries_doc(entries)
                 }
-                if self._read_record(_TENANT_ROOTS_POLICY) is None:
-                    pending[_TENANT_ROOTS_POLICY] = b"1"
+                if self._read_record(TENANT_ROOTS_POLICY) is None:
+                    pending[TENANT_ROOTS_POLICY] = b"1"
                 # The rows and the sealed record of the tenant's objects commit together.
                 with self._sealer.records_with_next_write(pending):
                     self._backend.create_tenant(tenant, records)
             except BaseException:
-                self._destroy_quietly(entries)
+                self._troots.destroy_quietly(entries)
                 raise
         for record in records:
             emit(
@@ -1068,7 +916,7 @@ class KeyStore:
                     continue
                 for record in self._backend.list_keys(tenant.name):
                     aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-                    for provider, wrapped in self._wrap_order(record):
+                    for provider, wrapped in self._troots.wrap_order(record):
                         try:
                             provider.unwrap(wrapped, aad=aad)
                         except (DecryptionError, RootKeyUnavailableError, KeyDestroyedError) as exc:
@@ -1094,7 +942,7 @@ class KeyStore:
             except KeyStoreError as exc:
                 out.append(str(exc))
                 continue
-            live = [f"{p} {ref}" for p, ref, state in entries or () if state == _LIVE]
+            live = [f"{p} {ref}" for p, ref, state in entries or () if state == LIVE]
             if live:
                 out.append(
                     f"tenant {tenant.name!r} is shredded, but its per-tenant root object(s)"

@@ -302,7 +302,7 @@ def test_tampered_roots_record_stops_the_shred(root: RootKeyProvider, tmp_path: 
     """A database write redirecting the per-tenant object record is refused before any change."""
     from styku_crypto.exceptions import MetadataIntegrityError
     from styku_crypto.keys._sealing import RECORD_PREFIX
-    from styku_crypto.keys._store import TENANT_ROOTS_RECORD
+    from styku_crypto.keys._tenant_roots import TENANT_ROOTS_RECORD
 
     store = _store(tmp_path, "s", root, tenant_roots=True)
     store.create_tenant("a")
