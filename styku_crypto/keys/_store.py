@@ -639,7 +639,9 @@ class KeyStore:
 
     def _create(self, tenant: str, *, dedicated: bool = False) -> TenantInfo:
         if not dedicated:
-            records = [self._new_record(tenant, purpose, 1) for purpose in PURPOSES]
+            records = [
+                self._new_record(tenant, purpose, 1, self._providers) for purpose in PURPOSES
+            ]
             self._backend.create_tenant(tenant, records)
         else:
             try:
@@ -782,7 +784,7 @@ class KeyStore:
             tenant=tenant,
         )
         # Only now, with the rows deleted and the tombstones written: destroy the tenant's
-        # own root objects, which makes every older backup of its keys unwrappable by nobody.
+        # own root objects, after which no one can unwrap any older copy of its keys.
         failed = self._destroy_tenant_roots(tenant) if has_own_roots else []
         if incomplete is not None:
             if failed:
