@@ -37,6 +37,7 @@ __all__ = [
     "ShredIncompleteError",
     "StykuCryptoError",
     "TamperedLogError",
+    "TenantRootRemainsError",
     "UnpepperedHashError",
     "UnsupportedFormatError",
 ]
@@ -152,6 +153,16 @@ class ShredIncompleteError(KeyStoreError):
 
     The message names what remains and why (a blocking reader, the WAL, a
     table not yet rewritten). ``keys shred --finish TENANT`` completes it later.
+    """
+
+
+class TenantRootRemainsError(ShredIncompleteError):
+    """A shred deleted the keys, but a per-tenant root object could not be destroyed yet.
+
+    The tenant is shredded in the store; until the object is gone, a backup taken
+    before the shred still unwraps under it (tombstones still refuse to restore
+    it). The message names the provider and the object; ``keys shred --finish
+    TENANT`` (``KeyStore.finish_shred``) retries the destruction.
     """
 
 

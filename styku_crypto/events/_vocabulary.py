@@ -151,6 +151,9 @@ VOCABULARY: tuple[EventSpec, ...] = (
        ("deletion", "error"),
        "A shred deleted the keys but copies remain in store files (reason names what and "
        "why); finish it with `keys shred --finish`."),
+    _e("key.tenant_root_destroyed", _W, "success", ("tenant", "actor"), _CFG, ("deletion",),
+       "A shredded tenant's own root object was destroyed (PKCS#11 C_DestroyObject, or a KMS "
+       "key scheduled for deletion; detail says when it is gone for good)."),
     # passwords
     _e("password.verified", _I, "success", ("actor", "source"), _AUTH, ("info",),
        "A password matched its stored hash."),

@@ -105,6 +105,9 @@ class _Borrowed(RootKeyProvider):
 
     def __init__(self, inner: RootKeyProvider) -> None:
         self._inner = inner
+        # Per-tenant objects are reached through the lent root (never created or
+        # destroyed by a drill: those calls keep the base class's refusal).
+        self.supports_tenant_roots = inner.supports_tenant_roots
 
     @property
     def provider_id(self) -> str:
@@ -115,6 +118,9 @@ class _Borrowed(RootKeyProvider):
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         return self._inner.unwrap(wrapped, aad=aad)
+
+    def tenant_root(self, ref: str) -> RootKeyProvider:
+        return self._inner.tenant_root(ref)
 
 
 def drill(

@@ -40,8 +40,13 @@ import urllib.parse
 from typing import Any
 
 from styku_crypto._extras import require
-from styku_crypto.exceptions import DecryptionError, InvalidInputError, RootKeyUnavailableError
-from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    RootKeyUnavailableError,
+)
+from styku_crypto.keys._provider import TENANT_ROOT_MARK, RootKeyProvider
 from styku_crypto.keys._resilience import (
     CallTimeoutError,
     RetryPolicy,
@@ -60,6 +65,10 @@ _BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.awsrequest")
 _WRAP_VERSION = 0x01
 _CONTEXT_KEY = "styku:aad-sha256"
 _AAD_DOMAIN = b"styku-crypto/kms-root/v1\x00"
+
+_TENANT_DOMAIN = b"styku-crypto/kms-tenant-root/v1\x00"
+#: KMS key states in which a per-tenant key counts as destroyed.
+_DELETED_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
 
 _INTEGRITY_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 _TRANSIENT_CODES = frozenset(
@@ -213,16 +222,7 @@ class AwsKmsRootKey(RootKeyProvider):
         Raises:
             RootKeyUnavailableError: KMS unreachable, throttling, or the key unusable.
         """
-
-        def op() -> bytes:
-            _install_body_filter()
-            resp = self._kms().encrypt(
-                KeyId=self._key_id, Plaintext=key, EncryptionContext=encryption_context(aad)
-            )
-            return bytes([_WRAP_VERSION]) + bytes(resp["CiphertextBlob"])
-
-        result: bytes = self._call(op, "wrap")
-        return result
+        return self._encrypt(self._key_id, key, aad)
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         """Decrypt *wrapped* with KMS; the encryption context must match *aad*.
@@ -231,19 +231,139 @@ class AwsKmsRootKey(RootKeyProvider):
             DecryptionError: KMS says the ciphertext or context do not authenticate.
             RootKeyUnavailableError: KMS unreachable, throttling, or the key unusable.
         """
+        return self._decrypt(self._key_id, wrapped, aad, tenant_root=False)
+
+    def _encrypt(self, key_id: str, key: bytes, aad: bytes) -> bytes:
+        def op() -> bytes:
+            _install_body_filter()
+            resp = self._kms().encrypt(
+                KeyId=key_id, Plaintext=key, EncryptionContext=encryption_context(aad)
+            )
+            return bytes([_WRAP_VERSION]) + bytes(resp["CiphertextBlob"])
+
+        result: bytes = self._call(op, "wrap")
+        return result
+
+    def _decrypt(self, key_id: str, wrapped: bytes, aad: bytes, *, tenant_root: bool) -> bytes:
         if len(wrapped) < 2 or wrapped[0] != _WRAP_VERSION:
             raise DecryptionError("wrapped key does not authenticate")
         blob = wrapped[1:]
 
         def op() -> bytes:
             _install_body_filter()
-            resp = self._kms().decrypt(
-                KeyId=self._key_id, CiphertextBlob=blob, EncryptionContext=encryption_context(aad)
+            kms = self._kms()
+            if tenant_root:
+                # KMS itself refuses Decrypt under a key pending deletion; asking first
+                # makes the refusal typed (KeyDestroyedError, never failed over) and holds
+                # even against KMS-compatible servers that do not enforce the state.
+                self._raise_if_deleted(kms, key_id)
+            resp = kms.decrypt(
+                KeyId=key_id, CiphertextBlob=blob, EncryptionContext=encryption_context(aad)
             )
             return bytes(resp["Plaintext"])
 
         result: bytes = self._call(op, "unwrap")
         return result
+
+    @staticmethod
+    def _raise_if_deleted(kms: Any, key_id: str) -> None:
+        exceptions = require("botocore.exceptions", extra="aws")
+        try:
+            meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        except exceptions.ClientError as exc:
+            if _code(exc) == "NotFoundException":
+                raise KeyDestroyedError(
+                    f"per-tenant KMS key {key_id} was deleted (tenant shredded)"
+                ) from None
+            raise
+        if meta.get("KeyState") in _DELETED_STATES:
+            when = meta.get("DeletionDate")
+            raise KeyDestroyedError(
+                f"per-tenant KMS key {key_id} is scheduled for deletion"
+                + (f" on {_iso(when)}" if when is not None else "")
+                + " (tenant shredded)"
+            )
+
+    # -- per-tenant root keys ----------------------------------------------------
+    supports_tenant_roots = True
+    #: The pending window of a per-tenant key's deletion: the shortest KMS allows (days).
+    PENDING_WINDOW_DAYS = 7
+
+    def create_tenant_root(self, tenant: str) -> str:
+        """``CreateKey`` (symmetric, encrypt/decrypt) for one tenant; returns the key ARN.
+
+        The key is tagged ``styku:tenant-root`` = a domain-separated SHA-256 of
+        the tenant name (first 32 hex digits), so tenant names stay out of KMS
+        and CloudTrail while an operator can still find a tenant's key.
+
+        Raises:
+            RootKeyUnavailableError: KMS unreachable or refused ``CreateKey``.
+        """
+        digest = hashlib.sha256(_TENANT_DOMAIN + tenant.encode("utf-8")).hexdigest()[:32]
+
+        def op() -> str:
+            meta = self._kms().create_key(
+                Description="styku-crypto per-tenant root key",
+                KeyUsage="ENCRYPT_DECRYPT",
+                KeySpec="SYMMETRIC_DEFAULT",
+                Tags=[{"TagKey": "styku:tenant-root", "TagValue": digest}],
+            )["KeyMetadata"]
+            return str(meta["Arn"])
+
+        result: str = self._call(op, "create tenant root")
+        return result
+
+    def tenant_root(self, ref: str) -> RootKeyProvider:
+        """The provider wrapping under the per-tenant KMS key *ref* (shares this client)."""
+        self._check_tenant_ref(ref)
+        return _KmsTenantRoot(self, ref)
+
+    def destroy_tenant_root(self, ref: str) -> str:
+        """``ScheduleKeyDeletion`` with the shortest pending window (7 days); idempotent.
+
+        KMS never deletes a key at once: until the deletion date the key is
+        ``PendingDeletion`` (every ``Decrypt`` refused, and this provider reports
+        it as destroyed), but whoever may call ``CancelKeyDeletion`` can bring it
+        back. The returned note says when the key material is gone for good.
+
+        Raises:
+            InvalidInputError: *ref* is this provider's own (shared) root key.
+            RootKeyUnavailableError: KMS unreachable or refused.
+        """
+        self._check_tenant_ref(ref)
+        exceptions = require("botocore.exceptions", extra="aws")
+        days = self.PENDING_WINDOW_DAYS
+
+        def op() -> str:
+            kms = self._kms()
+            try:
+                # ScheduleKeyDeletion works in the key's own account only, where the
+                # bare key id names it (some KMS-compatible servers take nothing else).
+                key = ref.rpartition(":key/")[2] if ref.startswith("arn:") else ref
+                when = kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=days)[
+                    "DeletionDate"
+                ]
+            except exceptions.ClientError as exc:
+                code = _code(exc)
+                if code == "NotFoundException":
+                    return "already deleted"
+                if code != "KMSInvalidStateException":
+                    raise
+                meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+                if meta.get("KeyState") not in _DELETED_STATES:
+                    raise
+                when = meta.get("DeletionDate")
+            return (
+                f"deletion scheduled for {_iso(when)} (KMS pending window {days} days;"
+                " until then CancelKeyDeletion could undo it)"
+            )
+
+        result: str = self._call(op, "destroy tenant root")
+        return result
+
+    def _check_tenant_ref(self, ref: str) -> None:
+        if not isinstance(ref, str) or not ref or ref == self._key_id:
+            raise InvalidInputError("not a per-tenant KMS key reference")
 
     def check(self) -> None:
         """Ask KMS to describe the key; raise unless it is enabled.
@@ -345,6 +465,32 @@ class AwsKmsRootKey(RootKeyProvider):
             raise RootKeyUnavailableError(
                 f"root key provider {self._id!r} failed {operation} ({type(exc).__name__})"
             ) from None
+
+
+class _KmsTenantRoot(RootKeyProvider):
+    """Wraps under one tenant's own KMS key through the parent provider's client and pool."""
+
+    def __init__(self, parent: AwsKmsRootKey, key_id: str) -> None:
+        self._parent = parent
+        self._key_id = key_id
+        self._id = parent.provider_id + TENANT_ROOT_MARK + key_id
+
+    @property
+    def provider_id(self) -> str:
+        """The parent's id, ``#tenant=`` and the per-tenant key ARN."""
+        return self._id
+
+    def wrap(self, key: bytes, *, aad: bytes) -> bytes:
+        """``Encrypt`` under the tenant's key (format as :class:`AwsKmsRootKey`)."""
+        return self._parent._encrypt(self._key_id, key, aad)
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        """``Decrypt`` under the tenant's key; :class:`KeyDestroyedError` once it is deleted."""
+        return self._parent._decrypt(self._key_id, wrapped, aad, tenant_root=True)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _code(exc: Any) -> str:

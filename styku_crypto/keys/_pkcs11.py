@@ -21,6 +21,8 @@ import contextlib
 import hmac
 import os
 import queue
+import re
+import secrets
 import threading
 import time
 import urllib.parse
@@ -30,10 +32,11 @@ from styku_crypto._extras import require
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
+    KeyDestroyedError,
     KeyStoreError,
     RootKeyUnavailableError,
 )
-from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._provider import TENANT_ROOT_MARK, RootKeyProvider
 from styku_crypto.keys._resilience import (
     CallTimeoutError,
     RetryPolicy,
@@ -48,6 +51,9 @@ _WRAP_VERSION = 0x01
 _NONCE_LEN = 12
 _TAG_LEN = 16
 _AAD_PREFIX = b"styku-crypto/pkcs11-root/v1\x00"
+#: Labels of per-tenant root objects: this prefix and 24 random hex digits. Only such
+#: labels are ever destroyed, so no reference can name the shared root key.
+_TENANT_LABEL = re.compile(r"styku-tenant-[0-9a-f]{24}\Z")
 
 # python-pkcs11 exception names, classified. Looked up by name so the module
 # imports without the extra.
@@ -284,25 +290,38 @@ class Pkcs11RootKey(RootKeyProvider):
             KeyStoreError: a key with *key_label* already exists.
             RootKeyUnavailableError: the token cannot be opened.
         """
+        provider = cls(module=module, token_label=token_label, pin=pin, key_label=key_label)
+        try:
+            provider._generate(key_label)
+        finally:
+            provider.close()
+
+    def _generate(self, label: str) -> None:
+        """Generate an AES-256 key object labelled *label*: token, private, sensitive,
+        non-extractable, encrypt/decrypt only.
+
+        Raises:
+            KeyStoreError: a key with *label* already exists.
+            RootKeyUnavailableError: the token cannot be opened or refused the PIN.
+        """
         pkcs11 = require("pkcs11", extra="pkcs11")
         attr = pkcs11.Attribute
-        provider = cls(module=module, token_label=token_label, pin=pin, key_label=key_label)
-        lock = _module_lock(module)
+        lock = _module_lock(self._module)
         lock.acquire()
         try:
-            session = provider._open_session(rw=True)
+            session = self._open_session(rw=True)
             try:
                 existing = list(
                     session.get_objects(
-                        {attr.LABEL: key_label, attr.CLASS: pkcs11.ObjectClass.SECRET_KEY}
+                        {attr.LABEL: label, attr.CLASS: pkcs11.ObjectClass.SECRET_KEY}
                     )
                 )
                 if existing:
-                    raise KeyStoreError(f"a key labelled {key_label!r} already exists")
+                    raise KeyStoreError(f"a key labelled {label!r} already exists")
                 session.generate_key(
                     pkcs11.KeyType.AES,
                     256,
-                    label=key_label,
+                    label=label,
                     store=True,
                     capabilities=pkcs11.MechanismFlag.ENCRYPT | pkcs11.MechanismFlag.DECRYPT,
                     template={
@@ -318,15 +337,83 @@ class Pkcs11RootKey(RootKeyProvider):
                 session.close()
         except _PinRefusedError as exc:
             raise RootKeyUnavailableError(
-                f"PKCS#11 token {token_label!r} refused the PIN ({exc}); not retried"
+                f"PKCS#11 token {self._token_label!r} refused the PIN ({exc}); not retried"
             ) from None
         except pkcs11.exceptions.PKCS11Error as exc:
             raise RootKeyUnavailableError(
-                f"PKCS#11 token {token_label!r}: {type(exc).__name__}"
+                f"PKCS#11 token {self._token_label!r}: {type(exc).__name__}"
             ) from None
         finally:
             lock.release()
-            provider.close()
+
+    # -- per-tenant root objects -------------------------------------------------
+    supports_tenant_roots = True
+
+    def create_tenant_root(self, tenant: str) -> str:
+        """A new AES-256 object (sensitive, non-extractable) for one tenant's keys.
+
+        Its label is ``styku-tenant-`` and 24 random hex digits (the tenant name
+        is not written to the token).
+
+        Raises:
+            RootKeyUnavailableError: the token cannot be reached.
+        """
+        label = "styku-tenant-" + secrets.token_hex(12)
+        self._generate(label)
+        return label
+
+    def tenant_root(self, ref: str) -> RootKeyProvider:
+        """The provider wrapping under the per-tenant object labelled *ref* (same token, PIN).
+
+        Raises:
+            InvalidInputError: *ref* is not a per-tenant object label.
+        """
+        _check_tenant_label(ref)
+        return _Pkcs11TenantRoot(
+            module=self._module,
+            token_label=self._token_label,
+            pin=self._pin,
+            key_label=ref,
+            pool_size=1,
+            retry=self._retry,
+            provider_id=self._id + TENANT_ROOT_MARK + ref,
+        )
+
+    def destroy_tenant_root(self, ref: str) -> str:
+        """``C_DestroyObject`` on every secret-key object labelled *ref*; idempotent.
+
+        Raises:
+            InvalidInputError: *ref* is not a per-tenant object label (the shared
+                root key can never be destroyed this way).
+            RootKeyUnavailableError: the token cannot be reached.
+        """
+        _check_tenant_label(ref)
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        attr = pkcs11.Attribute
+        lock = _module_lock(self._module)
+        if not lock.acquire(timeout=self._retry.deadline):
+            raise RootKeyUnavailableError(f"root key provider {self._id!r}: PKCS#11 module busy")
+        try:
+            session = self._open_session(rw=True)
+            try:
+                found = list(
+                    session.get_objects(
+                        {attr.LABEL: ref, attr.CLASS: pkcs11.ObjectClass.SECRET_KEY}
+                    )
+                )
+                for obj in found:
+                    obj.destroy()
+            finally:
+                session.close()
+        except _PinRefusedError:
+            raise self._pin_refused("destroy") from None
+        except pkcs11.exceptions.PKCS11Error as exc:
+            raise RootKeyUnavailableError(
+                f"root key provider {self._id!r} failed destroy ({type(exc).__name__})"
+            ) from None
+        finally:
+            lock.release()
+        return "destroyed (C_DestroyObject)" if found else "already destroyed"
 
     # -- provider interface --------------------------------------------------
     @property
@@ -536,6 +623,35 @@ class Pkcs11RootKey(RootKeyProvider):
             f" provider's PIN ({self._auth_error}); not retried (HSMs lock a PIN after"
             " repeated failures): create a provider with the right PIN"
         )
+
+
+def _check_tenant_label(ref: str) -> None:
+    if not isinstance(ref, str) or not _TENANT_LABEL.match(ref):
+        raise InvalidInputError("not a per-tenant PKCS#11 object label (styku-tenant-<24 hex>)")
+
+
+class _Pkcs11TenantRoot(Pkcs11RootKey):
+    """Wraps under one tenant's own object; a missing object means it was destroyed."""
+
+    supports_tenant_roots = False
+
+    def create_tenant_root(self, tenant: str) -> str:
+        raise self._no_tenant_roots()
+
+    def tenant_root(self, ref: str) -> RootKeyProvider:
+        raise self._no_tenant_roots()
+
+    def destroy_tenant_root(self, ref: str) -> str:
+        raise self._no_tenant_roots()
+
+    def _find_key(self, session: Any) -> Any:
+        pkcs11 = require("pkcs11", extra="pkcs11")
+        try:
+            return super()._find_key(session)
+        except pkcs11.exceptions.NoSuchKey:
+            raise KeyDestroyedError(
+                f"per-tenant root object {self._key_label!r} was destroyed (tenant shredded)"
+            ) from None
 
 
 PIN_ENV = "STYKU_CRYPTO_PKCS11_PIN"

@@ -10,9 +10,14 @@ from __future__ import annotations
 import abc
 from types import TracebackType
 
+from styku_crypto.exceptions import InvalidInputError
 from styku_crypto.keys._schemes import root_from_spec
 
-__all__ = ["RootKeyProvider"]
+__all__ = ["TENANT_ROOT_MARK", "RootKeyProvider"]
+
+#: Separates a root provider's id from a per-tenant object's reference in the id of the
+#: provider that wraps under that object: ``aws-kms:arn:...#tenant=arn:...``.
+TENANT_ROOT_MARK = "#tenant="
 
 
 class RootKeyProvider(abc.ABC):
@@ -28,6 +33,10 @@ class RootKeyProvider(abc.ABC):
       :class:`~styku_crypto.exceptions.RootKeyUnavailableError`. The store may
       fail over to the next configured provider.
     """
+
+    #: True when the provider can create and destroy one root object per tenant
+    #: (:meth:`create_tenant_root`, :meth:`tenant_root`, :meth:`destroy_tenant_root`).
+    supports_tenant_roots: bool = False
 
     @staticmethod
     def from_spec(spec: str) -> RootKeyProvider:
@@ -78,6 +87,53 @@ class RootKeyProvider(abc.ABC):
             DecryptionError: the wrapped bytes or *aad* do not authenticate.
             RootKeyUnavailableError: the provider cannot be reached.
         """
+
+    def create_tenant_root(self, tenant: str) -> str:
+        """Create a root object that wraps *tenant*'s keys only; return its reference.
+
+        The reference (a PKCS#11 object label, a KMS key ARN) is not secret; the
+        store records it in the tenant's sealed metadata. The tenant name itself
+        need not appear in the provider (KMS tags carry a digest of it).
+
+        Raises:
+            InvalidInputError: this provider cannot hold per-tenant objects.
+            RootKeyUnavailableError: the provider cannot be reached.
+        """
+        raise self._no_tenant_roots()
+
+    def tenant_root(self, ref: str) -> RootKeyProvider:
+        """The provider that wraps under the per-tenant object *ref* (no I/O).
+
+        Its :attr:`provider_id` is this provider's id, :data:`TENANT_ROOT_MARK`
+        and *ref*. Once the object is destroyed its ``unwrap`` raises
+        :class:`~styku_crypto.exceptions.KeyDestroyedError` (never failed over).
+        Closing it releases only what it opened; the parent stays usable.
+
+        Raises:
+            InvalidInputError: this provider cannot hold per-tenant objects.
+        """
+        raise self._no_tenant_roots()
+
+    def destroy_tenant_root(self, ref: str) -> str:
+        """Destroy the per-tenant object *ref*; idempotent (already gone is success).
+
+        Returns:
+            A non-secret note for the operator, e.g. ``"destroyed"`` or ``"deletion
+            scheduled for 2026-12-12T10:00:00+00:00 (KMS pending window 7 days)"``.
+
+        Raises:
+            InvalidInputError: this provider cannot hold per-tenant objects.
+            RootKeyUnavailableError: the provider cannot be reached (retry later:
+                ``KeyStore.finish_shred``).
+        """
+        raise self._no_tenant_roots()
+
+    def _no_tenant_roots(self) -> InvalidInputError:
+        return InvalidInputError(
+            f"root provider {self.provider_id} cannot hold per-tenant root objects (only"
+            " PKCS#11 and AWS KMS roots can); a shred under it relies on tombstones and shred"
+            " lists, see docs/keys.md 'What a shred guarantees, per root'"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release any resources (sessions, connections). Idempotent."""

@@ -373,11 +373,17 @@ def _restore(
     for path in shred_lists:
         for name, when in read_shred_list_file(path).items():
             shredded.setdefault(name, when)
+    # Tenants whose own root object was destroyed (per-tenant roots) are shredded by
+    # construction, tombstone or not: their keys in this backup unwrap for nobody.
+    destroyed = store._destroyed_tenants(vb.snapshot.keys)
+    for name in destroyed:
+        shredded.setdefault(name, datetime.now(UTC))
     live_before = {k.tenant for k in vb.snapshot.keys}
     snapshot = apply_shred_list(vb.snapshot, shredded)
     kept = tuple(sorted(live_before - {k.tenant for k in snapshot.keys}))
     _verify_unwraps(store, snapshot)
     store.backend.import_snapshot(snapshot)
+    store._note_destroyed(destroyed)
     seconds = time.perf_counter() - start
     result = RestoreResult(
         backup_id=vb.backup_id,

@@ -38,12 +38,13 @@ comparing with a backup taken later (backups record the counter).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -252,12 +253,26 @@ class Sealer:
         self._seen_global = 0
         self._seen_tenant: dict[str, int] = {}
         self._global_cache: tuple[bytes, int, dict[str, int]] | None = None
+        self._pending = threading.local()
 
     def __repr__(self) -> str:
         return f"<Sealer providers={','.join(p.provider_id for p in self._providers)}>"
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("Sealer holds key material and cannot be pickled")
+
+    @contextlib.contextmanager
+    def records_with_next_write(self, records: dict[str, bytes | None]) -> Iterator[None]:
+        """Write *records* in the same transaction as this thread's next sealed writes.
+
+        Used so that a tenant's rows and an authenticated record about it (its
+        per-tenant root objects) are committed together or not at all.
+        """
+        self._pending.records = dict(records)
+        try:
+            yield
+        finally:
+            self._pending.records = None
 
     # -- the seal key -----------------------------------------------------------
 
@@ -654,6 +669,9 @@ class Sealer:
         all_tenants: bool = False,
     ) -> None:
         """Inside the same transaction, after the change: reseal and bump the counter."""
+        pending = getattr(self._pending, "records", None)
+        if pending:
+            records = {**pending, **(records or {})}
         key = self._key(view, create=True)
         assert key is not None
         doc = _load(view.meta_get(GLOBAL_NAME), "the global seal")

@@ -23,12 +23,21 @@ from styku_crypto.exceptions import (
     MetadataIntegrityError,
     RootKeyUnavailableError,
     ShredIncompleteError,
+    TenantRootRemainsError,
 )
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
-from styku_crypto.keys._provider import RootKeyProvider
+from styku_crypto.keys._provider import TENANT_ROOT_MARK, RootKeyProvider
 from styku_crypto.keys._schemes import root_from_spec, store_scheme
 from styku_crypto.keys._sealing import KEY_NAME, Sealer, SealView, TenantState
+from styku_crypto.keys._tenant_roots import (
+    LIVE,
+    TENANT_ROOTS_POLICY,
+    TENANT_ROOTS_RECORD,
+    TenantRoots,
+    entries_doc,
+    parse_entries,
+)
 
 __all__ = [
     "RESERVED_PREFIX",
@@ -177,6 +186,7 @@ class KeyStore:
         cache_ttl: float = _DEFAULT_TTL,
         cache_size: int = _DEFAULT_SIZE,
         quorum: int = 1,
+        tenant_roots: bool = False,
     ) -> None:
         """Use *backend* (already initialised) with the root provider(s) *root*.
 
@@ -184,10 +194,19 @@ class KeyStore:
             quorum: how many roots must wrap each new secret (tenant keys, backup
                 MAC keys) for the write to proceed; every available root wraps it.
                 Default 1; ``len(root)`` refuses writes while any root is down.
+            tenant_roots: per-tenant root mode. Every tenant created from now on
+                gets its own root object in *every* root provider (a PKCS#11 key
+                object, a KMS key), its key versions are wrapped **only** under
+                those objects, and :meth:`shred` destroys them, so a backup taken
+                before the shred can no longer be unwrapped by anyone. The choice
+                is recorded in the store (authenticated) and applies to later
+                tenants whatever the store is opened with.
 
         Raises:
             InvalidInputError: no provider, duplicate provider ids, bad cache
-                limits, or a quorum outside 1..number of roots.
+                limits, a quorum outside 1..number of roots, or *tenant_roots*
+                with a provider that cannot hold per-tenant objects (the local
+                key file).
         """
         providers = (root,) if isinstance(root, RootKeyProvider) else tuple(root)
         if not providers or not all(isinstance(p, RootKeyProvider) for p in providers):
@@ -203,9 +222,15 @@ class KeyStore:
             raise InvalidInputError("quorum must be an integer")
         if not 1 <= quorum <= len(providers):
             raise InvalidInputError(f"quorum must be 1..{len(providers)} (the number of roots)")
+        self._troots = TenantRoots(providers)
+        if tenant_roots:
+            self._troots.refuse_unless_supported()
         self._quorum = quorum
         self._backend = backend
         self._providers = providers
+        self._tenant_roots = bool(tenant_roots)
+        # Each tenant's wrapping providers (its own objects, or the shared roots).
+        self._roots_of: dict[str, tuple[RootKeyProvider, ...]] = {}
         # Authenticated metadata: every backend write reseals, every backend read verifies.
         self._sealer = Sealer(
             providers,
@@ -240,6 +265,7 @@ class KeyStore:
         read_only: bool = False,
         quorum: int = 1,
         create: bool = True,
+        tenant_roots: bool = False,
     ) -> KeyStore:
         """Open (creating when absent, unless *create* is false) a key store.
 
@@ -265,6 +291,7 @@ class KeyStore:
                 :class:`~styku_crypto.exceptions.KeyStoreError` and nothing is
                 written (the command line opens every store this way except
                 ``keys init``).
+            tenant_roots: per-tenant root mode (see :class:`KeyStore`).
 
         Raises:
             KeyStoreError: the store cannot be opened or is unsafe.
@@ -288,6 +315,7 @@ class KeyStore:
                 read_only=read_only,
                 quorum=quorum,
                 create=create,
+                tenant_roots=tenant_roots,
             )
         except BaseException:
             for provider in owned:  # built here from specs: nobody else will close them
@@ -305,6 +333,7 @@ class KeyStore:
         read_only: bool,
         quorum: int,
         create: bool,
+        tenant_roots: bool = False,
     ) -> KeyStore:
         """:meth:`open` once the roots are providers: pick the backend by the URL's scheme."""
         scheme, location = store_scheme(target)
@@ -335,7 +364,18 @@ class KeyStore:
         except BaseException:
             backend.close()
             raise
-        return cls(backend, root=root, cache_ttl=cache_ttl, cache_size=cache_size, quorum=quorum)
+        try:
+            return cls(
+                backend,
+                root=root,
+                cache_ttl=cache_ttl,
+                cache_size=cache_size,
+                quorum=quorum,
+                tenant_roots=tenant_roots,
+            )
+        except BaseException:
+            backend.close()
+            raise
 
     # -- properties ---------------------------------------------------------
 
@@ -378,6 +418,7 @@ class KeyStore:
             self._keys.clear()
             self._primary.clear()
         self._backend.close()
+        self._troots.close()
         for provider in self._providers:
             provider.close()
 
@@ -390,6 +431,7 @@ class KeyStore:
         aad: bytes,
         providers: Sequence[RootKeyProvider] | None = None,
         tenant: str | None = None,
+        need: int = 0,
     ) -> tuple[tuple[str, bytes], ...]:
         """Wrap *secret* under every available provider; at least ``quorum`` must answer.
 
@@ -417,18 +459,30 @@ class KeyStore:
                     reason="wrap_missing",
                     attributes={"provider": provider.provider_id},
                 )
-        if providers is None and len(wraps) < self._quorum:
+        required = self._quorum if providers is None else need
+        if len(wraps) < required:
             raise RootKeyUnavailableError(
-                f"only {len(wraps)} of the {self._quorum} root provider(s) the quorum needs"
+                f"only {len(wraps)} of the {required} root provider(s) the quorum needs"
                 " could wrap; unavailable: " + ", ".join(missing)
             )
         return tuple(wraps)
 
-    def _new_record(self, tenant: str, purpose: str, version: int) -> KeyRecord:
+    def _new_record(
+        self,
+        tenant: str,
+        purpose: str,
+        version: int,
+        roots: Sequence[RootKeyProvider] | None = None,
+    ) -> KeyRecord:
         secret = os.urandom(32)
         key_id = "tk_" + os.urandom(8).hex()
         aad = wrap_aad(tenant, purpose, version, key_id)
-        wraps = self._wrap_all(secret, aad=aad, tenant=tenant)
+        roots = self._roots_for(tenant) if roots is None else roots
+        if roots is self._providers:
+            wraps = self._wrap_all(secret, aad=aad, tenant=tenant)
+        else:  # per-tenant objects: the quorum counts them like roots
+            need = min(self._quorum, len(roots))
+            wraps = self._wrap_all(secret, aad=aad, providers=roots, tenant=tenant, need=need)
         return KeyRecord(
             tenant=tenant,
             purpose=purpose,
@@ -440,12 +494,9 @@ class KeyStore:
 
     def _unwrap(self, record: KeyRecord) -> bytes:
         aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-        stored = dict(record.wraps)
         tried: list[str] = []
-        for provider in self._providers:
-            wrapped = stored.get(provider.provider_id)
-            if wrapped is None:
-                continue
+        # A per-tenant object that was destroyed raises KeyDestroyedError: never failed over.
+        for provider, wrapped in self._troots.wrap_order(record):
             tried.append(provider.provider_id)
             try:
                 return provider.unwrap(wrapped, aad=aad)
@@ -474,6 +525,88 @@ class KeyStore:
             )
         raise RootKeyUnavailableError("no root provider available; tried " + ", ".join(tried))
 
+    # -- per-tenant roots (keys/_tenant_roots.py) -----------------------------
+
+    def _tenant_root_entries(self, tenant: str) -> list[list[str]] | None:
+        """The sealed ``[root provider id, reference, state]`` entries of *tenant*, or ``None``."""
+        raw = self._read_record(TENANT_ROOTS_RECORD + tenant)
+        return None if raw is None else parse_entries(raw, tenant)
+
+    def _roots_for(self, tenant: str) -> tuple[RootKeyProvider, ...]:
+        """The providers *tenant*'s keys are wrapped under (its own objects, or the shared roots).
+
+        Raises:
+            KeyNotFoundError: unknown tenant.
+            KeyStoreError: the tenant has per-tenant objects, but under none of the
+                configured roots.
+        """
+        cached = self._roots_of.get(tenant)
+        if cached is not None:
+            return cached
+        # The tenant first, then its record: rows and record are committed together, so a
+        # tenant that exists and has no record is a shared-root tenant for good (checking
+        # the other way round could cache "shared" for a tenant created in between).
+        self._backend.get_tenant(tenant)
+        entries = self._tenant_root_entries(tenant)
+        roots = self._providers if entries is None else self._troots.roots_of(tenant, entries)
+        with self._lock:
+            self._roots_of[tenant] = roots
+        return roots
+
+    def _wants_tenant_roots(self) -> bool:
+        if self._tenant_roots:
+            return True
+        if self._read_record(TENANT_ROOTS_POLICY) is None:
+            return False
+        self._troots.refuse_unless_supported()  # the recorded mode: refuse, never fall back
+        return True
+
+    def _destroy_tenant_roots(self, tenant: str) -> list[str]:
+        """Destroy every live per-tenant object of the SHREDDED *tenant*; record each outcome.
+
+        Returns:
+            One line per object that could not be destroyed (empty when all are gone).
+        """
+        entries = self._tenant_root_entries(tenant)
+        if not entries:
+            return []
+        changed, failed = self._troots.destroy(tenant, entries)
+        if changed:
+            self._write_record(TENANT_ROOTS_RECORD + tenant, entries_doc(entries))
+        return failed
+
+    def _tenant_roots_remain(self, tenant: str, failed: Sequence[str]) -> TenantRootRemainsError:
+        detail = "; ".join(failed)
+        emit(
+            "key.shred_incomplete",
+            capability="keys",
+            outcome="failure",
+            level=logging.ERROR,
+            tenant=tenant,
+            reason="tenant_root_remains",
+            attributes={"detail": detail},
+        )
+        return TenantRootRemainsError(
+            f"tenant {tenant!r} is shredded, but its per-tenant root object(s) could not be"
+            f" destroyed yet: {detail}. Until they are, a backup taken before the shred still"
+            f" unwraps under them; run `keys shred --finish {tenant}`"
+        )
+
+    def _destroyed_tenants(self, records: Sequence[KeyRecord]) -> dict[str, set[str]]:
+        """``{tenant: destroyed provider ids}`` among *records* (a restore's backup)."""
+        return self._troots.destroyed_among(records)
+
+    def _note_destroyed(self, destroyed: dict[str, set[str]]) -> None:
+        """After a restore: record the per-tenant objects found destroyed as destroyed."""
+        for tenant, pids in sorted(destroyed.items()):
+            entries = self._tenant_root_entries(tenant)
+            if not entries:
+                continue
+            for entry in entries:
+                if entry[2] == LIVE and entry[0] + TENANT_ROOT_MARK + entry[1] in pids:
+                    entry[2] = "destroyed: found destroyed at restore"
+            self._write_record(TENANT_ROOTS_RECORD + tenant, entries_doc(entries))
+
     # -- public operations --------------------------------------------------
 
     def create_tenant(self, tenant: str) -> TenantInfo:
@@ -486,7 +619,7 @@ class KeyStore:
         """
         check_tenant(tenant)
         _refuse_reserved(tenant)
-        return self._create(tenant)
+        return self._create(tenant, dedicated=self._wants_tenant_roots())
 
     def _create_internal_tenant(self, tenant: str) -> TenantInfo:
         """Create the tenant of a library feature (peppers, incident-log keys).
@@ -504,9 +637,39 @@ class KeyStore:
             return self.create_tenant(tenant)
         return self._create(tenant)
 
-    def _create(self, tenant: str) -> TenantInfo:
-        records = [self._new_record(tenant, purpose, 1) for purpose in PURPOSES]
-        self._backend.create_tenant(tenant, records)
+    def _create(self, tenant: str, *, dedicated: bool = False) -> TenantInfo:
+        if not dedicated:
+            records = [
+                self._new_record(tenant, purpose, 1, self._providers) for purpose in PURPOSES
+            ]
+            self._backend.create_tenant(tenant, records)
+        else:
+            try:
+                existing = self._backend.get_tenant(tenant)
+            except KeyNotFoundError:
+                pass
+            else:  # before any object is made
+                if existing.shredded_at is not None:
+                    raise KeyStoreError(f"tenant {tenant!r} was shredded; names are never reused")
+                raise KeyStoreError(f"tenant {tenant!r} already exists")
+            entries = self._troots.create(tenant)
+            try:
+                roots = tuple(
+                    self._troots.child(p, ref)
+                    for p, (_, ref, _s) in zip(self._providers, entries, strict=True)
+                )
+                records = [self._new_record(tenant, purpose, 1, roots) for purpose in PURPOSES]
+                pending: dict[str, bytes | None] = {
+                    TENANT_ROOTS_RECORD + tenant: entries_doc(entries)
+                }
+                if self._read_record(TENANT_ROOTS_POLICY) is None:
+                    pending[TENANT_ROOTS_POLICY] = b"1"
+                # The rows and the sealed record of the tenant's objects commit together.
+                with self._sealer.records_with_next_write(pending):
+                    self._backend.create_tenant(tenant, records)
+            except BaseException:
+                self._troots.destroy_quietly(entries)
+                raise
         for record in records:
             emit(
                 "key.created",
@@ -535,6 +698,9 @@ class KeyStore:
         purposes = PURPOSES if purpose is None else (_check_purpose(purpose),)
         made = []
         for p in purposes:
+            # Resolved (and cached) before the backend's write transaction, which calls
+            # make() inside it where no other read may start.
+            self._roots_for(tenant)
 
             def make(version: int, purpose: str = p) -> KeyRecord:
                 return self._new_record(tenant, purpose, version)
@@ -596,6 +762,8 @@ class KeyStore:
         # a destination that cannot be written does not stop the shred, it is
         # reported afterwards.
         self._backend.get_tenant(tenant)  # KeyNotFoundError before any side effect
+        # Read before anything changes: a tampered record stops the shred here.
+        has_own_roots = self._tenant_root_entries(tenant) is not None
         hook_error: KeyStoreError | None = None
         for hook in SHRED_HOOKS:
             try:
@@ -615,8 +783,15 @@ class KeyStore:
             level=logging.WARNING,
             tenant=tenant,
         )
+        # Only now, with the rows deleted and the tombstones written: destroy the tenant's
+        # own root objects, after which no one can unwrap any older copy of its keys.
+        failed = self._destroy_tenant_roots(tenant) if has_own_roots else []
         if incomplete is not None:
+            if failed:
+                self._tenant_roots_remain(tenant, failed)
             self._shred_incomplete(tenant, incomplete)
+        if failed:
+            raise self._tenant_roots_remain(tenant, failed)
         if hook_error is not None:
             raise hook_error
 
@@ -639,14 +814,28 @@ class KeyStore:
         no copy of the tenant's wrapped keys remains in the files the store
         controls. Idempotent.
 
+        For a tenant with per-tenant root objects, also destroys those that are
+        still live (a shred interrupted after deleting the rows, or a provider
+        that was down), once the tenant is shredded in the store.
+
         Raises:
             ShredIncompleteError: copies still remain (emits ``key.shred_incomplete``).
+            TenantRootRemainsError: a per-tenant root object could not be destroyed.
         """
         check_tenant(tenant)
+        incomplete: ShredIncompleteError | None = None
         try:
             self._backend.finish_shred(tenant)
         except ShredIncompleteError as exc:
-            self._shred_incomplete(tenant, exc)
+            incomplete = exc
+        failed: list[str] = []
+        if self._backend.get_tenant(tenant).shredded_at is not None:
+            self._forget(tenant)
+            failed = self._destroy_tenant_roots(tenant)
+        if incomplete is not None:
+            self._shred_incomplete(tenant, incomplete)
+        if failed:
+            raise self._tenant_roots_remain(tenant, failed)
 
     def _forget(self, tenant: str) -> None:
         with self._lock:
@@ -657,6 +846,7 @@ class KeyStore:
                 del self._keys[k]
             for p in [p for p in self._primary if p[0] == tenant]:
                 del self._primary[p]
+            self._roots_of.pop(tenant, None)
 
     def tenants(self) -> list[TenantRecord]:
         """Every tenant (shredded ones included), sorted by name."""
@@ -705,38 +895,63 @@ class KeyStore:
             )
         except KeyStoreError as exc:
             problems.append(f"the authenticated metadata could not be read: {exc}")
-        configured = [p.provider_id for p in self._providers]
         try:
             live = self._live_keys()
         except KeyStoreError:
             live = []  # the backend's own check already reported why it cannot be read
         for record in live:
+            try:
+                configured = [p.provider_id for p in self._roots_for(record.tenant)]
+            except KeyStoreError as exc:
+                problems.append(str(exc))
+                continue
             for pid in configured:
                 if pid not in record.providers:
                     problems.append(
                         f"tenant {record.tenant!r} {record.purpose} v{record.version} has no"
                         f" wrap under {pid} (missing; run keys check --repair when it is back)"
                     )
+        problems.extend(self._undestroyed_tenant_roots())
         if deep:
             for tenant in self._backend.list_tenants():
                 if tenant.shredded_at is not None:
                     continue
                 for record in self._backend.list_keys(tenant.name):
-                    stored = dict(record.wraps)
                     aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-                    for provider in self._providers:
-                        wrapped = stored.get(provider.provider_id)
-                        if wrapped is None:
-                            continue  # reported above as missing
+                    for provider, wrapped in self._troots.wrap_order(record):
                         try:
                             provider.unwrap(wrapped, aad=aad)
-                        except (DecryptionError, RootKeyUnavailableError) as exc:
+                        except (DecryptionError, RootKeyUnavailableError, KeyDestroyedError) as exc:
                             problems.append(
                                 f"tenant {record.tenant!r} {record.purpose} v{record.version}"
                                 f" does not unwrap under {provider.provider_id}"
                                 f" ({type(exc).__name__})"
                             )
         return problems
+
+    def _undestroyed_tenant_roots(self) -> list[str]:
+        """A problem per shredded tenant whose own root objects are not all destroyed."""
+        out = []
+        try:
+            tenants = self._backend.list_tenants()
+        except KeyStoreError:
+            return []
+        for tenant in tenants:
+            if tenant.shredded_at is None:
+                continue
+            try:
+                entries = self._tenant_root_entries(tenant.name)
+            except KeyStoreError as exc:
+                out.append(str(exc))
+                continue
+            live = [f"{p} {ref}" for p, ref, state in entries or () if state == LIVE]
+            if live:
+                out.append(
+                    f"tenant {tenant.name!r} is shredded, but its per-tenant root object(s)"
+                    f" {', '.join(live)} are not destroyed (old backups still unwrap under"
+                    f" them); run keys shred --finish {tenant.name}"
+                )
+        return out
 
     def _live_keys(self) -> list[KeyRecord]:
         """Every key version of every live tenant (one consistent read)."""
@@ -760,7 +975,7 @@ class KeyStore:
         added = 0
         for record in self._live_keys():
             have = set(record.providers)
-            todo = [p for p in self._providers if p.provider_id not in have]
+            todo = [p for p in self._roots_for(record.tenant) if p.provider_id not in have]
             if not todo:
                 continue
             aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
@@ -818,7 +1033,9 @@ class KeyStore:
             for record in self._backend.list_keys(name):
                 secret = self._unwrap(record)
                 aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-                wraps = tuple((p.provider_id, p.wrap(secret, aad=aad)) for p in self._providers)
+                wraps = tuple(
+                    (p.provider_id, p.wrap(secret, aad=aad)) for p in self._roots_for(name)
+                )
                 updated.append(
                     KeyRecord(
                         record.tenant,
