@@ -3,11 +3,11 @@
 Binary tokens are written as streamed tokens (suite 2), so files of any size are
 encrypted and decrypted in 1 MiB blocks. A progress bar goes to stderr only when stderr
 is a terminal (``rich`` from the ``cli`` extra when installed, else a plain line);
-piped or redirected runs are quiet. Output files are written to a temporary file in
-the target directory with no name (``O_TMPFILE``), fsynced and linked into place only on
-success: a failed or killed decrypt leaves no output file. Decrypting to stdout streams
-authenticated chunks as they verify; a
-failure there exits with status 1 after the bytes already written (see docs/streams.md).
+piped or redirected runs are quiet. Output files are written in the target directory
+with no name (``O_TMPFILE``), fsynced and linked into place only on success: a failed
+or killed decrypt leaves no output file. Decrypting to stdout streams authenticated
+chunks as they verify; a failure there exits with status 1 after the bytes already
+written (see docs/streams.md).
 """
 
 from __future__ import annotations
