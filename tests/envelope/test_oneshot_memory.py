@@ -1,9 +1,9 @@
 """One-shot memory (issue 15): ``encrypt`` of 64 MiB holds at most 2.0x the payload.
 
-Measured with ``tracemalloc`` (allocations the call makes, the payload being the caller's):
-``encrypt`` allocates only the token (payload + 105 bytes), so payload plus token stays
-within 2.0x the payload (plus a few KiB of small objects); ``encrypt_into`` into a ``bytearray`` the caller owns and
-``decrypt_into`` a reusable buffer allocate nothing payload-sized.
+Measured with ``tracemalloc`` (allocations the call makes; the payload is the caller's):
+``encrypt`` allocates the token (payload + 105 bytes) and a few KiB of small objects, so
+payload plus token stays within 2.0x the payload; ``encrypt_into`` into a ``bytearray``
+the caller owns and ``decrypt_into`` a reusable buffer allocate nothing payload-sized.
 """
 
 from __future__ import annotations
