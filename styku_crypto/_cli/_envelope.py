@@ -3,8 +3,8 @@
 ``encrypt --tenant T [--sensitive] [--context k=v ...] [--text] IN OUT`` writes a
 binary token (or with ``--text`` the ``stk1.`` text form); ``decrypt`` reads
 either form. ``IN``/``OUT`` may be ``-`` for stdin/stdout. Output files are
-written to a temporary file, fsynced and renamed into place, so a failed or
-interrupted command never leaves partial output (a failed decrypt writes nothing).
+written to an unnamed file, fsynced and linked into place, so a failed, interrupted
+or killed command never leaves partial output (a failed decrypt writes nothing).
 
 Exit codes: 0 success, 1 refused (bad token, wrong tenant/context/data class,
 unknown or shredded key), 2 usage (bad options, unreadable input).
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from styku_crypto._cli._store import add_store_options, open_store
 
@@ -96,14 +96,16 @@ def read_input(path: str) -> bytes:
 
 
 def write_output(path: str, data: bytes) -> None:
-    """Write *data* atomically (``-`` = stdout): temp file, fsync, rename, fsync dir.
+    """Write *data* (``-`` = stdout) so that it appears complete and fsynced, or not at all.
 
     Errors name *path*, never the hidden temporary file.
     """
-    from styku_crypto._cli._stream_io import atomic_output
+    from styku_crypto._cli._stream_io import publish_output
 
-    with atomic_output(path) as fh:
+    def produce(fh: BinaryIO) -> None:
         fh.write(data)
+
+    publish_output(path, produce)
 
 
 def _data_class(args: argparse.Namespace) -> Any:

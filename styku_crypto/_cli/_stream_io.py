@@ -3,10 +3,11 @@
 Binary tokens are written as streamed tokens (suite 2), so files of any size are
 encrypted and decrypted in 1 MiB blocks. A progress bar goes to stderr only when stderr
 is a terminal (``rich`` from the ``cli`` extra when installed, else a plain line);
-piped or redirected runs are quiet. Output files are written to a temporary file in
-the target directory, fsynced and renamed only on success: a failed decrypt leaves no
-output file. Decrypting to stdout streams authenticated chunks as they verify; a
-failure there exits with status 1 after the bytes already written (see docs/streams.md).
+piped or redirected runs are quiet. Output files are written in the target directory
+with no name (``O_TMPFILE``), fsynced and linked into place only on success: a failed
+or killed decrypt leaves no output file. Decrypting to stdout streams authenticated
+chunks as they verify; a failure there exits with status 1 after the bytes already
+written (see docs/streams.md).
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from styku_crypto.envelope._format import LAYER_LEN, PREFIX_LEN, SUITE_STREAM
+from styku_crypto.envelope._output import publish
 
 __all__ = [
     "Progress",
-    "atomic_output",
     "decrypt_streamed",
     "encrypt_streamed",
     "input_with_head",
     "is_streamed",
     "open_input",
+    "publish_output",
 ]
 
 BLOCK = 1 << 20
@@ -134,45 +135,38 @@ def open_input(path: str) -> tuple[BinaryIO, int | None]:
     return fh, size
 
 
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[BinaryIO]:
-    """A writable binary file for *path* (``-`` = stdout) published only on success."""
+def publish_output(path: str, produce: Callable[[BinaryIO], None]) -> None:
+    """Run ``produce(fh)``; its output appears at *path* (``-`` = stdout) only if it returns.
+
+    Files go through :func:`styku_crypto.envelope._output.publish`: an unnamed
+    (``O_TMPFILE``) file, written back as it grows, fsynced, then linked into place, so
+    a failure or a SIGKILL never leaves partial output under any name. Errors about the
+    output name *path*, never a hidden temporary file.
+    """
     from styku_crypto._cli import usage_error
 
     if path == "-":
-        yield sys.stdout.buffer
+        produce(sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         # Checked first, so the error names the user's path (never our hidden temp file).
         raise usage_error(f"cannot write {path}: it is a directory")
+    inside = False
+
+    def run(fh: BinaryIO) -> None:
+        nonlocal inside
+        inside = True
+        produce(fh)
+        inside = False
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        publish(target if str(target.parent) else Path(".") / target, run)
     except OSError as exc:
-        raise usage_error(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise usage_error(
-                f"cannot write {path}: {exc.strerror or type(exc).__name__}"
-            ) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        if inside:
+            raise  # the producer's own error (reading the input, ...)
+        raise usage_error(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 class _Prefixed:
@@ -235,11 +229,11 @@ def encrypt_streamed(
 ) -> int:
     """Stream *input_path* into a streamed token at *output_path*; return plaintext bytes."""
     src, size = open_input(input_path)
-    try:
-        with (
-            Progress("encrypting", size) as progress,
-            atomic_output(output_path) as dst,
-        ):
+    written = 0
+
+    def produce(dst: BinaryIO) -> None:
+        nonlocal written
+        with Progress("encrypting", size) as progress:
             writer = env.encrypt_stream(dst, tenant=tenant, context=context, data_class=data_class)
             buf = bytearray(BLOCK)
             view = memoryview(buf)
@@ -247,7 +241,10 @@ def encrypt_streamed(
                 while n := _fill(src, buf):
                     writer.write(view[:n])
                     progress.update(n)
-            written: int = writer.bytes_written
+            written = writer.bytes_written
+
+    try:
+        publish_output(output_path, produce)
     finally:
         if src is not sys.stdin.buffer:
             src.close()
@@ -300,15 +297,17 @@ def decrypt_streamed(
         raise DecryptionError("the token's data class differs from --sensitive")
     joined = _Prefixed(head + rest, src)
     total = 0
-    with (
-        Progress("decrypting", size) as progress,
-        atomic_output(output_path) as dst,
-    ):
-        reader = env.decrypt_stream(joined, tenant=tenant, context=context)
-        buf = bytearray(BLOCK)
-        view = memoryview(buf)
-        while n := reader.readinto(buf):
-            dst.write(view[:n])
-            total += n
-            progress.update(n)
+
+    def produce(dst: BinaryIO) -> None:
+        nonlocal total
+        with Progress("decrypting", size) as progress:
+            reader = env.decrypt_stream(joined, tenant=tenant, context=context)
+            buf = bytearray(BLOCK)
+            view = memoryview(buf)
+            while n := reader.readinto(buf):
+                dst.write(view[:n])
+                total += n
+                progress.update(n)
+
+    publish_output(output_path, produce)
     return total

@@ -326,21 +326,24 @@ class RecordEncryptor:
         # Envelope.encrypt's suite-1 customer path, one tenant-key lookup per record: a
         # fresh data key per field, its SHA-256 commitment, its AES-SIV wrap under the
         # tenant key and AES-GCM under the data key (zero nonce: the key is single-use).
+        # Why inlined: these four primitives are ~85% of the time (compare_streams.py
+        # prints their floor); the constant parts of each input are looked up once per
+        # record and ``tenant || context`` is joined once per field. The hypothesis test
+        # tests/fields/test_record_fast_path.py proves the bytes equal Envelope.encrypt's.
         tk = env._store._tenant_key(tenant, "customer")
         version = U32.pack(tk.version)
         wrap = tk.wrapper.encrypt
         wrap_head = _ONESHOT_LAYER.wrap_aad + version
         head = _ONESHOT.lead + version
+        commit_head = _ONESHOT_LAYER.commitment
+        aad_head = _ONESHOT_LAYER.payload_aad
         deks = _urandom(32 * len(present))
         for j, name in enumerate(present):
+            bound = tenant_lp + contexts[j]
             dek = deks[32 * j : 32 * (j + 1)]
-            commit = _sha256(_ONESHOT_LAYER.commitment + dek + tenant_lp + contexts[j]).digest()
+            commit = _sha256(commit_head + dek + bound).digest()
             wrapped = wrap(dek, [wrap_head + commit + tenant_lp])
-            body = AESGCM(dek).encrypt(
-                _ZERO_NONCE,
-                _field(record, name),
-                _ONESHOT_LAYER.payload_aad + commit + tenant_lp + contexts[j],
-            )
+            body = AESGCM(dek).encrypt(_ZERO_NONCE, _field(record, name), aad_head + commit + bound)
             out[name] = TEXT_PREFIX + b64e(head + commit + wrapped + body)
         if _LOG.isEnabledFor(logging.DEBUG):
             for _ in present:

@@ -140,3 +140,48 @@ def test_remove_stale_parts_ignores_other_files(tmp_path: Path) -> None:
         ".d.bin.1.part",
         "a.bin",
     ]
+
+
+CLI_CHILD = r"""
+import sys, time
+from styku_crypto._cli import main
+from styku_crypto.envelope import _stream
+
+calls = 0
+original = _stream.DecryptingReader.readinto
+
+def stalling(self, buf):
+    global calls
+    calls += 1
+    if calls == 2:  # the CLI has written its first 1 MiB of plaintext
+        sys.stdout.write("wrote\n")
+        sys.stdout.flush()
+        time.sleep(600)
+    return original(self, buf)
+
+_stream.DecryptingReader.readinto = stalling
+store, src, dst = sys.argv[1:4]
+main(["decrypt", "--store", store, "--tenant", "acme", "--context", "file=scan", src, dst])
+"""
+
+
+def test_sigkill_of_cli_decrypt_leaves_nothing(tmp_path: Path) -> None:
+    """``styku-crypto decrypt IN OUT`` killed mid-write: no output name, no plaintext file."""
+    store_path, src = _token(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLI_CHILD, str(store_path), str(src), str(out / "scan.bin")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline() == "wrote\n"
+        assert list(out.iterdir()) == []
+    finally:
+        _kill(child)
+    assert list(out.iterdir()) == []
+    assert _plaintext_files(tmp_path) == []
