@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.tls.audit._bed import (
@@ -38,6 +39,31 @@ from tests.tls.audit._bed import (
 
 #: The weak configuration's OpenSSL cipher string: TLS_RSA_WITH_AES_128_CBC_SHA first.
 WEAK_OPENSSL = "AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256"
+
+
+@dataclass
+class Daemon(Server):
+    """A server run as a child process: its PID, for checks on what it opened."""
+
+    pid: int = 0
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process *pid* listens on (its socket inodes matched in /proc/net/tcp*)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes] | None, seconds: float = 20) -> bool:
@@ -97,7 +123,7 @@ def daemon(
                 group=pwd.getpwnam(user).pw_gid if user else None,
             )
         if _wait_port(port, proc):
-            return Server(name=name, port=port, stop=_stopper(proc, stop_signal))
+            return Daemon(name=name, port=port, stop=_stopper(proc, stop_signal), pid=proc.pid)
         _stopper(proc)()
     tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
     raise RuntimeError(f"{name} did not start: {tail}")
@@ -397,7 +423,7 @@ def _prosody_account() -> str | None:
     return "prosody"
 
 
-def prosody(name: str, certs: Certs, *, weak: bool) -> Server:
+def prosody(name: str, certs: Certs, *, weak: bool) -> Daemon:
     """Prosody 0.12 (XMPP) with STARTTLS on c2s only, as an unprivileged user.
 
     Its directory is a private ``mkdtemp`` (pytest's temporary root is not
@@ -455,10 +481,11 @@ def prosody(name: str, certs: Certs, *, weak: bool) -> Server:
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
+    assert isinstance(server, Daemon)
     stop = server.stop
 
     def stop_and_clean() -> None:
         stop()
         shutil.rmtree(base, ignore_errors=True)
 
-    return Server(name=name, port=server.port, stop=stop_and_clean)
+    return Daemon(name=name, port=server.port, stop=stop_and_clean, pid=server.pid)

@@ -162,6 +162,8 @@ class Daemons(Scanned):
     postgres: dict[str, TargetReport]
     #: Prosody scanned without ``--sni``: its stream names a host it does not serve.
     xmpp_wrong_host: TargetReport
+    #: Prosody's servers by name -> (the port the test chose, every port it listens on).
+    xmpp_listeners: dict[str, tuple[int, set[int]]]
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +193,7 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
     )
     servers: list[_bed.Server] = []
     targets: dict[str, str] = {}
+    listeners: dict[str, tuple[int, set[int]]] = {}
     # PostgreSQL (initdb, then pg_ctl, which detaches) starts in a worker thread while
     # the others start here: they die with the thread that spawned them (PDEATHSIG).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -224,6 +227,7 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
             targets[f"smtp-{mode}"] = f"smtp://127.0.0.1:{smtp.port}"
             xmpp = _daemons.prosody(f"xmpp-{mode}", certs, weak=mode == "weak")
             servers.append(xmpp)
+            listeners[xmpp.name] = (xmpp.port, _daemons.listening_ports(xmpp.pid))
             targets[f"xmpp-{mode}"] = f"xmpp://127.0.0.1:{xmpp.port}"
         for name, priority in (
             ("gnutls-good", good),
@@ -257,6 +261,7 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
             certs=certs,
             postgres=rescans,
             xmpp_wrong_host=wrong_host,
+            xmpp_listeners=listeners,
         )
     finally:
         for server in servers:

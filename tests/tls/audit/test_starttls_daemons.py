@@ -157,3 +157,12 @@ def test_prosody_unknown_host_is_a_clear_refusal(daemons: Daemons) -> None:
     message = result.findings[0].message
     assert "XMPP stream error: host-unknown" in message
     assert "xmlns" not in message
+
+
+def test_prosody_listens_only_on_the_port_the_test_chose(daemons: Daemons) -> None:
+    """Each Prosody opens exactly one listener, its own free c2s port: no 5222, no s2s
+    (5269), no HTTP (5280), so neither collides with a packaged service or another run."""
+    assert set(daemons.xmpp_listeners) == {"xmpp-good", "xmpp-weak"}
+    for name, (port, ports) in daemons.xmpp_listeners.items():
+        assert ports == {port}, name
+        assert not ports & {5222, 5223, 5269, 5280, 5281}, name
