@@ -17,21 +17,33 @@ sslyze pins ``cryptography < 50``, so it lives in its own virtualenv
 subprocess. The output is also written to ``benchmarks/results/audit.txt``.
 
 Then the STARTTLS servers of ``tests/tls/audit/_daemons.py`` (PostgreSQL,
-aiosmtpd, Dovecot IMAP and POP3, slapd, vsftpd, MariaDB), each scanned by
-sslyze (``--starttls``), by testssl.sh (Debian ``testssl``, ``--starttls``,
-one run each: it takes minutes) and by this scanner, with the per-server ratio
-(target <= 0.25 of sslyze) and the differences in findings. sslyze has no
-MySQL support; testssl.sh does.
+aiosmtpd, Dovecot IMAP and POP3, slapd, vsftpd, MariaDB, Prosody XMPP), each
+scanned by sslyze (``--starttls``), by testssl.sh (Debian ``testssl``,
+``--starttls``, one run each: it takes minutes) and by this scanner, with the
+per-server ratio (target <= 0.25 of sslyze) and the differences in findings.
+sslyze has no MySQL support; testssl.sh does. Beside each ratio is the
+server's own floor, measured in the same run: the median time of a bare
+connect + preamble, and of a connect + preamble + one full TLS handshake
+(stdlib ``ssl``), so a slow server's share of the time is visible.
 
-Usage: ``python benchmarks/compare_audit.py [--repeat N] [--no-testssl] [--starttls-only]``
+Both tools run as installed packages do: sslyze's virtualenv was byte-compiled
+by pip, so this package is byte-compiled (``compileall``) before any timing;
+otherwise a ``PYTHONDONTWRITEBYTECODE=1`` environment makes every one of our
+runs recompile the package (0.3-0.8 s on a loaded 2-CPU machine).
+
+Usage: ``python benchmarks/compare_audit.py [--repeat N] [--no-testssl] [--starttls-only]
+[--protocols ldap,smtp,...]``
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import json
 import os
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -45,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from styku_crypto.tls import group_by_name  # noqa: E402
+from styku_crypto.tls.audit._starttls import open_sync, protocol_for  # noqa: E402
 from tests.tls.audit import _bed  # noqa: E402
 
 SSLYZE_VENV = ROOT / "benchmarks" / ".venv-sslyze"
@@ -249,7 +262,11 @@ STARTTLS = {
     "ldap": ("ldap", "ldap", "ldap"),
     "ftp": ("ftp", "ftp", "ftp"),
     "mysql": ("mysql", None, "mysql"),
+    "xmpp": ("xmpp", "xmpp", "xmpp"),
 }
+#: Extra arguments per protocol: Prosody serves "localhost" only, so each tool names it.
+SSLYZE_EXTRA = {"xmpp": ["--xmpp_to=localhost"]}
+TESTSSL_EXTRA = {"xmpp": ["--xmpphost", "localhost"]}
 TESTSSL_VERSIONS = {
     "SSLv2": "SSLv2",
     "SSLv3": "SSLv3",
@@ -271,7 +288,8 @@ def start_starttls_servers(work: Path, certs: _bed.Certs) -> tuple[dict[str, int
     slapd = _daemons.slapd("slapd", certs, work, weak=False)
     ftp = _daemons.vsftpd("vsftpd", certs, work, weak=False)
     mysql = _daemons.mariadb("mariadb", certs, work, weak=False)
-    servers = [pg, smtp, dovecot, slapd, ftp, mysql]
+    xmpp = _daemons.prosody("prosody", certs, weak=False)
+    servers = [pg, smtp, dovecot, slapd, ftp, mysql, xmpp]
     ports = {
         "postgres": pg.port,
         "smtp": smtp.port,
@@ -280,8 +298,30 @@ def start_starttls_servers(work: Path, certs: _bed.Certs) -> tuple[dict[str, int
         "ldap": slapd.port,
         "ftp": ftp.port,
         "mysql": mysql.port,
+        "xmpp": xmpp.port,
     }
     return ports, servers
+
+
+def server_floor(name: str, port: int, rounds: int = 7) -> tuple[float, float]:
+    """Median seconds for connect + preamble, and for connect + preamble + one TLS handshake.
+
+    One connection at a time, stdlib ``ssl``: what any scanner pays per
+    connection to this server, whatever it does afterwards.
+    """
+    protocol = protocol_for(name, port)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    preamble, handshake = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), 5) as sock:
+            open_sync(protocol, "localhost", sock)
+            preamble.append(time.perf_counter() - t0)
+            with ctx.wrap_socket(sock, server_hostname="localhost"):
+                handshake.append(time.perf_counter() - t0)
+    return statistics.median(preamble), statistics.median(handshake)
 
 
 def testssl_protocols(path: Path) -> dict[str, bool]:
@@ -298,39 +338,80 @@ def testssl_protocols(path: Path) -> dict[str, bool]:
     return out
 
 
-def starttls_section(python: Path, work: Path, repeat: int, use_testssl: bool) -> list[str]:
-    """Time and compare the three scanners on every STARTTLS server."""
+def start_up_argv(python: Path) -> tuple[list[str], list[str]]:
+    """Each tool doing nothing but start its interpreter and import itself (ours, sslyze)."""
+    return (
+        [sys.executable, "-c", "import styku_crypto._cli._tls_audit, styku_crypto.tls.audit"],
+        [str(python), "-m", "sslyze", "--help"],
+    )
+
+
+def starttls_section(
+    python: Path, work: Path, repeat: int, use_testssl: bool, only: set[str] | None = None
+) -> list[str]:
+    """Time and compare the three scanners on every STARTTLS server (or those in *only*)."""
     (work / "starttls").mkdir()
     certs = _bed.make_certs(work / "starttls")
     ports, servers = start_starttls_servers(work, certs)
+    up_ours, up_sslyze = start_up_argv(python)
     out = [
         "",
         f"STARTTLS servers: median of {repeat} interleaved runs (sslyze, ours); testssl.sh "
-        "one run; process wall time; load average "
+        "one run; process wall time (ours: scan = the audit itself, without interpreter "
+        "start-up and imports); load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        "start-up = each tool's interpreter start + imports, no scan (timed in the same "
+        "interleaved loop); scan ratio = (ours - start-up) / (sslyze - start-up)",
     ]
     ratios = []
     try:
         for name, (scheme, sslyze_proto, testssl_proto) in STARTTLS.items():
+            if only and name not in only:
+                continue
             target = f"127.0.0.1:{ports[name]}"
             url = f"{scheme}://{target}"
             t_ours = []
             t_sslyze = []
+            sslyze_argv = [
+                *theirs(python, [target], work / "st-s.json"),
+                f"--starttls={sslyze_proto}",
+                *SSLYZE_EXTRA.get(name, []),
+            ]
+            scan = []
+            t_up_ours: list[float] = []
+            t_up_sslyze: list[float] = []
             for _ in range(repeat):
+                t_up_ours.append(timed(up_ours)[0])
                 t_ours.append(run_ours([url, "--sni", "localhost"], certs.ca, work / "st-o.json"))
+                doc = json.loads((work / "st-o.json").read_text())
+                scan.append(doc["targets"][0]["duration_s"])
                 if sslyze_proto:
-                    argv = theirs(python, [target], work / "st-s.json")
-                    t_sslyze.append(timed([*argv, f"--starttls={sslyze_proto}"])[0])
-            line = f"{name:9} ours {statistics.median(t_ours):5.2f} s"
+                    t_sslyze.append(timed(sslyze_argv)[0])
+                    t_up_sslyze.append(timed(up_sslyze)[0])
+            floor_preamble, floor_handshake = server_floor(name, ports[name])
+            floor_ours = statistics.median(t_up_ours)
+            line = (
+                f"{name:9} ours {statistics.median(t_ours):5.2f} s "
+                f"(scan {statistics.median(scan):4.2f} s, start-up {floor_ours:4.2f} s)"
+            )
             if t_sslyze:
                 ratio = statistics.median(t_ours) / statistics.median(t_sslyze)
                 ratios.append(ratio)
+                floor_sslyze = statistics.median(t_up_sslyze)
+                scan_ratio = (statistics.median(t_ours) - floor_ours) / max(
+                    statistics.median(t_sslyze) - floor_sslyze, 1e-3
+                )
                 line += (
-                    f"  sslyze {statistics.median(t_sslyze):5.2f} s  ratio {ratio:.2f} "
-                    "(target <= 0.25)"
+                    f"  sslyze {statistics.median(t_sslyze):5.2f} s "
+                    f"(start-up {floor_sslyze:4.2f} s)  ratio {ratio:.2f} "
+                    f"(target <= 0.25; scan ratio {scan_ratio:.2f})"
                 )
             else:
                 line += "  sslyze: no such protocol"
+            line += (
+                f"  floor: preamble {floor_preamble * 1000:.1f} ms, "
+                f"+handshake {floor_handshake * 1000:.1f} ms"
+            )
             theirs_testssl = {}
             if use_testssl and testssl_proto:
                 json_path = work / f"testssl-{name}.json"
@@ -338,7 +419,8 @@ def starttls_section(python: Path, work: Path, repeat: int, use_testssl: bool) -
                 elapsed, _proc = timed(
                     [
                         "testssl", "--quiet", "--color", "0", "--warnings", "off",
-                        "--starttls", testssl_proto, "--jsonfile", str(json_path), target,
+                        "--starttls", testssl_proto, *TESTSSL_EXTRA.get(name, []),
+                        "--jsonfile", str(json_path), target,
                     ]
                 )  # fmt: skip
                 theirs_testssl = testssl_protocols(json_path)
@@ -375,7 +457,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-testssl", action="store_true", help="skip testssl.sh (slow)")
     parser.add_argument("--starttls-only", action="store_true", help="only the STARTTLS part")
+    parser.add_argument(
+        "--protocols", help=f"comma-separated subset of {','.join(STARTTLS)} (default: all)"
+    )
     args = parser.parse_args()
+    only = set(args.protocols.split(",")) if args.protocols else None
     python = sslyze_python()
     version = subprocess.run(
         [str(python), "-c", "from importlib.metadata import version; print(version('sslyze'))"],
@@ -384,9 +470,11 @@ def main() -> int:
         check=True,
     ).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    # As a pip install would (sslyze's venv is byte-compiled): see the module docstring.
+    compileall.compile_dir(ROOT / "styku_crypto", quiet=1)
     if args.starttls_only:
         out = [f"TLS audit vs sslyze {version} and testssl.sh"]
-        out += starttls_section(python, work, args.repeat, not args.no_testssl)
+        out += starttls_section(python, work, args.repeat, not args.no_testssl, only)
         return _finish(out, RESULTS.with_name("audit-starttls.txt"))
     certs = _bed.make_certs(work)
     hold = threading.Event()
@@ -431,7 +519,7 @@ def main() -> int:
         hold.set()
         for s in servers.values():
             s.stop()
-    out += starttls_section(python, work, args.repeat, not args.no_testssl)
+    out += starttls_section(python, work, args.repeat, not args.no_testssl, only)
     return _finish(out, RESULTS)
 
 

@@ -2,7 +2,7 @@
 # Installs the system packages the test suite needs (Debian): SoftHSM2 for the
 # PKCS#11 root-key tests, PostgreSQL 15 server binaries for the key-store tests,
 # OpenSSL's command line for the TLS test bed; gnutls-serv, Dovecot, MariaDB,
-# slapd and vsftpd for the TLS audit's STARTTLS tests; wrk and testssl.sh for
+# slapd, vsftpd and Prosody for the TLS audit's STARTTLS tests; wrk and testssl.sh for
 # the comparison scripts in benchmarks/. Idempotent; needs root.
 set -euo pipefail
 
@@ -20,6 +20,7 @@ command -v gnutls-serv >/dev/null || need+=(gnutls-bin)
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+command -v prosody >/dev/null || need+=(prosody)  # XMPP; the tests run it on their own port
 command -v testssl >/dev/null || need+=(testssl.sh)  # benchmarks/compare_audit.py only
 
 if [ ${#need[@]} -eq 0 ]; then
@@ -40,4 +41,9 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Prosody's package enables a system service on 5222/5269: keep it off (the tests start
+# their own, unprivileged, on a free loopback port).
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now prosody >/dev/null 2>&1 || true
+fi
 echo "system-deps: done"

@@ -355,16 +355,24 @@ class Prober:
         if len(accepted) < 2:
             facts.skip(f"server preference {name}", "fewer than two suites accepted")
             return None
-        try:
-            first = await self._send(self._hello(version, accepted))
-            second = await self._send(self._hello(version, list(reversed(accepted))))
-        except ProbeError as exc:
-            facts.skip(f"server preference {name}", f"probe failed: {exc}")
-            return None
-        if first.hello is None or second.hello is None:
-            facts.skip(f"server preference {name}", "server refused a suite it had accepted")
-            return None
-        return first.hello.cipher_suite == second.hello.cipher_suite
+        # Independent probes: concurrently, one round trip off the critical path.
+        first, second = await asyncio.gather(
+            self._send(self._hello(version, accepted)),
+            self._send(self._hello(version, list(reversed(accepted)))),
+            return_exceptions=True,
+        )
+        chosen: list[int] = []
+        for reply in (first, second):
+            if isinstance(reply, ProbeError):
+                facts.skip(f"server preference {name}", f"probe failed: {reply}")
+                return None
+            if isinstance(reply, BaseException):
+                raise reply
+            if reply.hello is None:
+                facts.skip(f"server preference {name}", "server refused a suite it had accepted")
+                return None
+            chosen.append(reply.hello.cipher_suite)
+        return chosen[0] == chosen[1]
 
     # --- groups -------------------------------------------------------------
 

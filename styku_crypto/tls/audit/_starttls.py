@@ -26,6 +26,7 @@ and one generator.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 from collections.abc import Callable, Generator
@@ -379,9 +380,22 @@ def _ldap(server_name: str) -> Conversation:
 
 
 def _until(*markers: bytes, protocol: str) -> Frame:
+    """XMPP: read until the first *marker* element is whole, or a stream error is.
+
+    A ``<stream:error>`` is read to its end tag (or to the end of the stream),
+    so the refusal can name its condition (RFC 6120 4.9.3) and text.
+    """
+
     def frame(buffer: bytes) -> int | None:
         if buffer and buffer.lstrip()[:1] not in {b"<", b""}:
             raise _foreign(protocol, buffer)
+        error = buffer.find(b"<stream:error")
+        if error >= 0:
+            for end_tag in (b"</stream:error>", b"</stream:stream>"):
+                end = buffer.find(end_tag, error)
+                if end >= 0:
+                    return end + len(end_tag)
+            return None
         for marker in markers:
             at = buffer.find(marker)
             if at >= 0:
@@ -390,6 +404,20 @@ def _until(*markers: bytes, protocol: str) -> Frame:
         return None
 
     return frame
+
+
+_XMPP_ERROR_CONDITION = re.compile(rb"<stream:error\b[^>]*>\s*<([A-Za-z-]{1,40})\b")
+_XMPP_ERROR_TEXT = re.compile(rb"<text\b[^>]*>([^<]{0,200})</text>")
+
+
+def _xmpp_stream_error(reply: bytes) -> PreambleError:
+    """A refusal naming a ``<stream:error>``'s condition and text (printable only)."""
+    condition = _XMPP_ERROR_CONDITION.search(reply)
+    text = _XMPP_ERROR_TEXT.search(reply)
+    said = condition.group(1).decode("ascii") if condition else "no condition given"
+    if text:
+        said += f" ({_printable(text.group(1))!r})"
+    return PreambleError("refused", f"XMPP stream error: {said}")
 
 
 def _xml_attr(text: str) -> str:
@@ -402,15 +430,17 @@ def _xmpp(server_name: str) -> Conversation:
         "xmlns:stream='http://etherx.jabber.org/streams' "
         f"to='{_xml_attr(server_name)}' version='1.0'>"
     ).encode("ascii")
-    features = yield Step(header, _until(b"</stream:features", b"<stream:error", protocol="XMPP"))
+    features = yield Step(header, _until(b"</stream:features", protocol="XMPP"))
     if b"<stream:error" in features:
-        raise PreambleError("refused", f"XMPP stream error: {_printable(features[-120:])!r}")
+        raise _xmpp_stream_error(features)
     if b"<starttls" not in features:
         raise PreambleError("refused", "XMPP server does not offer starttls in its features")
     answer = yield Step(
         b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
         _until(b"<proceed", b"<failure", protocol="XMPP"),
     )
+    if b"<stream:error" in answer:
+        raise _xmpp_stream_error(answer)
     if b"<proceed" not in answer:
         raise PreambleError("refused", "XMPP server answered starttls with <failure/>")
 

@@ -4,7 +4,7 @@ Every daemon is the Debian package's binary (installed by
 ``scripts/system-deps.sh``), started in the foreground with a private
 configuration and data directory under the test's temporary directory, and
 stopped by the PID the test started: nothing else on the machine is touched.
-aiosmtpd (PyPI) is the SMTP server.
+aiosmtpd (PyPI) is the SMTP server; Prosody the XMPP one.
 
 Each comes in two configurations: ``good`` (TLS 1.2+, the Mozilla intermediate
 suites) and ``weak`` (an RSA key-exchange CBC suite, no forward secrecy).
@@ -13,6 +13,7 @@ suites) and ``weak`` (an RSA key-exchange CBC suite, no forward secrecy).
 from __future__ import annotations
 
 import contextlib
+import ctypes  # noqa: F401  (loaded here: a child that dropped root cannot read the venv)
 import logging
 import os
 import pwd
@@ -21,8 +22,10 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.tls.audit._bed import (
@@ -36,6 +39,31 @@ from tests.tls.audit._bed import (
 
 #: The weak configuration's OpenSSL cipher string: TLS_RSA_WITH_AES_128_CBC_SHA first.
 WEAK_OPENSSL = "AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256"
+
+
+@dataclass
+class Daemon(Server):
+    """A server run as a child process: its PID, for checks on what it opened."""
+
+    pid: int = 0
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process *pid* listens on (its socket inodes matched in /proc/net/tcp*)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes] | None, seconds: float = 20) -> bool:
@@ -69,8 +97,11 @@ def daemon(
     before: Callable[[int], None] | None = None,
     stop_signal: int = signal.SIGTERM,
     env: dict[str, str] | None = None,
+    user: str | None = None,
 ) -> Server:
     """Start ``argv(port)`` on a free port and wait until it accepts connections.
+
+    *user* runs the daemon as that account (this process must be root).
 
     Raises:
         RuntimeError: the daemon did not come up (its log tail is in the message).
@@ -88,9 +119,11 @@ def daemon(
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
                 env={**os.environ, **(env or {})},
+                user=user,
+                group=pwd.getpwnam(user).pw_gid if user else None,
             )
         if _wait_port(port, proc):
-            return Server(name=name, port=port, stop=_stopper(proc, stop_signal))
+            return Daemon(name=name, port=port, stop=_stopper(proc, stop_signal), pid=proc.pid)
         _stopper(proc)()
     tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
     raise RuntimeError(f"{name} did not start: {tail}")
@@ -374,3 +407,85 @@ def vsftpd(name: str, certs: Certs, directory: Path, *, weak: bool) -> Server:
         before=configure,
         env=None if weak else openssl_groups(directory),
     )
+
+
+# --------------------------------------------------------------------------- Prosody
+
+
+def _prosody_account() -> str | None:
+    """The unprivileged account Prosody runs as: its package's ``prosody`` user when root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("prosody")
+    except KeyError:
+        return "nobody"
+    return "prosody"
+
+
+def prosody(name: str, certs: Certs, *, weak: bool) -> Daemon:
+    """Prosody 0.12 (XMPP) with STARTTLS on c2s only, as an unprivileged user.
+
+    Its directory is a private ``mkdtemp`` (pytest's temporary root is not
+    traversable by another account) holding the generated Lua configuration,
+    a copy of the certificate and key, the data directory and the pid file; it
+    is removed when the server stops. No s2s, HTTP or direct-TLS listener is
+    opened: the one port is the c2s port the test chose.
+    """
+    base = Path(tempfile.mkdtemp(prefix=f"styku-{name}-"))
+    os.chmod(base, 0o755)
+    account = _prosody_account()
+    cert, key = base / "server.crt", base / "server.key"
+    shutil.copy(certs.good[0], cert)
+    shutil.copy(certs.good[1], key)
+    os.chmod(key, 0o600)
+    (base / "data").mkdir()
+    ssl_options = (
+        f'protocol = "tlsv1_2"; ciphers = "{WEAK_OPENSSL}"; '
+        'options = { "cipher_server_preference", "no_compression" }'
+        if weak
+        else f'protocol = "tlsv1_2+"; ciphers = "{MOZILLA_INTERMEDIATE_OPENSSL}"; '
+        'curveslist = { "X25519", "P-256", "P-384" }'
+    )
+
+    def configure(port: int) -> None:
+        (base / "prosody.cfg.lua").write_text(
+            f'pidfile = "{base}/data/prosody.pid"\n'
+            f'data_path = "{base}/data"\n'
+            f'certificates = "{base}"\n'
+            'log = { warn = "*console" }\n'
+            "daemonize = false\n"
+            'modules_enabled = { "tls", "saslauth", "ping" }\n'
+            'modules_disabled = { "s2s", "offline" }\n'
+            'interfaces = { "127.0.0.1" }\n'
+            f"c2s_ports = {{ {port} }}\n"
+            "c2s_direct_tls_ports = {}\ns2s_ports = {}\n"
+            "c2s_require_encryption = true\n"
+            f'ssl = {{ certificate = "{cert}"; key = "{key}"; {ssl_options} }}\n'
+            'VirtualHost "localhost"\n'
+        )
+        if account:
+            user = pwd.getpwnam(account)
+            for path in (base, base / "data", cert, key, base / "prosody.cfg.lua"):
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+    try:
+        server = daemon(
+            name,
+            lambda port: ["prosody", "-F", "--config", str(base / "prosody.cfg.lua")],
+            cwd=base,
+            log=base / "prosody.log",
+            before=configure,
+            user=account,
+        )
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    assert isinstance(server, Daemon)
+    stop = server.stop
+
+    def stop_and_clean() -> None:
+        stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+    return Daemon(name=name, port=server.port, stop=stop_and_clean, pid=server.pid)

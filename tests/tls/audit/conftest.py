@@ -160,13 +160,17 @@ class Daemons(Scanned):
     """The real-daemon scan, plus PostgreSQL rescanned after each reconfiguration."""
 
     postgres: dict[str, TargetReport]
+    #: Prosody scanned without ``--sni``: its stream names a host it does not serve.
+    xmpp_wrong_host: TargetReport
+    #: Prosody's servers by name -> (the port the test chose, every port it listens on).
+    xmpp_listeners: dict[str, tuple[int, set[int]]]
 
 
 @pytest.fixture(scope="session")
 def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
-    """Real PostgreSQL, aiosmtpd, gnutls-serv, Dovecot, MariaDB, slapd and vsftpd, scanned once.
+    """Real PostgreSQL, aiosmtpd, gnutls-serv, Dovecot, MariaDB, slapd, vsftpd and Prosody.
 
-    Every daemon but PostgreSQL runs a good and a weak configuration side by
+    All scanned once. Every daemon but PostgreSQL runs a good and a weak configuration side by
     side; the one PostgreSQL cluster (initdb is the slow part) is scanned good,
     then reloaded weak, then reloaded with ``ssl = off``.
     """
@@ -189,6 +193,7 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
     )
     servers: list[_bed.Server] = []
     targets: dict[str, str] = {}
+    listeners: dict[str, tuple[int, set[int]]] = {}
     # PostgreSQL (initdb, then pg_ctl, which detaches) starts in a worker thread while
     # the others start here: they die with the thread that spawned them (PDEATHSIG).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -220,6 +225,10 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
             smtp = _daemons.smtp(f"smtp-{mode}", certs, weak=mode == "weak")
             servers.append(smtp)
             targets[f"smtp-{mode}"] = f"smtp://127.0.0.1:{smtp.port}"
+            xmpp = _daemons.prosody(f"xmpp-{mode}", certs, weak=mode == "weak")
+            servers.append(xmpp)
+            listeners[xmpp.name] = (xmpp.port, _daemons.listening_ports(xmpp.pid))
+            targets[f"xmpp-{mode}"] = f"xmpp://127.0.0.1:{xmpp.port}"
         for name, priority in (
             ("gnutls-good", good),
             ("gnutls-ffdhe", ffdhe),
@@ -242,7 +251,18 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons]:
         for mode, weak, ssl_on in (("weak", True, True), ("off", False, False)):
             _daemons.reconfigure_postgres(postgres, certs, weak=weak, ssl_on=ssl_on)
             rescans[mode] = audit([targets["postgres-good"]], **kwargs).targets[0]  # type: ignore[arg-type]
-        yield Daemons(targets=targets, report=report, certs=certs, postgres=rescans)
+        wrong_host = audit(
+            [targets["xmpp-good"]],
+            **{**kwargs, "sni": None},  # type: ignore[arg-type]
+        ).targets[0]
+        yield Daemons(
+            targets=targets,
+            report=report,
+            certs=certs,
+            postgres=rescans,
+            xmpp_wrong_host=wrong_host,
+            xmpp_listeners=listeners,
+        )
     finally:
         for server in servers:
             server.stop()

@@ -141,6 +141,16 @@ def test_preamble_is_independent_of_how_replies_are_split(cuts: list[int]) -> No
             "code 2",
         ),
         ("xmpp", [b"<stream:stream><stream:features></stream:features>"], "refused", "starttls"),
+        (
+            "xmpp",
+            [
+                b"<stream:stream id='{PhantomData}'><stream:error><host-unknown xmlns='x'/>",
+                b"<text xmlns='x'>no such\x00 host</text></stream:error>",
+            ],
+            "refused",
+            "XMPP stream error: host-unknown ('no such host')",
+        ),
+        ("xmpp", [b"<stream:stream><stream:error/></stream:stream>"], "refused", "no condition"),
         ("mysql", [b"\x0f\x00\x00\x00\xff\x69\x04Host blocked"], "refused", "Host blocked"),
         ("smtp", [b"220 hi\r\n", b"250 STARTTLS\r\n", b"220 go\r\nEVIL"], "injection", "not asked"),
     ],

@@ -1,7 +1,7 @@
 """Real servers behind STARTTLS and friends (issue 16), each good and weak, scanned once.
 
 PostgreSQL 15, aiosmtpd, Dovecot (IMAP and POP3), MariaDB, OpenLDAP slapd,
-vsftpd and gnutls-serv, started by the ``daemons`` fixture from the Debian
+vsftpd, Prosody (XMPP) and gnutls-serv, started by the ``daemons`` fixture from the Debian
 packages ``scripts/system-deps.sh`` installs.
 """
 
@@ -20,8 +20,17 @@ GOOD = [
     "slapd-good",
     "vsftpd-good",
     "gnutls-good",
+    "xmpp-good",
 ]
-WEAK = ["smtp-weak", "imap-weak", "pop3-weak", "mariadb-weak", "slapd-weak", "vsftpd-weak"]
+WEAK = [
+    "smtp-weak",
+    "imap-weak",
+    "pop3-weak",
+    "mariadb-weak",
+    "slapd-weak",
+    "vsftpd-weak",
+    "xmpp-weak",
+]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -54,8 +63,9 @@ def test_weak_configuration_is_not_compliant(daemons: Daemons, name: str) -> Non
 
 
 def test_weak_server_order_is_flagged(daemons: Daemons) -> None:
-    """Dovecot, slapd and gnutls-serv told to prefer RSA-CBC get AUDIT-ORDER-002 and an A- cap."""
-    for name in ("imap-weak", "slapd-weak", "gnutls-order"):
+    """Dovecot, slapd, gnutls-serv and Prosody told to prefer RSA-CBC get AUDIT-ORDER-002 and an
+    A- cap."""
+    for name in ("imap-weak", "slapd-weak", "gnutls-order", "xmpp-weak"):
         result = daemons.result(name)
         found = [f for f in result.findings if f.rule == "AUDIT-ORDER-002"]
         assert found, name
@@ -116,3 +126,43 @@ def test_client_renegotiation_through_starttls(daemons: Daemons) -> None:
     assert slapd.facts.client_renegotiation is True
     assert "TLS-RENEG-001" in {f.rule for f in slapd.findings}
     assert daemons.result("postgres-good").facts.client_renegotiation is False
+
+
+def test_prosody_xmpp_starttls_audit(daemons: Daemons) -> None:
+    """Real Prosody: the stream is opened to the --sni host, STARTTLS proceeds, every probe
+    redoes the preamble (all six TLS 1.2/1.3 suites found), and the groups match its
+    configured curve list."""
+    good = daemons.result("xmpp-good")
+    assert good.target.protocol == "xmpp"
+    assert good.facts.suites["TLSv1.3"]
+    assert sorted(good.facts.suites["TLSv1.2"]) == [
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ]
+    assert set(good.facts.groups) == {"x25519", "secp256r1", "secp384r1"}
+    assert good.facts.not_tested["alpn"].startswith("not applicable")
+    weak = daemons.result("xmpp-weak")
+    assert weak.facts.protocols["TLSv1.3"] is False
+    assert weak.facts.server_preference.get("TLSv1.2") is True
+
+
+def test_prosody_unknown_host_is_a_clear_refusal(daemons: Daemons) -> None:
+    """Without --sni the stream names 127.0.0.1, which Prosody does not serve: it answers
+    with a stream error, and the audit names the condition (host-unknown) and is
+    incomplete (exit 3), without a hang or a raw XML dump."""
+    result = daemons.xmpp_wrong_host
+    assert not result.complete
+    assert [f.rule for f in result.findings] == ["AUDIT-STARTTLS-001"]
+    message = result.findings[0].message
+    assert "XMPP stream error: host-unknown" in message
+    assert "xmlns" not in message
+
+
+def test_prosody_listens_only_on_the_port_the_test_chose(daemons: Daemons) -> None:
+    """Each Prosody opens exactly one listener, its own free c2s port: no 5222, no s2s
+    (5269), no HTTP (5280), so neither collides with a packaged service or another run."""
+    assert set(daemons.xmpp_listeners) == {"xmpp-good", "xmpp-weak"}
+    for name, (port, ports) in daemons.xmpp_listeners.items():
+        assert ports == {port}, name
+        assert not ports & {5222, 5223, 5269, 5280, 5281}, name
