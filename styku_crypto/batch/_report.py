@@ -48,6 +48,8 @@ class PartitionResult:
         bytes_read: object bytes fetched (objects only).
         bytes_written: object bytes sent (objects only; server-side copies excluded).
         bytes_copied: object bytes copied server-side (S3 ``UploadPartCopy``).
+        replayed: committed by an earlier attempt (a worker that died after its
+            commit); the counts are the stored ones.
     """
 
     partition: str
@@ -63,6 +65,7 @@ class PartitionResult:
     bytes_read: int = 0
     bytes_written: int = 0
     bytes_copied: int = 0
+    replayed: bool = False
 
 
 @dataclass(slots=True)

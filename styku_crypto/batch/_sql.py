@@ -22,6 +22,7 @@ and quoted; values always travel as bound parameters.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -144,7 +145,7 @@ def ensure_checkpoint_table(conn: Any, dsn: str) -> None:
         " status TEXT NOT NULL, seen " + blob + " NOT NULL DEFAULT 0,"
         " changed " + blob + " NOT NULL DEFAULT 0, current_rows " + blob + " NOT NULL DEFAULT 0,"
         " conflicts " + blob + " NOT NULL DEFAULT 0, failed " + blob + " NOT NULL DEFAULT 0,"
-        " worker TEXT, finished_at DOUBLE PRECISION, PRIMARY KEY (job, lo))"
+        " worker TEXT, finished_at DOUBLE PRECISION, failures TEXT, PRIMARY KEY (job, lo))"
     )
     _begin(conn, dsn)
     conn.execute(sql)
@@ -216,6 +217,37 @@ def _context(row: Sequence[Any], base: int, columns: tuple[tuple[str, str], ...]
     return {name: str(row[base + i]) for i, (name, _) in enumerate(columns)}
 
 
+def _stored(cur: Any, job: TableJob, lo: int, name: str) -> PartitionResult | None:
+    """The committed result of partition *lo* (``replayed``), or ``None`` while pending.
+
+    A task Dask reruns after losing its worker finds the partition done when the
+    first attempt committed before dying: its counts come from the checkpoint,
+    so the report counts every row exactly once.
+    """
+    ph = _ph(job.dsn)
+    cur.execute(
+        "SELECT status, seen, changed, current_rows, conflicts, worker, failures"
+        f" FROM {CHECKPOINT_TABLE} WHERE job = {ph} AND lo = {ph}",
+        (job.job, lo),
+    )
+    got = cur.fetchone()
+    if got is None:
+        return PartitionResult(name, committed=False, stop_reason="done")
+    if got[0] != "done":
+        return None
+    failures = tuple(BatchFailure(str(k), str(r)) for k, r in json.loads(got[6] or "[]"))
+    return PartitionResult(
+        name,
+        seen=int(got[1]),
+        changed=int(got[2]),
+        current=int(got[3]),
+        conflicts=int(got[4]),
+        failures=failures,
+        worker=str(got[5] or ""),
+        replayed=True,
+    )
+
+
 def run_partition(
     job: TableJob,
     lo: int,
@@ -244,14 +276,10 @@ def run_partition(
     params: tuple[Any, ...] = (lo,) if hi is None else (lo, hi)
     with closing(connect(dsn)) as conn:
         with closing(conn.cursor()) as cur:
-            cur.execute(
-                f"SELECT status FROM {CHECKPOINT_TABLE} WHERE job = {ph} AND lo = {ph}",
-                (job.job, lo),
-            )
-            got = cur.fetchone()
-            if got is None or got[0] == "done":
+            stored = _stored(cur, job, lo, name)
+            if stored is not None:
                 _rollback(conn)
-                return PartitionResult(name, worker=worker, committed=False, stop_reason="done")
+                return stored
             cur.execute(f"SELECT {select} FROM {t} WHERE {where} ORDER BY {k}", params)
             rows = cur.fetchall()
             _rollback(conn)  # end the read snapshot: nothing is held while we compute
@@ -318,7 +346,8 @@ def run_partition(
             cur.execute(
                 f"UPDATE {CHECKPOINT_TABLE} SET status = 'done', seen = {ph}, changed = {ph},"
                 f" current_rows = {ph}, conflicts = {ph}, failed = {ph}, worker = {ph},"
-                f" finished_at = {ph} WHERE job = {ph} AND lo = {ph} AND status = 'pending'",
+                f" finished_at = {ph}, failures = {ph}"
+                f" WHERE job = {ph} AND lo = {ph} AND status = 'pending'",
                 (
                     result.seen,
                     changed,
@@ -327,14 +356,18 @@ def run_partition(
                     len(failures),
                     worker,
                     time.time(),
+                    json.dumps([[f.key, f.reason] for f in failures]),
                     job.job,
                     lo,
                 ),
             )
             if cur.rowcount != 1:
-                # Another worker committed this partition first: undo ours.
+                # Another attempt committed this partition first: undo ours, report theirs.
                 _rollback(conn)
-                return PartitionResult(name, worker=worker, committed=False, stop_reason="done")
+                with closing(conn.cursor()) as again:
+                    stored = _stored(again, job, lo, name)
+                _rollback(conn)
+                return stored or PartitionResult(name, committed=False, stop_reason="done")
         _commit(conn)
         return result
 
