@@ -257,7 +257,6 @@ def _batch_task(
     retries: int,
 ) -> PartitionResult:
     started = time.monotonic()
-    env = spec.open()
     n = _Counts()
     changed = current = conflicts = 0
     failures: list[BatchFailure] = []
@@ -267,6 +266,7 @@ def _batch_task(
         attempt = 0
         while True:
             try:
+                env = spec.open()
                 ctx = _context_for(context, key)
                 if s3 is not None:
                     done = _s3_one(env, s3, bucket, key, tenant, mode, ctx, n)

@@ -283,7 +283,6 @@ def run_partition(
             cur.execute(f"SELECT {select} FROM {t} WHERE {where} ORDER BY {k}", params)
             rows = cur.fetchall()
             _rollback(conn)  # end the read snapshot: nothing is held while we compute
-        env = job.spec.open()
         updates: list[tuple[Any, Any, Any]] = []
         failures: list[BatchFailure] = []
         current = 0
@@ -291,6 +290,7 @@ def run_partition(
         attempt = 0
         while True:
             try:
+                env = job.spec.open()
                 updates.clear()
                 failures.clear()
                 current = 0

@@ -106,8 +106,16 @@ def rewrap_table(
         spec=spec,
         retries=retries,
     )
-    with closing(connect(dsn)) as conn:
-        todo, done = plan_job(conn, dsn, tj, chunk_rows=chunk_rows, resume=resume)
+    try:
+        with closing(connect(dsn)) as conn:
+            todo, done = plan_job(conn, dsn, tj, chunk_rows=chunk_rows, resume=resume)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("sqlite3", "psycopg"):
+            raise
+        # The database's message may quote SQL or values: name the class only.
+        raise InvalidInputError(
+            f"cannot plan {table}.{column}: {type(exc).__name__} (does the table exist?)"
+        ) from None
     report = BatchReport(
         job=tj.job, mode=mode, partitions=len(todo) + done, partitions_skipped=done
     )

@@ -52,7 +52,9 @@ def test_s3_objects_1k_to_64m_header_only_bytes_measured(
         endpoint_url=fault_proxy.endpoint,
         objects_per_task=1,
     )
-    assert report.complete and report.changed == len(SIZES) and report.failed == 0
+    assert report.complete
+    assert report.changed == len(SIZES)
+    assert report.failed == 0
     total = sum(len(t) for t in tokens.values())
     first_parts = sum(min(len(t), PART_SIZE) for t in tokens.values())
     # Measured at the proxy: what really crossed the network, both ways.
@@ -76,7 +78,8 @@ def test_s3_objects_1k_to_64m_header_only_bytes_measured(
         client=client,
         endpoint_url=fault_proxy.endpoint,
     )
-    assert again.changed == 0 and again.current == len(SIZES)
+    assert again.changed == 0
+    assert again.current == len(SIZES)
 
 
 def test_local_directory_rewrap_and_reencrypt(tmp_path: Path, keys: Any, client: Any) -> None:
@@ -91,9 +94,8 @@ def test_local_directory_rewrap_and_reencrypt(tmp_path: Path, keys: Any, client:
     )  # header that does not authenticate
     keys.store.rotate("acme")
     report = rewrap_objects(str(d), spec=keys.spec, tenant="acme", client=client)
-    assert report.changed == 3 and [(Path(f.key).name, f.reason) for f in report.failures] == [
-        ("bad", "tamper")
-    ]
+    assert report.changed == 3
+    assert [(Path(f.key).name, f.reason) for f in report.failures] == [("bad", "tamper")]
     before = {n: (d / n).read_bytes() for n in sizes}
     keys.store.rotate("acme")
     report = rewrap_objects(
