@@ -56,7 +56,7 @@ def client_for(client: Any, *, workers: int | None) -> Iterator[Any]:
         n_workers=workers or 2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     try:
         with distributed.Client(cluster) as local:

@@ -74,9 +74,8 @@ def rewrap_dataframe(
         pairs = tuple((str(a), str(b)) for a, b in context_columns.items())
     else:
         pairs = tuple((str(c), str(c)) for c in context_columns)
-    meta = ddf._meta.copy()
-    meta[f"{column}_failed"] = meta[column].astype(bool) if len(meta) else []
-    meta = meta.astype({f"{column}_failed": bool})
+    pandas = require("pandas", extra="batch")
+    meta = ddf._meta.assign(**{f"{column}_failed": pandas.Series([], dtype=bool)})
     return ddf.map_partitions(
         _partition, column, spec, tenant, tenant_column, pairs, mode, meta=meta
     )

@@ -31,7 +31,7 @@ def cluster() -> Iterator[Any]:
 
     saved = {k: os.environ.get(k) for k in _ENV}
     os.environ.update(_ENV)
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     try:
         yield c
     finally:

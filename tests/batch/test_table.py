@@ -282,3 +282,37 @@ def test_spec_is_picklable_and_secret_free(tmp_path: Any, keys: Any) -> None:
     with pytest.raises(InvalidInputError):
         rewrap_table("sqlite:///x.db", "t; DROP TABLE t", "c", spec=keys.spec, tenant="a")
     assert isinstance(BatchReport("j", "rewrap").to_dict(), dict)
+
+
+def test_partition_and_finished_events(tmp_path: Any, keys: Any, client: Any) -> None:
+    """One envelope.batch.partition event per partition and one envelope.batch.finished."""
+    import logging
+
+    db = str(tmp_path / "app.db")
+    fill_sqlite(db, keys.env, 900)
+    keys.store.rotate("acme")
+    seen: list[logging.LogRecord] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger("styku_crypto.envelope")
+    handler = Grab(level=logging.INFO)
+    logger.addHandler(handler)
+    try:
+        report = rewrap_table(
+            f"sqlite:///{db}",
+            "scans",
+            "token",
+            spec=keys.spec,
+            tenant_column="tenant",
+            chunk_rows=300,
+            client=client,
+        )
+    finally:
+        logger.removeHandler(handler)
+    names = [r.getMessage() for r in seen]
+    assert names.count("envelope.batch.partition") == report.partitions == 3
+    assert names.count("envelope.batch.finished") == 1
+    assert report.changed == 450  # only acme rotated: globex rows are current
