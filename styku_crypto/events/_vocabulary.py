@@ -124,14 +124,12 @@ VOCABULARY: tuple[EventSpec, ...] = (
        "unsupported_format. Tamper covers wrong key, wrong context and truncation alike."),
     _e("envelope.rewrap", _I, "success", (*_KEY, "actor"), _LIB, ("change",),
        "A token's data key was re-wrapped under the current tenant key."),
-    _e("envelope.batch.partition", _I, "success",
-       ("batch_job", "batch_partition", "seen", "changed", "conflicts", "failures", "seconds",
-        "reason"), _LIB, ("change",),
-       "A batch rewrap partition committed (WARNING when tokens in it failed or it stopped)."),
-    _e("envelope.batch.finished", _I, "success",
-       ("batch_job", "batch_mode", "seen", "changed", "conflicts", "failures", "seconds",
-        "reason"), _LIB, ("change",),
-       "A batch rewrap job ended; reason names why it stopped early, if it did."),
+    _e("envelope.batch.partition", _I, "success", ("reason",), _LIB, ("change",),
+       "A batch rewrap partition committed (WARNING when tokens in it failed or it stopped); "
+       "attributes batch_job, batch_partition, seen, changed, conflicts, failures, seconds."),
+    _e("envelope.batch.finished", _I, "success", ("reason",), _LIB, ("change",),
+       "A batch rewrap job ended; reason names why it stopped early, if it did; "
+       "attributes batch_job, batch_mode, seen, changed, conflicts, failures, seconds."),
     # keys
     _e("key.created", _I, "success", (*_KEY, "actor"), _CFG, ("creation",),
        "A tenant and its first key versions were created."),
