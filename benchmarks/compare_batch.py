@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from styku_crypto.batch import rewrap_table  # noqa: E402
-from styku_crypto.envelope import Envelope, EnvelopeSpec  # noqa: E402
-from styku_crypto.keys import KeyStore, LocalRootKey  # noqa: E402
-from tests._support.postgres import PostgresServer  # noqa: E402
+from styku_crypto.batch import rewrap_table
+from styku_crypto.envelope import Envelope, EnvelopeSpec
+from styku_crypto.keys import KeyStore, LocalRootKey
+from tests._support.postgres import PostgresServer
 
 
 def _cpu_of(pids: list[int]) -> float:
@@ -93,7 +93,8 @@ def plain_loop(url: str, env: Envelope, chunk: int) -> int:
                     for (i, old), tok in zip(rows, new, strict=True):
                         copy.write_row((i, old, tok))
                 cur.execute(
-                    "UPDATE scans AS t SET token = n.new FROM n WHERE t.id = n.k AND t.token = n.old"
+                    "UPDATE scans AS t SET token = n.new FROM n"
+                    " WHERE t.id = n.k AND t.token = n.old"
                 )
                 done += cur.rowcount
             conn.commit()
@@ -177,9 +178,10 @@ def main() -> None:
                         tenant="acme",
                         chunk_rows=args.chunk,
                         client=client,
-                        job=f"bench{n}",
+                        job=f"bench{client.id}",
                     )
-                    assert r.complete and r.failed == 0, r
+                    assert r.complete, r
+                    assert r.failed == 0, r
                     return r.changed
 
                 run(f"rewrap_table, {n} worker(s)", job)
@@ -189,10 +191,12 @@ def main() -> None:
         )
         print(f"per-worker rate, 1 worker: {one:.0f} rows/s (goal >= 20000)")
         print(
-            f"scaling efficiency 1 -> {args.workers}: {many / (args.workers * one):.2f} (goal >= 0.8)"
+            f"scaling efficiency 1 -> {args.workers}: "
+            f"{many / (args.workers * one):.2f} (goal >= 0.8)"
         )
         print(
-            f"rewrap_table 1 worker / plain loop: {one / results['plain loop over rewrap_many']:.2f}"
+            "rewrap_table 1 worker / plain loop: "
+            f"{one / results['plain loop over rewrap_many']:.2f}"
         )
         store.close()
     finally:
