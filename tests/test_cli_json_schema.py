@@ -57,6 +57,17 @@ RECIPES: dict[str, list[str]] = {
     "incidents verify": [],
     "incidents close": ["INC-000001", "--disposition", "done"],
     "incidents export": [],
+    "batch rewrap": [
+        "--dsn",
+        "sqlite:///{app_db}",
+        "--table",
+        "scans",
+        "--column",
+        "token",
+        "--tenant",
+        "acme",
+    ],
+    "batch rewrap-objects": ["{empty}", "--tenant", "acme"],
 }
 
 
@@ -77,6 +88,11 @@ def world(
     assert main(["keys", "init"]) == 0
     assert main(["keys", "create", "acme"]) == 0
     (tmp_path / "backups").mkdir()
+    (tmp_path / "empty").mkdir()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "app.db") as db:
+        db.execute("CREATE TABLE scans (id INTEGER PRIMARY KEY, token BLOB)")
     factory = CertificateFactory()
     cert, _ = factory.good("localhost").write(tmp_path, "server")
     ca = tmp_path / "ca.pem"
@@ -87,6 +103,8 @@ def world(
         "cert": str(cert),
         "ca": str(ca),
         "closed": str(_closed_port()),
+        "empty": str(tmp_path / "empty"),
+        "app_db": str(tmp_path / "app.db"),
     }
 
 

@@ -14,7 +14,8 @@ DOCS = ROOT / "docs"
 
 #: Public module -> the docs pages that document it.
 PAGES: dict[str, tuple[str, ...]] = {
-    "styku_crypto.envelope": ("envelope.md", "streams.md"),
+    "styku_crypto.envelope": ("envelope.md", "streams.md", "batch.md"),
+    "styku_crypto.batch": ("batch.md",),
     "styku_crypto.keys": ("keys.md",),
     "styku_crypto.fields": ("fields.md",),
     "styku_crypto.passwords": ("passwords.md",),
@@ -34,6 +35,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 #: ``styku_crypto.tls`` is left out on purpose: it resolves names lazily (PEP 562
 #: ``__getattr__``) to keep ``import styku_crypto.tls`` cheap.
 PACKAGES = (
+    "batch",
     "envelope",
     "events",
     "fields",

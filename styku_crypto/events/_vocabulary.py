@@ -124,6 +124,12 @@ VOCABULARY: tuple[EventSpec, ...] = (
        "unsupported_format. Tamper covers wrong key, wrong context and truncation alike."),
     _e("envelope.rewrap", _I, "success", (*_KEY, "actor"), _LIB, ("change",),
        "A token's data key was re-wrapped under the current tenant key."),
+    _e("envelope.batch.partition", _I, "success", ("reason",), _LIB, ("change",),
+       "A batch rewrap partition committed (WARNING when tokens in it failed or it stopped); "
+       "attributes batch_job, batch_partition, seen, changed, conflicts, failures, seconds."),
+    _e("envelope.batch.finished", _I, "success", ("reason",), _LIB, ("change",),
+       "A batch rewrap job ended; reason names why it stopped early, if it did; "
+       "attributes batch_job, batch_mode, seen, changed, conflicts, failures, seconds."),
     # keys
     _e("key.created", _I, "success", (*_KEY, "actor"), _CFG, ("creation",),
        "A tenant and its first key versions were created."),
@@ -272,6 +278,13 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f("data_class", "text", _P, "the data class of a record"),
     _f("suite", "int", _P, "the envelope suite number"),
     _f("purpose", "text", _P, "a key purpose"),
+    _f("batch_job", "text", _ID, "batch: the job (checkpoint) name"),
+    _f("batch_partition", "text", _P, "batch: a partition (key range or object batch)"),
+    _f("batch_mode", "text", _P, "batch: rewrap or reencrypt"),
+    _f("seen", "int", _P, "batch: rows or objects read"),
+    _f("changed", "int", _P, "batch: rows or objects written on the new keys"),
+    _f("conflicts", "int", _P, "batch: rows changed by someone else meanwhile (left as written)"),
+    _f("failures", "int", _P, "batch: tokens that failed (reported with their keys)"),
     # keys
     _f("backup_id", "text", _ID, "a backup identifier"),
     _f("provider", "text", _ID, "a root-key provider id"),

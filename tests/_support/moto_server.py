@@ -87,6 +87,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "")
         operation = target.rsplit(".", 1)[-1] if target else f"{self.command} {self.path}"
         mode = proxy.take_mode(operation)
+        proxy.count_bytes(up=len(body), down=0)
         if mode == "throttle":
             self._reply(
                 400,
@@ -115,6 +116,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            proxy.count_bytes(up=0, down=len(data))
             if mode == "trickle":
                 self._trickle(resp, data, proxy.trickle_interval)
                 return
@@ -168,12 +170,16 @@ class FaultProxy:
         endpoint: the URL clients use instead of the upstream's.
         calls: a :class:`collections.Counter` of requests per operation
             (KMS ``X-Amz-Target`` operation names, e.g. ``"Decrypt"``).
+        bytes_up, bytes_down: request and response body bytes that crossed the
+            proxy (what a client sent and received over the network).
     """
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.calls: Counter[str] = Counter()
+        self.bytes_up = 0
+        self.bytes_down = 0
         self.mode = "ok"
         self.hang_seconds = 3.0
         self.trickle_interval = 0.2
@@ -236,10 +242,17 @@ class FaultProxy:
             # A keep-alive connection accepted before "down" is dropped too.
             return "reset" if self.mode == "down" else self.mode
 
+    def count_bytes(self, *, up: int, down: int) -> None:
+        """Add body bytes sent up (requests) and down (responses)."""
+        with self._lock:
+            self.bytes_up += up
+            self.bytes_down += down
+
     def reset_counts(self) -> None:
-        """Zero the per-operation call counters."""
+        """Zero the per-operation call counters and the byte counters."""
         with self._lock:
             self.calls.clear()
+            self.bytes_up = self.bytes_down = 0
 
     def close(self) -> None:
         """Stop the proxy."""

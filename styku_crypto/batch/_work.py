@@ -1,0 +1,105 @@
+"""The per-token step every batch path shares: rewrap or re-encrypt one token.
+
+No Dask and no database here, so the same code runs in a worker, in the
+driver (``client=None`` tests) and in :func:`rewrap_dataframe` partitions.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+from styku_crypto.envelope._envelope import Envelope
+from styku_crypto.envelope._format import SUITE_STREAM, from_text, parse_header, to_text
+from styku_crypto.exceptions import (
+    DecryptionError,
+    InvalidInputError,
+    KeyDestroyedError,
+    KeyNotFoundError,
+    UnsupportedFormatError,
+)
+
+__all__ = ["MODES", "TokenError", "failure_reason", "process_token"]
+
+#: ``rewrap`` re-wraps data keys (payload untouched); ``reencrypt`` decrypts and
+#: encrypts again under fresh data keys (after a compromise).
+MODES = ("rewrap", "reencrypt")
+
+#: The failures a job reports per token and goes on; anything else (a root
+#: outage, a lost database) stops the partition.
+TokenError = (
+    DecryptionError,
+    KeyNotFoundError,
+    KeyDestroyedError,
+    UnsupportedFormatError,
+    InvalidInputError,
+)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The report's reason for a token that failed (the same classes as the events)."""
+    if isinstance(exc, KeyDestroyedError):
+        return "key_destroyed"
+    if isinstance(exc, KeyNotFoundError):
+        return "unknown_key"
+    if isinstance(exc, UnsupportedFormatError):
+        return "unsupported_format"
+    if isinstance(exc, InvalidInputError):
+        return "not_a_token"
+    return "tamper"
+
+
+def check_mode(mode: str) -> str:
+    """*mode* if it is one of :data:`MODES`.
+
+    Raises:
+        InvalidInputError: any other value.
+    """
+    if mode not in MODES:
+        raise InvalidInputError(f"mode is one of {', '.join(MODES)}")
+    return mode
+
+
+def process_token(
+    env: Envelope,
+    token: bytes | str,
+    *,
+    tenant: str,
+    context: Mapping[str, str],
+    mode: str,
+) -> bytes | str | None:
+    """The new token, or ``None`` when *token* is already on the primary versions.
+
+    ``rewrap`` only re-wraps the header (context unused); ``reencrypt``
+    authenticates the whole token under *context*, then encrypts the plaintext
+    under fresh data keys with the same data class and suite family. A text
+    token gives a text token.
+
+    Raises:
+        DecryptionError, KeyNotFoundError, KeyDestroyedError, UnsupportedFormatError,
+        InvalidInputError: the token is refused (the caller reports it and goes on).
+        RootKeyUnavailableError: the root is down (the caller stops).
+    """
+    if not isinstance(token, bytes | str):
+        raise InvalidInputError("a token column holds bytes or text tokens")
+    if not env.needs_rewrap(token, tenant=tenant):
+        return None
+    if mode == "rewrap":
+        return env.rewrap(token, tenant=tenant)
+    raw = from_text(token) if isinstance(token, str) else token
+    header = parse_header(raw)
+    if header.suite == SUITE_STREAM:
+        out = io.BytesIO()
+        reader = env.decrypt_stream(
+            io.BytesIO(raw), tenant=tenant, context=context, data_class=header.data_class
+        )
+        with env.encrypt_stream(
+            out, tenant=tenant, context=context, data_class=header.data_class
+        ) as writer:
+            while block := reader.read(1 << 20):
+                writer.write(block)
+        new = out.getvalue()
+    else:
+        plain = env.decrypt(raw, tenant=tenant, context=context, data_class=header.data_class)
+        new = env.encrypt(plain, tenant=tenant, context=context, data_class=header.data_class)
+    return to_text(new) if isinstance(token, str) else new

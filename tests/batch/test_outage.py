@@ -1,0 +1,75 @@
+"""A root outage during a batch job: bounded retries, a clean stop, then a resume that completes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from styku_crypto.batch import rewrap_table
+from styku_crypto.batch._sql import checkpoint_rows
+from styku_crypto.envelope import Envelope, EnvelopeSpec
+from styku_crypto.keys import KeyStore
+from tests._support.moto_server import kms_client
+from tests.batch._tables import TENANTS, ctx, fill_sqlite, plaintext
+
+
+def test_root_outage_bounded_retries_clean_stop_then_resume(
+    tmp_path: Path, client: Any, moto_server: Any, fault_proxy: Any
+) -> None:
+    """KMS down: each partition retries a bounded number of times, the job stops, nothing is
+    half-written, the checkpoint keeps the plan; with KMS back, --resume completes it."""
+    arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
+    spec = EnvelopeSpec(
+        f"sqlite:///{tmp_path}/keys.db",
+        roots=(f"aws-kms:{arn}?region=us-east-1&endpoint={fault_proxy.endpoint}",),
+    )
+    store = KeyStore.open(spec.store, roots=list(spec.roots))
+    env = Envelope(store)
+    for t in TENANTS:
+        store.create_tenant(t)
+    db = tmp_path / "app.db"
+    fill_sqlite(str(db), env, 2_000)
+    for t in TENANTS:
+        store.rotate(t)
+    original = db.read_bytes()
+    fault_proxy.set_mode("down")
+    fault_proxy.reset_counts()
+    dsn = f"sqlite:///{db}"
+    report = rewrap_table(
+        dsn,
+        "scans",
+        "token",
+        spec=spec,
+        tenant_column="tenant",
+        chunk_rows=500,
+        client=client,
+        retries=2,
+    )
+    assert not report.complete
+    assert report.stopped == "root_unavailable"
+    assert report.changed == 0
+    assert all(r[2] == "pending" for r in checkpoint_rows(dsn, "scans.token"))
+    # Bounded: at most (retries + 1) attempts per in-flight partition, each one
+    # bounded by the provider's own retry policy; never an endless loop.
+    assert sum(fault_proxy.calls.values()) < 200
+    fault_proxy.set_mode("ok")
+    resumed = rewrap_table(
+        dsn,
+        "scans",
+        "token",
+        spec=spec,
+        tenant_column="tenant",
+        chunk_rows=500,
+        client=client,
+        resume=True,
+    )
+    assert resumed.complete
+    assert resumed.changed == 2_000
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    for i, t, tok in conn.execute("SELECT id, tenant, token FROM scans"):
+        assert not env.needs_rewrap(tok, tenant=t)
+        assert env.decrypt(tok, tenant=t, context=ctx(i)) == plaintext(i, 64)
+    assert original  # the first run wrote no token (checked through the pending checkpoint)
+    store.close()
