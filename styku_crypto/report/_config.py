@@ -129,6 +129,7 @@ class IncidentsConfig:
     """``[incidents]``: the log, notification windows, detectors."""
 
     log: str | None = None
+    name: str | None = None
     notification_hours: int = 72
     max_open_days: float = 30.0
     detectors: str | None = None
@@ -185,6 +186,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "incidents": {
         "log": (_STR, False),
+        "name": (_STR, False),
         "notification_hours": (_INT, False),
         "max_open_days": (_NUM, False),
         "detectors": (_STR, False),
@@ -377,6 +379,7 @@ def parse_config(text: str, *, path: str | os.PathLike[str] = "report.toml") -> 
     open_days = gi("max_open_days", _NUM)
     incidents = IncidentsConfig(
         log=_resolve(base, gi("log", _STR)),
+        name=gi("name", _STR),
         notification_hours=hours or 72,
         max_open_days=30.0 if open_days is None else float(open_days),
         detectors=_resolve(base, gi("detectors", _STR)),

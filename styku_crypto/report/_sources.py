@@ -414,7 +414,9 @@ def gather_incidents(config: ReportConfig, timeout: float) -> IncidentFacts:
     at = now_utc()
     policy = NotificationPolicy(default_hours=config.incidents.notification_hours)
     with _store(config) as store:
-        log = IncidentLog.open(config.incidents.log, store=store, policy=policy)
+        log = IncidentLog.open(
+            config.incidents.log, store=store, name=config.incidents.name, policy=policy
+        )
         try:
             report = log.verify()
         except TamperedLogError as exc:

@@ -123,7 +123,12 @@ class Chromium:
         return message
 
     def send(
-        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None, timeout: float = 30
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session: str | None = None,
+        timeout: float = 30,
     ) -> dict[str, Any]:
         """Send one command and return its result (events seen meanwhile are kept)."""
         self._next += 1
@@ -150,10 +155,14 @@ class Chromium:
                     return ev
             self.events.append(self._read_message(deadline))
 
-    def load(self, url: str, *, evaluate: dict[str, str] | None = None, width: int = 1100) -> PageRun:
+    def load(
+        self, url: str, *, evaluate: dict[str, str] | None = None, width: int = 1100
+    ) -> PageRun:
         """Open *url* in a fresh tab, wait for load, and record requests, errors, a screenshot and a PDF."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Page", "Network", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=session)
         self.send(
@@ -167,13 +176,21 @@ class Chromium:
         time.sleep(0.3)  # late subresource attempts and console output
         run = PageRun()
         for name, expression in (evaluate or {}).items():
-            res = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+            res = self.send(
+                "Runtime.evaluate",
+                {"expression": expression, "returnByValue": True},
+                session=session,
+            )
             run.values[name] = res.get("result", {}).get("value")
         shot = self.send(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True},
+            session=session,
         )
         run.screenshot = base64.b64decode(shot["data"])
-        pdf = self.send("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True}, session=session)
+        pdf = self.send(
+            "Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True}, session=session
+        )
         run.pdf = base64.b64decode(pdf["data"])
         # Drain what arrived during the screenshot and PDF too.
         self.send("Runtime.evaluate", {"expression": "1"}, session=session)
@@ -181,8 +198,14 @@ class Chromium:
             method, params = ev.get("method"), ev.get("params", {})
             if method == "Network.requestWillBeSent":
                 run.requests.append(params["request"]["url"])
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
-                run.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in (
+                "error",
+                "assert",
+                "warning",
+            ):
+                run.console_errors.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 run.console_errors.append(str(params["exceptionDetails"].get("text")))
             elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):
