@@ -8,6 +8,7 @@ read in greyscale print.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -114,6 +115,21 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _tail(text: str, n: int = 28) -> str:
+    return text if len(text) <= n else "..." + text[-(n - 3) :]
+
+
+#: Ticks of the freshness axis (hours ago, label).
+_AGE_TICKS = (
+    (1, "1 h"),
+    (24, "1 d"),
+    (24 * 7, "7 d"),
+    (24 * 30, "30 d"),
+    (24 * 90, "90 d"),
+    (24 * 365, "1 y"),
+)
+
+
 def freshness_timeline(
     backups: list[dict[str, Any]],
     drills: list[dict[str, Any]],
@@ -122,76 +138,76 @@ def freshness_timeline(
     backup_hours: float | None,
     drill_days: float | None,
 ) -> str:
-    """One row per backup destination and one for drills on a time axis ending now.
+    """One row per backup destination and one for the latest drill, by age on a log axis.
 
-    The shaded band on each row is the allowed age (backups: hours, drills:
-    days); a marker inside it is fresh, one outside it is stale.
+    The axis runs from "now" (right) to a year ago (left), logarithmic so that
+    hours-old backups and a months-old drill both read. The green band on each
+    row is the allowed age; a marker inside it is fresh, outside it is stale.
     """
     label = "Backup and drill freshness"
     rows: list[tuple[str, datetime | None, float | None, bool]] = []
     for b in backups:
         when = _parse(b["created_at"]) if b.get("created_at") else None
-        rows.append((b["destination"], when, backup_hours, True))
+        rows.append((_tail(b["destination"]), when, backup_hours, True))
     if drills:
         latest = drills[0]
+        state = "passed" if latest["passed"] else "FAILED"
+        days = drill_days * 24 if drill_days else None
         rows.append(
-            (
-                f"drill ({'passed' if latest['passed'] else 'FAILED'})",
-                _parse(latest["started_at"]),
-                drill_days * 24 if drill_days else None,
-                latest["passed"],
-            )
+            (f"latest drill ({state})", _parse(latest["started_at"]), days, latest["passed"])
         )
     elif drill_days:
-        rows.append(("drill", None, drill_days * 24, False))
+        rows.append(("latest drill", None, drill_days * 24, False))
     if not rows:
         return _empty(label, "no backup or drill data")
-    span_hours = max([h for _, _, h, _ in rows if h] + [24.0])
-    oldest = min([w for _, w, _, _ in rows if w] + [now])
-    span = max(span_hours * 1.15, (now - oldest).total_seconds() / 3600 * 1.1)
-    start = now - timedelta(hours=span)
-    left, right, row, top = 200, _W - 20, 28, 24
+    left, right, row, top = 210, _W - 30, 28, 10
+    full = math.log1p(24 * 365 * 1.5)
 
-    def x(when: datetime) -> float:
-        return left + (right - left) * max(0.0, (when - start).total_seconds() / 3600) / span
+    def x(hours_ago: float) -> float:
+        return right - (right - left) * min(1.0, math.log1p(max(0.0, hours_ago)) / full)
 
     body = []
     for i, (name, when, allowed, ok) in enumerate(rows):
         y = top + i * row
-        body.append(_t(left - 6, y + 15, name[:30], anchor="end"))
+        body.append(_t(left - 8, y + 15, name, anchor="end"))
         body.append(
             f'<line x1="{left}" y1="{y + 11}" x2="{right}" y2="{y + 11}" stroke="#e5e7eb"/>'
         )
         if allowed:
-            bx = x(now - timedelta(hours=allowed))
+            bx = x(allowed)
             body.append(
                 f'<rect x="{bx:.1f}" y="{y + 3}" width="{right - bx:.1f}" height="16" fill="#dcfce7"/>'
             )
         if when is None:
-            body.append(_t(left + 6, y + 15, "none found", fill=_FAIL))
+            body.append(_t(right - 4, y + 15, "none found", anchor="end", fill=_FAIL))
             continue
-        fresh = ok and allowed is not None and (now - when).total_seconds() / 3600 <= allowed
+        age = max(0.0, (now - when).total_seconds() / 3600)
+        fresh = ok and allowed is not None and age <= allowed
         colour = _PASS if fresh else _FAIL
-        cx = x(when)
+        cx = x(age)
         body.append(
-            f'<circle cx="{cx:.1f}" cy="{y + 11}" r="6" fill="{colour}"><title>{escape(name)}: {escape(when.isoformat(timespec="minutes"))}</title></circle>'
+            f'<circle cx="{cx:.1f}" cy="{y + 11}" r="6" fill="{colour}"><title>'
+            f"{escape(name)}: {escape(when.isoformat(timespec='minutes'))}</title></circle>"
         )
-        body.append(
-            _t(
-                cx + 9 if cx < right - 80 else cx - 9,
-                y + 15,
-                "fresh" if fresh else "stale",
-                size=10,
-                fill=colour,
-                anchor="start" if cx < right - 80 else "end",
-            )
-        )
+        word = f"{'fresh' if fresh else 'stale'}, {_age(age)} old"
+        body.append(_t(cx - 10, y + 15, word, anchor="end", size=10, fill=colour))
     bottom = top + len(rows) * row
     body.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="{_MUTED}"/>')
-    body.append(_t(right, bottom + 14, "now", anchor="end", size=10, fill=_MUTED))
-    body.append(_t(left, bottom + 14, f"{span / 24:.1f} days ago", size=10, fill=_MUTED))
-    body.append(_t(left, bottom + 30, "green band: allowed age", size=10, fill=_MUTED))
+    body.append(_t(right, bottom + 14, "now", anchor="middle", size=10, fill=_MUTED))
+    for hours, text in _AGE_TICKS:
+        tx = x(hours)
+        body.append(
+            f'<line x1="{tx:.1f}" y1="{bottom}" x2="{tx:.1f}" y2="{bottom + 4}" stroke="{_MUTED}"/>'
+        )
+        body.append(_t(tx, bottom + 14, text, anchor="middle", size=10, fill=_MUTED))
+    body.append(
+        _t(left, bottom + 30, "age, logarithmic; green band: allowed age", size=10, fill=_MUTED)
+    )
     return _svg(bottom + 38, body, label)
+
+
+def _age(hours: float) -> str:
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
 
 
 def incident_timeline(incidents: list[dict[str, Any]], *, now: datetime) -> str:
@@ -222,20 +238,14 @@ def incident_timeline(incidents: list[dict[str, Any]], *, now: datetime) -> str:
             f"<title>{escape(inc['title'])}: {escape(inc['status'])}</title></rect>"
         )
         note = inc["status"] + (" - notification overdue" if inc.get("overdue") else "")
+        tint = _FAIL if inc.get("overdue") else "#111"
         tx = x(begin) + w + 5
-        if tx > right - 150:
-            body.append(
-                _t(
-                    x(begin) - 5,
-                    y + 14,
-                    note,
-                    anchor="end",
-                    size=10,
-                    fill=_FAIL if inc.get("overdue") else "#111",
-                )
-            )
-        else:
-            body.append(_t(tx, y + 14, note, size=10, fill=_FAIL if inc.get("overdue") else "#111"))
+        if tx <= right - 150:
+            body.append(_t(tx, y + 14, note, size=10, fill=tint))
+        elif x(begin) - left > 150:
+            body.append(_t(x(begin) - 5, y + 14, note, anchor="end", size=10, fill=tint))
+        else:  # the bar fills the row: write on it
+            body.append(_t(x(begin) + w - 5, y + 14, note, anchor="end", size=10, fill="#fff"))
     bottom = top + len(shown) * row
     body.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="{_MUTED}"/>')
     body.append(_t(left, bottom + 14, start.strftime("%Y-%m-%d %H:%M"), size=10, fill=_MUTED))

@@ -167,7 +167,7 @@ class Chromium:
             self.send(f"{domain}.enable", session=session)
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": 1650, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
         self.events.clear()
@@ -182,11 +182,8 @@ class Chromium:
                 session=session,
             )
             run.values[name] = res.get("result", {}).get("value")
-        shot = self.send(
-            "Page.captureScreenshot",
-            {"format": "png", "captureBeyondViewport": True},
-            session=session,
-        )
+        # The first screen (summary, endpoints, charts): what the docs show.
+        shot = self.send("Page.captureScreenshot", {"format": "png"}, session=session)
         run.screenshot = base64.b64decode(shot["data"])
         pdf = self.send(
             "Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True}, session=session
