@@ -94,7 +94,8 @@ def _report(args: argparse.Namespace) -> int:
     progress = _progress if sys.stderr.isatty() else None
     if args.demo:
         print(
-            "building the demo environment (key store, backups, drill, incidents, 2 TLS servers)...",
+            "building the demo environment"
+            " (key store, backups, drill, incidents, 2 TLS servers)...",
             file=sys.stderr,
         )
         with demo() as config_path:

@@ -286,7 +286,7 @@ def parse_config(text: str, *, path: str | os.PathLike[str] = "report.toml") -> 
             file, syntax_error_line(message), "", f"invalid TOML: {message}"
         ) from None
     r = _Reader(file, text)
-    top = {**{name: None for name in _SCHEMA}, "waivers": None}
+    top = {**dict.fromkeys(_SCHEMA), "waivers": None}
     for name in doc:
         if name not in top:
             known = ", ".join(sorted(top))
@@ -317,7 +317,10 @@ def parse_config(text: str, *, path: str | os.PathLike[str] = "report.toml") -> 
         raise r.error(("rotation",), "needs a [keys] table naming the store")
 
     t = r.table(doc, "tls") or {}
-    g = lambda key, kind: r.get(("tls",), t, key, kind)  # noqa: E731
+
+    def g(key: str, kind: str, table: dict[str, Any] = t) -> Any:
+        return r.get(("tls",), table, key, kind)
+
     http_port = g("http_port", _INT)
     if http_port is not None and http_port > 65535:
         raise r.error(("tls", "http_port"), "must be a port number (1-65535)")
@@ -354,7 +357,10 @@ def parse_config(text: str, *, path: str | os.PathLike[str] = "report.toml") -> 
         )
 
     p = r.table(doc, "passwords") or {}
-    gp = lambda key, kind: r.get(("passwords",), p, key, kind)  # noqa: E731
+
+    def gp(key: str, kind: str, table: dict[str, Any] = p) -> Any:
+        return r.get(("passwords",), table, key, kind)
+
     share = gp("max_upgrade_share", _NUM)
     if share is not None and share > 1:
         raise r.error(("passwords", "max_upgrade_share"), "must be a fraction in [0, 1]")
@@ -372,7 +378,10 @@ def parse_config(text: str, *, path: str | os.PathLike[str] = "report.toml") -> 
     _check_profile(r, passwords.profile)
 
     i = r.table(doc, "incidents") or {}
-    gi = lambda key, kind: r.get(("incidents",), i, key, kind)  # noqa: E731
+
+    def gi(key: str, kind: str, table: dict[str, Any] = i) -> Any:
+        return r.get(("incidents",), table, key, kind)
+
     hours = gi("notification_hours", _INT)
     if hours is not None and hours > 8784:
         raise r.error(("incidents", "notification_hours"), "must be 1..8784 hours")

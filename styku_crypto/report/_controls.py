@@ -58,7 +58,7 @@ class Outcome:
     applicable: bool = True
 
 
-class _Missing(Exception):
+class _MissingError(Exception):
     """The source an evaluator needs was not gathered (the message says why)."""
 
 
@@ -77,9 +77,9 @@ class ControlSpec:
 def _need(sources: Sources, name: str, why_absent: str) -> Any:
     src = sources.get(name)
     if src is None:
-        raise _Missing(why_absent)
+        raise _MissingError(why_absent)
     if not src.gathered:
-        raise _Missing(f"{name}: {src.error}")
+        raise _MissingError(f"{name}: {src.error}")
     return src.data
 
 
@@ -175,7 +175,10 @@ def _ar_layered(cfg: ReportConfig, s: Sources) -> Outcome:
         out.problems.append(("store", problem))
     least = min((len(k.providers) for k in keys.keys), default=0)
     out.evidence.append(Evidence("fewest roots wrapping a key", least, src, keys.at))
-    out.summary = f"{len(keys.tenants)} tenants; every key needs {need}+ root wraps and purposes {', '.join(cfg.keys.purposes)}"
+    purposes = ", ".join(cfg.keys.purposes)
+    out.summary = (
+        f"{len(keys.tenants)} tenants; every key needs {need}+ root wraps and purposes {purposes}"
+    )
     return out
 
 
@@ -198,7 +201,8 @@ def _ar_rotation(cfg: ReportConfig, s: Sources) -> Outcome:
         Evidence("oldest current key (days)", oldest, src, keys.at),
         Evidence("rotation limit (days)", limit, cfg.path, keys.at),
     ]
-    out.summary = f"{len(primaries) - len(out.problems)} of {len(primaries)} current keys younger than {limit} days"
+    young = len(primaries) - len(out.problems)
+    out.summary = f"{young} of {len(primaries)} current keys younger than {limit} days"
     return out
 
 
@@ -216,7 +220,8 @@ def _ar_passwords(cfg: ReportConfig, s: Sources) -> Outcome:
         out.problems.append(
             (
                 pw.profile,
-                f"memory x passes {pw.memory_kib * pw.time_cost} below the policy's {p.min_memory_kib * p.min_time_cost}",
+                f"memory x passes {pw.memory_kib * pw.time_cost} below the policy's "
+                f"{p.min_memory_kib * p.min_time_cost}",
             )
         )
     if pw.sampled is not None and pw.needs_rehash is not None and pw.invalid is not None:
@@ -233,7 +238,8 @@ def _ar_passwords(cfg: ReportConfig, s: Sources) -> Outcome:
                     f"{share:.1%} need an upgrade (allowed {p.max_upgrade_share:.1%})",
                 )
             )
-        out.summary = f"{pw.profile}; {pw.needs_rehash + pw.invalid} of {pw.sampled} sampled hashes need an upgrade"
+        upgrade = pw.needs_rehash + pw.invalid
+        out.summary = f"{pw.profile}; {upgrade} of {pw.sampled} sampled hashes need an upgrade"
     else:
         out.summary = f"{pw.profile} (no hash sample configured)"
     return out
@@ -271,7 +277,7 @@ def _im_log(cfg: ReportConfig, s: Sources) -> Outcome:
 def _usable_incidents(s: Sources) -> IncidentFacts:
     inc = _incidents(s)
     if inc.tampered is not None:
-        raise _Missing("the incident log does not verify (see IM-LOG-INTEGRITY)")
+        raise _MissingError("the incident log does not verify (see IM-LOG-INTEGRITY)")
     return inc
 
 
@@ -339,7 +345,7 @@ def _im_detect(cfg: ReportConfig, s: Sources) -> Outcome:
 
 def _av_backup(cfg: ReportConfig, s: Sources) -> Outcome:
     if cfg.backups is None:
-        raise _Missing("no [backups] table in the configuration")
+        raise _MissingError("no [backups] table in the configuration")
     bk: BackupFacts = _need(s, "backups", "no [keys] table: backups are verified under its roots")
     out = Outcome()
     limit = cfg.backups.max_age_hours
@@ -364,13 +370,14 @@ def _av_backup(cfg: ReportConfig, s: Sources) -> Outcome:
                 (e.destination, f"newest backup is {hours:g} h old (limit {limit:g} h)")
             )
     n = len(bk.entries)
-    out.summary = f"{n - len(out.problems) - len(out.missing)} of {n} destinations hold a verified backup younger than {limit:g} h"
+    ok = n - len(out.problems) - len(out.missing)
+    out.summary = f"{ok} of {n} destinations hold a verified backup younger than {limit:g} h"
     return out
 
 
 def _av_drill(cfg: ReportConfig, s: Sources) -> Outcome:
     if cfg.drill is None:
-        raise _Missing("no [drill] table in the configuration")
+        raise _MissingError("no [drill] table in the configuration")
     dr: DrillFacts = _need(s, "drills", "drills not gathered")
     out = Outcome()
     limit = cfg.drill.max_age_days
@@ -396,7 +403,8 @@ def _av_drill(cfg: ReportConfig, s: Sources) -> Outcome:
         out.problems.append((last.backup_id, "the latest drill decrypted no canary"))
     if age > limit:
         out.problems.append(("drills", f"the latest drill is {age:g} days old (limit {limit:g})"))
-    out.summary = f"latest drill {age:g} days ago, {'passed' if last.passed else 'failed'}, {last.canaries} canaries"
+    verdict = "passed" if last.passed else "failed"
+    out.summary = f"latest drill {age:g} days ago, {verdict}, {last.canaries} canaries"
     return out
 
 
@@ -426,7 +434,8 @@ CONTROLS: tuple[ControlSpec, ...] = (
         _C,
         "Encryption in transit",
         "every endpoint complies with the TLS policy; HSTS on login URLs",
-        "Apply the policy's server configuration (styku-crypto tls config) and send HSTS on login pages.",
+        "Apply the policy's server configuration (styku-crypto tls config) "
+        "and send HSTS on login pages.",
         _tx_https,
     ),
     ControlSpec(
@@ -441,8 +450,10 @@ CONTROLS: tuple[ControlSpec, ...] = (
         "AR-LAYERED",
         _C,
         "Layered encryption at rest",
-        "every tenant has its customer and sensitive keys, each wrapped under the minimum number of roots; the store checks clean",
-        "Create missing keys (keys rotate), add a root (keys root add) and repair wraps (keys check --repair).",
+        "every tenant has its customer and sensitive keys, each wrapped under the minimum "
+        "number of roots; the store checks clean",
+        "Create missing keys (keys rotate), add a root (keys root add) "
+        "and repair wraps (keys check --repair).",
         _ar_layered,
     ),
     ControlSpec(
@@ -457,8 +468,10 @@ CONTROLS: tuple[ControlSpec, ...] = (
         "AR-PASSWORDS",
         _C,
         "Password hashing",
-        "the Argon2id profile meets the policy; the share of sampled hashes needing an upgrade is within bounds",
-        "Move to a stronger profile (passwords calibrate) and upgrade hashes at login (needs_rehash).",
+        "the Argon2id profile meets the policy; the share of sampled hashes "
+        "needing an upgrade is within bounds",
+        "Move to a stronger profile (passwords calibrate) "
+        "and upgrade hashes at login (needs_rehash).",
         _ar_passwords,
     ),
     ControlSpec(
@@ -570,7 +583,7 @@ def evaluate(config: ReportConfig, sources: Sources, *, today: date) -> tuple[Co
     for spec in CONTROLS:
         try:
             outcome = spec.evaluate(config, sources)
-        except _Missing as exc:
+        except _MissingError as exc:
             outcome = Outcome(missing=[str(exc)], summary="evidence not gathered")
         out.append(judge(spec, outcome, config.waivers, today))
     return tuple(out)

@@ -268,7 +268,7 @@ def demo() -> Iterator[Path]:
             expires = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
             config = directory / "report.toml"
             config.write_text(
-                "[report]\n"
+                "[report]\n"  # noqa: S608 - TOML holding a fixed query, not SQL built from input
                 'title = "Styku demo: DPA Annex 2 evidence"\n'
                 "timeout = 60\n\n"
                 f"{keys}\n[rotation]\nmax_age_days = 365\n\n"

@@ -43,7 +43,7 @@ def gather(
         t0 = time.perf_counter()
         try:
             data, error = fn(config, timeout), None
-        except BaseException as exc:  # noqa: BLE001 - any failure means "not gathered"
+        except BaseException as exc:
             data, error = None, _reason(exc)
         result = SourceResult(name, started, time.perf_counter() - t0, data, error)
         with done:

@@ -21,33 +21,43 @@ __all__ = ["to_html"]
 _CSS = """
 :root{--pass:#2e7d32;--fail:#c0392b;--waived:#8e6c00;--ng:#6b21a8;--na:#6b7280}
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#111;background:#f6f7f9}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#111;
+ background:#f6f7f9}
 main{max-width:960px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px}
 h2{font-size:18px;margin:28px 0 10px;border-bottom:2px solid #e5e7eb;padding-bottom:4px}
 h3{font-size:15px;margin:0}
 .meta{color:#4b5563;font-size:13px}
-.demo{background:#fff7d6;border:1px solid #e0c36a;padding:6px 10px;border-radius:6px;font-size:13px}
+.demo{background:#fff7d6;border:1px solid #e0c36a;padding:6px 10px;border-radius:6px;
+ font-size:13px}
 .grid{display:grid;grid-template-columns:repeat(3,1fr);gap:12px}
 .clause{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px}
 .clause h3{font-size:13px;color:#374151;margin-bottom:8px}
-.tile{display:flex;justify-content:space-between;align-items:center;padding:6px 8px;margin:4px 0;border-radius:6px;text-decoration:none;color:#111;font-size:13px;border-left:6px solid var(--na);background:#f9fafb}
-.badge{font-size:11px;font-weight:700;padding:2px 6px;border-radius:4px;color:#fff;background:var(--na);white-space:nowrap}
+.tile{display:flex;justify-content:space-between;align-items:center;padding:6px 8px;
+ margin:4px 0;border-radius:6px;text-decoration:none;color:#111;font-size:13px;
+ border-left:6px solid var(--na);background:#f9fafb}
+.badge{font-size:11px;font-weight:700;padding:2px 6px;border-radius:4px;color:#fff;
+ background:var(--na);white-space:nowrap}
 .pass{border-color:var(--pass)} .pass .badge,.badge.pass{background:var(--pass)}
 .fail{border-color:var(--fail)} .fail .badge,.badge.fail{background:var(--fail)}
 .waived{border-color:var(--waived)} .waived .badge,.badge.waived{background:var(--waived)}
-.not-gathered{border-color:var(--ng)} .not-gathered .badge,.badge.not-gathered{background:var(--ng)}
+.not-gathered{border-color:var(--ng)} .not-gathered
+ .badge,.badge.not-gathered{background:var(--ng)}
 .counts span{margin-right:12px;font-size:13px}
-section.control{background:#fff;border:1px solid #e5e7eb;border-left:6px solid var(--na);border-radius:8px;padding:12px 14px;margin:10px 0;break-inside:avoid}
-section.control header{display:flex;justify-content:space-between;gap:8px;align-items:baseline}
+section.control{background:#fff;border:1px solid #e5e7eb;border-left:6px solid var(--na);
+ border-radius:8px;padding:12px 14px;margin:10px 0;break-inside:avoid}
+section.control header{display:flex;justify-content:space-between;gap:8px;
+ align-items:baseline}
 table{border-collapse:collapse;width:100%;font-size:12px;margin-top:8px}
 th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #eef0f2;vertical-align:top}
 th{color:#374151;background:#f9fafb}
 .problems{margin:8px 0 0;padding-left:18px;font-size:13px}
 .problems .w{color:var(--waived)}
 .fix{font-size:13px;margin-top:8px;background:#fef2f2;padding:6px 8px;border-radius:6px}
-.reason{font-size:13px;margin-top:8px;background:#f5f3ff;padding:6px 8px;border-radius:6px}
-.chart{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px;margin:10px 0;break-inside:avoid;overflow:hidden}
+.reason{font-size:13px;margin-top:8px;background:#f5f3ff;padding:6px 8px;
+ border-radius:6px}
+.chart{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px;
+ margin:10px 0;break-inside:avoid;overflow:hidden}
 .chart svg{max-width:100%;height:auto}
 .grade{font-weight:700;font-size:15px}
 footer{color:#6b7280;font-size:12px;margin:30px 0 10px}
@@ -62,7 +72,10 @@ footer{color:#6b7280;font-size:12px;margin:30px 0 10px}
 }
 """
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
+_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "form-action 'none'; base-uri 'none'"
+)
 
 
 def _e(value: object) -> str:
@@ -77,7 +90,8 @@ def _grid(report: EvidenceReport) -> str:
     cols = []
     for key, heading in CLAUSES.items():
         tiles = "".join(
-            f'<a class="tile {c.status.value}" href="#{_e(c.id)}"><span>{_e(c.id)}</span>{_badge(c.status)}</a>'
+            f'<a class="tile {c.status.value}" href="#{_e(c.id)}">'
+            f"<span>{_e(c.id)}</span>{_badge(c.status)}</a>"
             for c in report.controls
             if c.clause == key
         )
@@ -100,11 +114,13 @@ def _control(c: ControlResult, report: EvidenceReport) -> str:
             for e in c.evidence
         )
         parts.append(
-            f"<table><tr><th>Evidence</th><th>Value</th><th>Source</th><th>At (UTC)</th></tr>{rows}</table>"
+            "<table><tr><th>Evidence</th><th>Value</th><th>Source</th><th>At (UTC)</th></tr>"
+            f"{rows}</table>"
         )
     if c.problems:
         items = "".join(
-            f'<li class="{"w" if p.waived_by else ""}">{"(waived) " if p.waived_by else ""}<b>{_e(p.subject)}</b>: {_e(p.message)}</li>'
+            f'<li class="{"w" if p.waived_by else ""}">{"(waived) " if p.waived_by else ""}'
+            f"<b>{_e(p.subject)}</b>: {_e(p.message)}</li>"
             for p in c.problems
         )
         parts.append(f'<ul class="problems">{items}</ul>')
@@ -156,14 +172,16 @@ def to_html(report: EvidenceReport) -> str:
         if v or k in ("pass", "fail")
     )
     demo = (
-        '<p class="demo">Demo report: a throw-away environment built by <code>styku-crypto report --demo</code>.</p>'
+        '<p class="demo">Demo report: a throw-away environment built by '
+        "<code>styku-crypto report --demo</code>.</p>"
         if report.demo
         else ""
     )
     body = [
         f"<h1>{_e(report.title)}</h1>",
         f'<div class="meta">Generated {_e(_iso(report.generated_at))} from {_e(report.config)} '
-        f"in {report.seconds:.1f} s &middot; schema {_e(SCHEMA)} &middot; exit code {report.exit_code}</div>",
+        f"in {report.seconds:.1f} s &middot; schema {_e(SCHEMA)} "
+        f"&middot; exit code {report.exit_code}</div>",
         demo,
         f'<p class="counts">{count_text}</p>',
         "<h2>Controls by Annex 2 clause</h2>",
@@ -171,7 +189,9 @@ def to_html(report: EvidenceReport) -> str:
         "<h2>TLS endpoints</h2>",
         _endpoints(report),
         "<h2>Key age against the rotation policy</h2>",
-        f'<div class="chart">{key_age_chart(ch.get("key_ages") or [], ch.get("rotation_days"))}</div>',
+        '<div class="chart">'
+        + key_age_chart(ch.get("key_ages") or [], ch.get("rotation_days"))
+        + "</div>",
         "<h2>Backup and drill freshness</h2>",
         '<div class="chart">'
         + freshness_timeline(
@@ -183,13 +203,16 @@ def to_html(report: EvidenceReport) -> str:
         )
         + "</div>",
         "<h2>Incident timeline</h2>",
-        f'<div class="chart">{incident_timeline(ch.get("incidents") or [], now=report.generated_at)}</div>',
+        '<div class="chart">'
+        + incident_timeline(ch.get("incidents") or [], now=report.generated_at)
+        + "</div>",
     ]
     for key, heading in CLAUSES.items():
         body.append(f"<h2>{_e(heading)}</h2>")
         body.extend(_control(c, report) for c in report.controls if c.clause == key)
     body.append(
-        "<footer>Every value above was read by styku-crypto from the named source at the time shown. "
+        "<footer>Every value above was read by styku-crypto from the named source "
+        "at the time shown. "
         "The report holds no key material, password hash or token.</footer>"
     )
     return (

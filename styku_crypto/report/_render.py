@@ -84,7 +84,8 @@ def to_markdown(report: EvidenceReport) -> str:
                 state = "expired" if not w.active(report.generated_at.date()) else "active"
                 lines += [
                     "",
-                    f"Waiver ({state}, until {w.expires}): {w.subject or 'whole control'} - {w.reason}",
+                    f"Waiver ({state}, until {w.expires}): "
+                    f"{w.subject or 'whole control'} - {w.reason}",
                 ]
             if c.status in (Status.FAIL, Status.NOT_GATHERED):
                 lines += ["", f"Fix: {c.fix}"]

@@ -204,7 +204,7 @@ def gather_backups(config: ReportConfig, timeout: float) -> BackupFacts:
             try:
                 ids = dest.list_backups()
                 tombstones = len(dest.list_tombstones())
-            except (OSError, Exception) as exc:  # noqa: BLE001 - reported, never raised
+            except (OSError, Exception) as exc:
                 entries.append(
                     BackupEntry(dest.describe(), None, None, 0, 0, _reason(exc), unreachable=True)
                 )
@@ -214,7 +214,7 @@ def gather_backups(config: ReportConfig, timeout: float) -> BackupFacts:
                 continue
             try:
                 verified = load_backup(dest, store.providers)
-            except Exception as exc:  # noqa: BLE001 - a bad backup is a finding
+            except Exception as exc:
                 entries.append(
                     BackupEntry(dest.describe(), None, None, len(ids), tombstones, _reason(exc))
                 )
@@ -336,7 +336,7 @@ def gather_passwords(config: ReportConfig, timeout: float) -> PasswordFacts:
         for stored in hashes:
             try:
                 rehash += hasher.needs_rehash(stored)
-            except Exception:  # noqa: BLE001 - an unreadable hash counts as needing work
+            except Exception:
                 invalid += 1
         del hashes
     return PasswordFacts(

@@ -17,7 +17,7 @@ __all__ = ["freshness_timeline", "incident_timeline", "key_age_chart"]
 
 _W = 720
 _FAIL = "#c0392b"
-_PASS = "#2e7d32"
+_PASS = "#2e7d32"  # noqa: S105 - a colour, not a password
 _MUTED = "#6b7280"
 _SEV = {"low": "#7aa6c2", "medium": "#e0a800", "high": "#e67e22", "critical": "#c0392b"}
 _MAX_ROWS = 30
@@ -54,7 +54,7 @@ def key_age_chart(key_ages: list[dict[str, Any]], rotation_days: int | None) -> 
     shown = tenants[:_MAX_ROWS]
     purposes = sorted({k["purpose"] for k in current})
     left, right, row, top = 150, _W - 20, 22, 30
-    scale_max = max(rotation_days * 1.2, max(k["age_days"] for k in current) * 1.05)
+    scale_max = float(max(rotation_days * 1.2, max(float(k["age_days"]) for k in current) * 1.05))
 
     def x(days: float) -> float:
         return left + (right - left) * min(days, scale_max) / scale_max
@@ -95,7 +95,8 @@ def key_age_chart(key_ages: list[dict[str, Any]], rotation_days: int | None) -> 
     for j, purpose in enumerate(purposes):
         colour = "#3b82f6" if j == 0 else "#93c5fd"
         body.append(
-            f'<rect x="{left + j * 120}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>'
+            f'<rect x="{left + j * 120}" y="{legend_y - 9}" width="10" height="10" '
+            f'fill="{colour}"/>'
         )
         body.append(_t(left + j * 120 + 14, legend_y, purpose, size=10))
     if len(tenants) > len(shown):
@@ -176,7 +177,8 @@ def freshness_timeline(
         if allowed:
             bx = x(allowed)
             body.append(
-                f'<rect x="{bx:.1f}" y="{y + 3}" width="{right - bx:.1f}" height="16" fill="#dcfce7"/>'
+                f'<rect x="{bx:.1f}" y="{y + 3}" width="{right - bx:.1f}" height="16" '
+                'fill="#dcfce7"/>'
             )
         if when is None:
             body.append(_t(right - 4, y + 15, "none found", anchor="end", fill=_FAIL))
@@ -234,7 +236,8 @@ def incident_timeline(incidents: list[dict[str, Any]], *, now: datetime) -> str:
         w = max(3.0, x(end) - x(begin))
         dash = ' stroke="#111" stroke-dasharray="3 2"' if inc["open"] else ""
         body.append(
-            f'<rect x="{x(begin):.1f}" y="{y + 3}" width="{w:.1f}" height="14" fill="{colour}"{dash}>'
+            f'<rect x="{x(begin):.1f}" y="{y + 3}" width="{w:.1f}" height="14" '
+            f'fill="{colour}"{dash}>'
             f"<title>{escape(inc['title'])}: {escape(inc['status'])}</title></rect>"
         )
         note = inc["status"] + (" - notification overdue" if inc.get("overdue") else "")

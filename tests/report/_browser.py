@@ -16,6 +16,7 @@ machine even if one were made.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -76,7 +77,7 @@ class Chromium:
                 f"--user-data-dir={profile}",
                 "about:blank",
             ],
-            preexec_fn=fds,  # noqa: PLW1509 - only dup2 before exec
+            preexec_fn=fds,
             pass_fds=(3, 4),  # kept open after preexec_fn placed the pipes there
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -90,20 +91,16 @@ class Chromium:
 
     def close(self) -> None:
         """Stop the browser (it is ours: started in __init__)."""
-        try:
+        with contextlib.suppress(Exception):
             self.send("Browser.close", timeout=5)
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def _read_message(self, deadline: float) -> dict[str, Any]:
         import select
@@ -158,7 +155,7 @@ class Chromium:
     def load(
         self, url: str, *, evaluate: dict[str, str] | None = None, width: int = 1100
     ) -> PageRun:
-        """Open *url* in a fresh tab, wait for load, and record requests, errors, a screenshot and a PDF."""
+        """Open *url* in a fresh tab; record requests, errors, a screenshot and a PDF."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"

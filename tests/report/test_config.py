@@ -49,9 +49,11 @@ def _error(text: str) -> ReportConfigError:
 def test_good_config_parses_and_resolves_relative_paths() -> None:
     """Relative store and root paths are resolved against the config file's directory."""
     cfg = parse_config(GOOD, path="/etc/styku/report.toml")
-    assert cfg.keys is not None and cfg.keys.store == "/etc/styku/keys.db"
+    assert cfg.keys is not None
+    assert cfg.keys.store == "/etc/styku/keys.db"
     assert cfg.keys.roots == ("local:/etc/styku/root.key",)
-    assert cfg.backups is not None and cfg.backups.destinations[1] == "s3://bucket/keys"
+    assert cfg.backups is not None
+    assert cfg.backups.destinations[1] == "s3://bucket/keys"
     assert [w.where for w in cfg.waivers] == [
         "/etc/styku/report.toml:15",
         "/etc/styku/report.toml:20",
@@ -91,11 +93,12 @@ def test_errors_name_file_line_and_key(
 def test_toml_syntax_error_names_the_line() -> None:
     """Invalid TOML reports tomllib's line."""
     err = _error(GOOD.replace("max_age_hours = 26", "max_age_hours = = 26"))
-    assert err.line == 13 and "invalid TOML" in str(err)
+    assert err.line == 13
+    assert "invalid TOML" in str(err)
 
 
 def test_missing_file_and_cli_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An unreadable config and a bad key exit 2 with one line naming the place; nothing is written."""
+    """An unreadable config or a bad key: exit 2, one line naming the place, nothing written."""
     with pytest.raises(ReportConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
     bad = tmp_path / "report.toml"
@@ -122,7 +125,7 @@ _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 def test_key_lines_finds_every_key(
     tables: list[tuple[str, bool, list[str]]], blank: list[int]
 ) -> None:
-    """For generated TOML (tables, arrays of tables, comments, blank lines), each key maps to its own line."""
+    """Generated TOML (tables, arrays of tables, comments, blanks): each key maps to its line."""
     lines: list[str] = []
     expected: dict[tuple[str | int, ...], int] = {}
     i = 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import base64
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -48,7 +48,7 @@ def baseline(env: Env, tmp_path_factory: pytest.TempPathFactory) -> EvidenceRepo
 
 
 def test_healthy_environment_passes_every_control(baseline: EvidenceReport) -> None:
-    """A compliant endpoint, a clean store, fresh backups and drill, a verified log: all pass, exit 0."""
+    """Compliant endpoint, clean store, fresh backups and drill, verified log: all pass, exit 0."""
     assert _status(baseline) == {
         "TX-HTTPS": "pass",
         "TX-CERT": "pass",
@@ -87,7 +87,8 @@ def test_evidence_carries_numbers_sources_and_times(baseline: EvidenceReport, en
     } == {"fired"}
     for c in baseline.controls:
         for e in c.evidence:
-            assert e.source and abs((baseline.generated_at - e.at).total_seconds()) < 120
+            assert e.source
+            assert abs((baseline.generated_at - e.at).total_seconds()) < 120
 
 
 def test_weak_endpoint_fails_tx_https_with_the_rules(env: Env, tmp_path: Path) -> None:
@@ -100,18 +101,20 @@ def test_weak_endpoint_fails_tx_https_with_the_rules(env: Env, tmp_path: Path) -
     assert "TLS-PROTO-001" in c.problems[0].message
     assert report.exit_code == 1
     grades = {e["target"]: e for e in report.charts["endpoints"]}
-    assert grades[env.good]["compliant"] and not grades[env.weak]["compliant"]
+    assert grades[env.good]["compliant"]
+    assert not grades[env.weak]["compliant"]
 
 
 def test_certificate_horizon(env: Env, tmp_path: Path) -> None:
     """TX-CERT fails when the certificate expires inside the horizon (the bed's lives 80 days)."""
     tls = f'[tls]\nendpoints = ["{env.good}"]\nca_file = "{env.ca}"\ncert_horizon_days = 100\n'
     c = _control(_run(env, tmp_path, env.config(tls=tls)), "TX-CERT")
-    assert c.status is Status.FAIL and "horizon 100" in c.problems[0].message
+    assert c.status is Status.FAIL
+    assert "horizon 100" in c.problems[0].message
 
 
 def test_unreachable_endpoint_is_not_gathered_exit_3(env: Env, tmp_path: Path) -> None:
-    """A refused port makes TX-HTTPS and TX-CERT not-gathered with the reason; the CLI writes the report and exits 3."""
+    """A refused port: TX-HTTPS and TX-CERT not-gathered with the reason; report written, exit 3."""
     tls = f'[tls]\nendpoints = ["{env.good}", "{env.refused}"]\nca_file = "{env.ca}"\n'
     config = env.write(tmp_path, env.config(tls=tls))
     out = tmp_path / "r.json"
@@ -126,7 +129,7 @@ def test_unreachable_endpoint_is_not_gathered_exit_3(env: Env, tmp_path: Path) -
 
 
 def test_hung_endpoint_is_bounded_by_timeout(env: Env, tmp_path: Path) -> None:
-    """An endpoint that accepts and never answers cannot hold the report past twice its --timeout."""
+    """An endpoint that accepts and never answers cannot hold the report past 2x --timeout."""
     tls = f'[tls]\nendpoints = ["{env.silent}"]\nca_file = "{env.ca}"\n'
     config = load_config(env.write(tmp_path, env.config(tls=tls)))
     t0 = time.monotonic()
@@ -138,16 +141,18 @@ def test_hung_endpoint_is_bounded_by_timeout(env: Env, tmp_path: Path) -> None:
 
 
 def test_layered_needs_enough_roots_and_waiver_applies(env: Env, tmp_path: Path) -> None:
-    """min_roots above the wraps fails AR-LAYERED per tenant; a subject waiver waives one tenant, both waive the control."""
+    """min_roots above the wraps fails AR-LAYERED per tenant; subject waivers waive one, or all."""
     text = env.config().replace("roots = [", "min_roots = 3\nroots = [")
     c = _control(_run(env, tmp_path, text), "AR-LAYERED")
     assert c.status is Status.FAIL
     assert {p.subject for p in c.problems} == {"acme", "globex"}
-    one = '[[waivers]]\ncontrol = "AR-LAYERED"\nsubject = "acme"\nreason = "migration"\nexpires = 2999-01-01\n'
+    one = (
+        '[[waivers]]\ncontrol = "AR-LAYERED"\nsubject = "acme"\n'
+        'reason = "migration"\nexpires = 2999-01-01\n'
+    )
     c = _control(_run(env, tmp_path, text + one), "AR-LAYERED")
-    assert c.status is Status.FAIL and [p.subject for p in c.problems if p.waived_by is None] == [
-        "globex"
-    ]
+    assert c.status is Status.FAIL
+    assert [p.subject for p in c.problems if p.waived_by is None] == ["globex"]
     both = one + one.replace('"acme"', '"globex"')
     assert _control(_run(env, tmp_path, text + both), "AR-LAYERED").status is Status.WAIVED
 
@@ -174,7 +179,7 @@ def test_waiver_never_hides_missing_evidence(env: Env, tmp_path: Path) -> None:
 
 
 def test_rotation_backup_drill_and_open_incident_age(env: Env, tmp_path: Path) -> None:
-    """The same gathered facts judged 400 days later fail AR-ROTATION, AV-BACKUP, AV-DRILL and IM-OPEN-INCIDENTS."""
+    """Facts judged 400 days later fail AR-ROTATION, AV-BACKUP, AV-DRILL, IM-OPEN-INCIDENTS."""
     config = load_config(env.write(tmp_path, env.config()))
     sources = gather(config, timeout=30)
     later = timedelta(days=400)
@@ -213,10 +218,12 @@ def test_password_profile_and_sample_share(env: Env, tmp_path: Path) -> None:
     """A profile below the policy fails; so does a sample share above max_upgrade_share."""
     weak = env.config().replace('profile = "RFC_9106_LOW_MEMORY"', 'profile = "OWASP_M7168_T5"')
     c = _control(_run(env, tmp_path, weak), "AR-PASSWORDS")
-    assert c.status is Status.FAIL and "below the policy" in c.problems[0].message
+    assert c.status is Status.FAIL
+    assert "below the policy" in c.problems[0].message
     strict = env.config().replace("max_upgrade_share = 0.5", "max_upgrade_share = 0.1")
     c = _control(_run(env, tmp_path, strict), "AR-PASSWORDS")
-    assert c.status is Status.FAIL and "33.3% need an upgrade" in c.problems[0].message
+    assert c.status is Status.FAIL
+    assert "33.3% need an upgrade" in c.problems[0].message
 
 
 def test_corrupt_backup_fails_av_backup(env: Env, tmp_path: Path) -> None:
@@ -260,11 +267,13 @@ def test_report_never_contains_a_secret(env: Env, tmp_path: Path) -> None:
 
 
 def test_demo_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--demo builds its environment, writes report.html, exits 1 (its weak endpoint fails) and cleans up."""
+    """--demo builds its world, writes report.html, exits 1 (weak endpoint fails), cleans up."""
     out = tmp_path / "report.html"
     assert main(["report", "--demo", "--output", str(out)]) == 1
     html = out.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 3
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count("<svg") == 3
     text = capsys.readouterr().out
-    assert "TX-HTTPS           fail" in text and "TX-CERT            waived" in text
+    assert "TX-HTTPS           fail" in text
+    assert "TX-CERT            waived" in text
     assert list(tmp_path.iterdir()) == [out]
