@@ -21,6 +21,8 @@ command -v gnutls-serv >/dev/null || need+=(gnutls-bin)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
 command -v prosody >/dev/null || need+=(prosody)  # XMPP; the tests run it on their own port
+# Evidence report browser test (issue 19): headless Chromium renders the HTML report.
+command -v chromium >/dev/null || need+=(chromium)
 command -v testssl >/dev/null || need+=(testssl.sh)  # benchmarks/compare_audit.py only
 
 if [ ${#need[@]} -eq 0 ]; then

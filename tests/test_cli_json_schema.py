@@ -68,6 +68,7 @@ RECIPES: dict[str, list[str]] = {
         "acme",
     ],
     "batch rewrap-objects": ["{empty}", "--tenant", "acme"],
+    "report": ["--config", "{report_config}", "--timeout", "5"],
 }
 
 
@@ -97,12 +98,16 @@ def world(
     cert, _ = factory.good("localhost").write(tmp_path, "server")
     ca = tmp_path / "ca.pem"
     ca.write_bytes(factory.ca_pem())
+    closed = str(_closed_port())
+    report_config = tmp_path / "report.toml"
+    report_config.write_text(f'[tls]\nendpoints = ["127.0.0.1:{closed}"]\n')
     capsys.readouterr()
     return {
+        "report_config": str(report_config),
         "backups": str(tmp_path / "backups"),
         "cert": str(cert),
         "ca": str(ca),
-        "closed": str(_closed_port()),
+        "closed": closed,
         "empty": str(tmp_path / "empty"),
         "app_db": str(tmp_path / "app.db"),
     }

@@ -26,6 +26,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "styku_crypto.web": ("web.md", "web-asgi.md", "web-django.md", "web-flask.md"),
     "styku_crypto.events": ("events.md",),
     "styku_crypto.incidents": ("incidents.md",),
+    "styku_crypto.report": ("report.md",),
     "styku_crypto.hazmat": ("hazmat.md",),
     "styku_crypto.exceptions": tuple(sorted(p.name for p in DOCS.glob("*.md"))),
     "styku_crypto.testing": ("tls.md",),
@@ -43,6 +44,7 @@ PACKAGES = (
     "incidents",
     "keys",
     "passwords",
+    "report",
     "tls/audit",
     "web",
 )

@@ -44,6 +44,7 @@ _COMMAND_MODULES = (
     "styku_crypto._cli._web",
     "styku_crypto._cli._incidents",
     "styku_crypto._cli._batch",
+    "styku_crypto._cli._report",
 )
 
 Handler = Callable[[argparse.Namespace], int]
