@@ -26,8 +26,8 @@ from styku_crypto.events import DEFAULT_RULES, Alert, AnomalyDetector
 from styku_crypto.exceptions import TamperedLogError
 from styku_crypto.incidents import DEFAULT_BRIDGE_RULES, IncidentLog, NotificationPolicy
 from styku_crypto.keys import BackupDestination, KeyStore
-from styku_crypto.keys._restore import load_backup
 from styku_crypto.keys._drill import DRILL_FORMAT
+from styku_crypto.keys._restore import load_backup
 from styku_crypto.passwords import PasswordHasher, profiles
 from styku_crypto.report._config import ReportConfig
 from styku_crypto.tls.audit import AuditReport, audit
