@@ -40,9 +40,9 @@ from styku_crypto.keys import (
     drill,
     restore,
 )
-from styku_crypto.keys._backup import load_backup
 from styku_crypto.keys._material import wrap_aad
 from styku_crypto.keys._provider import TENANT_ROOT_MARK
+from styku_crypto.keys._restore import load_backup
 from tests._support.keystores import kms_provider, pkcs11_provider
 from tests._support.moto_server import AWS_ENV, FaultProxy, MotoServer, kms_client
 from tests._support.softhsm import SoftHSMToken
