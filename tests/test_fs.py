@@ -14,7 +14,14 @@ from styku_crypto import _fs
 PACKAGE = Path(__file__).resolve().parent.parent / "styku_crypto"
 # Streaming publishers that cannot hold their output in memory keep their own
 # rename step (they share fsync_dir); everything else goes through _fs.atomic_write.
-STREAMING_PUBLISHERS = {"_fs.py", "envelope/_output.py", "_cli/_stream_io.py"}
+# Streaming writers that also check the original is unchanged before renaming
+# (batch rewrap of token files) keep their own rename step.
+STREAMING_PUBLISHERS = {
+    "_fs.py",
+    "envelope/_output.py",
+    "_cli/_stream_io.py",
+    "batch/_objects.py",
+}
 
 
 def test_atomic_write_replaces_content_owner_only(tmp_path: Path) -> None:

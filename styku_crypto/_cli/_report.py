@@ -9,11 +9,11 @@ every case but 2, atomically: a reader never sees a half-written file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from styku_crypto._fs import atomic_write
 
 __all__ = ["register"]
 
@@ -55,19 +55,8 @@ def register(sub: Any) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write *text* to *path* through a temporary file and a rename (no half-written report)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write *text* to *path* atomically and durably (no half-written report)."""
+    atomic_write(path, text.encode("utf-8"), mode=0o644)
 
 
 def _progress(done: list[str], wanted: list[str]) -> None:
