@@ -148,12 +148,14 @@ _KEYS_SELECT = (
 )
 _KEYS_ORDER = ' ORDER BY k.tenant COLLATE "C", k.purpose, k.version, w.position'
 # Other sessions holding any lock on a table (a rewrite would queue behind them).
+# Other sessions holding a granted lock on any of the given tables (a text[] of names).
 _LOCK_HOLDERS = (
-    "SELECT DISTINCT l.pid, COALESCE(a.state, '?') FROM pg_locks l"
+    "SELECT DISTINCT l.pid, a.application_name, COALESCE(a.state, '?') FROM pg_locks l"
     " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.relation = %s::regclass AND l.granted AND l.pid <> pg_backend_pid()"
+    " WHERE l.relation = ANY(%s::regclass[]) AND l.granted AND l.pid <> pg_backend_pid()"
     " ORDER BY l.pid"
 )
+_PURGED = ("styku_key_wraps", "styku_tenant_keys")  # rewritten by a shred
 _TABLES = ("styku_tenants", "styku_tenant_keys", "styku_key_wraps", "styku_shredded")
 
 
@@ -680,14 +682,9 @@ class PostgresBackend(KeyStoreBackend):
         return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
 
     def _lock_holders(self) -> list[str]:
-        """Other sessions holding a lock on the wraps table."""
+        """Other sessions holding a lock on either table a shred rewrites."""
         with self._read() as cur:
-            cur.execute(
-                "SELECT DISTINCT a.pid, a.application_name, a.state FROM pg_locks l"
-                " JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.relation = 'styku_key_wraps'::regclass AND l.granted"
-                " AND a.pid <> pg_backend_pid() ORDER BY a.pid"
-            )
+            cur.execute(_LOCK_HOLDERS, (list(_PURGED),))
             rows = cur.fetchall()
         return [f"pid {r[0]} ({r[1] or 'no application_name'}, {r[2]})" for r in rows]
 
@@ -707,12 +704,12 @@ class PostgresBackend(KeyStoreBackend):
         """
         psycopg = self._psycopg
         wait_ms = max(50, int(min(lock_timeout, self._timeout / 10) * 1000))
-        for table in ("styku_key_wraps", "styku_tenant_keys"):
+        for table in _PURGED:
             with self._db.lock:
                 try:
                     conn = self._db.primary()
                     with self._db.bounded(conn, 2 * self._timeout):
-                        if conn.execute(_LOCK_HOLDERS, (table,)).fetchall():
+                        if conn.execute(_LOCK_HOLDERS, ([table],)).fetchall():
                             return True
                         conn.execute(f"SET lock_timeout = {wait_ms}")
                         try:
