@@ -10,6 +10,7 @@ import io
 from collections.abc import Mapping
 
 from styku_crypto.envelope._envelope import Envelope
+from styku_crypto.envelope._events import reason as event_reason
 from styku_crypto.envelope._format import SUITE_STREAM, from_text, parse_header, to_text
 from styku_crypto.exceptions import (
     DecryptionError,
@@ -37,16 +38,14 @@ TokenError = (
 
 
 def failure_reason(exc: BaseException) -> str:
-    """The report's reason for a token that failed (the same classes as the events)."""
-    if isinstance(exc, KeyDestroyedError):
-        return "key_destroyed"
-    if isinstance(exc, KeyNotFoundError):
-        return "unknown_key"
-    if isinstance(exc, UnsupportedFormatError):
-        return "unsupported_format"
-    if isinstance(exc, InvalidInputError):
+    """The report's reason for a token that failed (the same classes as the events).
+
+    The envelope's event reasons, plus ``not_a_token`` for input that is no token at all.
+    """
+    known = (KeyDestroyedError, KeyNotFoundError, UnsupportedFormatError)
+    if isinstance(exc, InvalidInputError) and not isinstance(exc, known):
         return "not_a_token"
-    return "tamper"
+    return event_reason(exc)
 
 
 def check_mode(mode: str) -> str:
