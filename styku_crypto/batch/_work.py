@@ -69,10 +69,11 @@ def process_token(
 ) -> bytes | str | None:
     """The new token, or ``None`` when *token* is already on the primary versions.
 
-    ``rewrap`` only re-wraps the header (context unused); ``reencrypt``
-    authenticates the whole token under *context*, then encrypts the plaintext
-    under fresh data keys with the same data class and suite family. A text
-    token gives a text token.
+    ``rewrap`` only re-wraps the header (context unused) and authenticates the
+    header of every token, current ones included, so a rerun also reports
+    tampered headers; ``reencrypt`` authenticates the whole token under
+    *context*, then encrypts the plaintext under fresh data keys with the same
+    data class and suite family. A text token gives a text token.
 
     Raises:
         DecryptionError, KeyNotFoundError, KeyDestroyedError, UnsupportedFormatError,
@@ -81,11 +82,16 @@ def process_token(
     """
     if not isinstance(token, bytes | str):
         raise InvalidInputError("a token column holds bytes or text tokens")
-    if not env.needs_rewrap(token, tenant=tenant):
-        return None
-    if mode == "rewrap":
-        return env.rewrap(token, tenant=tenant)
     raw = from_text(token) if isinstance(token, str) else token
+    if mode == "rewrap":
+        # One call: Envelope.rewrap returns its argument itself when every layer is
+        # current, so no separate needs_rewrap pass (a header parse and key lookups).
+        rewrapped = env.rewrap(raw, tenant=tenant)
+        if rewrapped is raw:
+            return None
+        return to_text(rewrapped) if isinstance(token, str) else rewrapped
+    if not env.needs_rewrap(raw, tenant=tenant):
+        return None
     header = parse_header(raw)
     if header.suite == SUITE_STREAM:
         out = io.BytesIO()

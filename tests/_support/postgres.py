@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -92,8 +92,9 @@ class PostgresServer:
         base: directory to hold the cluster (created, handed to the server user).
     """
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, settings: Mapping[str, str] | None = None) -> None:
         self.base = base
+        self.settings = dict(settings or {})
         self.datadir = base / "data"
         self.sockdir = base / "sock"
         self.logfile = base / "server.log"
@@ -103,14 +104,18 @@ class PostgresServer:
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
-    def create(cls) -> PostgresServer:
-        """Create and start a fresh cluster (initdb + pg_ctl start)."""
+    def create(cls, *, settings: Mapping[str, str] | None = None) -> PostgresServer:
+        """Create and start a fresh cluster (initdb + pg_ctl start).
+
+        *settings* override the test defaults (``-c name=value``): the benchmarks
+        use them to run a production-like server (``fsync=on``, larger buffers).
+        """
         if not (PG_BIN / "initdb").exists():
             pytest.fail(
                 f"PostgreSQL 15 binaries missing at {PG_BIN}; run scripts/system-deps.sh "
                 "(they must be present; not skipping)"
             )
-        server = cls(Path(tempfile.mkdtemp(prefix="styku-pg-")))
+        server = cls(Path(tempfile.mkdtemp(prefix="styku-pg-")), settings)
         server._prepare_dirs()
         server._run(
             [
@@ -160,6 +165,7 @@ class PostgresServer:
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
                 "-c shared_buffers=16MB -c max_wal_senders=4 -c wal_level=replica"
             )
+            opts += "".join(f" -c {name}={value}" for name, value in self.settings.items())
             try:
                 self._run(
                     [
