@@ -9,11 +9,12 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from styku_crypto._extras import require
-from styku_crypto.batch._work import TokenError, check_mode, process_token
+from styku_crypto.batch._work import TokenError, check_mode, open_for_run, process_token
 from styku_crypto.envelope._spec import EnvelopeSpec
 from styku_crypto.exceptions import InvalidInputError
 
@@ -28,8 +29,9 @@ def _partition(
     tenant_column: str | None,
     pairs: tuple[tuple[str, str], ...],
     mode: str,
+    run: str,
 ) -> Any:
-    env = spec.open()
+    env = open_for_run(spec, run)
     out, failed = [], []
     tenants = pdf[tenant_column] if tenant_column else None
     for i, token in enumerate(pdf[column]):
@@ -77,5 +79,5 @@ def rewrap_dataframe(
     pandas = require("pandas", extra="batch")
     meta = ddf._meta.assign(**{f"{column}_failed": pandas.Series([], dtype=bool)})
     return ddf.map_partitions(
-        _partition, column, spec, tenant, tenant_column, pairs, mode, meta=meta
+        _partition, column, spec, tenant, tenant_column, pairs, mode, uuid.uuid4().hex, meta=meta
     )

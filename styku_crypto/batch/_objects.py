@@ -30,13 +30,14 @@ import io
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from styku_crypto._extras import require
 from styku_crypto.batch._cluster import client_for, run_all, worker_address
 from styku_crypto.batch._report import BatchFailure, BatchReport, PartitionResult
-from styku_crypto.batch._work import TokenError, check_mode, failure_reason
+from styku_crypto.batch._work import TokenError, check_mode, failure_reason, open_for_run
 from styku_crypto.envelope._envelope import Envelope
 from styku_crypto.envelope._format import SUITE_STREAM, parse_header
 from styku_crypto.envelope._spec import EnvelopeSpec
@@ -255,6 +256,7 @@ def _batch_task(
     context: Context | None,
     endpoint_url: str | None,
     retries: int,
+    run: str,
 ) -> PartitionResult:
     started = time.monotonic()
     n = _Counts()
@@ -266,7 +268,7 @@ def _batch_task(
         attempt = 0
         while True:
             try:
-                env = spec.open()
+                env = open_for_run(spec, run)
                 ctx = _context_for(context, key)
                 if s3 is not None:
                     done = _s3_one(env, s3, bucket, key, tenant, mode, ctx, n)
@@ -371,6 +373,9 @@ def rewrap_objects(
     report = BatchReport(job=url_prefix, mode=mode, partitions=len(batches))
     if not batches:
         return report
-    items = [(url_prefix, b, spec, tenant, mode, context, endpoint_url, retries) for b in batches]
+    run = uuid.uuid4().hex
+    items = [
+        (url_prefix, b, spec, tenant, mode, context, endpoint_url, retries, run) for b in batches
+    ]
     with client_for(client, workers=workers) as c:
         return run_all(c, _batch_task, items, report, progress=progress)

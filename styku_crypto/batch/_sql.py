@@ -22,19 +22,22 @@ and quoted; values always travel as bound parameters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from styku_crypto._extras import require
 from styku_crypto.batch._report import BatchFailure, PartitionResult
-from styku_crypto.batch._work import TokenError, failure_reason, process_token
+from styku_crypto.batch._work import TokenError, failure_reason, open_for_run, process_token
 from styku_crypto.envelope._envelope import Envelope
 from styku_crypto.envelope._spec import EnvelopeSpec
 from styku_crypto.exceptions import InvalidInputError, RootKeyUnavailableError
@@ -98,6 +101,53 @@ def connect(dsn: str) -> Any:
     return psycopg.connect(dsn, application_name="styku-batch")
 
 
+_KEPT = threading.local()
+
+
+@contextlib.contextmanager
+def partition_connection(dsn: str) -> Iterator[Any]:
+    """A connection for one partition, kept for this thread's next one (PostgreSQL).
+
+    Why: each new PostgreSQL connection is a new server process that reloads
+    its catalog caches and creates its temporary schema at the first temporary
+    table, about 4 us of server CPU per row at 10,000-row partitions
+    (``benchmarks/compare_batch.py``). A kept connection is probed with
+    ``SELECT 1`` before reuse and replaced when dead (a restarted server, a
+    terminated session). A partition that raises closes its connection (its
+    state is unknown); a worker that dies takes its connection along, and the
+    server rolls back what that session held. SQLite connections are not kept:
+    opening one costs microseconds.
+    """
+    if is_sqlite(dsn):
+        with closing(connect(dsn)) as conn:
+            yield conn
+        return
+    kept: dict[str, Any] = _KEPT.__dict__.setdefault("connections", {})
+    conn = kept.pop(dsn, None)
+    if conn is not None:
+        try:
+            conn.execute("SELECT 1")
+            conn.rollback()
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = None
+    if conn is None:
+        conn = connect(dsn)
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+    psycopg = require("psycopg", extra="postgres")
+    if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        kept[dsn] = conn
+    else:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
 def _ph(dsn: str) -> str:
     return "?" if is_sqlite(dsn) else "%s"
 
@@ -118,6 +168,8 @@ class TableJob:
     spec: EnvelopeSpec
     retries: int = 3
     backoff: float = 0.5
+    #: This run's identity (fresh per job object): see :func:`open_for_run`.
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def _begin(conn: Any, dsn: str) -> None:
@@ -275,7 +327,7 @@ def run_partition(
     select = ", ".join([k, c, *extra])
     where = f"{k} >= {ph}" + ("" if hi is None else f" AND {k} < {ph}")
     params: tuple[Any, ...] = (lo,) if hi is None else (lo, hi)
-    with closing(connect(dsn)) as conn:
+    with partition_connection(dsn) as conn:
         with closing(conn.cursor()) as cur:
             stored = _stored(cur, job, lo, name)
             if stored is not None:
@@ -287,7 +339,9 @@ def run_partition(
         attempt = 0
         while True:
             try:
-                updates, failures, current = _process_rows(job.spec.open(), job, rows)
+                updates, failures, current = _process_rows(
+                    open_for_run(job.spec, job.run), job, rows
+                )
                 break
             except RootKeyUnavailableError:
                 attempt += 1

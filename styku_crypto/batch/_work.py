@@ -7,11 +7,13 @@ driver (``client=None`` tests) and in :func:`rewrap_dataframe` partitions.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Mapping
 
 from styku_crypto.envelope._envelope import Envelope
 from styku_crypto.envelope._events import reason as event_reason
 from styku_crypto.envelope._format import SUITE_STREAM, from_text, parse_header, to_text
+from styku_crypto.envelope._spec import EnvelopeSpec
 from styku_crypto.exceptions import (
     DecryptionError,
     InvalidInputError,
@@ -20,7 +22,7 @@ from styku_crypto.exceptions import (
     UnsupportedFormatError,
 )
 
-__all__ = ["MODES", "TokenError", "failure_reason", "process_token"]
+__all__ = ["MODES", "TokenError", "failure_reason", "open_for_run", "process_token"]
 
 #: ``rewrap`` re-wraps data keys (payload untouched); ``reencrypt`` decrypts and
 #: encrypts again under fresh data keys (after a compromise).
@@ -35,6 +37,29 @@ TokenError = (
     UnsupportedFormatError,
     InvalidInputError,
 )
+
+
+_runs: dict[EnvelopeSpec, str] = {}
+_runs_lock = threading.Lock()
+
+
+def open_for_run(spec: EnvelopeSpec, run: str) -> Envelope:
+    """``spec.open()``, with the primary key versions re-read once per job *run*.
+
+    Why: a worker keeps its envelope, and the key cache in it, between jobs
+    (up to ``spec.cache_ttl`` seconds). A job started after a ``rotate`` made
+    elsewhere must move tokens onto the new primary, never onto the primary a
+    previous job cached: after a compromise, that one is the compromised key.
+    The first task of each run on a worker drops the cached primary versions
+    (:meth:`KeyStore._forget_primaries`); later tasks of the run reuse what it
+    loaded, which is no older than the run.
+    """
+    env = spec.open()
+    with _runs_lock:
+        if _runs.get(spec) != run:
+            env.store._forget_primaries()
+            _runs[spec] = run
+    return env
 
 
 def failure_reason(exc: BaseException) -> str:

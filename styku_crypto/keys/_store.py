@@ -1128,6 +1128,19 @@ class KeyStore:
 
     # -- private API for envelope / fields / incidents ----------------------
 
+    def _forget_primaries(self) -> None:
+        """Re-read every tenant's primary key version at its next use.
+
+        Unwrapped key versions stay cached (a version's key never changes); only
+        the "which version is primary" answers are dropped, so a long-lived
+        process (a batch worker) sees a rotation made by another process before
+        its cache would expire.
+        """
+        with self._lock:
+            self._generation += 1
+            self._hot.clear()
+            self._primary.clear()
+
     def _verified_state(self, tenant: str, *, strict: bool) -> TenantState | None:
         """The tenant's rows, checked against the authenticated metadata (one read)."""
         return self._backend.read_sealed(
