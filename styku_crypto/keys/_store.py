@@ -25,11 +25,12 @@ from styku_crypto.exceptions import (
     ShredIncompleteError,
     TenantRootRemainsError,
 )
+from styku_crypto.keys import _store_upkeep as _upkeep
 from styku_crypto.keys._backend import PURPOSES, KeyRecord, KeyStoreBackend, TenantRecord
 from styku_crypto.keys._material import TenantKey, wrap_aad
 from styku_crypto.keys._provider import TENANT_ROOT_MARK, RootKeyProvider
-from styku_crypto.keys._schemes import root_from_spec, store_scheme
 from styku_crypto.keys._sealing import KEY_NAME, Sealer, SealView, TenantState
+from styku_crypto.keys._store_open import open_backend, providers_from
 from styku_crypto.keys._tenant_roots import (
     LIVE,
     TENANT_ROOTS_POLICY,
@@ -125,31 +126,6 @@ def _check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise InvalidInputError(f"unknown key purpose {purpose!r}; expected one of {PURPOSES}")
     return purpose
-
-
-def _providers_from(roots: Sequence[str | RootKeyProvider]) -> list[RootKeyProvider]:
-    """Spec strings and providers, in order, as providers (built ones closed on failure)."""
-    if isinstance(roots, str):
-        raise InvalidInputError("roots= is a list of specs or providers, not one string")
-    built: list[RootKeyProvider] = []
-    out: list[RootKeyProvider] = []
-    try:
-        for item in roots:
-            if isinstance(item, str):
-                provider = root_from_spec(item)
-                built.append(provider)
-                out.append(provider)
-            elif isinstance(item, RootKeyProvider):
-                out.append(item)
-            else:
-                raise InvalidInputError("roots= items are spec strings or RootKeyProvider objects")
-    except BaseException:
-        for provider in built:
-            provider.close()
-        raise
-    if not out:
-        raise InvalidInputError("roots= is empty")
-    return out
 
 
 class KeyStore:
@@ -303,7 +279,7 @@ class KeyStore:
         if roots is not None:
             if root is not None:
                 raise InvalidInputError("pass root= or roots=, not both")
-            root = owned = _providers_from(roots)
+            root = owned = providers_from(roots)
         else:
             owned = []
         try:
@@ -336,34 +312,7 @@ class KeyStore:
         tenant_roots: bool = False,
     ) -> KeyStore:
         """:meth:`open` once the roots are providers: pick the backend by the URL's scheme."""
-        scheme, location = store_scheme(target)
-        missing = scheme.exists is not None and not scheme.exists(location)
-        if (read_only or not create) and missing:
-            raise KeyStoreError(f"key store {location} does not exist")
-        if root is None:
-            if scheme.default_root is None:
-                raise InvalidInputError(
-                    f"a {target.partition('://')[0]} key store needs an explicit root provider"
-                )
-            root = scheme.default_root(location, create and not read_only)
-
-        def make(ro: bool) -> KeyStoreBackend:
-            return scheme.make(location, ro, create)
-
-        if not create and not read_only:
-            # Prove it is an initialised key store before opening it for writing, so a
-            # wrong path or database gets no schema: with create=False nothing is created.
-            probe = make(True)
-            try:
-                probe.initialize()
-            finally:
-                probe.close()
-        backend = make(read_only)
-        try:
-            backend.initialize()
-        except BaseException:
-            backend.close()
-            raise
+        backend, root = open_backend(target, root, read_only=read_only, create=create)
         try:
             return cls(
                 backend,
@@ -885,79 +834,7 @@ class KeyStore:
             deep: also unwrap every live key under every configured provider
                 that holds a wrap of it (calls the root once per key and provider).
         """
-        problems = self._backend.check()
-        try:
-            problems.extend(self._backend.read_sealed(self._sealer.audit))
-            problems.extend(
-                f"the metadata seal key has no wrap under {pid} (missing; run keys check"
-                " --repair when it is back)"
-                for pid in self._backend.read_sealed(self._sealer.missing_providers)
-            )
-        except KeyStoreError as exc:
-            problems.append(f"the authenticated metadata could not be read: {exc}")
-        try:
-            live = self._live_keys()
-        except KeyStoreError:
-            live = []  # the backend's own check already reported why it cannot be read
-        for record in live:
-            try:
-                configured = [p.provider_id for p in self._roots_for(record.tenant)]
-            except KeyStoreError as exc:
-                problems.append(str(exc))
-                continue
-            for pid in configured:
-                if pid not in record.providers:
-                    problems.append(
-                        f"tenant {record.tenant!r} {record.purpose} v{record.version} has no"
-                        f" wrap under {pid} (missing; run keys check --repair when it is back)"
-                    )
-        problems.extend(self._undestroyed_tenant_roots())
-        if deep:
-            for tenant in self._backend.list_tenants():
-                if tenant.shredded_at is not None:
-                    continue
-                for record in self._backend.list_keys(tenant.name):
-                    aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-                    for provider, wrapped in self._troots.wrap_order(record):
-                        try:
-                            provider.unwrap(wrapped, aad=aad)
-                        except (DecryptionError, RootKeyUnavailableError, KeyDestroyedError) as exc:
-                            problems.append(
-                                f"tenant {record.tenant!r} {record.purpose} v{record.version}"
-                                f" does not unwrap under {provider.provider_id}"
-                                f" ({type(exc).__name__})"
-                            )
-        return problems
-
-    def _undestroyed_tenant_roots(self) -> list[str]:
-        """A problem per shredded tenant whose own root objects are not all destroyed."""
-        out = []
-        try:
-            tenants = self._backend.list_tenants()
-        except KeyStoreError:
-            return []
-        for tenant in tenants:
-            if tenant.shredded_at is None:
-                continue
-            try:
-                entries = self._tenant_root_entries(tenant.name)
-            except KeyStoreError as exc:
-                out.append(str(exc))
-                continue
-            live = [f"{p} {ref}" for p, ref, state in entries or () if state == LIVE]
-            if live:
-                out.append(
-                    f"tenant {tenant.name!r} is shredded, but its per-tenant root object(s)"
-                    f" {', '.join(live)} are not destroyed (old backups still unwrap under"
-                    f" them); run keys shred --finish {tenant.name}"
-                )
-        return out
-
-    def _live_keys(self) -> list[KeyRecord]:
-        """Every key version of every live tenant (one consistent read)."""
-        snapshot = self._backend.export_snapshot()
-        shredded = {t.name for t in snapshot.tenants if t.shredded_at is not None}
-        return [k for k in snapshot.keys if k.tenant not in shredded]
+        return _upkeep.check(self, deep=deep)
 
     def repair_wraps(self) -> int:
         """Add the wraps that are missing under configured roots that are available now.
@@ -971,43 +848,7 @@ class KeyStore:
         Returns:
             The number of wraps added.
         """
-        by_tenant: dict[str, list[KeyRecord]] = {}
-        added = 0
-        for record in self._live_keys():
-            have = set(record.providers)
-            todo = [p for p in self._roots_for(record.tenant) if p.provider_id not in have]
-            if not todo:
-                continue
-            aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-            new = self._wrap_all(
-                self._unwrap(record), aad=aad, providers=todo, tenant=record.tenant
-            )
-            if not new:
-                continue
-            added += len(new)
-            by_tenant.setdefault(record.tenant, []).append(
-                KeyRecord(
-                    record.tenant,
-                    record.purpose,
-                    record.version,
-                    record.key_id,
-                    record.wraps + new,
-                    record.created_at,
-                )
-            )
-        for name, records in sorted(by_tenant.items()):
-            self._backend.replace_wraps(records)
-            emit(
-                "key.rewrapped",
-                capability="keys",
-                outcome="success",
-                tenant=name,
-                attributes={"versions": len(records), "reason": "repair_missing_wraps"},
-            )
-        if self._backend.read_sealed(self._sealer.missing_providers):
-            with self._backend.seal_view(write=True) as view:
-                added += self._sealer.rewrap(view, missing_only=True)
-        return added
+        return _upkeep.repair_wraps(self)
 
     def rewrap_root(self, *, tenant: str | None = None) -> int:
         """Re-wrap tenant keys under every configured root provider.
@@ -1019,46 +860,7 @@ class KeyStore:
         Returns:
             The number of key versions re-wrapped.
         """
-        names = (
-            [tenant]
-            if tenant is not None
-            else [t.name for t in self._backend.list_tenants() if t.shredded_at is None]
-        )
-        if tenant is None:
-            with self._backend.seal_view(write=True) as view:
-                self._sealer.rewrap(view)
-        count = 0
-        for name in names:
-            updated = []
-            for record in self._backend.list_keys(name):
-                secret = self._unwrap(record)
-                aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
-                wraps = tuple(
-                    (p.provider_id, p.wrap(secret, aad=aad)) for p in self._roots_for(name)
-                )
-                updated.append(
-                    KeyRecord(
-                        record.tenant,
-                        record.purpose,
-                        record.version,
-                        record.key_id,
-                        wraps,
-                        record.created_at,
-                    )
-                )
-            self._backend.replace_wraps(updated)
-            count += len(updated)
-            emit(
-                "key.rewrapped",
-                capability="keys",
-                outcome="success",
-                tenant=name,
-                attributes={
-                    "versions": len(updated),
-                    "providers": ",".join(p.provider_id for p in self._providers),
-                },
-            )
-        return count
+        return _upkeep.rewrap_root(self, tenant=tenant)
 
     # -- authenticated records (private API for incidents and other features) ---
 
