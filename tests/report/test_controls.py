@@ -277,3 +277,48 @@ def test_demo_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "TX-HTTPS           fail" in text
     assert "TX-CERT            waived" in text
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_detection_with_every_rule_disabled_fails(env: Env, tmp_path: Path) -> None:
+    """A detector file that disables every rule leaves nothing to detect with: IM-DETECTION fails,
+    naming the file; the report exits 1 instead of showing detection as in place."""
+    detectors = tmp_path / "detectors.toml"
+    detectors.write_text(
+        "[detectors.decrypt_failures]\n"
+        'events = ["envelope.decrypt.failed"]\nthreshold = 20\nwindow_seconds = 60\n'
+        "enabled = false\n"
+    )
+    inc = f'[incidents]\nlog = "{env.log}"\ndetectors = "{detectors}"\n'
+    report = _run(env, tmp_path, env.config(incidents=inc))
+    c = _control(report, "IM-DETECTION")
+    assert c.status is Status.FAIL
+    assert [(p.subject, p.message) for p in c.problems] == [
+        (str(detectors), "no detector rules configured")
+    ]
+    assert report.exit_code == 1
+
+
+def test_detection_rule_that_never_fires_fails(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detector whose rule stays silent at its threshold (here: one that drops every event)
+    fails IM-DETECTION naming the rule, while the other rules still show as fired."""
+    from styku_crypto.events import AnomalyDetector
+
+    real = AnomalyDetector.observe
+
+    def deaf_to_decrypt_failures(self: AnomalyDetector, event: object) -> object:
+        if isinstance(event, dict) and event.get("event") == "envelope.decrypt.failed":
+            return []
+        return real(self, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AnomalyDetector, "observe", deaf_to_decrypt_failures)
+    report = _run(env, tmp_path, env.config())
+    c = _control(report, "IM-DETECTION")
+    assert c.status is Status.FAIL
+    silent = [p.subject for p in c.problems]
+    assert silent
+    assert all("did not fire" in p.message for p in c.problems)
+    values = {e.label: e.value for e in c.evidence if e.label.startswith("rule ")}
+    assert {values[f"rule {name}"] for name in silent} == {"silent"}
+    assert "fired" in values.values()
