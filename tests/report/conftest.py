@@ -52,6 +52,7 @@ class Env:
     overdue_log: Path
     tampered_log: Path
     secrets: list[bytes]
+    certs: _bed.Certs
 
     def config(
         self, extra: str = "", *, tls: str | None = None, incidents: str | None = None
@@ -191,6 +192,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             overdue_log=d / "overdue.jsonl",
             tampered_log=tampered,
             secrets=secrets,
+            certs=certs,
         )
     finally:
         stop.set()

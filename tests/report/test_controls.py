@@ -322,3 +322,31 @@ def test_detection_rule_that_never_fires_fails(
     values = {e.label: e.value for e in c.evidence if e.label.startswith("rule ")}
     assert {values[f"rule {name}"] for name in silent} == {"silent"}
     assert "fired" in values.values()
+
+
+def test_starttls_endpoints_are_audited_and_graded(env: Env, tmp_path: Path) -> None:
+    """`starttls` endpoints (real aiosmtpd servers speaking SMTP STARTTLS) go through the same
+    audit: the compliant one passes TX-HTTPS, the weak one fails it by name with the rule."""
+    from tests.tls.audit import _daemons
+
+    good = _daemons.smtp("report-smtp-good", env.certs, weak=False)
+    weak = _daemons.smtp("report-smtp-weak", env.certs, weak=True)
+    try:
+        good_url = f"smtp://127.0.0.1:{good.port}"
+        weak_url = f"smtp://127.0.0.1:{weak.port}"
+        tls = f'[tls]\nstarttls = ["{good_url}"]\nca_file = "{env.ca}"\n'
+        passing = _run(env, tmp_path, env.config(tls=tls))
+        assert _control(passing, "TX-HTTPS").status is Status.PASS
+        assert _control(passing, "TX-CERT").status is Status.PASS
+        tls = f'[tls]\nstarttls = ["{good_url}", "{weak_url}"]\nca_file = "{env.ca}"\n'
+        failing = _run(env, tmp_path, env.config(tls=tls))
+        c = _control(failing, "TX-HTTPS")
+        assert c.status is Status.FAIL
+        assert len(c.problems) == 1
+        assert str(weak.port) in c.problems[0].subject
+        assert str(good.port) not in c.problems[0].subject
+        assert "TLS-" in c.problems[0].message
+        assert failing.exit_code == 1
+    finally:
+        good.stop()
+        weak.stop()
