@@ -17,6 +17,9 @@ scaling efficiency (N-worker rate / (N x 1-worker rate)) >= 0.8 from 1 to 2.
 PostgreSQL shares the same cores: its CPU share is printed per run (from
 ``pg_stat_activity``-independent ``/proc`` accounting of the server's processes).
 
+Re-encrypt mode (``mode="reencrypt"``: decrypt and encrypt every row under fresh
+data keys, the job after a compromise) is timed on the same clusters for sizing.
+
 Usage: ``python benchmarks/compare_batch.py [--rows 200000] [--size 1024] [--workers 2]``
 """
 
@@ -226,22 +229,29 @@ def main() -> None:
                 client.wait_for_workers(n)
                 spec, _ = fresh_spec()
 
-                def job(spec: EnvelopeSpec = spec, client: Client = client) -> int:
-                    r = rewrap_table(
-                        url,
-                        "scans",
-                        "token",
-                        spec=spec,
-                        tenant="acme",
-                        chunk_rows=args.chunk,
-                        client=client,
-                        job=f"bench{client.id}",
-                    )
-                    assert r.complete, r
-                    assert r.failed == 0, r
-                    return r.changed
+                for mode in ("rewrap", "reencrypt"):
 
-                run(f"rewrap_table, {n} worker(s)", job)
+                    def job(
+                        spec: EnvelopeSpec = spec, client: Client = client, mode: str = mode
+                    ) -> int:
+                        r = rewrap_table(
+                            url,
+                            "scans",
+                            "token",
+                            spec=spec,
+                            tenant="acme",
+                            chunk_rows=args.chunk,
+                            client=client,
+                            job=f"bench{client.id}{mode}",
+                            mode=mode,
+                            context_columns=["id"] if mode == "reencrypt" else (),
+                        )
+                        assert r.complete, r
+                        assert r.failed == 0, r
+                        return r.changed
+
+                    label = "rewrap_table" if mode == "rewrap" else "reencrypt (after a compromise)"
+                    run(f"{label}, {n} worker(s)", job)
         one, many = (
             results["rewrap_table, 1 worker(s)"],
             results[f"rewrap_table, {args.workers} worker(s)"],
