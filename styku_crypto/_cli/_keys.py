@@ -32,6 +32,7 @@ from styku_crypto._cli._store import (
     add_parents_option,
     add_store_options,
     open_store,
+    require_tenant_root_support,
     sqlite_path,
     store_target,
 )
@@ -58,6 +59,12 @@ def register(subparsers: Any) -> None:
     p = keys_sub.add_parser("init", help="create the key store (and local root key) if absent")
     add_store_options(p)
     add_parents_option(p)
+    p.add_argument(
+        "--tenant-roots",
+        action="store_true",
+        help="give every tenant created from now on its own root object in each root"
+        " provider (PKCS#11, KMS), destroyed at shred; recorded in the store",
+    )
     p.set_defaults(handler=_init)
 
     p = keys_sub.add_parser("create", help="create a tenant with its customer and sensitive keys")
@@ -104,9 +111,15 @@ def register(subparsers: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    if args.tenant_roots:
+        require_tenant_root_support(args)
     with open_store(args, create=True, create_root=True) as store:
+        if args.tenant_roots:
+            store.enable_tenant_roots()
         ids = ", ".join(p.provider_id for p in store.providers)
         print(f"key store ready: {store.backend.location} (root: {ids})")
+        if store.tenant_roots:
+            print("per-tenant roots: on (each new tenant gets its own root object)")
         print(f"{len(store.tenants())} tenant(s)")
     return 0
 

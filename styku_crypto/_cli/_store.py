@@ -214,6 +214,41 @@ def require_store(args: argparse.Namespace) -> str:
     return target
 
 
+def require_tenant_root_support(args: argparse.Namespace) -> None:
+    """Refuse ``--tenant-roots`` unless every configured root can hold per-tenant objects.
+
+    Checked before anything is opened, so a refused ``keys init --tenant-roots``
+    creates no store and no root key file.
+
+    Raises:
+        _UsageError: no ``--root`` (the default is a local key file) or a root
+            without per-tenant objects (exit 2).
+    """
+    from styku_crypto._cli import _UsageError
+
+    specs = root_specs(args)
+    if not specs:
+        raise _UsageError(
+            "--tenant-roots needs roots that hold per-tenant objects (--root pkcs11:... or"
+            " --root aws-kms:...); the default local root key file cannot"
+        )
+    for spec in specs:
+        if spec.startswith("local:"):  # before opening it: the file need not exist
+            raise _UsageError(
+                "--tenant-roots: a local root key file cannot hold per-tenant objects"
+                " (use PKCS#11 or AWS KMS roots)"
+            )
+        provider = parse_root(spec)
+        try:
+            if not provider.supports_tenant_roots:
+                raise _UsageError(
+                    f"--tenant-roots: root {provider.provider_id} cannot hold per-tenant objects"
+                    " (use PKCS#11 or AWS KMS roots)"
+                )
+        finally:
+            provider.close()
+
+
 def open_store(
     args: argparse.Namespace,
     *,

@@ -502,6 +502,30 @@ class KeyStore:
             self._roots_of[tenant] = roots
         return roots
 
+    def enable_tenant_roots(self) -> None:
+        """Record per-tenant root mode in the store, for every tenant created from now on.
+
+        The same mode as ``tenant_roots=True`` (see :class:`KeyStore`), written
+        into the store's authenticated metadata at once, so that every later
+        ``create_tenant`` (from any process, whatever it passes) makes the
+        tenant its own root objects. Tenants that exist keep their wraps.
+        Idempotent.
+
+        Raises:
+            InvalidInputError: a configured root cannot hold per-tenant objects
+                (the local key file); nothing is recorded.
+            KeyStoreError: the store is read-only or its metadata does not verify.
+        """
+        self._troots.refuse_unless_supported()
+        if self._read_record(TENANT_ROOTS_POLICY) is None:
+            self._write_record(TENANT_ROOTS_POLICY, b"1")
+        self._tenant_roots = True
+
+    @property
+    def tenant_roots(self) -> bool:
+        """True when tenants created from now on get their own root objects."""
+        return self._tenant_roots or self._read_record(TENANT_ROOTS_POLICY) is not None
+
     def _wants_tenant_roots(self) -> bool:
         if self._tenant_roots:
             return True

@@ -364,3 +364,58 @@ def test_a_tenant_created_elsewhere_is_never_wrapped_under_the_shared_root(
     (info,) = early.rotate("late", purpose="customer")
     assert all(TENANT_ROOT_MARK in pid for pid in info.providers)
     early.close()
+
+
+def test_cli_init_tenant_roots_applies_to_every_later_create(
+    moto_server: MotoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`keys init --tenant-roots` records the mode: a plain `keys create` (no flag, another
+    process's view) gets the tenant its own KMS key, and `keys shred` disables it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ENV["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_ENV["aws_secret_access_key"])
+    arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
+    spec = f"aws-kms:{arn}?region={AWS_ENV['region_name']}&endpoint={moto_server.endpoint}"
+    db = tmp_path / "ks.db"
+    base = ["--store", str(db), "--root", spec]
+    assert main(["keys", "init", *base, "--tenant-roots"]) == 0
+    assert "per-tenant roots: on" in capsys.readouterr().out
+    assert main(["keys", "init", *base]) == 0  # reopening without the flag: still on
+    assert "per-tenant roots: on" in capsys.readouterr().out
+    assert main(["keys", "create", *base, "acme"]) == 0
+    root = RootKeyProvider.from_spec(spec)  # asks KMS directly; the store closes its own
+    with KeyStore.open(str(db), roots=[spec]) as store:
+        refs = _gone_refs(store, "acme")
+        assert refs
+        assert all(_object_exists(root, ref) for ref in refs)
+        wraps = {pid for r in store.backend.list_keys("acme") for pid, _ in r.wraps}
+        assert wraps
+        assert all(TENANT_ROOT_MARK in pid for pid in wraps)  # never the shared key
+    assert main(["keys", "shred", *base, "acme", "--yes"]) == 0
+    assert not any(_object_exists(root, ref) for ref in refs)
+    root.close()
+
+
+@pytest.mark.parametrize("with_root", [False, True])
+def test_cli_init_tenant_roots_refused_for_a_local_root_creates_nothing(
+    tmp_path: Path, with_root: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local key file cannot hold per-tenant objects: exit 2, no store, no root key file."""
+    db = tmp_path / "ks.db"
+    extra = ["--root", f"local:{tmp_path / 'root.key'}"] if with_root else []
+    assert main(["keys", "init", "--store", str(db), *extra, "--tenant-roots"]) == 2
+    err = capsys.readouterr().err
+    assert "per-tenant" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_enable_tenant_roots_on_a_local_root_records_nothing(tmp_path: Path) -> None:
+    """The library call refuses the same way and leaves the store in shared-root mode."""
+    with _store(tmp_path, "s", LocalRootKey(tmp_path / "root.key", create=True)) as store:
+        with pytest.raises(InvalidInputError, match="per-tenant"):
+            store.enable_tenant_roots()
+        assert not store.tenant_roots
+        store.create_tenant("acme")
+        assert store._tenant_root_entries("acme") is None
