@@ -8,6 +8,7 @@ the whole store and fix wraps, while ``_store`` serves and changes tenant keys.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from styku_crypto.events import emit
@@ -135,16 +136,7 @@ def repair_wraps(store: KeyStore) -> int:
         if not new:
             continue
         added += len(new)
-        by_tenant.setdefault(record.tenant, []).append(
-            KeyRecord(
-                record.tenant,
-                record.purpose,
-                record.version,
-                record.key_id,
-                record.wraps + new,
-                record.created_at,
-            )
-        )
+        by_tenant.setdefault(record.tenant, []).append(replace(record, wraps=record.wraps + new))
     for name, records in sorted(by_tenant.items()):
         store._backend.replace_wraps(records)
         emit(
@@ -185,16 +177,7 @@ def rewrap_root(store: KeyStore, *, tenant: str | None = None) -> int:
             secret = store._unwrap(record)
             aad = wrap_aad(record.tenant, record.purpose, record.version, record.key_id)
             wraps = tuple((p.provider_id, p.wrap(secret, aad=aad)) for p in store._roots_for(name))
-            updated.append(
-                KeyRecord(
-                    record.tenant,
-                    record.purpose,
-                    record.version,
-                    record.key_id,
-                    wraps,
-                    record.created_at,
-                )
-            )
+            updated.append(replace(record, wraps=wraps))
         store._backend.replace_wraps(updated)
         count += len(updated)
         emit(

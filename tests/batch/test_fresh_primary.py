@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from styku_crypto.batch import rewrap_objects, rewrap_table
+from styku_crypto.batch import BatchReport, rewrap_objects, rewrap_table
 from tests.batch._tables import TENANTS, ctx, fill_pg, plaintext, read_pg
 
 
@@ -19,30 +19,26 @@ def test_second_rotation_between_jobs_is_not_hidden_by_worker_caches(
     version 2 was primary, found every row "current" and changed nothing,
     leaving the tokens on the key the operator had just rotated away from.
     """
+
+    def job() -> BatchReport:
+        return rewrap_table(
+            postgres_url,
+            "scans",
+            "token",
+            spec=keys.spec,
+            tenant_column="tenant",
+            chunk_rows=100,
+            client=client,
+        )
+
     fill_pg(postgres_url, keys.env, 400, size=32)
     for t in TENANTS:
         keys.store.rotate(t)
-    first = rewrap_table(
-        postgres_url,
-        "scans",
-        "token",
-        spec=keys.spec,
-        tenant_column="tenant",
-        chunk_rows=100,
-        client=client,
-    )
+    first = job()
     assert first.changed == 400
     for t in TENANTS:
         keys.store.rotate(t)  # e.g. version 2 turned out to be compromised too
-    second = rewrap_table(
-        postgres_url,
-        "scans",
-        "token",
-        spec=keys.spec,
-        tenant_column="tenant",
-        chunk_rows=100,
-        client=client,
-    )
+    second = job()
     assert second.changed == 400
     rows = read_pg(postgres_url)
     assert {keys.env.inspect(tok).key_versions for _, _, tok in rows} == {(("customer", 3),)}

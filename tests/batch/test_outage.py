@@ -13,18 +13,25 @@ from tests._support.moto_server import kms_client
 from tests.batch._tables import TENANTS, ctx, fill_sqlite, plaintext
 
 
-def test_root_outage_bounded_retries_clean_stop_then_resume(
-    tmp_path: Path, client: Any, moto_server: Any, fault_proxy: Any
-) -> None:
-    """KMS down: each partition retries a bounded number of times, the job stops, nothing is
-    half-written, the checkpoint keeps the plan; with KMS back, --resume completes it."""
+def _kms_keys(
+    tmp_path: Path, moto_server: Any, fault_proxy: Any
+) -> tuple[EnvelopeSpec, KeyStore, Envelope]:
+    """A spec, store and envelope under a fresh moto KMS key reached through the fault proxy."""
     arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
     spec = EnvelopeSpec(
         f"sqlite:///{tmp_path}/keys.db",
         roots=(f"aws-kms:{arn}?region=us-east-1&endpoint={fault_proxy.endpoint}",),
     )
     store = KeyStore.open(spec.store, roots=list(spec.roots))
-    env = Envelope(store)
+    return spec, store, Envelope(store)
+
+
+def test_root_outage_bounded_retries_clean_stop_then_resume(
+    tmp_path: Path, client: Any, moto_server: Any, fault_proxy: Any
+) -> None:
+    """KMS down: each partition retries a bounded number of times, the job stops, nothing is
+    half-written, the checkpoint keeps the plan; with KMS back, --resume completes it."""
+    spec, store, env = _kms_keys(tmp_path, moto_server, fault_proxy)
     for t in TENANTS:
         store.create_tenant(t)
     db = tmp_path / "app.db"
@@ -83,13 +90,7 @@ def test_root_outage_mid_run_keeps_what_committed_and_resume_does_the_rest(
     and across both runs every row is changed exactly once."""
     import sqlite3
 
-    arn = kms_client(moto_server.endpoint).create_key()["KeyMetadata"]["Arn"]
-    spec = EnvelopeSpec(
-        f"sqlite:///{tmp_path}/keys.db",
-        roots=(f"aws-kms:{arn}?region=us-east-1&endpoint={fault_proxy.endpoint}",),
-    )
-    store = KeyStore.open(spec.store, roots=list(spec.roots))
-    env = Envelope(store)
+    spec, store, env = _kms_keys(tmp_path, moto_server, fault_proxy)
     tenants = [f"t{i:02d}" for i in range(16)]  # one tenant per partition: each needs KMS
     for t in tenants:
         store.create_tenant(t)
